@@ -12,6 +12,7 @@
 
 pub mod attribution;
 pub mod history;
+pub mod id;
 pub mod markdown;
 pub mod read;
 pub mod schema;
@@ -19,6 +20,7 @@ pub mod time;
 pub mod write;
 
 pub use attribution::{Contribution, contributors};
+pub use id::DocId;
 pub use read::read;
 pub use schema::{Action, DocView, Kind, MinutesFields, Problem, Status};
 pub use write::{Editor, apply_view, new_document};

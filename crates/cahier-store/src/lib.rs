@@ -1,1 +1,90 @@
-//! placeholder
+//! Cahier's storage: a fallible [`Storage`] trait, its sled backend, and [`Store`],
+//! which keeps Automerge documents in it.
+//!
+//! Start with [`Storage`]: everything a backend must do, in terms that a networked
+//! database could also provide (no sled type appears in it). Then [`Store`]: how
+//! documents are appended as incremental changes, compacted into snapshots, and
+//! indexed, all in atomic, durable batches. [`SledStorage`] is the embedded default.
+//!
+//! Invariant: when [`Storage::commit`] returns `Ok`, the batch is on disk (sled's
+//! `flush()` has returned). Nothing is acknowledged to a user before that.
+
+mod sled_backend;
+mod store;
+
+pub use sled_backend::SledStorage;
+pub use store::{DEFAULT_COMPACT_AFTER, LoadedDoc, Store, UpsertError};
+
+use cahier_doc::DocId;
+
+/// One piece of a stored document. A document is loaded by applying its chunks in
+/// key order: the snapshot (if any) first, then the incremental changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// Increasing within a document; chunks written later have larger keys.
+    pub key: u64,
+    pub kind: ChunkKind,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkKind {
+    /// A whole document (`Automerge::save`).
+    Snapshot,
+    /// Changes since the previous chunk (`Automerge::save_after`).
+    Incremental,
+}
+
+/// What the document list knows of a document without loading it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IndexEntry {
+    pub id: String,
+    pub kind: String,
+    pub title: String,
+    pub slug: String,
+    pub status: String,
+    /// Milliseconds since the epoch, if the document says.
+    pub updated_ms: Option<i64>,
+}
+
+/// One write in a [`Batch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// Adds a chunk; `key` comes from [`Storage::next_key`].
+    Append { doc: DocId, key: u64, kind: ChunkKind, bytes: Vec<u8> },
+    /// Removes chunks (after a snapshot that covers them was appended in the same batch).
+    Remove { doc: DocId, keys: Vec<u64> },
+    /// Sets the document's index entry.
+    Index(IndexEntry),
+    /// Makes `owner` the document found by `slug`, or frees the slug.
+    Slug { slug: String, owner: Option<DocId> },
+}
+
+/// Writes applied all together or not at all, and durable when committed.
+pub type Batch = Vec<Write>;
+
+/// A storage backend. Every method can fail; errors are values, never panics.
+pub trait Storage: Send + Sync {
+    /// The document's chunks in key order, or `None` if the store has no such document.
+    fn load(&self, doc: &DocId) -> Result<Option<Vec<Chunk>>, StorageError>;
+    /// A chunk key larger than every key handed out before, even across restarts.
+    fn next_key(&self) -> Result<u64, StorageError>;
+    /// Applies the batch atomically and returns once it is durable.
+    fn commit(&self, batch: Batch) -> Result<(), StorageError>;
+    /// Every document's index entry.
+    fn list(&self) -> Result<Vec<IndexEntry>, StorageError>;
+    /// One document's index entry.
+    fn entry(&self, doc: &DocId) -> Result<Option<IndexEntry>, StorageError>;
+    /// The document that has this slug, if any.
+    fn find_slug(&self, slug: &str) -> Result<Option<DocId>, StorageError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("cannot open the store at {path}: {cause}")]
+    Open { path: String, cause: String },
+    #[error("storage i/o error: {0}")]
+    Io(String),
+    #[error("stored data is corrupt ({what}): {cause}")]
+    Corrupt { what: String, cause: String },
+}

@@ -1,1 +1,163 @@
-//! tests
+//! Store tests on real sled files in temporary folders.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use automerge::ReadDoc;
+use cahier_doc::{DocId, DocView, Editor};
+use cahier_store::{Batch, Chunk, ChunkKind, IndexEntry, SledStorage, Storage, StorageError, Store, Write};
+
+const T0: i64 = 1_795_199_400_000;
+
+fn page(title: &str, body: &str) -> DocView {
+    DocView { body: body.to_owned(), updated_ms: Some(T0), ..DocView::new_page(title) }
+}
+
+fn append(loaded: &mut cahier_store::LoadedDoc, text: &str, at: i64) {
+    let (mut view, _) = cahier_doc::read(&loaded.doc, None);
+    view.body.push_str(text);
+    view.updated_ms = Some(at);
+    cahier_doc::apply_view(&mut loaded.doc, &view, &Editor::new("Camille"), at, "edit").expect("edit");
+}
+
+#[test]
+fn documents_survive_reopening_with_every_change_and_their_index() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let id = {
+        let store = Store::open_sled(dir.path()).expect("open").with_compact_after(4);
+        let doc = cahier_doc::new_document(&page("Écoles", "a"), &Editor::new("Camille"), T0).expect("doc");
+        let mut loaded = store.create(doc).expect("create");
+        for i in 0..10 {
+            append(&mut loaded, &i.to_string(), T0 + i);
+            assert!(store.save(&mut loaded).expect("save"));
+            assert!(loaded.is_saved());
+        }
+        assert!(!store.save(&mut loaded).expect("save"), "nothing new to save");
+        // Compaction keeps the chunk count bounded.
+        let chunks = store.backend().load(&loaded.id).expect("load").expect("some");
+        assert!(chunks.len() <= 4, "{} chunks", chunks.len());
+        assert_eq!(chunks[0].kind, ChunkKind::Snapshot);
+        loaded.id
+    };
+    let store = Store::open_sled(dir.path()).expect("reopen");
+    let loaded = store.load(&id).expect("load").expect("exists");
+    assert_eq!(cahier_doc::read(&loaded.doc, None).0.body, "a0123456789");
+    assert_eq!(loaded.doc.get_changes_meta(&[]).len(), 11, "the whole history is kept");
+    let list = store.list().expect("list");
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].title, "Écoles");
+    assert_eq!(list[0].updated_ms, Some(T0 + 9));
+    assert_eq!(store.find_slug("ecoles").expect("slug"), Some(id));
+}
+
+#[test]
+fn importing_the_same_slug_again_updates_the_page_as_a_new_change() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_sled(dir.path()).expect("open");
+    let (first, created) = store.upsert(&page("Guide", "v1\n"), &Editor::import(), T0).expect("import");
+    assert!(created);
+    let (second, created) = store.upsert(&page("Guide", "v1\nv2\n"), &Editor::import(), T0 + 1000).expect("import");
+    assert!(!created);
+    assert_eq!(first.id, second.id);
+    assert_eq!(store.list().expect("list").len(), 1);
+    let loaded = store.load(&first.id).expect("load").expect("exists");
+    assert_eq!(cahier_doc::read(&loaded.doc, None).0.body, "v1\nv2\n");
+    assert_eq!(loaded.doc.get_changes_meta(&[]).len(), 2);
+}
+
+#[test]
+fn renaming_a_slug_frees_the_old_one_and_never_steals_anothers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_sled(dir.path()).expect("open");
+    let (mut a, _) = store.upsert(&page("Alpha", ""), &Editor::new("x"), T0).expect("a");
+    let (b, _) = store.upsert(&page("Beta", ""), &Editor::new("x"), T0).expect("b");
+    let mut view = cahier_doc::read(&a.doc, None).0;
+    view.slug = "gamma".into();
+    cahier_doc::apply_view(&mut a.doc, &view, &Editor::new("x"), T0, "rename").expect("rename");
+    store.save(&mut a).expect("save");
+    assert_eq!(store.find_slug("alpha").expect("find"), None);
+    assert_eq!(store.find_slug("gamma").expect("find"), Some(a.id.clone()));
+    view.slug = "beta".into();
+    cahier_doc::apply_view(&mut a.doc, &view, &Editor::new("x"), T0, "clash").expect("clash");
+    store.save(&mut a).expect("save");
+    assert_eq!(store.find_slug("beta").expect("find"), Some(b.id), "Beta keeps its slug");
+}
+
+#[test]
+fn a_folder_with_other_files_is_refused_not_overwritten() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("notes.txt"), "mine").expect("write");
+    let err = Store::open_sled(dir.path()).err().expect("refused");
+    let msg = err.to_string();
+    assert!(msg.contains("not empty and holds no Cahier store"), "{msg}");
+    assert_eq!(std::fs::read_to_string(dir.path().join("notes.txt")).expect("read"), "mine");
+}
+
+#[test]
+fn a_corrupt_chunk_is_an_error_not_an_empty_document() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_sled(dir.path()).expect("open");
+    let (mut loaded, _) = store.upsert(&page("Guide", "texte"), &Editor::new("x"), T0).expect("doc");
+    append(&mut loaded, " suite", T0 + 1);
+    let good = loaded.doc.save_after(loaded.saved_heads());
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x55;
+    let key = store.backend().next_key().expect("key");
+    store
+        .backend()
+        .commit(vec![Write::Append { doc: loaded.id.clone(), key, kind: ChunkKind::Incremental, bytes: bad }])
+        .expect("commit");
+    match store.load(&loaded.id) {
+        Err(StorageError::Corrupt { what, .. }) => assert!(what.contains(loaded.id.as_str())),
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("a corrupt document loaded"),
+    }
+}
+
+/// A backend whose commits fail while `failing` is set, as a full disk would.
+struct Faulty {
+    inner: SledStorage,
+    failing: AtomicBool,
+}
+
+impl Storage for Faulty {
+    fn load(&self, doc: &DocId) -> Result<Option<Vec<Chunk>>, StorageError> {
+        self.inner.load(doc)
+    }
+    fn next_key(&self) -> Result<u64, StorageError> {
+        self.inner.next_key()
+    }
+    fn commit(&self, batch: Batch) -> Result<(), StorageError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StorageError::Io("No space left on device (os error 28)".into()));
+        }
+        self.inner.commit(batch)
+    }
+    fn list(&self) -> Result<Vec<IndexEntry>, StorageError> {
+        self.inner.list()
+    }
+    fn entry(&self, doc: &DocId) -> Result<Option<IndexEntry>, StorageError> {
+        self.inner.entry(doc)
+    }
+    fn find_slug(&self, slug: &str) -> Result<Option<DocId>, StorageError> {
+        self.inner.find_slug(slug)
+    }
+}
+
+#[test]
+fn a_failed_write_is_reported_and_the_change_stays_unsaved_until_it_succeeds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backend = Arc::new(Faulty { inner: SledStorage::open(dir.path()).expect("open"), failing: AtomicBool::new(false) });
+    let store = Store::new(backend.clone());
+    let (mut loaded, _) = store.upsert(&page("Guide", "a"), &Editor::new("x"), T0).expect("doc");
+    backend.failing.store(true, Ordering::SeqCst);
+    append(&mut loaded, "b", T0 + 1);
+    let err = store.save(&mut loaded).expect_err("disk full");
+    assert!(err.to_string().contains("No space left"));
+    assert!(!loaded.is_saved());
+    backend.failing.store(false, Ordering::SeqCst);
+    assert!(store.save(&mut loaded).expect("save"));
+    let again = store.load(&loaded.id).expect("load").expect("exists");
+    assert_eq!(cahier_doc::read(&again.doc, None).0.body, "ab");
+}

@@ -1,0 +1,163 @@
+//! The embedded backend: sled 0.34.7, one tree, atomic batches, flushed on commit.
+//!
+//! Keys (all in the default tree, so a batch spans them atomically):
+//! - `c/<doc id>/<u64 big-endian>` → one byte of chunk kind, then the chunk;
+//! - `i/<doc id>` → the index entry, as JSON;
+//! - `s/<slug>` → the id of the document with that slug;
+//! - `format` → the storage format version, written when the store is created.
+
+use std::path::Path;
+
+use cahier_doc::DocId;
+
+use crate::{Batch, Chunk, ChunkKind, IndexEntry, Storage, StorageError, Write};
+
+/// The storage format this build reads and writes.
+const FORMAT: &[u8] = b"cahier-store/1";
+
+pub struct SledStorage {
+    db: sled::Db,
+}
+
+impl SledStorage {
+    /// Opens the store in `dir`, creating it only if `dir` is missing or empty.
+    /// A folder holding something else, or a store of another format, is refused:
+    /// Cahier never starts empty over existing data.
+    pub fn open(dir: &Path) -> Result<SledStorage, StorageError> {
+        let open_err = |cause: String| StorageError::Open { path: dir.display().to_string(), cause };
+        let fresh = match std::fs::read_dir(dir) {
+            Ok(mut entries) => entries.next().is_none(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+            Err(e) => return Err(open_err(e.to_string())),
+        };
+        if !fresh && !dir.join("conf").exists() {
+            return Err(open_err(
+                "the folder is not empty and holds no Cahier store; choose an empty folder or an existing store".into(),
+            ));
+        }
+        let db = sled::Config::new().path(dir).open().map_err(|e| open_err(e.to_string()))?;
+        match db.get("format").map_err(|e| open_err(e.to_string()))? {
+            Some(v) if v.as_ref() == FORMAT => {}
+            Some(v) => {
+                return Err(open_err(format!(
+                    "the store has format {:?}, this Cahier reads {:?}",
+                    String::from_utf8_lossy(&v),
+                    String::from_utf8_lossy(FORMAT)
+                )));
+            }
+            None if db.is_empty() => {
+                db.insert("format", FORMAT).map_err(|e| open_err(e.to_string()))?;
+                db.flush().map_err(|e| open_err(e.to_string()))?;
+            }
+            None => return Err(open_err("the store has data but no format marker; it was not written by Cahier".into())),
+        }
+        Ok(SledStorage { db })
+    }
+}
+
+fn chunk_prefix(doc: &DocId) -> Vec<u8> {
+    format!("c/{doc}/").into_bytes()
+}
+
+fn chunk_key(doc: &DocId, key: u64) -> Vec<u8> {
+    let mut k = chunk_prefix(doc);
+    k.extend_from_slice(&key.to_be_bytes());
+    k
+}
+
+fn io(e: sled::Error) -> StorageError {
+    match e {
+        sled::Error::Corruption { .. } => StorageError::Corrupt { what: "sled".into(), cause: e.to_string() },
+        e => StorageError::Io(e.to_string()),
+    }
+}
+
+fn decode_entry(what: &str, bytes: &[u8]) -> Result<IndexEntry, StorageError> {
+    serde_json::from_slice(bytes).map_err(|e| StorageError::Corrupt { what: what.to_owned(), cause: e.to_string() })
+}
+
+impl Storage for SledStorage {
+    fn load(&self, doc: &DocId) -> Result<Option<Vec<Chunk>>, StorageError> {
+        let prefix = chunk_prefix(doc);
+        let mut chunks = Vec::new();
+        for item in self.db.scan_prefix(&prefix) {
+            let (k, v) = item.map_err(io)?;
+            let corrupt = |cause: &str| StorageError::Corrupt { what: format!("chunk of {doc}"), cause: cause.into() };
+            let key_bytes: [u8; 8] = k[prefix.len()..].try_into().map_err(|_| corrupt("bad key"))?;
+            let kind = match v.first() {
+                Some(b's') => ChunkKind::Snapshot,
+                Some(b'i') => ChunkKind::Incremental,
+                _ => return Err(corrupt("unknown chunk kind")),
+            };
+            chunks.push(Chunk { key: u64::from_be_bytes(key_bytes), kind, bytes: v[1..].to_vec() });
+        }
+        if chunks.is_empty() { Ok(None) } else { Ok(Some(chunks)) }
+    }
+
+    fn next_key(&self) -> Result<u64, StorageError> {
+        self.db.generate_id().map_err(io)
+    }
+
+    fn commit(&self, batch: Batch) -> Result<(), StorageError> {
+        let mut b = sled::Batch::default();
+        for write in batch {
+            match write {
+                Write::Append { doc, key, kind, bytes } => {
+                    let mut value = Vec::with_capacity(bytes.len() + 1);
+                    value.push(match kind {
+                        ChunkKind::Snapshot => b's',
+                        ChunkKind::Incremental => b'i',
+                    });
+                    value.extend_from_slice(&bytes);
+                    b.insert(chunk_key(&doc, key), value);
+                }
+                Write::Remove { doc, keys } => {
+                    for key in keys {
+                        b.remove(chunk_key(&doc, key));
+                    }
+                }
+                Write::Index(entry) => {
+                    let json = serde_json::to_vec(&entry).map_err(|e| StorageError::Io(e.to_string()))?;
+                    b.insert(format!("i/{}", entry.id).into_bytes(), json);
+                }
+                Write::Slug { slug, owner: Some(owner) } => {
+                    b.insert(format!("s/{slug}").into_bytes(), owner.as_str().as_bytes());
+                }
+                Write::Slug { slug, owner: None } => {
+                    b.remove(format!("s/{slug}").into_bytes());
+                }
+            }
+        }
+        self.db.apply_batch(b).map_err(io)?;
+        self.db.flush().map_err(io)?;
+        Ok(())
+    }
+
+    fn list(&self) -> Result<Vec<IndexEntry>, StorageError> {
+        let mut out = Vec::new();
+        for item in self.db.scan_prefix(b"i/") {
+            let (k, v) = item.map_err(io)?;
+            out.push(decode_entry(&String::from_utf8_lossy(&k), &v)?);
+        }
+        Ok(out)
+    }
+
+    fn entry(&self, doc: &DocId) -> Result<Option<IndexEntry>, StorageError> {
+        match self.db.get(format!("i/{doc}")).map_err(io)? {
+            Some(v) => Ok(Some(decode_entry(&format!("index of {doc}"), &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn find_slug(&self, slug: &str) -> Result<Option<DocId>, StorageError> {
+        match self.db.get(format!("s/{slug}")).map_err(io)? {
+            None => Ok(None),
+            Some(v) => {
+                let s = String::from_utf8_lossy(&v);
+                DocId::parse(&s)
+                    .map(Some)
+                    .map_err(|e| StorageError::Corrupt { what: format!("slug {slug}"), cause: e.to_string() })
+            }
+        }
+    }
+}
