@@ -1,1 +1,100 @@
-fn main() {}
+//! The `cahier` command: one binary for every task, each flag also read from a
+//! `CAHIER_*` environment variable.
+//!
+//! Start at [`Command`]; each subcommand lives in a module of its own.
+
+mod archive;
+mod crash_writer;
+mod export;
+mod import;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cahier", version, about = "Live meeting minutes and a Creative Commons wiki")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Import pages and minutes from a .md file, a folder of them, a .tar.gz or a .zip.
+    Import {
+        /// The file, folder or archive to import.
+        path: PathBuf,
+        /// The data folder (the embedded store).
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+        data: PathBuf,
+    },
+    /// Export every page and set of minutes as Markdown, with a credits file.
+    Export {
+        /// The data folder (the embedded store).
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+        data: PathBuf,
+        /// Where to write: a folder, or a file ending in .tar.gz, .tgz or .zip.
+        #[arg(long, env = "CAHIER_EXPORT_OUT")]
+        out: PathBuf,
+    },
+    /// List the documents in the store.
+    List {
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+        data: PathBuf,
+    },
+    /// Test helper: appends and acknowledges changes until killed (the crash test).
+    #[command(hide = true)]
+    CrashWriter {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 8)]
+        compact_after: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CAHIER_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Import { path, data } => import::run(&path, &data),
+        Command::Export { data, out } => export::run(&data, &out),
+        Command::List { data } => list(&data),
+        Command::CrashWriter { data, compact_after } => crash_writer::run(&data, compact_after),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("cahier: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Opens the store, refusing (with the reason) rather than starting empty.
+fn open_store(data: &std::path::Path) -> anyhow::Result<cahier_store::Store> {
+    use anyhow::Context;
+    cahier_store::Store::open_sled(data).with_context(|| format!("cannot use the data folder {}", data.display()))
+}
+
+fn list(data: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let store = open_store(data)?;
+    for e in store.list()? {
+        println!("{}\t{}\t{}\t{}\t{}", e.id, e.kind, e.status, e.slug, e.title);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Milliseconds since the epoch, now.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,1 +1,34 @@
-//! tests
+//! Tests of the `cahier` command as a user runs it: real processes, real sled files.
+
+mod cli;
+mod crash;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn cahier(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cahier"))
+        .args(args)
+        .env_remove("CAHIER_DATA")
+        .output()
+        .expect("run cahier")
+}
+
+pub fn ok(args: &[&str]) -> String {
+    let out = cahier(args);
+    assert!(
+        out.status.success(),
+        "cahier {args:?} failed\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn sample_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sample")
+}
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}

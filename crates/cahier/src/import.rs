@@ -1,0 +1,105 @@
+//! `cahier import`: Markdown files into the store, each file all or nothing.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+
+use cahier_doc::Editor;
+
+use crate::archive;
+
+pub fn run(path: &Path, data: &Path) -> anyhow::Result<ExitCode> {
+    let store = crate::open_store(data)?;
+    let files = archive::read_markdown_files(path)?;
+    if files.is_empty() {
+        anyhow::bail!("{}: no .md files to import", path.display());
+    }
+    let progress = Progress::new(files.len() as u64);
+    let (mut created, mut updated, mut failed) = (0, 0, 0);
+    for file in &files {
+        let outcome = import_one(&store, file);
+        match &outcome {
+            Ok((slug, true)) => {
+                created += 1;
+                progress.line(&format!("new      {slug}  ← {}", file.name));
+            }
+            Ok((slug, false)) => {
+                updated += 1;
+                progress.line(&format!("updated  {slug}  ← {}", file.name));
+            }
+            Err(e) => {
+                failed += 1;
+                progress.error(&format!("error    {e}"));
+            }
+        }
+        progress.inc();
+    }
+    progress.finish();
+    println!("{created} new, {updated} updated, {failed} failed ({} files)", files.len());
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Imports one file. On error nothing is written: the document is parsed and
+/// changed in memory, and stored in one batch only if all of that succeeded.
+fn import_one(store: &cahier_store::Store, file: &archive::InFile) -> anyhow::Result<(String, bool)> {
+    let text = std::str::from_utf8(&file.bytes)
+        .map_err(|e| anyhow::anyhow!("{}:1: not UTF-8 text ({e})", file.name))?;
+    let mut view = cahier_doc::markdown::from_markdown(&file.name, text)?.view;
+    let now = crate::now_ms();
+    if view.updated_ms.is_none() {
+        view.updated_ms = Some(now);
+    }
+    if view.created_ms.is_none() {
+        let existing = match store.find_slug(&view.slug)? {
+            Some(id) => store.load(&id)?.and_then(|d| cahier_doc::read(&d.doc, None).0.created_ms),
+            None => None,
+        };
+        view.created_ms = Some(existing.unwrap_or(now));
+    }
+    let (_, created) = store.upsert(&view, &Editor::import(), now)?;
+    Ok((view.slug, created))
+}
+
+/// A progress bar on a terminal; plain lines otherwise.
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    pub fn new(len: u64) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(len);
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {wide_msg}") {
+                bar.set_style(style);
+            }
+            bar
+        });
+        Progress { bar }
+    }
+
+    pub fn line(&self, s: &str) {
+        match &self.bar {
+            Some(bar) => bar.set_message(s.to_owned()),
+            None => println!("{s}"),
+        }
+    }
+
+    pub fn error(&self, s: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(s),
+            None => eprintln!("{s}"),
+        }
+    }
+
+    pub fn inc(&self) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

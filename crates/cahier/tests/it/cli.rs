@@ -1,0 +1,110 @@
+//! `cahier import`, `export` and `list` on the sample content and on bad input.
+
+use std::path::Path;
+
+use crate::{cahier, ok, s, sample_dir};
+
+/// Every file under `dir`, as (relative path, bytes), sorted.
+fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).expect("prefix").to_string_lossy().into_owned();
+                out.push((rel, std::fs::read(&p).expect("read")));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn the_sample_wiki_exports_imports_and_exports_again_identically_in_every_format() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let t = tmp.path();
+    let out = ok(&["import", s(&sample_dir()), "--data", s(&t.join("a"))]);
+    assert!(out.contains("5 new, 0 updated, 0 failed"), "{out}");
+    // The sample files are written in exactly the format Cahier exports.
+    ok(&["export", "--data", s(&t.join("a")), "--out", s(&t.join("folder1"))]);
+    let exported = tree(&t.join("folder1"));
+    let sample = tree(&sample_dir());
+    let without_credits: Vec<_> = exported.iter().filter(|(p, _)| p != "CREDITS.md").cloned().collect();
+    assert_eq!(without_credits, sample);
+    let credits = String::from_utf8(exported.iter().find(|(p, _)| p == "CREDITS.md").expect("credits").1.clone())
+        .expect("utf-8");
+    assert!(credits.contains("`pages/ecoles-ouvertes.md` « Écoles ouvertes » (CC-BY-4.0) : Équipe Cahier"), "{credits}");
+
+    for ext in ["tar.gz", "zip"] {
+        let first = t.join(format!("one.{ext}"));
+        let second = t.join(format!("two.{ext}"));
+        let data2 = t.join(format!("data-{ext}"));
+        ok(&["export", "--data", s(&t.join("a")), "--out", s(&first)]);
+        let out = ok(&["import", s(&first), "--data", s(&data2)]);
+        assert!(out.contains("5 new, 0 updated, 0 failed"), "{out}");
+        ok(&["export", "--data", s(&data2), "--out", s(&second)]);
+        assert_eq!(std::fs::read(&first).expect("read"), std::fs::read(&second).expect("read"), "{ext} differs");
+    }
+}
+
+#[test]
+fn importing_again_updates_instead_of_duplicating() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    ok(&["import", s(&sample_dir()), "--data", s(&data)]);
+    let page = tmp.path().join("p.md");
+    let original = std::fs::read_to_string(sample_dir().join("pages/classe-dehors.md")).expect("read");
+    std::fs::write(&page, original.replace("Une demi-journée", "Une journée")).expect("write");
+    let out = ok(&["import", s(&page), "--data", s(&data)]);
+    assert!(out.contains("0 new, 1 updated, 0 failed"), "{out}");
+    let list = ok(&["list", "--data", s(&data)]);
+    assert_eq!(list.lines().count(), 5, "{list}");
+    ok(&["export", "--data", s(&data), "--out", s(&tmp.path().join("e"))]);
+    let exported = std::fs::read_to_string(tmp.path().join("e/pages/classe-dehors.md")).expect("read");
+    assert!(exported.contains("Une journée par semaine"));
+}
+
+#[test]
+fn a_bad_file_is_reported_with_its_line_and_changes_nothing() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("in");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("bon.md"), "---\ntitle: \"Bon\"\n---\n\nTexte.\n").expect("write");
+    std::fs::write(dir.join("mauvais.md"), "---\ntitle: \"Mauvais\"\nstatus: archivé\n---\n\nTexte.\n").expect("write");
+    std::fs::write(dir.join("sans-titre.md"), "---\ntags: [a]\n---\n").expect("write");
+    let data = tmp.path().join("data");
+    let out = cahier(&["import", s(&dir), "--data", s(&data)]);
+    assert!(!out.status.success(), "import with errors must fail");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("mauvais.md:3: unknown status \"archivé\""), "{stderr}");
+    assert!(stderr.contains("sans-titre.md:1: the front matter has no `title`"), "{stderr}");
+    let list = ok(&["list", "--data", s(&data)]);
+    assert_eq!(list.lines().map(|l| l.split('\t').nth(3).unwrap_or("")).collect::<Vec<_>>(), ["bon"]);
+}
+
+#[test]
+fn cahier_refuses_a_data_folder_that_is_not_its_store() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::write(tmp.path().join("photo.jpg"), b"\xff\xd8").expect("write");
+    let out = cahier(&["list", "--data", s(tmp.path())]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot use the data folder"), "{stderr}");
+    assert!(stderr.contains("not empty and holds no Cahier store"), "{stderr}");
+}
+
+#[test]
+fn flags_can_come_from_the_environment() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cahier"))
+        .args(["import", s(&sample_dir())])
+        .env("CAHIER_DATA", tmp.path().join("d"))
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    assert!(tmp.path().join("d/conf").exists(), "the store was created where CAHIER_DATA says");
+}
