@@ -275,3 +275,27 @@ fn scalar_as_u64(s: &ScalarValue) -> Option<u64> {
         _ => None,
     }
 }
+
+/// What the document list needs to know, read without the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// `None` when the document is not a Cahier page or minutes (no valid `kind`).
+    pub kind: Option<Kind>,
+    pub title: String,
+    pub slug: String,
+    pub status: Status,
+    pub updated_ms: Option<i64>,
+}
+
+/// Reads the fields of the document list (cheap: the body is not materialised).
+pub fn summary(doc: &Automerge) -> Summary {
+    let mut r = Reader::new(doc, None);
+    let kind = r.string(&ROOT, key::KIND, "").and_then(|k| Kind::parse(&k));
+    Summary {
+        kind,
+        title: r.string(&ROOT, key::TITLE, "").unwrap_or_default(),
+        slug: r.string(&ROOT, key::SLUG, "").unwrap_or_default(),
+        status: r.string(&ROOT, key::STATUS, "").and_then(|s| Status::parse(&s)).unwrap_or(Status::Draft),
+        updated_ms: r.timestamp(&ROOT, key::UPDATED_AT, ""),
+    }
+}

@@ -1,0 +1,5 @@
+//! Tests of the sync engine: the wire format, and the hub on a deterministic
+//! in-memory network with clients that are real Automerge peers.
+
+mod sim;
+mod wire;
