@@ -13,7 +13,7 @@ mod sled_backend;
 mod store;
 
 pub use sled_backend::SledStorage;
-pub use store::{DEFAULT_COMPACT_AFTER, LoadedDoc, Store, UpsertError};
+pub use store::{DEFAULT_COMPACT_AFTER, DocRecord, LoadedDoc, PersistItem, Store, UpsertError};
 
 use cahier_doc::DocId;
 
@@ -77,6 +77,23 @@ pub trait Storage: Send + Sync {
     fn entry(&self, doc: &DocId) -> Result<Option<IndexEntry>, StorageError>;
     /// The document that has this slug, if any.
     fn find_slug(&self, slug: &str) -> Result<Option<DocId>, StorageError>;
+    /// This store's identity, stable across restarts (automerge-repo's `storageId`).
+    fn storage_id(&self) -> Result<String, StorageError>;
+}
+
+impl IndexEntry {
+    /// The entry for a document, from its summary. Documents that are not Cahier
+    /// pages or minutes are listed with the kind `other`.
+    pub fn from_summary(id: &DocId, s: &cahier_doc::read::Summary) -> IndexEntry {
+        IndexEntry {
+            id: id.to_string(),
+            kind: s.kind.map_or("other", |k| k.as_str()).to_owned(),
+            title: s.title.clone(),
+            slug: s.slug.clone(),
+            status: s.status.as_str().to_owned(),
+            updated_ms: s.updated_ms,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -46,6 +46,10 @@ impl SledStorage {
                 )));
             }
             None if db.is_empty() => {
+                let mut id = [0u8; 16];
+                getrandom::fill(&mut id).map_err(|e| open_err(format!("no randomness: {e}")))?;
+                let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+                db.insert("storage-id", id.as_bytes()).map_err(|e| open_err(e.to_string()))?;
                 db.insert("format", FORMAT).map_err(|e| open_err(e.to_string()))?;
                 db.flush().map_err(|e| open_err(e.to_string()))?;
             }
@@ -146,6 +150,13 @@ impl Storage for SledStorage {
         match self.db.get(format!("i/{doc}")).map_err(io)? {
             Some(v) => Ok(Some(decode_entry(&format!("index of {doc}"), &v)?)),
             None => Ok(None),
+        }
+    }
+
+    fn storage_id(&self) -> Result<String, StorageError> {
+        match self.db.get("storage-id").map_err(io)? {
+            Some(v) => Ok(String::from_utf8_lossy(&v).into_owned()),
+            None => Err(StorageError::Corrupt { what: "store".into(), cause: "no storage id".into() }),
         }
     }
 

@@ -17,10 +17,33 @@ pub struct LoadedDoc {
     pub doc: Automerge,
     /// Heads as last stored: what is beyond them is not saved yet.
     saved_heads: Vec<ChangeHash>,
+    record: DocRecord,
+}
+
+/// The store's bookkeeping for one document, kept by whoever persists it.
+#[derive(Debug, Clone, Default)]
+pub struct DocRecord {
     /// Keys of the stored chunks.
     chunk_keys: Vec<u64>,
     /// The slug the index holds for this document.
     indexed_slug: Option<String>,
+}
+
+impl DocRecord {
+    /// How many chunks the document is stored in.
+    pub fn chunks(&self) -> usize {
+        self.chunk_keys.len()
+    }
+}
+
+/// One document's share of a group commit ([`Store::persist`]).
+pub struct PersistItem<'a> {
+    pub id: &'a DocId,
+    pub record: &'a mut DocRecord,
+    /// A snapshot replaces every chunk stored before; otherwise the bytes are appended.
+    pub snapshot: bool,
+    pub bytes: Vec<u8>,
+    pub entry: IndexEntry,
 }
 
 impl LoadedDoc {
@@ -63,6 +86,16 @@ impl Store {
     /// Loads a document. `Ok(None)`: the store has no such document. Stored bytes
     /// that do not load are an error, never an empty document.
     pub fn load(&self, id: &DocId) -> Result<Option<LoadedDoc>, StorageError> {
+        Ok(self.load_record(id)?.map(|(doc, record)| LoadedDoc {
+            id: id.clone(),
+            saved_heads: doc.get_heads(),
+            doc,
+            record,
+        }))
+    }
+
+    /// Loads a document and the bookkeeping needed to persist it later.
+    pub fn load_record(&self, id: &DocId) -> Result<Option<(Automerge, DocRecord)>, StorageError> {
         let Some(chunks) = self.backend.load(id)? else { return Ok(None) };
         let mut all = Vec::with_capacity(chunks.iter().map(|c| c.bytes.len()).sum());
         for c in &chunks {
@@ -81,26 +114,43 @@ impl Store {
             return Err(corrupt(format!("{} changes are missing", missing.len())));
         }
         let indexed_slug = self.backend.entry(id)?.map(|e| e.slug);
-        Ok(Some(LoadedDoc {
-            id: id.clone(),
-            saved_heads: doc.get_heads(),
-            doc,
-            chunk_keys: chunks.iter().map(|c| c.key).collect(),
-            indexed_slug,
-        }))
+        Ok(Some((doc, DocRecord { chunk_keys: chunks.iter().map(|c| c.key).collect(), indexed_slug })))
+    }
+
+    /// Stores several documents' new chunks in one atomic batch and one flush
+    /// (group commit). On error nothing was stored and no record changed.
+    pub fn persist(&self, items: Vec<PersistItem<'_>>) -> Result<(), StorageError> {
+        let mut batch: Batch = Vec::new();
+        let mut updates = Vec::new();
+        for item in &items {
+            let key = self.backend.next_key()?;
+            let kind = if item.snapshot { ChunkKind::Snapshot } else { ChunkKind::Incremental };
+            batch.push(Write::Append { doc: item.id.clone(), key, kind, bytes: item.bytes.clone() });
+            if item.snapshot && !item.record.chunk_keys.is_empty() {
+                batch.push(Write::Remove { doc: item.id.clone(), keys: item.record.chunk_keys.clone() });
+            }
+            let slug = self.slug_writes(item.id, item.record.indexed_slug.as_deref(), &item.entry.slug, &mut batch)?;
+            batch.push(Write::Index(item.entry.clone()));
+            updates.push((key, slug));
+        }
+        self.backend.commit(batch)?;
+        for (item, (key, slug)) in items.into_iter().zip(updates) {
+            if item.snapshot {
+                item.record.chunk_keys = vec![key];
+            } else {
+                item.record.chunk_keys.push(key);
+            }
+            item.record.indexed_slug = slug;
+        }
+        Ok(())
     }
 
     /// Stores a new document under a fresh random id.
     pub fn create(&self, doc: Automerge) -> Result<LoadedDoc, StorageError> {
         let mut bytes = [0u8; 16];
         getrandom::fill(&mut bytes).map_err(|e| StorageError::Io(format!("no randomness for a document id: {e}")))?;
-        let mut loaded = LoadedDoc {
-            id: DocId::from_random(bytes),
-            doc,
-            saved_heads: Vec::new(),
-            chunk_keys: Vec::new(),
-            indexed_slug: None,
-        };
+        let mut loaded =
+            LoadedDoc { id: DocId::from_random(bytes), doc, saved_heads: Vec::new(), record: DocRecord::default() };
         self.save(&mut loaded)?;
         Ok(loaded)
     }
@@ -110,30 +160,14 @@ impl Store {
     /// to store. Compacts the document into one snapshot when chunks pile up.
     pub fn save(&self, loaded: &mut LoadedDoc) -> Result<bool, StorageError> {
         let heads = loaded.doc.get_heads();
-        if heads == loaded.saved_heads && !loaded.chunk_keys.is_empty() {
+        if heads == loaded.saved_heads && !loaded.record.chunk_keys.is_empty() {
             return Ok(false);
         }
-        let key = self.backend.next_key()?;
-        let mut batch: Batch = Vec::new();
-        let compact = loaded.chunk_keys.is_empty() || loaded.chunk_keys.len() >= self.compact_after;
-        if compact {
-            batch.push(Write::Append { doc: loaded.id.clone(), key, kind: ChunkKind::Snapshot, bytes: loaded.doc.save() });
-            batch.push(Write::Remove { doc: loaded.id.clone(), keys: loaded.chunk_keys.clone() });
-        } else {
-            let bytes = loaded.doc.save_after(&loaded.saved_heads);
-            batch.push(Write::Append { doc: loaded.id.clone(), key, kind: ChunkKind::Incremental, bytes });
-        }
-        let (view, _) = cahier_doc::read(&loaded.doc, None);
-        let slug = self.slug_writes(&loaded.id, loaded.indexed_slug.as_deref(), &view.slug, &mut batch)?;
-        batch.push(Write::Index(index_entry(&loaded.id, &view)));
-        self.backend.commit(batch)?;
+        let snapshot = loaded.record.chunk_keys.is_empty() || loaded.record.chunk_keys.len() >= self.compact_after;
+        let bytes = if snapshot { loaded.doc.save() } else { loaded.doc.save_after(&loaded.saved_heads) };
+        let entry = IndexEntry::from_summary(&loaded.id, &cahier_doc::read::summary(&loaded.doc));
+        self.persist(vec![PersistItem { id: &loaded.id, record: &mut loaded.record, snapshot, bytes, entry }])?;
         loaded.saved_heads = heads;
-        if compact {
-            loaded.chunk_keys = vec![key];
-        } else {
-            loaded.chunk_keys.push(key);
-        }
-        loaded.indexed_slug = slug;
         Ok(true)
     }
 
@@ -147,6 +181,12 @@ impl Store {
     ) -> Result<Option<String>, StorageError> {
         if old == Some(slug) {
             return Ok(Some(slug.to_owned()));
+        }
+        if slug.is_empty() {
+            if let Some(old) = old {
+                batch.push(Write::Slug { slug: old.to_owned(), owner: None });
+            }
+            return Ok(None);
         }
         if let Some(old) = old {
             batch.push(Write::Slug { slug: old.to_owned(), owner: None });
@@ -165,6 +205,10 @@ impl Store {
         let mut entries = self.backend.list()?;
         entries.sort_by(|a, b| b.updated_ms.cmp(&a.updated_ms).then_with(|| a.slug.cmp(&b.slug)));
         Ok(entries)
+    }
+
+    pub fn storage_id(&self) -> Result<String, StorageError> {
+        self.backend.storage_id()
     }
 
     pub fn find_slug(&self, slug: &str) -> Result<Option<DocId>, StorageError> {
@@ -196,15 +240,4 @@ pub enum UpsertError {
     Storage(#[from] StorageError),
     #[error("cannot apply the change: {0}")]
     Automerge(#[from] automerge::AutomergeError),
-}
-
-fn index_entry(id: &DocId, view: &DocView) -> IndexEntry {
-    IndexEntry {
-        id: id.to_string(),
-        kind: view.kind.as_str().to_owned(),
-        title: view.title.clone(),
-        slug: view.slug.clone(),
-        status: view.status.as_str().to_owned(),
-        updated_ms: view.updated_ms,
-    }
 }

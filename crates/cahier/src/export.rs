@@ -21,10 +21,14 @@ pub fn run(data: &Path, out: &Path) -> anyhow::Result<ExitCode> {
 /// sorted by path.
 pub fn export_all(store: &cahier_store::Store) -> anyhow::Result<Vec<OutFile>> {
     let entries = store.list()?;
+    let skipped = entries.iter().filter(|e| e.kind == "other").count();
+    if skipped > 0 {
+        eprintln!("{skipped} documents are not pages or minutes (no `kind`) and are not exported");
+    }
     let progress = Progress::new(entries.len() as u64);
     let mut files = Vec::new();
     let mut credits = Vec::new();
-    for entry in entries {
+    for entry in entries.into_iter().filter(|e| e.kind != "other") {
         let id = DocId::parse(&entry.id)?;
         let loaded = store.load(&id)?.with_context(|| format!("document {id} is in the index but not stored"))?;
         let (text, view) = cahier_doc::markdown::export_document(&loaded.doc);

@@ -7,6 +7,7 @@ mod archive;
 mod crash_writer;
 mod export;
 mod import;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +40,8 @@ enum Command {
         #[arg(long, env = "CAHIER_EXPORT_OUT")]
         out: PathBuf,
     },
+    /// Serve live sync over WebSocket (`/sync`), with `/healthz` and `/metrics`.
+    Serve(serve::ServeArgs),
     /// List the documents in the store.
     List {
         #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         Command::Import { path, data } => import::run(&path, &data),
         Command::Export { data, out } => export::run(&data, &out),
         Command::List { data } => list(&data),
+        Command::Serve(args) => serve::run(args),
         Command::CrashWriter { data, compact_after } => crash_writer::run(&data, compact_after),
     };
     match result {

@@ -143,6 +143,9 @@ impl Storage for Faulty {
     fn find_slug(&self, slug: &str) -> Result<Option<DocId>, StorageError> {
         self.inner.find_slug(slug)
     }
+    fn storage_id(&self) -> Result<String, StorageError> {
+        self.inner.storage_id()
+    }
 }
 
 #[test]

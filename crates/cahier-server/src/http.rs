@@ -1,0 +1,88 @@
+//! HTTP: the routes, and the accept loop (with a header-read timeout, which
+//! `axum::serve` does not set, and a connection limit).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{State, WebSocketUpgrade};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tower::Service;
+
+use crate::hub_task::HubHandle;
+use crate::{Metrics, ServerConfig};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub hub: HubHandle,
+    pub metrics: Arc<Metrics>,
+    pub config: Arc<ServerConfig>,
+    pub shutdown: CancellationToken,
+}
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/sync", get(sync))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn sync(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+    let limit = state.config.limits.max_message_bytes;
+    // Frames a little over the limit still reach the hub, which answers with an
+    // `error` naming the limit; far larger ones are cut off by tungstenite.
+    ws.max_message_size(limit + 64 * 1024)
+        .max_frame_size(limit + 64 * 1024)
+        .max_write_buffer_size(64 * 1024 * 1024)
+        .on_failed_upgrade(|e| tracing::info!(cause = %e, "websocket upgrade failed"))
+        .on_upgrade(move |socket| crate::ws::handle_socket(socket, state.hub, state.config, state.shutdown))
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    ([("content-type", "text/plain; version=0.0.4")], state.metrics.render())
+}
+
+/// Accepts connections until `shutdown`, then lets open HTTP requests finish.
+pub async fn serve(listener: TcpListener, app: Router, config: &ServerConfig, shutdown: CancellationToken) {
+    let permits = Arc::new(Semaphore::new(config.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(config.header_timeout);
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(cause = %e, "accept failed");
+                    continue;
+                }
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "connection limit reached; refusing");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let tower_service = app.clone();
+        let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            tower_service.clone().call(req.map(axum::body::Body::new))
+        });
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(cause = %e, "http connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    let _ = tokio::time::timeout(config.shutdown_grace, graceful.shutdown()).await;
+}

@@ -1,0 +1,89 @@
+//! Cahier's server: runs the sync engine ([`cahier_sync::Hub`]) on WebSockets and
+//! the store.
+//!
+//! Start at [`run`]. Three kinds of tasks: one per connection (`ws.rs`: frames in
+//! and out, keepalive), one hub task (`hub_task.rs`: owns the engine, drains
+//! every pending input before each flush so changes are applied in batches), and
+//! one storage thread (`storage.rs`: loads, and group commits that return only
+//! after sled's flush). HTTP routes are in `http.rs`.
+
+mod http;
+mod hub_task;
+mod metrics;
+mod storage;
+mod ws;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use cahier_sync::Limits;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use metrics::Metrics;
+
+/// Everything the server needs to know, validated.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub limits: Limits,
+    /// A document with no peer leaves memory after this long.
+    pub idle_unload: Duration,
+    /// Pings go out this often; a peer that has not answered the previous one is dropped.
+    pub keepalive: Duration,
+    /// A client that has not sent its request headers by then is dropped.
+    pub header_timeout: Duration,
+    /// Simultaneous TCP connections; more are refused.
+    pub max_connections: usize,
+    /// Messages waiting to be sent to one peer before it counts as too slow and is dropped.
+    pub max_outbound_queue: usize,
+    /// How long shutdown may take to flush before giving up.
+    pub shutdown_grace: Duration,
+    pub compact_after: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            limits: Limits::default(),
+            idle_unload: Duration::from_secs(60),
+            keepalive: Duration::from_secs(15),
+            header_timeout: Duration::from_secs(30),
+            max_connections: 2048,
+            max_outbound_queue: 4096,
+            shutdown_grace: Duration::from_secs(10),
+            compact_after: cahier_store::DEFAULT_COMPACT_AFTER,
+        }
+    }
+}
+
+/// Serves until `shutdown` is cancelled, then stops accepting, closes every
+/// socket with a close frame, flushes every document and returns.
+pub async fn run(
+    listener: TcpListener,
+    config: ServerConfig,
+    store: cahier_store::Store,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let storage_id = store.storage_id().context("reading the store's id")?;
+    let metrics = Arc::new(Metrics::default());
+    let (storage, storage_thread) = storage::spawn(store, metrics.clone());
+    let hub_stop = CancellationToken::new();
+    let mut sync_config = cahier_sync::Config::new(&format!("cahier-{}", &storage_id[..8.min(storage_id.len())]), &storage_id);
+    sync_config.limits = config.limits.clone();
+    sync_config.idle_unload_ms = config.idle_unload.as_millis() as u64;
+    sync_config.compact_after = config.compact_after;
+    let (hub, hub_handle) = hub_task::spawn(sync_config, config.clone(), storage, metrics.clone(), hub_stop.clone());
+    let state = http::AppState { hub, metrics: metrics.clone(), config: Arc::new(config.clone()), shutdown: shutdown.clone() };
+    let app = http::app(state);
+    let addr: SocketAddr = listener.local_addr()?;
+    tracing::info!(%addr, "cahier is listening");
+    http::serve(listener, app, &config, shutdown.clone()).await;
+    // No new connections; the hub closes the open ones and flushes.
+    hub_stop.cancel();
+    let _ = tokio::time::timeout(config.shutdown_grace, hub_handle).await;
+    tokio::task::spawn_blocking(move || storage_thread.join()).await.ok();
+    tracing::info!("cahier stopped");
+    Ok(())
+}

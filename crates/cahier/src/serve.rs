@@ -1,0 +1,116 @@
+//! `cahier serve`: the live sync server on the embedded store.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use cahier_server::ServerConfig;
+use tokio_util::sync::CancellationToken;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// The data folder (the embedded store).
+    #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+    data: PathBuf,
+    /// The address to listen on.
+    #[arg(long, env = "CAHIER_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Seconds a document with no peer stays in memory.
+    #[arg(long, env = "CAHIER_IDLE_UNLOAD_SECS", default_value_t = 60)]
+    idle_unload_secs: u64,
+    /// Seconds between keepalive pings; a peer that misses one is dropped.
+    #[arg(long, env = "CAHIER_KEEPALIVE_SECS", default_value_t = 15)]
+    keepalive_secs: u64,
+    /// Seconds a client has to send its request headers.
+    #[arg(long, env = "CAHIER_HEADER_TIMEOUT_SECS", default_value_t = 30)]
+    header_timeout_secs: u64,
+    /// Simultaneous connections.
+    #[arg(long, env = "CAHIER_MAX_CONNECTIONS", default_value_t = 2048)]
+    max_connections: usize,
+    /// Largest sync message, in bytes.
+    #[arg(long, env = "CAHIER_MAX_MESSAGE_BYTES", default_value_t = 8 * 1024 * 1024)]
+    max_message_bytes: usize,
+    /// Largest document, in bytes of changes.
+    #[arg(long, env = "CAHIER_MAX_DOCUMENT_BYTES", default_value_t = 64 * 1024 * 1024)]
+    max_document_bytes: usize,
+    /// Documents one connection may sync at once.
+    #[arg(long, env = "CAHIER_MAX_DOCUMENTS_PER_CONNECTION", default_value_t = 256)]
+    max_documents_per_connection: usize,
+    /// Messages one connection may send per second.
+    #[arg(long, env = "CAHIER_MAX_MESSAGES_PER_SECOND", default_value_t = 1000)]
+    max_messages_per_second: u32,
+}
+
+impl ServeArgs {
+    fn config(&self) -> anyhow::Result<(SocketAddr, ServerConfig)> {
+        let addr: SocketAddr =
+            self.listen.parse().with_context(|| format!("--listen {:?} is not an address like 127.0.0.1:8080", self.listen))?;
+        for (name, v) in [
+            ("--keepalive-secs", self.keepalive_secs),
+            ("--header-timeout-secs", self.header_timeout_secs),
+            ("--max-connections", self.max_connections as u64),
+            ("--max-message-bytes", self.max_message_bytes as u64),
+            ("--max-document-bytes", self.max_document_bytes as u64),
+            ("--max-documents-per-connection", self.max_documents_per_connection as u64),
+            ("--max-messages-per-second", self.max_messages_per_second as u64),
+        ] {
+            if v == 0 {
+                bail!("{name} must be at least 1");
+            }
+        }
+        let mut config = ServerConfig {
+            idle_unload: Duration::from_secs(self.idle_unload_secs),
+            keepalive: Duration::from_secs(self.keepalive_secs),
+            header_timeout: Duration::from_secs(self.header_timeout_secs),
+            max_connections: self.max_connections,
+            ..ServerConfig::default()
+        };
+        config.limits.max_message_bytes = self.max_message_bytes;
+        config.limits.max_document_bytes = self.max_document_bytes;
+        config.limits.max_documents_per_connection = self.max_documents_per_connection;
+        config.limits.max_messages_per_second = self.max_messages_per_second;
+        Ok((addr, config))
+    }
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let (addr, config) = args.config()?;
+    let store = crate::open_store(&args.data)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    runtime.block_on(async move {
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        let shutdown = CancellationToken::new();
+        let signal = shutdown.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            eprintln!("cahier: stopping (closing connections, flushing)");
+            signal.cancel();
+        });
+        println!("cahier: serving {} on http://{}", args.data.display(), listener.local_addr()?);
+        cahier_server::run(listener, config, store, shutdown).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
