@@ -1,2 +1,298 @@
 //! Bad input on real sockets: each gets its clear error, and the server keeps
 //! serving the others.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use automerge::sync::SyncDoc;
+use cahier_doc::DocId;
+use cahier_server::ServerConfig;
+use cahier_store::{Batch, Chunk, IndexEntry, SledStorage, Storage, StorageError};
+use cahier_sync::wire::Message;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message as Frame;
+
+use crate::TestServer;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+#[derive(Debug)]
+enum Got {
+    Msg(Message),
+    Closed(String),
+}
+
+struct Client {
+    ws: Ws,
+    name: String,
+}
+
+impl Client {
+    async fn connect(server: &TestServer, name: &str) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(server.ws_url()).await.expect("connect");
+        Client { ws, name: name.to_owned() }
+    }
+
+    async fn send(&mut self, msg: &Message) {
+        self.ws.send(Frame::Binary(msg.encode().into())).await.expect("send");
+    }
+
+    async fn send_raw(&mut self, frame: Frame) {
+        // The server may already have closed: a failed send is what it says next.
+        let _ = self.ws.send(frame).await;
+    }
+
+    /// The next protocol message or the close, within `WAIT`.
+    async fn recv(&mut self) -> Got {
+        loop {
+            let next = tokio::time::timeout(WAIT, self.ws.next()).await.expect("an answer within 10 s");
+            match next {
+                Some(Ok(Frame::Binary(b))) => return Got::Msg(Message::decode(&b).expect("server sends valid CBOR")),
+                Some(Ok(Frame::Close(f))) => return Got::Closed(f.map(|f| f.reason.to_string()).unwrap_or_default()),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Got::Closed(String::new()),
+            }
+        }
+    }
+
+    async fn join(&mut self) {
+        let join = Message::Join { sender_id: self.name.clone(), supported_versions: Some(vec!["1".into()]), metadata: None };
+        self.send(&join).await;
+        match self.recv().await {
+            Got::Msg(Message::Peer { target_id, selected_version, .. }) => {
+                assert_eq!(target_id, self.name);
+                assert_eq!(selected_version, "1");
+            }
+            other => panic!("expected peer, got {other:?}"),
+        }
+    }
+
+    /// Expects an `error` message containing `text`, then the close.
+    async fn expect_error(&mut self, text: &str) {
+        match self.recv().await {
+            Got::Msg(Message::Error { message }) => assert!(message.contains(text), "{message:?} should say {text:?}"),
+            other => panic!("expected an error saying {text:?}, got {other:?}"),
+        }
+        match self.recv().await {
+            Got::Closed(_) => {}
+            other => panic!("expected the close after the error, got {other:?}"),
+        }
+    }
+
+    /// A well-behaved request for a document nobody has: answered `doc-unavailable`.
+    async fn still_served(&mut self) {
+        let id = DocId::from_random(rand_bytes());
+        let mut state = automerge::sync::State::new();
+        let data = cahier_doc::empty().generate_sync_message(&mut state).expect("first message").encode();
+        let req = Message::Request { sender_id: self.name.clone(), target_id: "s".into(), document_id: id.to_string(), data };
+        self.send(&req).await;
+        match self.recv().await {
+            Got::Msg(Message::DocUnavailable { document_id, .. }) => assert_eq!(document_id, id.to_string()),
+            other => panic!("expected doc-unavailable, got {other:?}"),
+        }
+    }
+}
+
+fn rand_bytes() -> [u8; 16] {
+    let mut b = [0u8; 16];
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    b.copy_from_slice(&t.to_le_bytes());
+    b
+}
+
+fn small_limits() -> ServerConfig {
+    let mut c = ServerConfig::default();
+    c.limits.max_message_bytes = 4096;
+    c.limits.max_messages_per_second = 50;
+    c.limits.max_documents_per_connection = 3;
+    c.limits.handshake_timeout_ms = 300;
+    c.header_timeout = Duration::from_secs(1);
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_kind_of_bad_input_gets_its_error_and_others_are_unaffected() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let server = TestServer::start(&tmp.path().join("data"), small_limits()).await;
+    let mut good = Client::connect(&server, "good").await;
+    good.join().await;
+
+    let mut c = Client::connect(&server, "garbage").await;
+    c.send_raw(Frame::Binary(vec![0xf6].into())).await;
+    c.expect_error("malformed message: not a CBOR map").await;
+
+    let mut c = Client::connect(&server, "text").await;
+    c.send_raw(Frame::Text("{\"type\":\"join\"}".into())).await;
+    c.expect_error("text frames are not part of the protocol").await;
+
+    let mut c = Client::connect(&server, "no-join").await;
+    c.send(&Message::Leave { sender_id: "x".into() }).await;
+    c.expect_error("expected a join message").await;
+
+    let mut c = Client::connect(&server, "old").await;
+    c.send(&Message::Join { sender_id: "old".into(), supported_versions: Some(vec!["0".into()]), metadata: None }).await;
+    c.expect_error("unsupported protocol version").await;
+
+    let mut c = Client::connect(&server, "big").await;
+    c.join().await;
+    c.send_raw(Frame::Binary(vec![0u8; 5000].into())).await;
+    c.expect_error("message too large: 5000 bytes, the limit is 4096 bytes").await;
+
+    let mut c = Client::connect(&server, "huge").await;
+    c.join().await;
+    c.send_raw(Frame::Binary(vec![0u8; 1024 * 1024].into())).await;
+    match c.recv().await {
+        Got::Closed(reason) => assert!(reason.contains("message too large"), "{reason:?}"),
+        other => panic!("expected a close, got {other:?}"),
+    }
+
+    let mut c = Client::connect(&server, "bad-sync").await;
+    c.join().await;
+    let doc = DocId::from_random(rand_bytes()).to_string();
+    c.send(&Message::Sync { sender_id: "bad-sync".into(), target_id: "s".into(), document_id: doc, data: vec![0x42, 1, 2] })
+        .await;
+    c.expect_error("malformed sync message").await;
+
+    let mut c = Client::connect(&server, "many-docs").await;
+    c.join().await;
+    for _ in 0..3 {
+        c.still_served().await;
+    }
+    let id = DocId::from_random([9; 16]).to_string();
+    let data = cahier_doc::empty().generate_sync_message(&mut automerge::sync::State::new()).expect("msg").encode();
+    c.send(&Message::Request { sender_id: "many-docs".into(), target_id: "s".into(), document_id: id, data }).await;
+    c.expect_error("too many documents on one connection: the limit is 3").await;
+
+    let mut f = Client::connect(&server, "flood2").await;
+    f.join().await;
+    let noise = Message::RemoteSubscriptionChange { sender_id: "f".into(), target_id: "s".into(), add: vec![], remove: vec![] };
+    for _ in 0..100 {
+        f.send_raw(Frame::Binary(noise.encode().into())).await;
+    }
+    f.expect_error("too many messages: the limit is 50 per second").await;
+
+    // A request for an id that is not an automerge-repo id is answered, not ignored.
+    let mut c = Client::connect(&server, "bad-id").await;
+    c.join().await;
+    let data = cahier_doc::empty().generate_sync_message(&mut automerge::sync::State::new()).expect("msg").encode();
+    c.send(&Message::Request { sender_id: "bad-id".into(), target_id: "s".into(), document_id: "not-an-id".into(), data })
+        .await;
+    assert!(matches!(c.recv().await, Got::Msg(Message::DocUnavailable { .. })));
+
+    good.still_served().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_clients_are_dropped_handshake_and_headers() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let server = TestServer::start(&tmp.path().join("data"), small_limits()).await;
+    // A WebSocket that never sends `join`.
+    let mut c = Client::connect(&server, "mute").await;
+    c.expect_error("no join message within 300 ms").await;
+    // An HTTP client that never finishes its headers (slowloris).
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.expect("tcp");
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.expect("write");
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(WAIT, tcp.read_to_end(&mut buf)).await.expect("dropped within 10 s");
+    assert!(read.is_ok(), "the server closes the connection");
+    assert!(!String::from_utf8_lossy(&buf).contains("200 OK"));
+    // Health still answers.
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.expect("tcp");
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.expect("write");
+    let mut buf = Vec::new();
+    tokio::time::timeout(WAIT, tcp.read_to_end(&mut buf)).await.expect("answer").expect("read");
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.1 200") && text.ends_with("ok"), "{text}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_sockets_with_a_close_frame() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let server = TestServer::start(&tmp.path().join("data"), ServerConfig::default()).await;
+    let mut c = Client::connect(&server, "c").await;
+    c.join().await;
+    let stopping = tokio::spawn(server.stop());
+    match c.recv().await {
+        Got::Closed(reason) => assert_eq!(reason, "server shutting down"),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    stopping.await.expect("stopped");
+}
+
+/// sled, with commits that fail while `failing` is set, as on a full disk.
+struct Faulty {
+    inner: SledStorage,
+    failing: AtomicBool,
+}
+
+impl Storage for Faulty {
+    fn load(&self, doc: &DocId) -> Result<Option<Vec<Chunk>>, StorageError> {
+        self.inner.load(doc)
+    }
+    fn next_key(&self) -> Result<u64, StorageError> {
+        self.inner.next_key()
+    }
+    fn commit(&self, batch: Batch) -> Result<(), StorageError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StorageError::Io("No space left on device (os error 28)".into()));
+        }
+        self.inner.commit(batch)
+    }
+    fn list(&self) -> Result<Vec<IndexEntry>, StorageError> {
+        self.inner.list()
+    }
+    fn entry(&self, doc: &DocId) -> Result<Option<IndexEntry>, StorageError> {
+        self.inner.entry(doc)
+    }
+    fn find_slug(&self, slug: &str) -> Result<Option<DocId>, StorageError> {
+        self.inner.find_slug(slug)
+    }
+    fn storage_id(&self) -> Result<String, StorageError> {
+        self.inner.storage_id()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storage_error_refuses_the_change_and_tells_the_client() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let backend = Arc::new(Faulty { inner: SledStorage::open(&tmp.path().join("data")).expect("open"), failing: AtomicBool::new(true) });
+    let store = cahier_store::Store::new(backend.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(cahier_server::run(listener, ServerConfig::default(), store, shutdown.clone()));
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/sync")).await.expect("connect");
+    let mut c = Client { ws, name: "writer".into() };
+    c.join().await;
+    let doc = cahier_doc::new_document(&cahier_doc::DocView::new_page("Plein"), &cahier_doc::Editor::new("w"), 0).expect("doc");
+    let id = DocId::from_random(rand_bytes()).to_string();
+    let mut state = automerge::sync::State::new();
+    let mut doc = doc;
+    let first = doc.generate_sync_message(&mut state).expect("msg");
+    c.send(&Message::Sync { sender_id: "writer".into(), target_id: "s".into(), document_id: id.clone(), data: first.encode() }).await;
+    let error = loop {
+        match c.recv().await {
+            Got::Msg(Message::Sync { data, .. }) => {
+                doc.receive_sync_message(&mut state, automerge::sync::Message::decode(&data).expect("decode")).expect("apply");
+                if let Some(m) = doc.generate_sync_message(&mut state) {
+                    c.send(&Message::Sync { sender_id: "writer".into(), target_id: "s".into(), document_id: id.clone(), data: m.encode() })
+                        .await;
+                }
+            }
+            Got::Msg(Message::Error { message }) => break message,
+            other => panic!("expected sync or error, got {other:?}"),
+        }
+    };
+    assert!(error.contains("could not save changes") && error.contains("No space left on device"), "{error}");
+    assert!(matches!(c.recv().await, Got::Closed(_)));
+    // Nothing was stored, and nothing pretends to be.
+    assert_eq!(backend.inner.load(&DocId::parse(&id).expect("id")).expect("load"), None);
+    shutdown.cancel();
+    task.await.expect("join").expect("run");
+}

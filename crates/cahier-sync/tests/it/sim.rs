@@ -372,3 +372,30 @@ fn a_request_for_an_unknown_document_is_answered_unavailable_then_served_when_it
     assert_eq!(w.clients[1].doc.get_heads(), w.clients[0].doc.get_heads());
     assert_eq!(cahier_doc::read(&w.clients[1].doc, None).0.title, "Sim");
 }
+
+#[test]
+fn a_document_nobody_uses_leaves_memory_after_the_idle_time() {
+    let mut w = World::new(11, 1);
+    w.connect(0);
+    while w.step(false) {}
+    assert_eq!(w.hub.stats().documents_loaded, 1);
+    w.disconnect(0);
+    w.now += 4_000;
+    w.hub_input(Input::Tick);
+    w.flush();
+    assert_eq!(w.hub.stats().documents_loaded, 1, "still within the idle time (5 s)");
+    w.now += 1_000;
+    w.hub_input(Input::Tick);
+    w.flush();
+    assert_eq!(w.hub.stats().documents_loaded, 0);
+    // Used again, it comes back from the store intact.
+    let heads = w.clients[0].doc.get_heads();
+    w.clients[0].doc = cahier_doc::empty();
+    w.connect(0);
+    for _ in 0..10_000 {
+        if !w.step(false) && !w.client_sync(0) {
+            break;
+        }
+    }
+    assert_eq!(w.clients[0].doc.get_heads(), heads);
+}
