@@ -59,7 +59,7 @@ impl Default for Limits {
             max_message_bytes: 8 * 1024 * 1024,
             max_document_bytes: 64 * 1024 * 1024,
             max_documents_per_connection: 256,
-            max_messages_per_second: 1000,
+            max_messages_per_second: 5000,
             handshake_timeout_ms: 10_000,
         }
     }

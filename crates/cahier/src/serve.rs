@@ -39,7 +39,7 @@ pub struct ServeArgs {
     #[arg(long, env = "CAHIER_MAX_DOCUMENTS_PER_CONNECTION", default_value_t = 256)]
     max_documents_per_connection: usize,
     /// Messages one connection may send per second.
-    #[arg(long, env = "CAHIER_MAX_MESSAGES_PER_SECOND", default_value_t = 1000)]
+    #[arg(long, env = "CAHIER_MAX_MESSAGES_PER_SECOND", default_value_t = 5000)]
     max_messages_per_second: u32,
 }
 
