@@ -93,8 +93,9 @@ async fn run(
     }
     // Shutdown: close every socket with a close frame, then finish storing.
     for (conn, c) in conns.drain() {
-        let _ = c.tx.try_send(Outbound::Close("server shutting down".into()));
-        c.kill.cancel();
+        if c.tx.try_send(Outbound::Close("server shutting down".into())).is_err() {
+            c.kill.cancel();
+        }
         hub.handle(now_ms(), Input::Disconnected { conn });
     }
     route(&mut hub, &mut conns, &storage, &metrics);
