@@ -299,10 +299,21 @@ pub fn from_markdown(file: &str, text: &str) -> Result<Imported, ImportError> {
             status,
             created_ms,
             updated_ms,
-            imported_credits: front.contributors.unwrap_or_default(),
+            imported_credits: distinct_names(front.contributors.unwrap_or_default()),
             minutes,
         },
     })
+}
+
+/// Contributors as credited: each name once, in order, blank ones left out.
+pub fn distinct_names(names: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for n in names {
+        if !n.trim().is_empty() && !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    out
 }
 
 /// Exports a whole document: the view now, credited to the authors of its surviving text.
