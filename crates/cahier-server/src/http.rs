@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::Extension;
 use axum::extract::{State, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -33,7 +34,16 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn sync(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+/// The connection-limit permit of the TCP connection a request came on. A
+/// WebSocket keeps it after the upgrade, so open sockets count against the limit.
+#[derive(Clone)]
+pub struct ConnPermit(#[allow(dead_code)] Arc<tokio::sync::OwnedSemaphorePermit>);
+
+async fn sync(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    permit: Option<Extension<ConnPermit>>,
+) -> Response {
     let limit = state.config.limits.max_message_bytes;
     // Frames a little over the limit still reach the hub, which answers with an
     // `error` naming the limit; far larger ones are cut off by tungstenite.
@@ -41,7 +51,10 @@ async fn sync(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
         .max_frame_size(limit + 64 * 1024)
         .max_write_buffer_size(64 * 1024 * 1024)
         .on_failed_upgrade(|e| tracing::info!(cause = %e, "websocket upgrade failed"))
-        .on_upgrade(move |socket| crate::ws::handle_socket(socket, state.hub, state.config, state.shutdown))
+        .on_upgrade(move |socket| async move {
+            crate::ws::handle_socket(socket, state.hub, state.config, state.shutdown).await;
+            drop(permit);
+        })
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
@@ -49,7 +62,13 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Accepts connections until `shutdown`, then lets open HTTP requests finish.
-pub async fn serve(listener: TcpListener, app: Router, config: &ServerConfig, shutdown: CancellationToken) {
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    config: &ServerConfig,
+    metrics: &Metrics,
+    shutdown: CancellationToken,
+) {
     let permits = Arc::new(Semaphore::new(config.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -67,12 +86,16 @@ pub async fn serve(listener: TcpListener, app: Router, config: &ServerConfig, sh
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             tracing::warn!(%peer, "connection limit reached; refusing");
+            metrics.refused_connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             drop(stream);
             continue;
         };
         let _ = stream.set_nodelay(true);
+        let permit = ConnPermit(Arc::new(permit));
         let tower_service = app.clone();
-        let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let request_permit = permit.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(request_permit.clone());
             tower_service.clone().call(req.map(axum::body::Body::new))
         });
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();

@@ -79,7 +79,7 @@ pub async fn run(
     let app = http::app(state);
     let addr: SocketAddr = listener.local_addr()?;
     tracing::info!(%addr, "cahier is listening");
-    http::serve(listener, app, &config, shutdown.clone()).await;
+    http::serve(listener, app, &config, &metrics, shutdown.clone()).await;
     // No new connections; the hub closes the open ones and flushes.
     hub_stop.cancel();
     let _ = tokio::time::timeout(config.shutdown_grace, hub_handle).await;

@@ -296,3 +296,55 @@ async fn a_storage_error_refuses_the_change_and_tells_the_client() {
     shutdown.cancel();
     task.await.expect("join").expect("run");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_over_the_size_limit_is_refused_and_connections_over_the_limit_too() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut config = ServerConfig::default();
+    config.limits.max_document_bytes = 2_000;
+    config.max_connections = 2;
+    let server = TestServer::start(&tmp.path().join("data"), config).await;
+    let mut c = Client::connect(&server, "big-doc").await;
+    c.join().await;
+    // Text that does not compress, so its changes weigh what they say.
+    let mut x: u32 = 12345;
+    let body: String = (0..6_000)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            char::from(b'a' + ((x >> 16) % 26) as u8)
+        })
+        .collect();
+    let view = cahier_doc::DocView { body, ..cahier_doc::DocView::new_page("Gros") };
+    let mut doc = cahier_doc::new_document(&view, &cahier_doc::Editor::new("w"), 0).expect("doc");
+    let id = DocId::from_random(rand_bytes()).to_string();
+    let mut state = automerge::sync::State::new();
+    let first = doc.generate_sync_message(&mut state).expect("msg");
+    c.send(&Message::Sync { sender_id: "big-doc".into(), target_id: "s".into(), document_id: id.clone(), data: first.encode() }).await;
+    let error = loop {
+        match c.recv().await {
+            Got::Msg(Message::Sync { data, .. }) => {
+                doc.receive_sync_message(&mut state, automerge::sync::Message::decode(&data).expect("decode")).expect("apply");
+                if let Some(m) = doc.generate_sync_message(&mut state) {
+                    c.send(&Message::Sync { sender_id: "big-doc".into(), target_id: "s".into(), document_id: id.clone(), data: m.encode() })
+                        .await;
+                }
+            }
+            Got::Msg(Message::Error { message }) => break message,
+            other => panic!("expected sync or error, got {other:?}"),
+        }
+    };
+    assert!(error.contains("document too large: the limit is 2000 bytes"), "{error}");
+
+    // Two connections are allowed; a third is refused at once.
+    let mut a = Client::connect(&server, "a").await;
+    a.join().await;
+    let mut b = Client::connect(&server, "b").await;
+    b.join().await;
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.expect("tcp");
+    let _ = tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(WAIT, tcp.read_to_end(&mut buf)).await.expect("closed within 10 s");
+    assert!(buf.is_empty(), "the third connection got an answer: {}", String::from_utf8_lossy(&buf));
+    a.still_served().await;
+    server.stop().await;
+}
