@@ -22,6 +22,7 @@ pub enum Outbound {
     Close(String),
 }
 
+#[allow(clippy::large_enum_variant, reason = "each event is moved once through a channel")]
 pub enum HubEvent {
     Connect { conn: ConnId, tx: mpsc::Sender<Outbound>, kill: CancellationToken },
     Input(Input),
@@ -163,10 +164,10 @@ fn route(
                     }
                 }
                 Output::Close { conn, reason } => {
-                    if let Some(c) = conns.remove(&conn) {
-                        if c.tx.try_send(Outbound::Close(reason)).is_err() {
-                            c.kill.cancel();
-                        }
+                    if let Some(c) = conns.remove(&conn)
+                        && c.tx.try_send(Outbound::Close(reason)).is_err()
+                    {
+                        c.kill.cancel();
                     }
                 }
                 Output::Load { doc } => {

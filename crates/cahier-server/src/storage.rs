@@ -24,6 +24,9 @@ pub enum StorageRequest {
     Unload(DocId),
 }
 
+/// A persist request waiting for the next group commit.
+type Job = (DocId, PersistKind, Vec<u8>, Vec<ChangeHash>, Summary);
+
 pub type StorageSender = mpsc::UnboundedSender<StorageRequest>;
 
 /// Starts the thread. It ends when every sender is dropped, after finishing
@@ -73,7 +76,7 @@ fn run(
         while let Ok(r) = rx.try_recv() {
             requests.push(r);
         }
-        let mut group: Vec<(DocId, PersistKind, Vec<u8>, Vec<ChangeHash>, Summary)> = Vec::new();
+        let mut group: Vec<Job> = Vec::new();
         for req in requests {
             match req {
                 StorageRequest::Persist { doc, kind, bytes, heads, summary } => {
@@ -112,7 +115,7 @@ fn run(
 fn commit(
     store: &Store,
     records: &mut HashMap<DocId, DocRecord>,
-    group: Vec<(DocId, PersistKind, Vec<u8>, Vec<ChangeHash>, Summary)>,
+    group: Vec<Job>,
     metrics: &Metrics,
     answer: &impl Fn(Input),
 ) {

@@ -91,6 +91,7 @@ impl Config {
 }
 
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant, reason = "each input is moved once into the hub")]
 pub enum Input {
     Connected { conn: ConnId },
     /// A binary frame.
@@ -335,8 +336,12 @@ impl<P: Policy> Hub<P> {
             Message::Join { .. } | Message::Peer { .. } => {
                 self.fail(conn, "protocol", "unexpected handshake message: this connection has already joined".into())
             }
-            Message::Request { document_id, data, .. } => self.sync_in(conn, &peer_id, &document_id, &data, true),
-            Message::Sync { document_id, data, .. } => self.sync_in(conn, &peer_id, &document_id, &data, false),
+            Message::Request { document_id, data, .. } => {
+                self.contained(conn, &document_id, |hub| hub.sync_in(conn, &peer_id, &document_id, &data, true))
+            }
+            Message::Sync { document_id, data, .. } => {
+                self.contained(conn, &document_id, |hub| hub.sync_in(conn, &peer_id, &document_id, &data, false))
+            }
             Message::Ephemeral { sender_id, count, session_id, document_id, data, .. } => {
                 self.ephemeral(conn, &peer_id, sender_id, count, session_id, &document_id, data)
             }
@@ -567,17 +572,34 @@ impl<P: Policy> Hub<P> {
         }
     }
 
+    /// Runs `f`, work on one document for `conn`; a panic inside it drops that
+    /// document (and fails its peers and `conn`), nothing else.
+    fn contained(&mut self, conn: ConnId, document_id: &str, f: impl FnOnce(&mut Self)) {
+        if catch_unwind(AssertUnwindSafe(|| f(self))).is_err() {
+            self.count_error("panic");
+            if let Ok(doc_id) = DocId::parse(document_id) {
+                self.drop_panicked(&doc_id);
+            }
+            let message = format!("internal error on document {document_id}; other documents are unaffected");
+            self.fail(conn, "document_dropped", message);
+        }
+    }
+
+    fn drop_panicked(&mut self, doc_id: &DocId) {
+        self.dirty.remove(doc_id);
+        let doc = self.docs.remove(doc_id);
+        self.out.push(Output::Unload { doc: doc_id.clone() });
+        for conn in doc.map(|d| d.peers.into_keys().collect::<Vec<_>>()).unwrap_or_default() {
+            self.fail(conn, "document_dropped", format!("internal error on document {doc_id}; other documents are unaffected"));
+        }
+    }
+
     /// Applies what is pending, persists, or advertises: one step per call.
     fn process(&mut self, doc_id: &DocId) {
-        let result = catch_unwind(AssertUnwindSafe(|| self.process_inner(doc_id)));
-        if result.is_err() {
+        if catch_unwind(AssertUnwindSafe(|| self.process_inner(doc_id))).is_err() {
             // A panic inside automerge: this document alone is dropped.
             self.count_error("panic");
-            let doc = self.docs.remove(doc_id);
-            self.out.push(Output::Unload { doc: doc_id.clone() });
-            for conn in doc.map(|d| d.peers.into_keys().collect::<Vec<_>>()).unwrap_or_default() {
-                self.fail(conn, "panic", format!("internal error on document {doc_id}; other documents are unaffected"));
-            }
+            self.drop_panicked(doc_id);
         }
     }
 

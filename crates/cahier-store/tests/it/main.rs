@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use automerge::ReadDoc;
 use cahier_doc::{DocId, DocView, Editor};
 use cahier_store::{Batch, Chunk, ChunkKind, IndexEntry, SledStorage, Storage, StorageError, Store, Write};
 

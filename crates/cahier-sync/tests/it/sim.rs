@@ -399,3 +399,58 @@ fn a_document_nobody_uses_leaves_memory_after_the_idle_time() {
     }
     assert_eq!(w.clients[0].doc.get_heads(), heads);
 }
+
+/// A policy that panics for one document, standing in for a bug deep inside.
+struct PanicsOn(DocId);
+
+impl cahier_sync::Policy for PanicsOn {
+    fn authorize(&self, _: ConnId, _: &str, doc: &DocId, _: cahier_sync::Access) -> bool {
+        assert!(*doc != self.0, "simulated bug on {doc}");
+        true
+    }
+}
+
+#[test]
+fn a_panic_on_one_document_fails_its_peer_and_spares_everyone_else() {
+    let bad = DocId::from_random([1; 16]);
+    let good = DocId::from_random([2; 16]);
+    let mut hub = Hub::new(Config::new("server", "storage-1"), PanicsOn(bad.clone()));
+    let request = |who: &str, doc: &DocId| {
+        let data = cahier_doc::empty().generate_sync_message(&mut sync::State::new()).expect("msg").encode();
+        Message::Request { sender_id: who.into(), target_id: "server".into(), document_id: doc.to_string(), data }.encode()
+    };
+    let join = |who: &str| Message::Join { sender_id: who.into(), supported_versions: None, metadata: None }.encode();
+    for (conn, who) in [(1, "victim"), (2, "bystander")] {
+        hub.handle(0, Input::Connected { conn });
+        hub.handle(0, Input::Received { conn, bytes: join(who) });
+    }
+    hub.flush();
+    let previous_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    hub.handle(0, Input::Received { conn: 1, bytes: request("victim", &bad) });
+    std::panic::set_hook(previous_hook);
+    hub.handle(0, Input::Received { conn: 2, bytes: request("bystander", &good) });
+    let mut out = hub.flush();
+    // The bystander's document is loaded and answered as usual.
+    let load = out.iter().position(|o| matches!(o, Output::Load { doc } if *doc == good)).expect("load of the good document");
+    out.remove(load);
+    hub.handle(0, Input::Loaded { doc: good.clone(), result: Ok(None) });
+    out.extend(hub.flush());
+    let to = |conn: ConnId| -> Vec<String> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Send { conn: c, bytes } if *c == conn => Some(format!("{:?}", Message::decode(bytes).expect("valid"))),
+                Output::Close { conn: c, reason } if *c == conn => Some(format!("close: {reason}")),
+                _ => None,
+            })
+            .collect()
+    };
+    let victim = to(1);
+    assert!(victim[0].contains("internal error on document"), "{victim:?}");
+    assert!(victim[1].starts_with("close:"), "{victim:?}");
+    let bystander = to(2);
+    assert_eq!(bystander.len(), 1, "{bystander:?}");
+    assert!(bystander[0].starts_with("DocUnavailable"), "{bystander:?}");
+    assert_eq!(hub.stats().errors.get("panic"), Some(&1));
+    assert_eq!(hub.stats().connections, 1);
+}

@@ -1,4 +1,5 @@
 //! Decoding what the JavaScript encoder sends, and round trips.
+#![allow(clippy::unwrap_used, reason = "encoding into a Vec cannot fail")]
 
 use cahier_sync::wire::{DecodeError, Message, PeerMetadata, RemoteHeads};
 

@@ -51,7 +51,7 @@ fn no_acknowledged_change_is_lost_when_the_process_is_killed() {
         });
         // Kill at a random moment: sometimes while the store is still opening
         // (before READY), mostly while it writes, after a random number of acks.
-        let kill_during_open = rng.next() % 10 == 0;
+        let kill_during_open = rng.next().is_multiple_of(10);
         let acks_before_kill = rng.next() % 60;
         if !kill_during_open {
             let mut seen = 0;
