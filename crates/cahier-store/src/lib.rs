@@ -79,6 +79,12 @@ pub trait Storage: Send + Sync {
     fn find_slug(&self, slug: &str) -> Result<Option<DocId>, StorageError>;
     /// This store's identity, stable across restarts (automerge-repo's `storageId`).
     fn storage_id(&self) -> Result<String, StorageError>;
+    /// A record of Cahier's own (accounts, sessions, invites, audit log…) by key.
+    fn record(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
+    /// Every record whose key starts with `prefix`, in key order.
+    fn records(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError>;
+    /// Sets (`Some`) or removes (`None`) records, atomically, durable on return.
+    fn put_records(&self, writes: Vec<(String, Option<Vec<u8>>)>) -> Result<(), StorageError>;
 }
 
 impl IndexEntry {

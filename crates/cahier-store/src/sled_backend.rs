@@ -4,6 +4,7 @@
 //! - `c/<doc id>/<u64 big-endian>` → one byte of chunk kind, then the chunk;
 //! - `i/<doc id>` → the index entry, as JSON;
 //! - `s/<slug>` → the id of the document with that slug;
+//! - `r/<key>` → Cahier's own records (accounts, sessions, invites, audit log);
 //! - `format` → the storage format version, written when the store is created.
 
 use std::path::Path;
@@ -158,6 +159,32 @@ impl Storage for SledStorage {
             Some(v) => Ok(String::from_utf8_lossy(&v).into_owned()),
             None => Err(StorageError::Corrupt { what: "store".into(), cause: "no storage id".into() }),
         }
+    }
+
+    fn record(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.db.get(format!("r/{key}")).map_err(io)?.map(|v| v.to_vec()))
+    }
+
+    fn records(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        let mut out = Vec::new();
+        for item in self.db.scan_prefix(format!("r/{prefix}")) {
+            let (k, v) = item.map_err(io)?;
+            out.push((String::from_utf8_lossy(&k[2..]).into_owned(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn put_records(&self, writes: Vec<(String, Option<Vec<u8>>)>) -> Result<(), StorageError> {
+        let mut b = sled::Batch::default();
+        for (k, v) in writes {
+            match v {
+                Some(v) => b.insert(format!("r/{k}").into_bytes(), v),
+                None => b.remove(format!("r/{k}").into_bytes()),
+            }
+        }
+        self.db.apply_batch(b).map_err(io)?;
+        self.db.flush().map_err(io)?;
+        Ok(())
     }
 
     fn find_slug(&self, slug: &str) -> Result<Option<DocId>, StorageError> {

@@ -207,6 +207,18 @@ impl Store {
         Ok(entries)
     }
 
+    pub fn record(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.backend.record(key)
+    }
+
+    pub fn records(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        self.backend.records(prefix)
+    }
+
+    pub fn put_records(&self, writes: Vec<(String, Option<Vec<u8>>)>) -> Result<(), StorageError> {
+        self.backend.put_records(writes)
+    }
+
     pub fn storage_id(&self) -> Result<String, StorageError> {
         self.backend.storage_id()
     }

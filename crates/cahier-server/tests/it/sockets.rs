@@ -256,6 +256,15 @@ impl Storage for Faulty {
     fn storage_id(&self) -> Result<String, StorageError> {
         self.inner.storage_id()
     }
+    fn record(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.record(key)
+    }
+    fn records(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        self.inner.records(prefix)
+    }
+    fn put_records(&self, writes: Vec<(String, Option<Vec<u8>>)>) -> Result<(), StorageError> {
+        self.inner.put_records(writes)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
