@@ -7,6 +7,7 @@
 //! one storage thread (`storage.rs`: loads, and group commits that return only
 //! after sled's flush). HTTP routes are in `http.rs`.
 
+pub mod auth_store;
 mod http;
 mod hub_task;
 mod metrics;

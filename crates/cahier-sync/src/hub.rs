@@ -152,6 +152,8 @@ struct Conn {
 
 struct PeerSync {
     state: sync::State,
+    /// May read but not write: its changes are never applied.
+    read_only: bool,
     requested: bool,
     told_unavailable: bool,
 }
@@ -171,6 +173,9 @@ struct Doc {
     slot: Option<Slot>,
     peers: BTreeMap<ConnId, PeerSync>,
     pending: Vec<(ConnId, sync::Message)>,
+    /// Peers refused this document, answered `doc-unavailable` once the
+    /// document is loaded, so a refusal takes as long as a missing document.
+    denied: Vec<(ConnId, String)>,
     last_active: u64,
 }
 
@@ -407,13 +412,29 @@ impl<P: Policy> Hub<P> {
             self.count_error("invalid_document_id");
             return self.unavailable(conn, peer_id, document_id);
         };
-        if !self.policy.authorize(conn, peer_id, &doc_id, Access::Read) {
-            return self.unavailable(conn, peer_id, document_id);
-        }
-        let msg = match sync::Message::decode(data) {
+        let mut msg = match sync::Message::decode(data) {
             Ok(m) => m,
             Err(e) => return self.fail(conn, "malformed_sync", format!("malformed sync message for {doc_id}: {e}")),
         };
+        if !self.policy.authorize(conn, peer_id, &doc_id, Access::Read) {
+            self.count_error("denied");
+            let now = self.now;
+            let doc = self.docs.entry(doc_id.clone()).or_insert_with(|| {
+                self.out.push(Output::Load { doc: doc_id.clone() });
+                Doc { slot: None, peers: BTreeMap::new(), pending: Vec::new(), denied: Vec::new(), last_active: now }
+            });
+            doc.denied.push((conn, peer_id.to_owned()));
+            self.dirty.insert(doc_id);
+            return;
+        }
+        let can_write = self.policy.authorize(conn, peer_id, &doc_id, Access::Write);
+        if !can_write && !msg.changes.is_empty() {
+            // Never applied, never stored; the peer is told.
+            self.count_error("read_only_change");
+            msg.changes = sync::ChunkList::empty();
+            let message = format!("read-only access: your changes to {doc_id} were not applied");
+            self.send(conn, &Message::Error { message });
+        }
         let limit = self.config.limits.max_documents_per_connection;
         let Some(c) = self.conns.get_mut(&conn) else { return };
         if !c.docs.contains(&doc_id) {
@@ -429,15 +450,22 @@ impl<P: Policy> Hub<P> {
         let now = self.now;
         let doc = self.docs.entry(doc_id.clone()).or_insert_with(|| {
             self.out.push(Output::Load { doc: doc_id.clone() });
-            Doc { slot: None, peers: BTreeMap::new(), pending: Vec::new(), last_active: now }
+            Doc { slot: None, peers: BTreeMap::new(), pending: Vec::new(), denied: Vec::new(), last_active: now }
         });
         doc.last_active = now;
         let peer = doc.peers.entry(conn).or_insert_with(|| PeerSync {
-            state: sync::State::new(),
+            state: if can_write { sync::State::new() } else { sync::State::new_read_only() },
+            read_only: !can_write,
             requested: false,
             told_unavailable: false,
         });
         peer.requested |= request;
+        if peer.read_only && can_write {
+            // Rights can only be checked per message: a peer whose rights grew
+            // starts a fresh, writable sync state.
+            peer.read_only = false;
+            peer.state = sync::State::new();
+        }
         doc.pending.push((conn, msg));
         self.dirty.insert(doc_id);
     }
@@ -497,7 +525,11 @@ impl<P: Policy> Hub<P> {
                 self.dirty.insert(doc_id);
             }
             Err(e) => {
+                let denied = doc.denied.clone();
                 self.count_error("load_failed");
+                for (conn, peer_id) in denied {
+                    self.unavailable(conn, &peer_id, doc_id.as_str());
+                }
                 let doc = self.docs.remove(&doc_id);
                 self.out.push(Output::Unload { doc: doc_id.clone() });
                 for conn in doc.map(|d| d.peers.into_keys().collect::<Vec<_>>()).unwrap_or_default() {
@@ -606,7 +638,16 @@ impl<P: Policy> Hub<P> {
     fn process_inner(&mut self, doc_id: &DocId) {
         let max_doc = self.config.limits.max_document_bytes;
         let compact_after = self.config.compact_after;
+        let Some(doc) = self.docs.get(doc_id) else { return };
+        if doc.slot.is_none() {
+            return;
+        }
+        let denied = doc.denied.clone();
+        for (conn, peer_id) in denied {
+            self.unavailable(conn, &peer_id, doc_id.as_str());
+        }
         let Some(doc) = self.docs.get_mut(doc_id) else { return };
+        doc.denied.clear();
         let Some(slot) = doc.slot.as_mut() else { return };
         if slot.persisting.is_some() {
             return;
@@ -726,6 +767,7 @@ impl<P: Policy> Hub<P> {
             .filter(|(_, d)| {
                 d.peers.is_empty()
                     && d.pending.is_empty()
+                    && d.denied.is_empty()
                     && now.saturating_sub(d.last_active) >= idle
                     && d.slot.as_ref().is_some_and(|s| s.persisting.is_none() && s.doc.get_heads() == s.saved_heads)
             })

@@ -454,3 +454,93 @@ fn a_panic_on_one_document_fails_its_peer_and_spares_everyone_else() {
     assert_eq!(hub.stats().errors.get("panic"), Some(&1));
     assert_eq!(hub.stats().connections, 1);
 }
+
+/// Connection 1 may read and write, 2 may only read, 3 may do nothing.
+struct Rights;
+
+impl cahier_sync::Policy for Rights {
+    fn authorize(&self, conn: ConnId, _: &str, _: &DocId, access: cahier_sync::Access) -> bool {
+        match conn {
+            1 => true,
+            2 => access == cahier_sync::Access::Read,
+            _ => false,
+        }
+    }
+}
+
+fn sent_to(out: &[Output], conn: ConnId) -> Vec<Message> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Send { conn: c, bytes } if *c == conn => Some(Message::decode(bytes).expect("valid")),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_readers_changes_are_never_applied_nor_stored_and_a_refused_document_looks_missing() {
+    let doc_id = DocId::from_random([3; 16]);
+    let mut hub = Hub::new(Config::new("server", "storage-1"), Rights);
+    for (conn, who) in [(1, "writer"), (2, "reader"), (3, "stranger")] {
+        hub.handle(0, Input::Connected { conn });
+        let join = Message::Join { sender_id: who.into(), supported_versions: None, metadata: None };
+        hub.handle(0, Input::Received { conn, bytes: join.encode() });
+    }
+    hub.flush();
+    // The reader pushes a document of its own, hand-crafted.
+    let mut forged = cahier_doc::new_document(&DocView::new_page("Forgé"), &Editor::new("reader"), 0).expect("doc");
+    let mut state = sync::State::new();
+    let mut msg = forged.generate_sync_message(&mut state).expect("msg");
+    msg.changes = forged.save().into();
+    let sync = |who: &str, data: Vec<u8>| {
+        Message::Sync { sender_id: who.into(), target_id: "server".into(), document_id: doc_id.to_string(), data }.encode()
+    };
+    hub.handle(0, Input::Received { conn: 2, bytes: sync("reader", msg.encode()) });
+    let mut out = hub.flush();
+    assert!(matches!(out.iter().find(|o| matches!(o, Output::Load { .. })), Some(Output::Load { .. })));
+    let told = sent_to(&out, 2);
+    assert!(matches!(&told[0], Message::Error { message } if message.contains("read-only access")), "{told:?}");
+    hub.handle(0, Input::Loaded { doc: doc_id.clone(), result: Ok(None) });
+    out = hub.flush();
+    assert!(!out.iter().any(|o| matches!(o, Output::Persist { .. })), "nothing from a reader is stored");
+    // The stranger asks for the same (missing) document and for one that exists:
+    // both answers are the same doc-unavailable.
+    let data = cahier_doc::empty().generate_sync_message(&mut sync::State::new()).expect("msg").encode();
+    hub.handle(0, Input::Received {
+        conn: 3,
+        bytes: Message::Request { sender_id: "stranger".into(), target_id: "server".into(), document_id: doc_id.to_string(), data: data.clone() }.encode(),
+    });
+    out = hub.flush();
+    assert!(matches!(sent_to(&out, 3).as_slice(), [Message::DocUnavailable { .. }]));
+    // The writer creates it for real; the stranger still cannot see it.
+    let mut real = cahier_doc::new_document(&DocView::new_page("Vrai"), &Editor::new("writer"), 0).expect("doc");
+    let mut ws = sync::State::new();
+    let mut persisted = false;
+    for _ in 0..10 {
+        if let Some(m) = real.generate_sync_message(&mut ws) {
+            hub.handle(0, Input::Received { conn: 1, bytes: sync("writer", m.encode()) });
+        }
+        for o in hub.flush() {
+            match o {
+                Output::Persist { doc, heads, .. } => {
+                    persisted = true;
+                    hub.handle(0, Input::Persisted { doc, heads, result: Ok(()) });
+                }
+                Output::Send { conn: 1, bytes } => {
+                    if let Ok(Message::Sync { data, .. }) = Message::decode(&bytes) {
+                        real.receive_sync_message(&mut ws, sync::Message::decode(&data).expect("m")).expect("apply");
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(persisted);
+    assert_eq!(hub.saved_heads(&doc_id), Some(real.get_heads().as_slice()));
+    hub.handle(0, Input::Received {
+        conn: 3,
+        bytes: Message::Request { sender_id: "stranger".into(), target_id: "server".into(), document_id: doc_id.to_string(), data }.encode(),
+    });
+    out = hub.flush();
+    assert!(matches!(sent_to(&out, 3).as_slice(), [Message::DocUnavailable { .. }]));
+}

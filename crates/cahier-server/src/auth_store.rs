@@ -1,0 +1,133 @@
+//! Accounts, API tokens and the audit log, kept as records in the store.
+//! Secrets are stored only as digests.
+
+use cahier_auth::{Principal, Role};
+use cahier_store::{Store, StorageError};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Account {
+    pub name: String,
+    pub role: Role,
+    pub password_hash: String,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiToken {
+    pub id: String,
+    pub account: String,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub at_ms: i64,
+    pub who: String,
+    pub action: String,
+    pub target: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, AuthError> {
+    serde_json::to_vec(v).map_err(|e| AuthError::Invalid(e.to_string()))
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(key: &str, bytes: &[u8]) -> Result<T, AuthError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| AuthError::Storage(StorageError::Corrupt { what: key.to_owned(), cause: e.to_string() }))
+}
+
+pub fn account(store: &Store, name: &str) -> Result<Option<Account>, AuthError> {
+    let key = format!("acct/{name}");
+    store.record(&key)?.map(|b| parse(&key, &b)).transpose()
+}
+
+pub fn accounts(store: &Store) -> Result<Vec<Account>, AuthError> {
+    store.records("acct/")?.iter().map(|(k, v)| parse(k, v)).collect()
+}
+
+/// Creates an account, or changes the role and password of an existing one.
+pub fn put_account(
+    store: &Store,
+    name: &str,
+    role: Role,
+    password: &str,
+    salt: [u8; 16],
+    by: &str,
+    now_ms: i64,
+) -> Result<bool, AuthError> {
+    if !cahier_auth::is_valid_name(name) || name.contains('/') {
+        return Err(AuthError::Invalid(format!("invalid account name {name:?}")));
+    }
+    let hash = cahier_auth::hash_password(password, salt).map_err(|e| AuthError::Invalid(e.to_string()))?;
+    let existing = account(store, name)?;
+    let created = existing.is_none();
+    let account = Account { name: name.to_owned(), role, password_hash: hash, created_ms: existing.map_or(now_ms, |a| a.created_ms) };
+    let action = if created { "account created" } else { "account changed" };
+    let event = AuditEvent { at_ms: now_ms, who: by.to_owned(), action: action.into(), target: format!("{name} ({})", role.as_str()) };
+    store.put_records(vec![(format!("acct/{name}"), Some(json(&account)?)), audit_write(&event)?])?;
+    Ok(created)
+}
+
+/// Creates an API token with the account's rights. Returns its id and the secret,
+/// which is shown once and never stored.
+pub fn create_token(store: &Store, account_name: &str, id_random: [u8; 8], secret_random: [u8; 32], now_ms: i64) -> Result<(String, String), AuthError> {
+    if account(store, account_name)?.is_none() {
+        return Err(AuthError::Invalid(format!("no account named {account_name:?}")));
+    }
+    let id: String = id_random.iter().map(|b| format!("{b:02x}")).collect();
+    let secret = cahier_auth::new_secret(secret_random);
+    let token = ApiToken { id: id.clone(), account: account_name.to_owned(), created_ms: now_ms };
+    let digest = cahier_auth::digest(&secret);
+    let event = AuditEvent { at_ms: now_ms, who: account_name.to_owned(), action: "token created".into(), target: id.clone() };
+    store.put_records(vec![
+        (format!("tok/{digest}"), Some(json(&token)?)),
+        (format!("tokid/{id}"), Some(digest.into_bytes())),
+        audit_write(&event)?,
+    ])?;
+    Ok((id, secret))
+}
+
+pub fn revoke_token(store: &Store, id: &str, by: &str, now_ms: i64) -> Result<(), AuthError> {
+    let Some(digest) = store.record(&format!("tokid/{id}"))? else {
+        return Err(AuthError::Invalid(format!("no token with id {id:?}")));
+    };
+    let digest = String::from_utf8_lossy(&digest).into_owned();
+    let event = AuditEvent { at_ms: now_ms, who: by.to_owned(), action: "token revoked".into(), target: id.to_owned() };
+    store.put_records(vec![(format!("tok/{digest}"), None), (format!("tokid/{id}"), None), audit_write(&event)?])?;
+    Ok(())
+}
+
+pub fn tokens(store: &Store) -> Result<Vec<ApiToken>, AuthError> {
+    store.records("tok/")?.iter().map(|(k, v)| parse(k, v)).collect()
+}
+
+/// Who a token belongs to, with the account's current role; `None` if the token is
+/// unknown, revoked, or its account is gone.
+pub fn token_principal(store: &Store, secret: &str) -> Result<Option<Principal>, AuthError> {
+    if !cahier_auth::is_well_formed_secret(secret) {
+        return Ok(None);
+    }
+    let key = format!("tok/{}", cahier_auth::digest(secret));
+    let Some(bytes) = store.record(&key)? else { return Ok(None) };
+    let token: ApiToken = parse(&key, &bytes)?;
+    Ok(account(store, &token.account)?.map(|a| Principal::Account { name: a.name, role: a.role }))
+}
+
+fn audit_write(e: &AuditEvent) -> Result<(String, Option<Vec<u8>>), AuthError> {
+    // Time-ordered keys; the suffix keeps two events of one millisecond apart.
+    let suffix = cahier_auth::digest(&format!("{}{}{}{}", e.at_ms, e.who, e.action, e.target));
+    Ok((format!("audit/{:020}-{}", e.at_ms.max(0), &suffix[..8]), Some(json(e)?)))
+}
+
+pub fn audit_log(store: &Store) -> Result<Vec<AuditEvent>, AuthError> {
+    store.records("audit/")?.iter().map(|(k, v)| parse(k, v)).collect()
+}
