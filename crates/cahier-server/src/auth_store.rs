@@ -73,7 +73,7 @@ pub fn put_account(
     let account = Account { name: name.to_owned(), role, password_hash: hash, created_ms: existing.map_or(now_ms, |a| a.created_ms) };
     let action = if created { "account created" } else { "account changed" };
     let event = AuditEvent { at_ms: now_ms, who: by.to_owned(), action: action.into(), target: format!("{name} ({})", role.as_str()) };
-    store.put_records(vec![(format!("acct/{name}"), Some(json(&account)?)), audit_write(&event)?])?;
+    store.put_records(vec![(format!("acct/{name}"), Some(json(&account)?)), audit_write(store, &event)?])?;
     Ok(created)
 }
 
@@ -91,7 +91,7 @@ pub fn create_token(store: &Store, account_name: &str, id_random: [u8; 8], secre
     store.put_records(vec![
         (format!("tok/{digest}"), Some(json(&token)?)),
         (format!("tokid/{id}"), Some(digest.into_bytes())),
-        audit_write(&event)?,
+        audit_write(store, &event)?,
     ])?;
     Ok((id, secret))
 }
@@ -102,7 +102,7 @@ pub fn revoke_token(store: &Store, id: &str, by: &str, now_ms: i64) -> Result<()
     };
     let digest = String::from_utf8_lossy(&digest).into_owned();
     let event = AuditEvent { at_ms: now_ms, who: by.to_owned(), action: "token revoked".into(), target: id.to_owned() };
-    store.put_records(vec![(format!("tok/{digest}"), None), (format!("tokid/{id}"), None), audit_write(&event)?])?;
+    store.put_records(vec![(format!("tok/{digest}"), None), (format!("tokid/{id}"), None), audit_write(store, &event)?])?;
     Ok(())
 }
 
@@ -122,10 +122,10 @@ pub fn token_principal(store: &Store, secret: &str) -> Result<Option<Principal>,
     Ok(account(store, &token.account)?.map(|a| Principal::Account { name: a.name, role: a.role }))
 }
 
-fn audit_write(e: &AuditEvent) -> Result<(String, Option<Vec<u8>>), AuthError> {
-    // Time-ordered keys; the suffix keeps two events of one millisecond apart.
-    let suffix = cahier_auth::digest(&format!("{}{}{}{}", e.at_ms, e.who, e.action, e.target));
-    Ok((format!("audit/{:020}-{}", e.at_ms.max(0), &suffix[..8]), Some(json(e)?)))
+fn audit_write(store: &Store, e: &AuditEvent) -> Result<(String, Option<Vec<u8>>), AuthError> {
+    // Keys in the order events happened: time, then the store's increasing counter.
+    let seq = store.backend().next_key()?;
+    Ok((format!("audit/{:020}-{seq:020}", e.at_ms.max(0)), Some(json(e)?)))
 }
 
 pub fn audit_log(store: &Store) -> Result<Vec<AuditEvent>, AuthError> {

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::Extension;
-use axum::extract::{State, WebSocketUpgrade};
+use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -24,6 +25,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub config: Arc<ServerConfig>,
     pub shutdown: CancellationToken,
+    pub store: cahier_store::Store,
+    pub principals: crate::access::Principals,
 }
 
 pub fn app(state: AppState) -> Router {
@@ -42,8 +45,33 @@ pub struct ConnPermit(#[allow(dead_code)] Arc<tokio::sync::OwnedSemaphorePermit>
 async fn sync(
     ws: WebSocketUpgrade,
     State(state): State<AppState>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
     permit: Option<Extension<ConnPermit>>,
 ) -> Response {
+    // A page from another site must not open a socket with the visitor's rights.
+    if let (Some(origin), Some(public)) = (headers.get("origin"), state.config.public_origin.as_deref())
+        && origin.as_bytes() != public.trim_end_matches('/').as_bytes()
+    {
+        return (StatusCode::FORBIDDEN, "this origin may not open a sync connection").into_response();
+    }
+    // Authenticated before any document is touched.
+    let principal = match query.get("token") {
+        None => cahier_auth::Principal::Anonymous,
+        Some(token) => {
+            let store = state.store.clone();
+            let token = token.clone();
+            match tokio::task::spawn_blocking(move || crate::auth_store::token_principal(&store, &token)).await {
+                Ok(Ok(Some(p))) => p,
+                Ok(Ok(None)) => return (StatusCode::UNAUTHORIZED, "unknown or revoked token").into_response(),
+                Ok(Err(e)) => {
+                    tracing::error!(cause = %e, "cannot check a token");
+                    return (StatusCode::INTERNAL_SERVER_ERROR, "cannot check the token").into_response();
+                }
+                Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, "cannot check the token").into_response(),
+            }
+        }
+    };
     let limit = state.config.limits.max_message_bytes;
     // Frames a little over the limit still reach the hub, which answers with an
     // `error` naming the limit; far larger ones are cut off by tungstenite.
@@ -52,7 +80,7 @@ async fn sync(
         .max_write_buffer_size(64 * 1024 * 1024)
         .on_failed_upgrade(|e| tracing::info!(cause = %e, "websocket upgrade failed"))
         .on_upgrade(move |socket| async move {
-            crate::ws::handle_socket(socket, state.hub, state.config, state.shutdown).await;
+            crate::ws::handle_socket(socket, state.hub, state.config, state.shutdown, principal, state.principals).await;
             drop(permit);
         })
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cahier_sync::{AllowAll, ConnId, Hub, Input, Output};
+use cahier_sync::{ConnId, Hub, Input, Output};
+
+use crate::access::AccessPolicy;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -55,16 +57,17 @@ pub fn spawn(
     mut storage: StorageHandle,
     metrics: Arc<Metrics>,
     stop: CancellationToken,
+    policy: AccessPolicy,
 ) -> (HubHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(8192);
     storage.connect(tx.clone());
     let handle = HubHandle { tx, next_conn: Arc::new(AtomicU64::new(1)) };
-    let task = tokio::spawn(run(Hub::new(sync_config, AllowAll), config, rx, storage, metrics, stop));
+    let task = tokio::spawn(run(Hub::new(sync_config, policy), config, rx, storage, metrics, stop));
     (handle, task)
 }
 
 async fn run(
-    mut hub: Hub<AllowAll>,
+    mut hub: Hub<AccessPolicy>,
     config: ServerConfig,
     mut rx: mpsc::Receiver<HubEvent>,
     storage: StorageHandle,
@@ -118,7 +121,7 @@ async fn run(
     }
 }
 
-fn take(hub: &mut Hub<AllowAll>, conns: &mut HashMap<ConnId, ConnHandle>, ev: HubEvent) {
+fn take(hub: &mut Hub<AccessPolicy>, conns: &mut HashMap<ConnId, ConnHandle>, ev: HubEvent) {
     match ev {
         HubEvent::Connect { conn, tx, kill } => {
             conns.insert(conn, ConnHandle { tx, kill });
@@ -134,7 +137,7 @@ fn take(hub: &mut Hub<AllowAll>, conns: &mut HashMap<ConnId, ConnHandle>, ev: Hu
 }
 
 fn route(
-    hub: &mut Hub<AllowAll>,
+    hub: &mut Hub<AccessPolicy>,
     conns: &mut HashMap<ConnId, ConnHandle>,
     storage: &StorageHandle,
     metrics: &Metrics,

@@ -7,6 +7,7 @@
 //! one storage thread (`storage.rs`: loads, and group commits that return only
 //! after sled's flush). HTTP routes are in `http.rs`.
 
+mod access;
 pub mod auth_store;
 mod http;
 mod hub_task;
@@ -42,6 +43,9 @@ pub struct ServerConfig {
     /// How long shutdown may take to flush before giving up.
     pub shutdown_grace: Duration,
     pub compact_after: usize,
+    /// The origin browsers load Cahier from (`https://cahier.example.org`). A
+    /// WebSocket upgrade whose `Origin` header names another origin is refused.
+    pub public_origin: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +59,7 @@ impl Default for ServerConfig {
             max_outbound_queue: 4096,
             shutdown_grace: Duration::from_secs(10),
             compact_after: cahier_store::DEFAULT_COMPACT_AFTER,
+            public_origin: None,
         }
     }
 }
@@ -69,14 +74,23 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let storage_id = store.storage_id().context("reading the store's id")?;
     let metrics = Arc::new(Metrics::default());
-    let (storage, storage_thread) = storage::spawn(store, metrics.clone());
+    let (storage, storage_thread) = storage::spawn(store.clone(), metrics.clone());
+    let principals = access::Principals::default();
     let hub_stop = CancellationToken::new();
     let mut sync_config = cahier_sync::Config::new(&format!("cahier-{}", &storage_id[..8.min(storage_id.len())]), &storage_id);
     sync_config.limits = config.limits.clone();
     sync_config.idle_unload_ms = config.idle_unload.as_millis() as u64;
     sync_config.compact_after = config.compact_after;
-    let (hub, hub_handle) = hub_task::spawn(sync_config, config.clone(), storage, metrics.clone(), hub_stop.clone());
-    let state = http::AppState { hub, metrics: metrics.clone(), config: Arc::new(config.clone()), shutdown: shutdown.clone() };
+    let policy = access::AccessPolicy::new(principals.clone());
+    let (hub, hub_handle) = hub_task::spawn(sync_config, config.clone(), storage, metrics.clone(), hub_stop.clone(), policy);
+    let state = http::AppState {
+        hub,
+        metrics: metrics.clone(),
+        config: Arc::new(config.clone()),
+        shutdown: shutdown.clone(),
+        store,
+        principals,
+    };
     let app = http::app(state);
     let addr: SocketAddr = listener.local_addr()?;
     tracing::info!(%addr, "cahier is listening");

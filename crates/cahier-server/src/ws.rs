@@ -12,11 +12,20 @@ use crate::ServerConfig;
 use crate::hub_task::{HubEvent, HubHandle, Outbound};
 use cahier_sync::Input;
 
-pub async fn handle_socket(socket: WebSocket, hub: HubHandle, config: Arc<ServerConfig>, shutdown: CancellationToken) {
+pub async fn handle_socket(
+    socket: WebSocket,
+    hub: HubHandle,
+    config: Arc<ServerConfig>,
+    shutdown: CancellationToken,
+    principal: cahier_auth::Principal,
+    principals: crate::access::Principals,
+) {
     let conn = hub.next_conn();
+    principals.insert(conn, principal);
     let (tx, mut rx) = mpsc::channel(config.max_outbound_queue);
     let kill = CancellationToken::new();
     if hub.tx.send(HubEvent::Connect { conn, tx, kill: kill.clone() }).await.is_err() {
+        principals.remove(conn);
         return;
     }
     let span = tracing::info_span!("conn", conn_id = conn);
@@ -96,4 +105,5 @@ pub async fn handle_socket(socket: WebSocket, hub: HubHandle, config: Arc<Server
         }
     }
     let _ = hub.tx.send(HubEvent::Input(Input::Disconnected { conn })).await;
+    principals.remove(conn);
 }

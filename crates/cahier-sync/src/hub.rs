@@ -305,6 +305,7 @@ impl<P: Policy> Hub<P> {
         for doc in c.docs {
             if let Some(d) = self.docs.get_mut(&doc) {
                 d.peers.remove(&conn);
+                d.denied.retain(|(c, _)| *c != conn);
                 d.last_active = self.now;
             }
         }
@@ -416,6 +417,19 @@ impl<P: Policy> Hub<P> {
             Ok(m) => m,
             Err(e) => return self.fail(conn, "malformed_sync", format!("malformed sync message for {doc_id}: {e}")),
         };
+        // Refused documents count too: they must look exactly like missing ones.
+        let limit = self.config.limits.max_documents_per_connection;
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        if !c.docs.contains(&doc_id) {
+            if c.docs.len() >= limit {
+                return self.fail(
+                    conn,
+                    "too_many_documents",
+                    format!("too many documents on one connection: the limit is {limit}"),
+                );
+            }
+            c.docs.insert(doc_id.clone());
+        }
         if !self.policy.authorize(conn, peer_id, &doc_id, Access::Read) {
             self.count_error("denied");
             let now = self.now;
@@ -434,18 +448,6 @@ impl<P: Policy> Hub<P> {
             msg.changes = sync::ChunkList::empty();
             let message = format!("read-only access: your changes to {doc_id} were not applied");
             self.send(conn, &Message::Error { message });
-        }
-        let limit = self.config.limits.max_documents_per_connection;
-        let Some(c) = self.conns.get_mut(&conn) else { return };
-        if !c.docs.contains(&doc_id) {
-            if c.docs.len() >= limit {
-                return self.fail(
-                    conn,
-                    "too_many_documents",
-                    format!("too many documents on one connection: the limit is {limit}"),
-                );
-            }
-            c.docs.insert(doc_id.clone());
         }
         let now = self.now;
         let doc = self.docs.entry(doc_id.clone()).or_insert_with(|| {

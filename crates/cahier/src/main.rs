@@ -3,6 +3,7 @@
 //!
 //! Start at [`Command`]; each subcommand lives in a module of its own.
 
+mod accounts;
 mod archive;
 mod crash_writer;
 mod export;
@@ -42,6 +43,12 @@ enum Command {
     },
     /// Serve live sync over WebSocket (`/sync`), with `/healthz` and `/metrics`.
     Serve(serve::ServeArgs),
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(accounts::UserCommand),
+    /// Manage API tokens (for scripts and sync clients).
+    #[command(subcommand)]
+    Token(accounts::TokenCommand),
     /// List the documents in the store.
     List {
         #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
@@ -70,6 +77,8 @@ fn main() -> ExitCode {
         Command::Export { data, out } => export::run(&data, &out),
         Command::List { data } => list(&data),
         Command::Serve(args) => serve::run(args),
+        Command::User(cmd) => accounts::user(cmd),
+        Command::Token(cmd) => accounts::token(cmd),
         Command::CrashWriter { data, compact_after } => crash_writer::run(&data, compact_after),
     };
     match result {

@@ -17,6 +17,10 @@ pub struct ServeArgs {
     /// The address to listen on.
     #[arg(long, env = "CAHIER_LISTEN", default_value = "127.0.0.1:8080")]
     listen: String,
+    /// The address browsers use, e.g. https://cahier.example.org; WebSocket
+    /// upgrades from any other origin are refused. Default: http://LISTEN.
+    #[arg(long, env = "CAHIER_PUBLIC_URL")]
+    public_url: Option<String>,
     /// Seconds a document with no peer stays in memory.
     #[arg(long, env = "CAHIER_IDLE_UNLOAD_SECS", default_value_t = 60)]
     idle_unload_secs: u64,
@@ -60,7 +64,13 @@ impl ServeArgs {
                 bail!("{name} must be at least 1");
             }
         }
+        let public = self.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let origin = public.trim_end_matches('/').to_owned();
+        if !(origin.starts_with("http://") || origin.starts_with("https://")) || origin[8..].contains('/') {
+            bail!("--public-url {public:?} must be an origin like https://cahier.example.org");
+        }
         let mut config = ServerConfig {
+            public_origin: Some(origin),
             idle_unload: Duration::from_secs(self.idle_unload_secs),
             keepalive: Duration::from_secs(self.keepalive_secs),
             header_timeout: Duration::from_secs(self.header_timeout_secs),
@@ -78,6 +88,13 @@ impl ServeArgs {
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (addr, config) = args.config()?;
     let store = crate::open_store(&args.data)?;
+    let maintainers = cahier_server::auth_store::accounts(&store)?
+        .iter()
+        .filter(|a| a.role == cahier_auth::Role::Maintainer)
+        .count();
+    if maintainers == 0 {
+        eprintln!("cahier: no maintainer yet; create one with `cahier user add NAME --role maintainer`");
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     runtime.block_on(async move {
         let listener =

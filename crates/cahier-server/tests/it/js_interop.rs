@@ -43,8 +43,9 @@ async fn node(args: &[&str]) -> serde_json::Value {
 async fn the_js_client_creates_finds_edits_and_sees_presence_and_the_document_survives_a_restart() {
     let tmp = tempfile::tempdir().expect("tmp");
     let data = tmp.path().join("data");
+    let token = crate::make_token(&data, "Camille", cahier_auth::Role::Editor);
     let server = TestServer::start(&data, ServerConfig::default()).await;
-    let wrote = node(&["write", &server.ws_url()]).await;
+    let wrote = node(&["write", &server.ws_url_with(&token)]).await;
     let url = wrote["url"].as_str().expect("url").to_owned();
     let text = wrote["text"].as_str().expect("text").to_owned();
     assert!(text.starts_with("Alice : Bonjour à tous 😀"), "{text}");
@@ -64,7 +65,7 @@ async fn the_js_client_creates_finds_edits_and_sees_presence_and_the_document_su
 
     // ...and by a new client of a restarted server.
     let server = TestServer::start(&data, ServerConfig::default()).await;
-    let read = node(&["read", &server.ws_url(), &url]).await;
+    let read = node(&["read", &server.ws_url_with(&token), &url]).await;
     assert_eq!(read["text"].as_str(), Some(text.as_str()));
     server.stop().await;
 }

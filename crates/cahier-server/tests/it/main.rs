@@ -11,6 +11,24 @@ use std::time::Duration;
 use cahier_server::ServerConfig;
 use tokio_util::sync::CancellationToken;
 
+/// Creates an account with `role` in the store at `data` and returns an API token for it.
+pub fn make_token(data: &Path, name: &str, role: cahier_auth::Role) -> String {
+    let store = cahier_store::Store::open_sled(data).expect("open store");
+    token_in(&store, name, role)
+}
+
+pub fn token_in(store: &cahier_store::Store, name: &str, role: cahier_auth::Role) -> String {
+    use cahier_server::auth_store;
+    auth_store::put_account(store, name, role, "un mot de passe long", [5; 16], "test", 0).expect("account");
+    let id: [u8; 8] = name.as_bytes().iter().chain([0u8; 8].iter()).take(8).copied().collect::<Vec<_>>().try_into().expect("8");
+    let mut secret = [0u8; 32];
+    for (i, b) in name.bytes().enumerate() {
+        secret[i % 32] ^= b.wrapping_add(i as u8);
+    }
+    secret[31] ^= 0x5a;
+    auth_store::create_token(store, name, id, secret, 0).expect("token").1
+}
+
 pub struct TestServer {
     pub addr: SocketAddr,
     shutdown: CancellationToken,
@@ -29,6 +47,10 @@ impl TestServer {
 
     pub fn ws_url(&self) -> String {
         format!("ws://{}/sync", self.addr)
+    }
+
+    pub fn ws_url_with(&self, token: &str) -> String {
+        format!("ws://{}/sync?token={token}", self.addr)
     }
 
     /// Stops the server as SIGTERM would, and waits until it has flushed and returned.

@@ -33,7 +33,11 @@ struct Client {
 
 impl Client {
     async fn connect(server: &TestServer, name: &str) -> Client {
-        let (ws, _) = tokio_tungstenite::connect_async(server.ws_url()).await.expect("connect");
+        Client::connect_url(&server.ws_url(), name).await
+    }
+
+    async fn connect_url(url: &str, name: &str) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
         Client { ws, name: name.to_owned() }
     }
 
@@ -272,11 +276,12 @@ async fn a_storage_error_refuses_the_change_and_tells_the_client() {
     let tmp = tempfile::tempdir().expect("tmp");
     let backend = Arc::new(Faulty { inner: SledStorage::open(&tmp.path().join("data")).expect("open"), failing: AtomicBool::new(true) });
     let store = cahier_store::Store::new(backend.clone());
+    let token = crate::token_in(&store, "writer", cahier_auth::Role::Editor);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let shutdown = tokio_util::sync::CancellationToken::new();
     let task = tokio::spawn(cahier_server::run(listener, ServerConfig::default(), store, shutdown.clone()));
-    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/sync")).await.expect("connect");
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/sync?token={token}")).await.expect("connect");
     let mut c = Client { ws, name: "writer".into() };
     c.join().await;
     let doc = cahier_doc::new_document(&cahier_doc::DocView::new_page("Plein"), &cahier_doc::Editor::new("w"), 0).expect("doc");
@@ -311,9 +316,9 @@ async fn a_document_over_the_size_limit_is_refused_and_connections_over_the_limi
     let tmp = tempfile::tempdir().expect("tmp");
     let mut config = ServerConfig::default();
     config.limits.max_document_bytes = 2_000;
-    config.max_connections = 2;
+    let token = crate::make_token(&tmp.path().join("data"), "big", cahier_auth::Role::Editor);
     let server = TestServer::start(&tmp.path().join("data"), config).await;
-    let mut c = Client::connect(&server, "big-doc").await;
+    let mut c = Client::connect_url(&server.ws_url_with(&token), "big-doc").await;
     c.join().await;
     // Text that does not compress, so its changes weigh what they say.
     let mut x: u32 = 12345;
@@ -343,8 +348,11 @@ async fn a_document_over_the_size_limit_is_refused_and_connections_over_the_limi
         }
     };
     assert!(error.contains("document too large: the limit is 2000 bytes"), "{error}");
+    server.stop().await;
 
     // Two connections are allowed; a third is refused at once.
+    let config = ServerConfig { max_connections: 2, ..ServerConfig::default() };
+    let server = TestServer::start(&tmp.path().join("data2"), config).await;
     let mut a = Client::connect(&server, "a").await;
     a.join().await;
     let mut b = Client::connect(&server, "b").await;
@@ -355,5 +363,74 @@ async fn a_document_over_the_size_limit_is_refused_and_connections_over_the_limi
     let _ = tokio::time::timeout(WAIT, tcp.read_to_end(&mut buf)).await.expect("closed within 10 s");
     assert!(buf.is_empty(), "the third connection got an answer: {}", String::from_utf8_lossy(&buf));
     a.still_served().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sync_socket_authenticates_before_anything_and_hides_what_it_refuses() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let token = crate::make_token(&data, "editrice", cahier_auth::Role::Editor);
+    let config = ServerConfig { public_origin: Some("https://cahier.example.org".into()), ..ServerConfig::default() };
+    let server = TestServer::start(&data, config).await;
+
+    // An editor creates a document.
+    let mut editor = Client::connect_url(&server.ws_url_with(&token), "editor").await;
+    editor.join().await;
+    let mut doc = cahier_doc::new_document(&cahier_doc::DocView::new_page("Brouillon"), &cahier_doc::Editor::new("e"), 0).expect("doc");
+    let id = DocId::from_random(rand_bytes()).to_string();
+    let mut state = automerge::sync::State::new();
+    let m = doc.generate_sync_message(&mut state).expect("msg");
+    editor.send(&Message::Sync { sender_id: "editor".into(), target_id: "s".into(), document_id: id.clone(), data: m.encode() }).await;
+    loop {
+        match editor.recv().await {
+            Got::Msg(Message::Sync { data, .. }) => {
+                doc.receive_sync_message(&mut state, automerge::sync::Message::decode(&data).expect("d")).expect("apply");
+                match doc.generate_sync_message(&mut state) {
+                    Some(m) => {
+                        editor.send(&Message::Sync { sender_id: "editor".into(), target_id: "s".into(), document_id: id.clone(), data: m.encode() }).await
+                    }
+                    None if state.shared_heads == doc.get_heads() => break,
+                    None => {}
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    // Anonymous: the existing document and a never-shared id get the same answer.
+    let mut anon = Client::connect(&server, "anon").await;
+    anon.join().await;
+    let first = cahier_doc::empty().generate_sync_message(&mut automerge::sync::State::new()).expect("msg").encode();
+    for target in [id.clone(), DocId::from_random([42; 16]).to_string()] {
+        anon.send(&Message::Request { sender_id: "anon".into(), target_id: "s".into(), document_id: target.clone(), data: first.clone() }).await;
+        match anon.recv().await {
+            Got::Msg(Message::DocUnavailable { document_id, .. }) => assert_eq!(document_id, target),
+            other => panic!("expected doc-unavailable, got {other:?}"),
+        }
+    }
+
+    // A wrong token, and a page from another site, are refused at the upgrade.
+    let err = tokio_tungstenite::connect_async(server.ws_url_with(&"0".repeat(64))).await.expect_err("refused");
+    assert!(err.to_string().contains("401"), "{err}");
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(server.ws_url_with(&token)).expect("req");
+    req.headers_mut().insert("origin", "https://evil.example".parse().expect("header"));
+    let err = tokio_tungstenite::connect_async(req).await.expect_err("refused");
+    assert!(err.to_string().contains("403"), "{err}");
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(server.ws_url_with(&token)).expect("req");
+    req.headers_mut().insert("origin", "https://cahier.example.org".parse().expect("header"));
+    assert!(tokio_tungstenite::connect_async(req).await.is_ok(), "the public origin is accepted");
+    server.stop().await;
+
+    // A revoked token no longer opens the socket.
+    let store = cahier_store::Store::open_sled(&data).expect("open");
+    let tokens = cahier_server::auth_store::tokens(&store).expect("tokens");
+    cahier_server::auth_store::revoke_token(&store, &tokens[0].id, "test", 1).expect("revoke");
+    let log = cahier_server::auth_store::audit_log(&store).expect("audit");
+    assert_eq!(log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["account created", "token created", "token revoked"]);
+    drop(store);
+    let server = TestServer::start(&data, ServerConfig::default()).await;
+    let err = tokio_tungstenite::connect_async(server.ws_url_with(&token)).await.expect_err("refused");
+    assert!(err.to_string().contains("401"), "{err}");
     server.stop().await;
 }

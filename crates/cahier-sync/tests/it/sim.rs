@@ -488,7 +488,7 @@ fn a_readers_changes_are_never_applied_nor_stored_and_a_refused_document_looks_m
     }
     hub.flush();
     // The reader pushes a document of its own, hand-crafted.
-    let mut forged = cahier_doc::new_document(&DocView::new_page("Forgé"), &Editor::new("reader"), 0).expect("doc");
+    let forged = cahier_doc::new_document(&DocView::new_page("Forgé"), &Editor::new("reader"), 0).expect("doc");
     let mut state = sync::State::new();
     let mut msg = forged.generate_sync_message(&mut state).expect("msg");
     msg.changes = forged.save().into();
