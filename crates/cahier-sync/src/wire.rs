@@ -292,29 +292,38 @@ fn map_entries<'b>(
         Type::Map | Type::MapIndef => d.map()?,
         other => return Err(DecodeError::NotAMap(format!("{other}"))),
     };
+    each_entry(d, len, |d| match d.datatype()? {
+        Type::String => {
+            let key = d.str()?.to_owned();
+            f(d, &key)
+        }
+        _ => {
+            skip(d, 0)?;
+            skip(d, 0)
+        }
+    })
+}
+
+/// Calls `f` once per entry of an array or map whose header gave `len`
+/// (`None`: indefinite, ended by a break).
+fn each_entry<'b>(
+    d: &mut Decoder<'b>,
+    len: Option<u64>,
+    mut f: impl FnMut(&mut Decoder<'b>) -> Result<(), DecodeError>,
+) -> Result<(), DecodeError> {
     let mut i = 0u64;
     loop {
         match len {
-            Some(n) if i >= n => break,
+            Some(n) if i >= n => return Ok(()),
             None if d.datatype()? == Type::Break => {
                 d.skip()?;
-                break;
+                return Ok(());
             }
             _ => {}
         }
-        let key = match d.datatype()? {
-            Type::String => d.str()?.to_owned(),
-            _ => {
-                skip(d, 0)?;
-                skip(d, 0)?;
-                i += 1;
-                continue;
-            }
-        };
-        f(d, &key)?;
+        f(d)?;
         i += 1;
     }
-    Ok(())
 }
 
 fn skip(d: &mut Decoder<'_>, depth: usize) -> Result<(), DecodeError> {
@@ -324,38 +333,14 @@ fn skip(d: &mut Decoder<'_>, depth: usize) -> Result<(), DecodeError> {
     match d.datatype()? {
         Type::Array | Type::ArrayIndef => {
             let len = d.array()?;
-            let mut i = 0u64;
-            loop {
-                match len {
-                    Some(n) if i >= n => break,
-                    None if d.datatype()? == Type::Break => {
-                        d.skip()?;
-                        break;
-                    }
-                    _ => {}
-                }
-                skip(d, depth + 1)?;
-                i += 1;
-            }
-            Ok(())
+            each_entry(d, len, |d| skip(d, depth + 1))
         }
         Type::Map | Type::MapIndef => {
             let len = d.map()?;
-            let mut i = 0u64;
-            loop {
-                match len {
-                    Some(n) if i >= n => break,
-                    None if d.datatype()? == Type::Break => {
-                        d.skip()?;
-                        break;
-                    }
-                    _ => {}
-                }
+            each_entry(d, len, |d| {
                 skip(d, depth + 1)?;
-                skip(d, depth + 1)?;
-                i += 1;
-            }
-            Ok(())
+                skip(d, depth + 1)
+            })
         }
         Type::Tag => {
             d.tag()?;
@@ -450,21 +435,12 @@ fn opt_str_list(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<Vec<S
         _ => return Err(DecodeError::WrongType(field)),
     };
     let mut out = Vec::new();
-    let mut i = 0u64;
-    loop {
-        match len {
-            Some(n) if i >= n => break,
-            None if d.datatype()? == Type::Break => {
-                d.skip()?;
-                break;
-            }
-            _ => {}
-        }
+    each_entry(d, len, |d| {
         if let Some(s) = opt_str(d, field)? {
             out.push(s);
         }
-        i += 1;
-    }
+        Ok(())
+    })?;
     Ok(Some(out))
 }
 
