@@ -9,9 +9,11 @@
 //! Invariant: when [`Storage::commit`] returns `Ok`, the batch is on disk (sled's
 //! `flush()` has returned). Nothing is acknowledged to a user before that.
 
+mod faulty;
 mod sled_backend;
 mod store;
 
+pub use faulty::FaultyStorage;
 pub use sled_backend::SledStorage;
 pub use store::{DEFAULT_COMPACT_AFTER, DocRecord, LoadedDoc, PersistItem, Store, UpsertError};
 

@@ -2,13 +2,12 @@
 //! serving the others.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use automerge::sync::SyncDoc;
 use cahier_doc::DocId;
 use cahier_server::ServerConfig;
-use cahier_store::{Batch, Chunk, IndexEntry, SledStorage, Storage, StorageError};
+use cahier_store::{FaultyStorage, SledStorage, Storage};
 use cahier_sync::wire::Message;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -229,54 +228,13 @@ async fn shutdown_closes_sockets_with_a_close_frame() {
     stopping.await.expect("stopped");
 }
 
-/// sled, with commits that fail while `failing` is set, as on a full disk.
-struct Faulty {
-    inner: SledStorage,
-    failing: AtomicBool,
-}
-
-impl Storage for Faulty {
-    fn load(&self, doc: &DocId) -> Result<Option<Vec<Chunk>>, StorageError> {
-        self.inner.load(doc)
-    }
-    fn next_key(&self) -> Result<u64, StorageError> {
-        self.inner.next_key()
-    }
-    fn commit(&self, batch: Batch) -> Result<(), StorageError> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(StorageError::Io("No space left on device (os error 28)".into()));
-        }
-        self.inner.commit(batch)
-    }
-    fn list(&self) -> Result<Vec<IndexEntry>, StorageError> {
-        self.inner.list()
-    }
-    fn entry(&self, doc: &DocId) -> Result<Option<IndexEntry>, StorageError> {
-        self.inner.entry(doc)
-    }
-    fn find_slug(&self, slug: &str) -> Result<Option<DocId>, StorageError> {
-        self.inner.find_slug(slug)
-    }
-    fn storage_id(&self) -> Result<String, StorageError> {
-        self.inner.storage_id()
-    }
-    fn record(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        self.inner.record(key)
-    }
-    fn records(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
-        self.inner.records(prefix)
-    }
-    fn put_records(&self, writes: Vec<(String, Option<Vec<u8>>)>) -> Result<(), StorageError> {
-        self.inner.put_records(writes)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storage_error_refuses_the_change_and_tells_the_client() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let backend = Arc::new(Faulty { inner: SledStorage::open(&tmp.path().join("data")).expect("open"), failing: AtomicBool::new(true) });
+    let backend = Arc::new(FaultyStorage::new(SledStorage::open(&tmp.path().join("data")).expect("open")));
     let store = cahier_store::Store::new(backend.clone());
     let token = crate::token_in(&store, "writer", cahier_auth::Role::Editor);
+    backend.set_failing(true);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let shutdown = tokio_util::sync::CancellationToken::new();

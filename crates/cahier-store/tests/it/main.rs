@@ -1,10 +1,9 @@
 //! Store tests on real sled files in temporary folders.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use cahier_doc::{DocId, DocView, Editor};
-use cahier_store::{Batch, Chunk, ChunkKind, IndexEntry, SledStorage, Storage, StorageError, Store, Write};
+use cahier_doc::{DocView, Editor};
+use cahier_store::{ChunkKind, FaultyStorage, SledStorage, StorageError, Store, Write};
 
 const T0: i64 = 1_795_199_400_000;
 
@@ -114,60 +113,18 @@ fn a_corrupt_chunk_is_an_error_not_an_empty_document() {
     }
 }
 
-/// A backend whose commits fail while `failing` is set, as a full disk would.
-struct Faulty {
-    inner: SledStorage,
-    failing: AtomicBool,
-}
-
-impl Storage for Faulty {
-    fn load(&self, doc: &DocId) -> Result<Option<Vec<Chunk>>, StorageError> {
-        self.inner.load(doc)
-    }
-    fn next_key(&self) -> Result<u64, StorageError> {
-        self.inner.next_key()
-    }
-    fn commit(&self, batch: Batch) -> Result<(), StorageError> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(StorageError::Io("No space left on device (os error 28)".into()));
-        }
-        self.inner.commit(batch)
-    }
-    fn list(&self) -> Result<Vec<IndexEntry>, StorageError> {
-        self.inner.list()
-    }
-    fn entry(&self, doc: &DocId) -> Result<Option<IndexEntry>, StorageError> {
-        self.inner.entry(doc)
-    }
-    fn find_slug(&self, slug: &str) -> Result<Option<DocId>, StorageError> {
-        self.inner.find_slug(slug)
-    }
-    fn storage_id(&self) -> Result<String, StorageError> {
-        self.inner.storage_id()
-    }
-    fn record(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        self.inner.record(key)
-    }
-    fn records(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
-        self.inner.records(prefix)
-    }
-    fn put_records(&self, writes: Vec<(String, Option<Vec<u8>>)>) -> Result<(), StorageError> {
-        self.inner.put_records(writes)
-    }
-}
-
 #[test]
 fn a_failed_write_is_reported_and_the_change_stays_unsaved_until_it_succeeds() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let backend = Arc::new(Faulty { inner: SledStorage::open(dir.path()).expect("open"), failing: AtomicBool::new(false) });
+    let backend = Arc::new(FaultyStorage::new(SledStorage::open(dir.path()).expect("open")));
     let store = Store::new(backend.clone());
     let (mut loaded, _) = store.upsert(&page("Guide", "a"), &Editor::new("x"), T0).expect("doc");
-    backend.failing.store(true, Ordering::SeqCst);
+    backend.set_failing(true);
     append(&mut loaded, "b", T0 + 1);
     let err = store.save(&mut loaded).expect_err("disk full");
     assert!(err.to_string().contains("No space left"));
     assert!(!loaded.is_saved());
-    backend.failing.store(false, Ordering::SeqCst);
+    backend.set_failing(false);
     assert!(store.save(&mut loaded).expect("save"));
     let again = store.load(&loaded.id).expect("load").expect("exists");
     assert_eq!(cahier_doc::read(&again.doc, None).0.body, "ab");

@@ -1,0 +1,66 @@
+//! A backend wrapper that fails its writes on demand, as a full disk would: for
+//! tests of what users see when storage fails.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use cahier_doc::DocId;
+
+use crate::{Batch, Chunk, IndexEntry, Storage, StorageError};
+
+pub struct FaultyStorage<S> {
+    pub inner: S,
+    failing: AtomicBool,
+}
+
+impl<S: Storage> FaultyStorage<S> {
+    pub fn new(inner: S) -> FaultyStorage<S> {
+        FaultyStorage { inner, failing: AtomicBool::new(false) }
+    }
+
+    /// While set, every write fails with "No space left on device".
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    fn check(&self) -> Result<(), StorageError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StorageError::Io("No space left on device (os error 28)".into()));
+        }
+        Ok(())
+    }
+}
+
+impl<S: Storage> Storage for FaultyStorage<S> {
+    fn load(&self, doc: &DocId) -> Result<Option<Vec<Chunk>>, StorageError> {
+        self.inner.load(doc)
+    }
+    fn next_key(&self) -> Result<u64, StorageError> {
+        self.inner.next_key()
+    }
+    fn commit(&self, batch: Batch) -> Result<(), StorageError> {
+        self.check()?;
+        self.inner.commit(batch)
+    }
+    fn list(&self) -> Result<Vec<IndexEntry>, StorageError> {
+        self.inner.list()
+    }
+    fn entry(&self, doc: &DocId) -> Result<Option<IndexEntry>, StorageError> {
+        self.inner.entry(doc)
+    }
+    fn find_slug(&self, slug: &str) -> Result<Option<DocId>, StorageError> {
+        self.inner.find_slug(slug)
+    }
+    fn storage_id(&self) -> Result<String, StorageError> {
+        self.inner.storage_id()
+    }
+    fn record(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.record(key)
+    }
+    fn records(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        self.inner.records(prefix)
+    }
+    fn put_records(&self, writes: Vec<(String, Option<Vec<u8>>)>) -> Result<(), StorageError> {
+        self.check()?;
+        self.inner.put_records(writes)
+    }
+}
