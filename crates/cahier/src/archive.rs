@@ -114,12 +114,7 @@ fn read_tar_gz(path: &Path) -> anyhow::Result<Vec<InFile>> {
             continue;
         }
         let name = format!("{}:{inner}", path.display());
-        let bytes = read_limited(entry, &name)?;
-        total += bytes.len() as u64;
-        if total > MAX_TOTAL_BYTES {
-            bail!("{}: unpacks to more than {} MiB", path.display(), MAX_TOTAL_BYTES >> 20);
-        }
-        out.push(InFile { name, bytes });
+        add_member(path, &mut out, &mut total, name, entry)?;
     }
     Ok(out)
 }
@@ -135,14 +130,20 @@ fn read_zip(path: &Path) -> anyhow::Result<Vec<InFile>> {
             continue;
         }
         let name = format!("{}:{}", path.display(), entry.name());
-        let bytes = read_limited(entry, &name)?;
-        total += bytes.len() as u64;
-        if total > MAX_TOTAL_BYTES {
-            bail!("{}: unpacks to more than {} MiB", path.display(), MAX_TOTAL_BYTES >> 20);
-        }
-        out.push(InFile { name, bytes });
+        add_member(path, &mut out, &mut total, name, entry)?;
     }
     Ok(out)
+}
+
+/// Reads one archive member, keeping the whole archive under `MAX_TOTAL_BYTES`.
+fn add_member(archive: &Path, out: &mut Vec<InFile>, total: &mut u64, name: String, r: impl Read) -> anyhow::Result<()> {
+    let bytes = read_limited(r, &name)?;
+    *total += bytes.len() as u64;
+    if *total > MAX_TOTAL_BYTES {
+        bail!("{}: unpacks to more than {} MiB", archive.display(), MAX_TOTAL_BYTES >> 20);
+    }
+    out.push(InFile { name, bytes });
+    Ok(())
 }
 
 /// A file to export, with its path inside the export and a modification time.

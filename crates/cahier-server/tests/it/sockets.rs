@@ -86,6 +86,28 @@ impl Client {
         }
     }
 
+    /// Pushes `doc` as document `id`, answering the server's sync messages,
+    /// until the server sends an `error`; returns its message.
+    async fn push_until_error(&mut self, doc: &mut automerge::Automerge, id: &str) -> String {
+        let mut state = automerge::sync::State::new();
+        let mut next = doc.generate_sync_message(&mut state);
+        loop {
+            if let Some(m) = next.take() {
+                let msg = Message::Sync { sender_id: self.name.clone(), target_id: "s".into(), document_id: id.to_owned(), data: m.encode() };
+                self.send(&msg).await;
+            }
+            match self.recv().await {
+                Got::Msg(Message::Sync { data, .. }) => {
+                    let m = automerge::sync::Message::decode(&data).expect("decode");
+                    doc.receive_sync_message(&mut state, m).expect("apply");
+                    next = doc.generate_sync_message(&mut state);
+                }
+                Got::Msg(Message::Error { message }) => return message,
+                other => panic!("expected sync or error, got {other:?}"),
+            }
+        }
+    }
+
     /// A well-behaved request for a document nobody has: answered `doc-unavailable`.
     async fn still_served(&mut self) {
         let id = DocId::from_random(rand_bytes());
@@ -242,25 +264,9 @@ async fn a_storage_error_refuses_the_change_and_tells_the_client() {
     let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/sync?token={token}")).await.expect("connect");
     let mut c = Client { ws, name: "writer".into() };
     c.join().await;
-    let doc = cahier_doc::new_document(&cahier_doc::DocView::new_page("Plein"), &cahier_doc::Editor::new("w"), 0).expect("doc");
+    let mut doc = cahier_doc::new_document(&cahier_doc::DocView::new_page("Plein"), &cahier_doc::Editor::new("w"), 0).expect("doc");
     let id = DocId::from_random(rand_bytes()).to_string();
-    let mut state = automerge::sync::State::new();
-    let mut doc = doc;
-    let first = doc.generate_sync_message(&mut state).expect("msg");
-    c.send(&Message::Sync { sender_id: "writer".into(), target_id: "s".into(), document_id: id.clone(), data: first.encode() }).await;
-    let error = loop {
-        match c.recv().await {
-            Got::Msg(Message::Sync { data, .. }) => {
-                doc.receive_sync_message(&mut state, automerge::sync::Message::decode(&data).expect("decode")).expect("apply");
-                if let Some(m) = doc.generate_sync_message(&mut state) {
-                    c.send(&Message::Sync { sender_id: "writer".into(), target_id: "s".into(), document_id: id.clone(), data: m.encode() })
-                        .await;
-                }
-            }
-            Got::Msg(Message::Error { message }) => break message,
-            other => panic!("expected sync or error, got {other:?}"),
-        }
-    };
+    let error = c.push_until_error(&mut doc, &id).await;
     assert!(error.contains("could not save changes") && error.contains("No space left on device"), "{error}");
     assert!(matches!(c.recv().await, Got::Closed(_)));
     // Nothing was stored, and nothing pretends to be.
@@ -289,22 +295,7 @@ async fn a_document_over_the_size_limit_is_refused_and_connections_over_the_limi
     let view = cahier_doc::DocView { body, ..cahier_doc::DocView::new_page("Gros") };
     let mut doc = cahier_doc::new_document(&view, &cahier_doc::Editor::new("w"), 0).expect("doc");
     let id = DocId::from_random(rand_bytes()).to_string();
-    let mut state = automerge::sync::State::new();
-    let first = doc.generate_sync_message(&mut state).expect("msg");
-    c.send(&Message::Sync { sender_id: "big-doc".into(), target_id: "s".into(), document_id: id.clone(), data: first.encode() }).await;
-    let error = loop {
-        match c.recv().await {
-            Got::Msg(Message::Sync { data, .. }) => {
-                doc.receive_sync_message(&mut state, automerge::sync::Message::decode(&data).expect("decode")).expect("apply");
-                if let Some(m) = doc.generate_sync_message(&mut state) {
-                    c.send(&Message::Sync { sender_id: "big-doc".into(), target_id: "s".into(), document_id: id.clone(), data: m.encode() })
-                        .await;
-                }
-            }
-            Got::Msg(Message::Error { message }) => break message,
-            other => panic!("expected sync or error, got {other:?}"),
-        }
-    };
+    let error = c.push_until_error(&mut doc, &id).await;
     assert!(error.contains("document too large: the limit is 2000 bytes"), "{error}");
     server.stop().await;
 
