@@ -1,0 +1,386 @@
+//! The reader's pages, as HTML strings. Every value from a document or a request
+//! goes through [`escape`]; rendered Markdown comes from [`crate::render`], already
+//! sanitised. No page needs JavaScript.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use cahier_doc::history::{DiffLine, LineChange, Session};
+
+use crate::catalog::Published;
+use crate::i18n::{Lang, Strings};
+use crate::render::escape;
+use crate::search::Hit;
+
+pub const CC_BY_URL: &str = "https://creativecommons.org/licenses/by/4.0/";
+
+/// What every page needs to know about the request.
+#[derive(Debug, Clone)]
+pub struct Ctx<'a> {
+    pub lang: Lang,
+    /// The public URL Cahier is served at, without a trailing slash.
+    pub base_url: &'a str,
+    /// The path of this page, for the language switch.
+    pub path: &'a str,
+    /// Shown in the header when someone is logged in.
+    pub user: Option<&'a str>,
+}
+
+impl Ctx<'_> {
+    fn t(&self) -> &'static Strings {
+        self.lang.t()
+    }
+}
+
+/// A publication or unpublication, for recent changes and the feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PubEvent {
+    pub slug: String,
+    pub title: String,
+    pub at_ms: i64,
+    pub by: String,
+    pub published: bool,
+}
+
+pub fn layout(ctx: &Ctx<'_>, title: &str, main: &str) -> String {
+    let t = ctx.t();
+    let switch = format!("{}?lang={}", ctx.path, t.other_lang);
+    let user = ctx.user.map(|u| format!("<span class=\"user\">{}</span>", escape(u))).unwrap_or_default();
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+<title>{title} · Cahier</title>\n<link rel=\"stylesheet\" href=\"/assets/wiki.css\">\n\
+<link rel=\"alternate\" type=\"application/atom+xml\" title=\"{feed}\" href=\"/feed.atom\">\n</head>\n<body>\n\
+<a class=\"skip\" href=\"#main\">{skip}</a>\n\
+<header class=\"site\">\n<a class=\"brand\" href=\"/wiki\">Cahier</a>\n\
+<nav aria-label=\"{nav}\"><ul>\
+<li><a href=\"/wiki\">{pages}</a></li><li><a href=\"/tags\">{tags}</a></li><li><a href=\"/recent\">{recent}</a></li></ul></nav>\n\
+<form class=\"search\" role=\"search\" action=\"/search\" method=\"get\">\
+<label for=\"q\">{search_label}</label> <input id=\"q\" name=\"q\" type=\"search\"> \
+<button type=\"submit\">{search_button}</button></form>\n\
+{user}<a class=\"lang\" href=\"{switch}\" hreflang=\"{other}\" lang=\"{other}\">{other_name}</a>\n</header>\n\
+<main id=\"main\">\n{main}\n</main>\n\
+<footer class=\"site\"><p>{footer} <a href=\"/feed.atom\">{feed}</a></p></footer>\n</body>\n</html>\n",
+        lang = ctx.lang.code(),
+        title = escape(title),
+        feed = t.feed,
+        skip = t.skip,
+        nav = t.nav_label,
+        pages = t.pages,
+        tags = t.tags,
+        recent = t.recent,
+        search_label = t.search_label,
+        search_button = t.search_button,
+        switch = escape(&switch),
+        other = t.other_lang,
+        other_name = t.other_lang_name,
+        footer = t.licence_footer,
+    )
+}
+
+fn date(ms: i64) -> String {
+    let s = cahier_doc::time::format_ms(ms);
+    // 2026-11-23T09:17:11Z → 2026-11-23 09:17 UTC
+    match (s.get(..10), s.get(11..16)) {
+        (Some(d), Some(h)) => format!("{d} {h} UTC"),
+        _ => s,
+    }
+}
+
+fn time_el(ms: i64) -> String {
+    format!("<time datetime=\"{}\">{}</time>", cahier_doc::time::format_ms(ms), date(ms))
+}
+
+fn tag_links(tags: &[String]) -> String {
+    tags.iter()
+        .map(|t| format!("<a href=\"/tags/{}\" rel=\"tag\">{}</a>", escape(&url_segment(t)), escape(t)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Percent-encodes a path segment.
+pub fn url_segment(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// The attribution line a reuser copies: title, authors, source URL, licence.
+pub fn attribution_line(page: &Published, base_url: &str) -> String {
+    let authors = if page.contributors.is_empty() { "Cahier".to_owned() } else { page.contributors.join(", ") };
+    format!("« {} » par {}, {}/wiki/{}, CC BY 4.0 ({CC_BY_URL})", page.title, authors, base_url, page.slug)
+}
+
+/// A published page, with tags, backlinks and credits.
+pub fn page(ctx: &Ctx<'_>, p: &Published, backlinks: &[&Published], can_see_history: bool) -> String {
+    let t = ctx.t();
+    let mut m = String::new();
+    let _ = write!(m, "<article>\n<h1>{}</h1>\n", escape(&p.title));
+    let _ = write!(m, "<p class=\"meta\">{} {} {} {}", t.published_on, time_el(p.published_ms), t.by, escape(&p.published_by));
+    if !p.tags.is_empty() {
+        let _ = write!(m, " · {} {}", t.tagged, tag_links(&p.tags));
+    }
+    m.push_str("</p>\n<div class=\"body\">\n");
+    m.push_str(&p.rendered.html);
+    m.push_str("</div>\n</article>\n");
+    let _ = write!(m, "<section class=\"backlinks\" aria-labelledby=\"backlinks-h\">\n<h2 id=\"backlinks-h\">{}</h2>\n", t.backlinks);
+    if backlinks.is_empty() {
+        let _ = writeln!(m, "<p>{}</p>", t.no_backlinks);
+    } else {
+        m.push_str("<ul>");
+        for b in backlinks {
+            let _ = write!(m, "<li><a href=\"/wiki/{}\">{}</a></li>", escape(&b.slug), escape(&b.title));
+        }
+        m.push_str("</ul>\n");
+    }
+    m.push_str("</section>\n");
+    m.push_str(&credits(ctx, p));
+    let _ = write!(m, "<p class=\"actions\"><a href=\"/wiki/{}.md\" type=\"text/markdown\">{}</a>", escape(&p.slug), t.markdown);
+    if can_see_history {
+        let _ = write!(m, " · <a href=\"/wiki/{}/history\">{}</a>", escape(&p.slug), t.history);
+    }
+    m.push_str("</p>\n");
+    layout(ctx, &p.title, &m)
+}
+
+fn credits(ctx: &Ctx<'_>, p: &Published) -> String {
+    let t = ctx.t();
+    let authors = if p.contributors.is_empty() {
+        t.no_authors.to_owned()
+    } else {
+        p.contributors.iter().map(|c| escape(c)).collect::<Vec<_>>().join(", ")
+    };
+    let licence_link = if p.license == "CC-BY-4.0" {
+        format!("<a rel=\"license\" href=\"{CC_BY_URL}\">Creative Commons Attribution 4.0 International (CC BY 4.0)</a>")
+    } else {
+        escape(&p.license)
+    };
+    format!(
+        "<section class=\"credits\" aria-labelledby=\"credits-h\">\n<h2 id=\"credits-h\">{}</h2>\n\
+<p>{} {}.</p>\n<p>{} <span class=\"authors\">{}</span></p>\n\
+<p><label for=\"attribution\">{}</label></p>\n<textarea id=\"attribution\" readonly rows=\"3\" aria-describedby=\"attribution-help\">{}</textarea>\n\
+<p id=\"attribution-help\" class=\"help\">{}</p>\n</section>\n",
+        t.credits,
+        t.license_intro,
+        licence_link,
+        t.authors,
+        authors,
+        t.attribution,
+        escape(&attribution_line(p, ctx.base_url)),
+        t.attribution_help,
+    )
+}
+
+pub fn index(ctx: &Ctx<'_>, pages: &[&Published]) -> String {
+    let t = ctx.t();
+    let mut m = format!("<h1>{}</h1>\n", t.pages);
+    if pages.is_empty() {
+        let _ = writeln!(m, "<p>{}</p>", t.no_pages);
+    } else {
+        m.push_str("<ul class=\"pages\">\n");
+        for p in pages {
+            let _ = writeln!(m, "<li><a href=\"/wiki/{}\">{}</a></li>", escape(&p.slug), escape(&p.title));
+        }
+        m.push_str("</ul>\n");
+    }
+    layout(ctx, t.pages, &m)
+}
+
+pub fn tags(ctx: &Ctx<'_>, tags: &BTreeMap<String, Vec<&Published>>) -> String {
+    let t = ctx.t();
+    let mut m = format!("<h1>{}</h1>\n", t.tags);
+    if tags.is_empty() {
+        let _ = writeln!(m, "<p>{}</p>", t.no_pages);
+    }
+    for (tag, pages) in tags {
+        let _ = write!(m, "<h2 id=\"tag-{}\"><a href=\"/tags/{}\">{}</a></h2>\n<ul>", escape(&url_segment(tag)), escape(&url_segment(tag)), escape(tag));
+        for p in pages {
+            let _ = write!(m, "<li><a href=\"/wiki/{}\">{}</a></li>", escape(&p.slug), escape(&p.title));
+        }
+        m.push_str("</ul>\n");
+    }
+    layout(ctx, t.tags, &m)
+}
+
+pub fn tag(ctx: &Ctx<'_>, tag: &str, pages: &[&Published]) -> String {
+    let t = ctx.t();
+    let mut m = format!("<h1>{} {}</h1>\n<ul>", t.tagged, escape(tag));
+    for p in pages {
+        let _ = write!(m, "<li><a href=\"/wiki/{}\">{}</a></li>", escape(&p.slug), escape(&p.title));
+    }
+    m.push_str("</ul>\n");
+    layout(ctx, tag, &m)
+}
+
+pub fn recent(ctx: &Ctx<'_>, events: &[PubEvent]) -> String {
+    let t = ctx.t();
+    let mut m = format!("<h1>{}</h1>\n", t.recent);
+    if events.is_empty() {
+        let _ = writeln!(m, "<p>{}</p>", t.no_pages);
+    } else {
+        m.push_str("<ol class=\"recent\">\n");
+        for e in events {
+            let what = if e.published { t.published } else { t.unpublished };
+            let link = if e.published {
+                format!("<a href=\"/wiki/{}\">{}</a>", escape(&e.slug), escape(&e.title))
+            } else {
+                escape(&e.title)
+            };
+            let _ = writeln!(m, "<li>{} — {link} {what} {} {}</li>", time_el(e.at_ms), t.by, escape(&e.by));
+        }
+        m.push_str("</ol>\n");
+    }
+    layout(ctx, t.recent, &m)
+}
+
+pub fn search(ctx: &Ctx<'_>, query: &str, hits: &[Hit]) -> String {
+    let t = ctx.t();
+    let mut m = format!("<h1>{}</h1>\n", t.search);
+    let _ = writeln!(
+        m,
+        "<form role=\"search\" action=\"/search\" method=\"get\"><label for=\"q2\">{}</label> \
+<input id=\"q2\" name=\"q\" type=\"search\" value=\"{}\"> <button type=\"submit\">{}</button></form>",
+        t.search_label,
+        escape(query),
+        t.search_button
+    );
+    if !query.trim().is_empty() {
+        let _ = writeln!(m, "<h2>{} « {} »</h2>", t.results_for, escape(query));
+        if hits.is_empty() {
+            let _ = writeln!(m, "<p>{}</p>", t.no_results);
+        } else {
+            m.push_str("<ol class=\"results\">\n");
+            for h in hits {
+                // The snippet is escaped by the search library, with <b> around matches.
+                let _ = writeln!(
+                    m,
+                    "<li><a href=\"/wiki/{}\">{}</a><p>{}</p></li>",
+                    escape(&h.slug),
+                    escape(&h.title),
+                    crate::render::sanitize_fragment(&h.snippet)
+                );
+            }
+            m.push_str("</ol>\n");
+        }
+    }
+    layout(ctx, t.search, &m)
+}
+
+pub fn not_found(ctx: &Ctx<'_>) -> String {
+    let t = ctx.t();
+    layout(ctx, t.not_found_title, &format!("<h1>{}</h1>\n<p>{}</p>\n<p><a href=\"/wiki\">{}</a></p>", t.not_found_title, t.not_found, t.pages))
+}
+
+/// A document's history: editing sessions, newest first, each linking to its
+/// resulting version and to the diff with the version before.
+pub fn history(ctx: &Ctx<'_>, slug: &str, title: &str, sessions: &[Session], restore_csrf: Option<&str>) -> String {
+    let t = ctx.t();
+    let mut m = format!("<h1>{} — {}</h1>\n<p><a href=\"/wiki/{}\">{}</a></p>\n", t.history, escape(title), escape(slug), t.back_to_page);
+    let _ = writeln!(m, "<h2>{}</h2>\n<ol class=\"history\" reversed>", t.sessions);
+    let mut previous: Option<String> = None;
+    let mut items = Vec::new();
+    for s in sessions {
+        let v = s.last().hash.to_string();
+        let author = s.author.clone().unwrap_or_else(|| format!("{}-{}", t.unknown_author, &s.actor[..8.min(s.actor.len())]));
+        let mut li = format!(
+            "<li>{} — <strong>{}</strong>, {} {}: <a href=\"/wiki/{}/history?version={v}\">{}</a>",
+            time_el(s.start * 1000),
+            escape(&author),
+            s.versions.len(),
+            t.changes,
+            escape(slug),
+            t.view_version
+        );
+        if let Some(prev) = &previous {
+            let _ = write!(li, " · <a href=\"/wiki/{}/history?from={prev}&amp;to={v}\">{}</a>", escape(slug), t.diff_previous);
+        }
+        if let Some(csrf) = restore_csrf {
+            let _ = write!(
+                li,
+                "<form class=\"inline\" method=\"post\" action=\"/wiki/{}/restore\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+<input type=\"hidden\" name=\"version\" value=\"{v}\"><button type=\"submit\">{}</button></form>",
+                escape(slug),
+                escape(csrf),
+                t.restore
+            );
+        }
+        li.push_str("</li>\n");
+        items.push(li);
+        previous = Some(v);
+    }
+    for li in items.iter().rev() {
+        m.push_str(li);
+    }
+    m.push_str("</ol>\n");
+    layout(ctx, &format!("{} — {title}", t.history), &m)
+}
+
+/// One past version of a document, rendered.
+pub fn version(ctx: &Ctx<'_>, slug: &str, title: &str, version: &str, html: &str) -> String {
+    let t = ctx.t();
+    let m = format!(
+        "<p class=\"notice\">{} <code>{}</code> — <a href=\"/wiki/{}/history\">{}</a></p>\n<article>\n<h1>{}</h1>\n<div class=\"body\">\n{html}</div>\n</article>\n",
+        t.version_of,
+        escape(&version[..12.min(version.len())]),
+        escape(slug),
+        t.history,
+        escape(title)
+    );
+    layout(ctx, title, &m)
+}
+
+pub fn diff(ctx: &Ctx<'_>, slug: &str, title: &str, lines: &[DiffLine]) -> String {
+    let t = ctx.t();
+    let mut m = format!("<h1>{} — {}</h1>\n<p><a href=\"/wiki/{}/history\">{}</a></p>\n<pre class=\"diff\">", t.diff_title, escape(title), escape(slug), t.history);
+    for l in lines {
+        match l.change {
+            LineChange::Same => {
+                let _ = writeln!(m, "<span>  {}</span>", escape(&l.text));
+            }
+            LineChange::Added => {
+                let _ = writeln!(m, "<ins aria-label=\"{}\">+ {}</ins>", t.added, escape(&l.text));
+            }
+            LineChange::Removed => {
+                let _ = writeln!(m, "<del aria-label=\"{}\">- {}</del>", t.removed, escape(&l.text));
+            }
+        }
+    }
+    m.push_str("</pre>\n");
+    layout(ctx, &format!("{} — {title}", t.diff_title), &m)
+}
+
+/// The Atom feed of publications, newest first.
+pub fn atom(base_url: &str, events: &[PubEvent]) -> String {
+    let updated = events.first().map_or(0, |e| e.at_ms);
+    let mut s = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n\
+<title>Cahier</title>\n<id>{base}/feed.atom</id>\n<link rel=\"self\" href=\"{base}/feed.atom\"/>\n\
+<link href=\"{base}/wiki\"/>\n<updated>{}</updated>\n<rights>CC BY 4.0</rights>\n",
+        cahier_doc::time::format_ms(updated),
+        base = escape(base_url)
+    );
+    for e in events.iter().filter(|e| e.published) {
+        let url = format!("{base_url}/wiki/{}", e.slug);
+        let _ = write!(
+            s,
+            "<entry>\n<title>{}</title>\n<id>{}#{}</id>\n<link href=\"{}\"/>\n<updated>{}</updated>\n<author><name>{}</name></author>\n</entry>\n",
+            escape(&e.title),
+            escape(&url),
+            e.at_ms,
+            escape(&url),
+            cahier_doc::time::format_ms(e.at_ms),
+            escape(&e.by)
+        );
+    }
+    s.push_str("</feed>\n");
+    s
+}
+
+/// The reader's style sheet.
+pub const CSS: &str = include_str!("wiki.css");

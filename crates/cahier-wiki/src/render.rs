@@ -1,0 +1,262 @@
+//! Markdown to safe HTML, the one renderer readers and the editor's preview share.
+//!
+//! Three layers, so that one mistake is not enough to let a script through:
+//! 1. the syntax tree is rewritten before rendering: raw HTML from the author
+//!    becomes visible text, link and image URLs outside an allowlist are dropped,
+//!    wiki links are resolved;
+//! 2. comrak renders the tree;
+//! 3. ammonia cleans the output against an allowlist of tags, attributes, classes
+//!    and URL schemes.
+//!
+//! Pages are also served with a Content-Security-Policy that forbids scripts.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
+
+use comrak::nodes::{AstNode, NodeValue};
+use comrak::{Arena, Options};
+
+/// What rendering produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub html: String,
+    /// Slugs this page links to with wiki links, in order, each once.
+    pub links: Vec<String>,
+}
+
+/// Answers whether a page with this slug is published (wiki links to other
+/// slugs are shown as missing).
+pub trait Pages {
+    fn exists(&self, slug: &str) -> bool;
+}
+
+impl<F: Fn(&str) -> bool> Pages for F {
+    fn exists(&self, slug: &str) -> bool {
+        self(slug)
+    }
+}
+
+/// Where wiki links point: `/wiki/` followed by the slug.
+pub const WIKI_PREFIX: &str = "/wiki/";
+
+fn options() -> Options<'static> {
+    let mut o = Options::default();
+    o.extension.strikethrough = true;
+    o.extension.table = true;
+    o.extension.autolink = true;
+    o.extension.tasklist = true;
+    o.extension.footnotes = true;
+    o.extension.header_id_prefix = Some(String::new());
+    o.extension.wikilinks_title_after_pipe = true;
+    // Raw HTML nodes are turned into text before rendering (see `neutralise`), so
+    // the only HTML nodes left are the ones this module writes itself.
+    o.render.r#unsafe = true;
+    o
+}
+
+/// Renders Markdown as sanitised HTML. Never fails: any input gives some HTML.
+pub fn render(markdown: &str, pages: &dyn Pages) -> Rendered {
+    let arena = Arena::new();
+    let options = options();
+    let root = comrak::parse_document(&arena, markdown, &options);
+    let mut links = Vec::new();
+    rewrite(&arena, root, pages, &mut links);
+    let mut html = String::new();
+    // Writing into a String cannot fail.
+    let _ = comrak::format_html(root, &options, &mut html);
+    Rendered { html: sanitizer().clean(&html).to_string(), links }
+}
+
+/// The plain text of some Markdown, for search and summaries.
+pub fn plain_text(markdown: &str) -> String {
+    let arena = Arena::new();
+    let root = comrak::parse_document(&arena, markdown, &options());
+    let mut out = String::new();
+    for node in root.descendants() {
+        match &node.data().value {
+            NodeValue::Text(t) => out.push_str(t),
+            NodeValue::Code(c) => out.push_str(&c.literal),
+            NodeValue::CodeBlock(c) => out.push_str(&c.literal),
+            NodeValue::SoftBreak | NodeValue::LineBreak => out.push(' '),
+            NodeValue::Paragraph | NodeValue::Heading(_) | NodeValue::Item(_) | NodeValue::TableCell
+                if !out.is_empty() && !out.ends_with(' ') => {
+                    out.push(' ');
+                }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn rewrite<'a>(arena: &'a Arena<'a>, root: &'a AstNode<'a>, pages: &dyn Pages, links: &mut Vec<String>) {
+    let nodes: Vec<&'a AstNode<'a>> = root.descendants().collect();
+    for node in nodes {
+        let value = node.data().value.clone();
+        match value {
+            NodeValue::HtmlBlock(b) => {
+                node.data_mut().value = NodeValue::CodeBlock(Box::new(comrak::nodes::NodeCodeBlock {
+                    fenced: true,
+                    literal: b.literal,
+                    ..Default::default()
+                }));
+            }
+            NodeValue::HtmlInline(s) => node.data_mut().value = NodeValue::Text(s.into()),
+            // A link or image to a forbidden URL keeps only its text.
+            NodeValue::Link(l) | NodeValue::Image(l) if !safe_url(&l.url) => unwrap(node),
+            NodeValue::WikiLink(w) => wiki_link(arena, node, &w.url, pages, links),
+            NodeValue::Text(t) => {
+                let typeset = french_spacing(&t);
+                if typeset != *t {
+                    node.data_mut().value = NodeValue::Text(typeset.into());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn wiki_link<'a>(arena: &'a Arena<'a>, node: &'a AstNode<'a>, target: &str, pages: &dyn Pages, links: &mut Vec<String>) {
+    let target = target.trim();
+    if !target.chars().any(char::is_alphanumeric) {
+        // Nothing to link to: show what the author typed.
+        node.insert_before(arena.alloc(NodeValue::Text("[[".into()).into()));
+        node.insert_after(arena.alloc(NodeValue::Text("]]".into()).into()));
+        unwrap(node);
+        return;
+    }
+    let slug = if cahier_doc::schema::is_valid_slug(target) { target.to_owned() } else { cahier_doc::schema::slugify(target) };
+    if !links.contains(&slug) {
+        links.push(slug.clone());
+    }
+    let href = format!("{WIKI_PREFIX}{slug}");
+    if pages.exists(&slug) {
+        node.data_mut().value = NodeValue::Link(Box::new(comrak::nodes::NodeLink { url: href, title: String::new() }));
+        return;
+    }
+    // A page that does not exist yet: a link marked as such, with a tooltip.
+    let open = format!(
+        "<a class=\"missing\" href=\"{}\" title=\"{}\">",
+        escape(&href),
+        escape(&format!("Page inexistante / missing page: {slug}"))
+    );
+    let open = arena.alloc(NodeValue::HtmlInline(open).into());
+    let close = arena.alloc(NodeValue::HtmlInline("</a>".into()).into());
+    node.insert_before(open);
+    while let Some(child) = node.first_child() {
+        node.insert_before(child);
+    }
+    node.insert_before(close);
+    node.detach();
+}
+
+/// Replaces a node by its children.
+fn unwrap<'a>(node: &'a AstNode<'a>) {
+    while let Some(child) = node.first_child() {
+        node.insert_before(child);
+    }
+    node.detach();
+}
+
+/// Schemes a link may use; anything else (`javascript:`, `vbscript:`, `data:`, …)
+/// is dropped. Relative URLs and fragments pass.
+fn safe_url(url: &str) -> bool {
+    let trimmed: String = url.chars().filter(|c| !c.is_whitespace() && !c.is_control()).collect();
+    match trimmed.find(':') {
+        None => true,
+        Some(colon) => {
+            // A colon after a '/', '?' or '#' is part of a relative URL, not a scheme.
+            if trimmed[..colon].contains(['/', '?', '#']) {
+                return true;
+            }
+            let scheme = trimmed[..colon].to_ascii_lowercase();
+            matches!(scheme.as_str(), "http" | "https" | "mailto")
+        }
+    }
+}
+
+/// French typography: a no-break space before `; : ! ?` and `»`, after `«`, so
+/// that a line never starts with a lone punctuation mark. Only where the author
+/// typed a plain space there.
+fn french_spacing(text: &str) -> String {
+    const NNBSP: char = '\u{202F}';
+    const NBSP: char = '\u{00A0}';
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ' ' {
+            let next = chars.get(i + 1).copied();
+            let prev = i.checked_sub(1).map(|p| chars[p]);
+            let before_punct = matches!(next, Some(';' | '!' | '?')) && followed_by_space_or_end(&chars, i + 2);
+            if before_punct {
+                out.push(NNBSP);
+                continue;
+            }
+            if next == Some(':') && followed_by_space_or_end(&chars, i + 2) || next == Some('»') || prev == Some('«') {
+                out.push(NBSP);
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn followed_by_space_or_end(chars: &[char], i: usize) -> bool {
+    chars.get(i).is_none_or(|c| c.is_whitespace() || matches!(c, ')' | '»' | '.' | ','))
+}
+
+/// Escapes text for HTML content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn sanitizer() -> &'static ammonia::Builder<'static> {
+    static B: OnceLock<ammonia::Builder<'static>> = OnceLock::new();
+    B.get_or_init(|| {
+        let mut b = ammonia::Builder::default();
+        b.add_tags(["input", "section", "details", "summary"]);
+        b.add_tag_attributes("input", ["type", "checked", "disabled"]);
+        b.add_tag_attribute_values("input", "type", ["checkbox"]);
+        b.add_tag_attributes("a", ["id", "aria-hidden", "data-footnote-ref", "data-footnote-backref"]);
+        b.add_tag_attributes("sup", ["id"]);
+        b.add_tag_attributes("li", ["id"]);
+        b.add_tag_attributes("section", ["data-footnotes"]);
+        for h in ["h1", "h2", "h3", "h4", "h5", "h6"] {
+            b.add_tag_attributes(h, ["id"]);
+        }
+        let classes: HashMap<&str, HashSet<&str>> = HashMap::from([
+            ("a", HashSet::from(["anchor", "missing", "footnote-backref"])),
+            ("section", HashSet::from(["footnotes"])),
+            ("sup", HashSet::from(["footnote-ref"])),
+            ("ul", HashSet::from(["contains-task-list"])),
+            ("li", HashSet::from(["task-list-item"])),
+        ]);
+        b.allowed_classes(classes);
+        b.url_schemes(HashSet::from(["http", "https", "mailto"]));
+        b.link_rel(Some("noopener noreferrer nofollow"));
+        b
+    })
+}
+
+/// Cleans a small HTML fragment (search snippets) down to text and `<b>`.
+pub fn sanitize_fragment(html: &str) -> String {
+    static B: OnceLock<ammonia::Builder<'static>> = OnceLock::new();
+    B.get_or_init(|| {
+        let mut b = ammonia::Builder::empty();
+        b.add_tags(["b"]);
+        b
+    })
+    .clean(html)
+    .to_string()
+}

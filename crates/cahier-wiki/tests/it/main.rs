@@ -1,0 +1,6 @@
+//! The wiki crate's tests: rendering, injection, the catalog and search.
+
+mod catalog;
+mod render;
+mod search;
+mod xss;

@@ -1,0 +1,97 @@
+//! Rendering, as a table of Markdown inputs and the exact HTML readers get.
+
+use cahier_wiki::render;
+
+/// Pages that exist in these cases.
+fn exists(slug: &str) -> bool {
+    matches!(slug, "accueil" | "ecoles-ouvertes")
+}
+
+const R: &str = " rel=\"noopener noreferrer nofollow\"";
+
+#[test]
+fn markdown_renders_as_readers_expect() {
+    let cases: Vec<(&str, &str, String)> = vec![
+        ("wiki link by title", "Voir [[Accueil]].", format!("<p>Voir <a href=\"/wiki/accueil\"{R}>Accueil</a>.</p>\n")),
+        (
+            "wiki link by title with accents",
+            "[[Écoles ouvertes]]",
+            format!("<p><a href=\"/wiki/ecoles-ouvertes\"{R}>Écoles ouvertes</a></p>\n"),
+        ),
+        (
+            "wiki link by slug with a label",
+            "[[accueil|la page d’accueil]]",
+            format!("<p><a href=\"/wiki/accueil\"{R}>la page d’accueil</a></p>\n"),
+        ),
+        (
+            "wiki link to a page that does not exist yet",
+            "[[Page à venir]]",
+            format!(
+                "<p><a class=\"missing\" href=\"/wiki/page-a-venir\" title=\"Page inexistante / missing page: page-a-venir\"{R}>Page à venir</a></p>\n"
+            ),
+        ),
+        ("wiki link to nothing", "[[ ]] [[!!!]]", "<p>[[]] [[!!!]]</p>\n".to_owned()),
+        (
+            "footnote",
+            "Texte[^n].\n\n[^n]: La note.",
+            format!(
+                "<p>Texte<sup class=\"footnote-ref\"><a href=\"#fn-n\" id=\"fnref-n\" data-footnote-ref=\"\"{R}>1</a></sup>.</p>\n\
+<section class=\"footnotes\" data-footnotes=\"\">\n<ol>\n<li id=\"fn-n\">\n<p>La note. \
+<a href=\"#fnref-n\" class=\"footnote-backref\" data-footnote-backref=\"\"{R}>↩</a></p>\n</li>\n</ol>\n</section>\n"
+            ),
+        ),
+        (
+            "French typography: no-break spaces before ; : ! ? » and after «",
+            "« Bonjour » ; vraiment ! Pourquoi ? Réponse : oui.",
+            "<p>«&nbsp;Bonjour&nbsp;»\u{202f}; vraiment\u{202f}! Pourquoi\u{202f}? Réponse&nbsp;: oui.</p>\n".to_owned(),
+        ),
+        (
+            "French typography leaves URLs and times alone",
+            "Voir https://example.org:8080/a et 18:30.",
+            format!("<p>Voir <a href=\"https://example.org:8080/a\"{R}>https://example.org:8080/a</a> et 18:30.</p>\n"),
+        ),
+        (
+            "heading anchor",
+            "## Ordre du jour",
+            format!("<h2 id=\"ordre-du-jour\">Ordre du jour<a href=\"#ordre-du-jour\" class=\"anchor\"{R}></a></h2>\n"),
+        ),
+        (
+            "task list",
+            "- [x] fait\n- [ ] à faire",
+            "<ul>\n<li><input type=\"checkbox\" checked=\"\" disabled=\"\"> fait</li>\n<li><input type=\"checkbox\" disabled=\"\"> à faire</li>\n</ul>\n"
+                .to_owned(),
+        ),
+        (
+            "table",
+            "| Qui | Quoi |\n|---|---|\n| Léa | accueil |",
+            "<table>\n<thead>\n<tr>\n<th>Qui</th>\n<th>Quoi</th>\n</tr>\n</thead>\n<tbody>\n<tr>\n<td>Léa</td>\n<td>accueil</td>\n</tr>\n</tbody>\n</table>\n"
+                .to_owned(),
+        ),
+        ("strikethrough", "~~annulé~~", "<p><del>annulé</del></p>\n".to_owned()),
+        ("autolink", "www.example.org", format!("<p><a href=\"http://www.example.org\"{R}>www.example.org</a></p>\n")),
+        ("raw HTML is shown as text", "a <b>gras</b>", "<p>a &lt;b&gt;gras&lt;/b&gt;</p>\n".to_owned()),
+        ("javascript: link keeps only its text", "[clic](javascript:alert(1))", "<p>clic</p>\n".to_owned()),
+        ("data: image keeps only its text", "![image](data:text/html;base64,PHNjcmlwdD4=)", "<p>image</p>\n".to_owned()),
+        ("mailto is kept", "[écrire](mailto:a@example.org)", format!("<p><a href=\"mailto:a@example.org\"{R}>écrire</a></p>\n")),
+    ];
+    let mut failures = Vec::new();
+    for (name, md, expected) in &cases {
+        let got = render(md, &exists).html;
+        if &got != expected {
+            failures.push(format!("{name}\n  input:    {md:?}\n  expected: {expected:?}\n  got:      {got:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+#[test]
+fn wiki_links_are_listed_once_each_in_order() {
+    let r = render("[[Écoles ouvertes]], [[accueil]], [[Écoles ouvertes|encore]] et [[Nouvelle page]]", &exists);
+    assert_eq!(r.links, ["ecoles-ouvertes", "accueil", "nouvelle-page"]);
+}
+
+#[test]
+fn plain_text_drops_markup_for_search() {
+    let t = cahier_wiki::render::plain_text("# Titre\n\nUn *mot* et `code`.\n\n- un\n- deux");
+    assert_eq!(t.split_whitespace().collect::<Vec<_>>(), ["Titre", "Un", "mot", "et", "code.", "un", "deux"]);
+}
