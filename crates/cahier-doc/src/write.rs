@@ -203,3 +203,86 @@ fn put_time(tx: &mut Transaction<'_>, k: &str, ms: Option<i64>) -> Result<(), Au
 pub fn body_obj(doc: &Automerge, heads: Option<&[ChangeHash]>) -> Option<ObjId> {
     Reader::new(doc, heads).text_obj(&ROOT, key::BODY)
 }
+
+/// Promotes a set of minutes to a wiki page. The page is a fork of the minutes'
+/// document, so it keeps the whole history and the credits of everyone who took
+/// the notes; one change by `editor` makes it a page whose body gives the
+/// structured parts (when, where, who, decisions, actions) around the notes.
+pub fn promote_minutes(minutes: &Automerge, slug: &str, editor: &Editor, now_ms: i64) -> Result<Automerge, PromoteError> {
+    let (view, _) = crate::read(minutes, None);
+    let Some(m) = view.minutes.clone() else { return Err(PromoteError::NotMinutes) };
+    if !crate::schema::is_valid_slug(slug) {
+        return Err(PromoteError::BadSlug(slug.to_owned()));
+    }
+    let mut page = minutes.fork();
+    let mut body = String::new();
+    let mut facts = Vec::new();
+    if !m.starts_at.is_empty() {
+        facts.push(format!("**Date :** {}", m.starts_at.replace('T', " ")));
+    }
+    if !m.place.is_empty() {
+        facts.push(format!("**Lieu :** {}", m.place));
+    }
+    if !m.facilitator.is_empty() {
+        facts.push(format!("**Animation :** {}", m.facilitator));
+    }
+    if !facts.is_empty() {
+        body.push_str(&facts.join(" · "));
+        body.push_str("\n\n");
+    }
+    let list = |title: &str, items: &[String], out: &mut String| {
+        if !items.is_empty() {
+            out.push_str(&format!("## {title}\n\n"));
+            for i in items {
+                out.push_str(&format!("- {i}\n"));
+            }
+            out.push('\n');
+        }
+    };
+    list("Participants", &m.participants, &mut body);
+    list("Ordre du jour", &m.agenda, &mut body);
+    if !view.body.trim().is_empty() {
+        body.push_str("## Notes\n\n");
+        body.push_str(&view.body);
+        if !view.body.ends_with('\n') {
+            body.push('\n');
+        }
+        body.push('\n');
+    }
+    list("Décisions", &m.decisions, &mut body);
+    if !m.actions.is_empty() {
+        body.push_str("## Actions\n\n");
+        for a in &m.actions {
+            let mut line = format!("- [{}] {}", if a.done { "x" } else { " " }, a.text);
+            if !a.owner.is_empty() {
+                line.push_str(&format!(" — {}", a.owner));
+            }
+            if !a.due.is_empty() {
+                line.push_str(&format!(" ({})", a.due));
+            }
+            body.push_str(&line);
+            body.push('\n');
+        }
+    }
+    let promoted = DocView {
+        kind: crate::Kind::Page,
+        slug: slug.to_owned(),
+        body: body.trim_end().to_owned() + "\n",
+        status: crate::Status::Draft,
+        updated_ms: Some(now_ms),
+        minutes: None,
+        ..view
+    };
+    apply_view(&mut page, &promoted, editor, now_ms, "promote minutes to a page")?;
+    Ok(page)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PromoteError {
+    #[error("only minutes can be promoted to a page")]
+    NotMinutes,
+    #[error("{0:?} is not a valid slug (lowercase letters, digits and hyphens)")]
+    BadSlug(String),
+    #[error(transparent)]
+    Automerge(#[from] AutomergeError),
+}

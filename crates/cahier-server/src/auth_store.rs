@@ -122,7 +122,7 @@ pub fn token_principal(store: &Store, secret: &str) -> Result<Option<Principal>,
     Ok(account(store, &token.account)?.map(|a| Principal::Account { name: a.name, role: a.role }))
 }
 
-fn audit_write(store: &Store, e: &AuditEvent) -> Result<(String, Option<Vec<u8>>), AuthError> {
+pub(crate) fn audit_write(store: &Store, e: &AuditEvent) -> Result<(String, Option<Vec<u8>>), AuthError> {
     // Keys in the order events happened: time, then the store's increasing counter.
     let seq = store.backend().next_key()?;
     Ok((format!("audit/{:020}-{seq:020}", e.at_ms.max(0)), Some(json(e)?)))
@@ -130,4 +130,71 @@ fn audit_write(store: &Store, e: &AuditEvent) -> Result<(String, Option<Vec<u8>>
 
 pub fn audit_log(store: &Store) -> Result<Vec<AuditEvent>, AuthError> {
     store.records("audit/")?.iter().map(|(k, v)| parse(k, v)).collect()
+}
+
+/// A logged-in browser. The cookie holds the secret; the store only its digest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    pub account: String,
+    /// The CSRF token forms of this session must carry.
+    pub csrf: String,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+}
+
+/// How long a session lasts.
+pub const SESSION_MS: i64 = 14 * 24 * 3600 * 1000;
+
+/// Checks a password and, if it is right, opens a new session (a new id every
+/// time: an id planted before login is never reused). Returns the cookie secret.
+pub fn login(
+    store: &Store,
+    name: &str,
+    password: &str,
+    secret_random: [u8; 32],
+    csrf_random: [u8; 32],
+    now_ms: i64,
+) -> Result<Option<(String, Session)>, AuthError> {
+    let Some(acct) = account(store, name)? else {
+        // Spend the same time as a wrong password, so that probing for account
+        // names by timing does not work.
+        let _ = cahier_auth::verify_password(password, dummy_hash());
+        return Ok(None);
+    };
+    if !cahier_auth::verify_password(password, &acct.password_hash) {
+        return Ok(None);
+    }
+    let secret = cahier_auth::new_secret(secret_random);
+    let session = Session { account: acct.name, csrf: cahier_auth::new_secret(csrf_random), created_ms: now_ms, expires_ms: now_ms + SESSION_MS };
+    store.put_records(vec![(format!("sess/{}", cahier_auth::digest(&secret)), Some(json(&session)?))])?;
+    Ok(Some((secret, session)))
+}
+
+/// An argon2id hash of a password nobody types, to verify against when the account does not exist.
+fn dummy_hash() -> &'static str {
+    static H: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    H.get_or_init(|| cahier_auth::hash_password("no account has this password", [7; 16]).unwrap_or_default())
+}
+
+/// The session a cookie secret opens, with the account's current role, if it is
+/// still valid.
+pub fn session(store: &Store, secret: &str, now_ms: i64) -> Result<Option<(Principal, Session)>, AuthError> {
+    if !cahier_auth::is_well_formed_secret(secret) {
+        return Ok(None);
+    }
+    let key = format!("sess/{}", cahier_auth::digest(secret));
+    let Some(bytes) = store.record(&key)? else { return Ok(None) };
+    let s: Session = parse(&key, &bytes)?;
+    if s.expires_ms <= now_ms {
+        store.put_records(vec![(key, None)])?;
+        return Ok(None);
+    }
+    Ok(account(store, &s.account)?.map(|a| (Principal::Account { name: a.name, role: a.role }, s)))
+}
+
+pub fn logout(store: &Store, secret: &str) -> Result<(), AuthError> {
+    if cahier_auth::is_well_formed_secret(secret) {
+        store.put_records(vec![(format!("sess/{}", cahier_auth::digest(secret)), None)])?;
+    }
+    Ok(())
 }

@@ -8,7 +8,7 @@ use axum::Extension;
 use axum::extract::{Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
@@ -27,13 +27,38 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     pub store: cahier_store::Store,
     pub principals: crate::access::Principals,
+    pub wiki: crate::wiki::Wiki,
+    /// The public URL, without a trailing slash (for links in feeds and credits).
+    pub base_url: String,
+    pub login_limiter: Arc<crate::web_auth::LoginLimiter>,
 }
 
 pub fn app(state: AppState) -> Router {
+    use crate::{web_auth, wiki};
+    let pages = Router::new()
+        .route("/", get(wiki::home))
+        .route("/wiki", get(wiki::index))
+        .route("/wiki/{slug}", get(wiki::page))
+        .route("/wiki/{slug}/history", get(wiki::history))
+        .route("/wiki/{slug}/publish", post(wiki::publish))
+        .route("/wiki/{slug}/unpublish", post(wiki::unpublish))
+        .route("/tags", get(wiki::tags))
+        .route("/tags/{tag}", get(wiki::tag))
+        .route("/recent", get(wiki::recent))
+        .route("/feed.atom", get(wiki::feed))
+        .route("/search", get(wiki::search))
+        .route("/assets/wiki.css", get(wiki::css))
+        .route("/{export}", get(wiki::export))
+        .route("/login", get(web_auth::login_page).post(web_auth::login_submit))
+        .route("/logout", post(web_auth::logout))
+        .layer(tower_http::compression::CompressionLayer::new())
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .layer(axum::middleware::from_fn(wiki::security_headers));
     Router::new()
         .route("/sync", get(sync))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
+        .merge(pages)
         .with_state(state)
 }
 
@@ -55,9 +80,9 @@ async fn sync(
     {
         return (StatusCode::FORBIDDEN, "this origin may not open a sync connection").into_response();
     }
-    // Authenticated before any document is touched.
+    // Authenticated before any document is touched: a token, else the session cookie.
     let principal = match query.get("token") {
-        None => cahier_auth::Principal::Anonymous,
+        None => crate::web_auth::viewer(&state, &headers, None).principal,
         Some(token) => {
             let store = state.store.clone();
             let token = token.clone();
@@ -124,6 +149,7 @@ pub async fn serve(
         let request_permit = permit.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(request_permit.clone());
+            req.extensions_mut().insert(crate::web_auth::PeerAddr(peer));
             tower_service.clone().call(req.map(axum::body::Body::new))
         });
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();

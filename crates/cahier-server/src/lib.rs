@@ -8,11 +8,16 @@
 //! after sled's flush). HTTP routes are in `http.rs`.
 
 mod access;
+pub mod archive;
 pub mod auth_store;
 mod http;
 mod hub_task;
 mod metrics;
+pub mod publication;
 mod storage;
+pub mod transfer;
+mod web_auth;
+mod wiki;
 mod ws;
 
 use std::net::SocketAddr;
@@ -46,6 +51,8 @@ pub struct ServerConfig {
     /// The origin browsers load Cahier from (`https://cahier.example.org`). A
     /// WebSocket upgrade whose `Origin` header names another origin is refused.
     pub public_origin: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +67,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(10),
             compact_after: cahier_store::DEFAULT_COMPACT_AFTER,
             public_origin: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -73,6 +81,11 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let storage_id = store.storage_id().context("reading the store's id")?;
+    let wiki_store = store.clone();
+    let wiki = tokio::task::spawn_blocking(move || wiki::load(&wiki_store))
+        .await
+        .context("loading the published wiki")?
+        .context("loading the published wiki")?;
     let metrics = Arc::new(Metrics::default());
     let (storage, storage_thread) = storage::spawn(store.clone(), metrics.clone());
     let principals = access::Principals::default();
@@ -83,7 +96,12 @@ pub async fn run(
     sync_config.compact_after = config.compact_after;
     let policy = access::AccessPolicy::new(principals.clone());
     let (hub, hub_handle) = hub_task::spawn(sync_config, config.clone(), storage, metrics.clone(), hub_stop.clone(), policy);
+    let addr: SocketAddr = listener.local_addr()?;
+    let base_url = config.public_origin.clone().unwrap_or_else(|| format!("http://{addr}")).trim_end_matches('/').to_owned();
     let state = http::AppState {
+        wiki: Arc::new(std::sync::RwLock::new(wiki)),
+        base_url,
+        login_limiter: Arc::new(web_auth::LoginLimiter::default()),
         hub,
         metrics: metrics.clone(),
         config: Arc::new(config.clone()),
@@ -92,7 +110,6 @@ pub async fn run(
         principals,
     };
     let app = http::app(state);
-    let addr: SocketAddr = listener.local_addr()?;
     tracing::info!(%addr, "cahier is listening");
     http::serve(listener, app, &config, &metrics, shutdown.clone()).await;
     // No new connections; the hub closes the open ones and flushes.
@@ -101,4 +118,9 @@ pub async fn run(
     tokio::task::spawn_blocking(move || storage_thread.join()).await.ok();
     tracing::info!("cahier stopped");
     Ok(())
+}
+
+/// Milliseconds since the epoch, now.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }

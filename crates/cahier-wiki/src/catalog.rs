@@ -118,6 +118,26 @@ impl Catalog {
         self.generation += 1;
     }
 
+    /// Publishes many pages at once (at startup), rendering each once.
+    pub fn extend(&mut self, pages: Vec<Published>) {
+        for p in pages {
+            if let Some(old) = self.slugs.insert(p.id.clone(), p.slug.clone())
+                && old != p.slug
+            {
+                self.pages.remove(&old);
+            }
+            self.pages.insert(p.slug.clone(), p);
+        }
+        let rendered: Vec<(String, Rendered)> =
+            self.pages.values().map(|p| (p.slug.clone(), render(&p.body, &|s: &str| self.pages.contains_key(s)))).collect();
+        for (slug, r) in rendered {
+            if let Some(p) = self.pages.get_mut(&slug) {
+                p.rendered = r;
+            }
+        }
+        self.generation += 1;
+    }
+
     /// Unpublishes a page; links to it show as missing again.
     pub fn remove(&mut self, id: &DocId) -> Option<Published> {
         let slug = self.slugs.remove(id)?;

@@ -24,6 +24,8 @@ pub struct Ctx<'a> {
     pub path: &'a str,
     /// Shown in the header when someone is logged in.
     pub user: Option<&'a str>,
+    /// The session's CSRF token, for the forms on the page.
+    pub csrf: Option<&'a str>,
 }
 
 impl Ctx<'_> {
@@ -45,7 +47,17 @@ pub struct PubEvent {
 pub fn layout(ctx: &Ctx<'_>, title: &str, main: &str) -> String {
     let t = ctx.t();
     let switch = format!("{}?lang={}", ctx.path, t.other_lang);
-    let user = ctx.user.map(|u| format!("<span class=\"user\">{}</span>", escape(u))).unwrap_or_default();
+    let user = match (ctx.user, ctx.csrf) {
+        (Some(u), Some(csrf)) => format!(
+            "<form class=\"user\" method=\"post\" action=\"/logout\"><span>{}</span> \
+<input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">{}</button></form>",
+            escape(u),
+            escape(csrf),
+            t.logout
+        ),
+        (Some(u), None) => format!("<span class=\"user\">{}</span>", escape(u)),
+        _ => format!("<a class=\"user\" href=\"/login\">{}</a>", t.login),
+    };
     format!(
         "<!DOCTYPE html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
@@ -118,7 +130,7 @@ pub fn attribution_line(page: &Published, base_url: &str) -> String {
 }
 
 /// A published page, with tags, backlinks and credits.
-pub fn page(ctx: &Ctx<'_>, p: &Published, backlinks: &[&Published], can_see_history: bool) -> String {
+pub fn page(ctx: &Ctx<'_>, p: &Published, backlinks: &[&Published], can_see_history: bool, extra_actions: &str) -> String {
     let t = ctx.t();
     let mut m = String::new();
     let _ = write!(m, "<article>\n<h1>{}</h1>\n", escape(&p.title));
@@ -145,6 +157,7 @@ pub fn page(ctx: &Ctx<'_>, p: &Published, backlinks: &[&Published], can_see_hist
     if can_see_history {
         let _ = write!(m, " · <a href=\"/wiki/{}/history\">{}</a>", escape(&p.slug), t.history);
     }
+    m.push_str(extra_actions);
     m.push_str("</p>\n");
     layout(ctx, &p.title, &m)
 }
@@ -384,3 +397,39 @@ pub fn atom(base_url: &str, events: &[PubEvent]) -> String {
 
 /// The reader's style sheet.
 pub const CSS: &str = include_str!("wiki.css");
+
+/// The login form. `csrf` is also in a cookie; both must match on submit.
+pub fn login(ctx: &Ctx<'_>, csrf: &str, name: &str, error: Option<&str>, next: &str) -> String {
+    let t = ctx.t();
+    let error = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>\n", escape(e))).unwrap_or_default();
+    let m = format!(
+        "<h1>{login}</h1>\n{error}<form method=\"post\" action=\"/login\" class=\"login\">\n\
+<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"next\" value=\"{next}\">\n\
+<p><label for=\"name\">{name_label}</label><br><input id=\"name\" name=\"name\" autocomplete=\"username\" required value=\"{name}\"></p>\n\
+<p><label for=\"password\">{password}</label><br><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required></p>\n\
+<p><button type=\"submit\">{login}</button></p>\n</form>\n",
+        login = t.login,
+        csrf = escape(csrf),
+        next = escape(next),
+        name_label = t.account_name,
+        name = escape(name),
+        password = t.password,
+    );
+    layout(ctx, t.login, &m)
+}
+
+/// A plain message page (forbidden, too many attempts, errors).
+pub fn message(ctx: &Ctx<'_>, title: &str, text: &str) -> String {
+    layout(ctx, title, &format!("<h1>{}</h1>\n<p>{}</p>\n", escape(title), escape(text)))
+}
+
+/// A maintainer's publish or unpublish button.
+pub fn publish_form(ctx: &Ctx<'_>, slug: &str, publish: bool) -> String {
+    let t = ctx.t();
+    let (action, label) = if publish { ("publish", t.publish) } else { ("unpublish", t.unpublish) };
+    format!(
+        "<form class=\"inline\" method=\"post\" action=\"/wiki/{}/{action}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">{label}</button></form>",
+        escape(slug),
+        escape(ctx.csrf.unwrap_or(""))
+    )
+}

@@ -4,9 +4,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
-use cahier_doc::Editor;
-
-use crate::archive;
+use cahier_server::{archive, transfer};
 
 pub fn run(path: &Path, data: &Path) -> anyhow::Result<ExitCode> {
     let store = crate::open_store(data)?;
@@ -17,7 +15,7 @@ pub fn run(path: &Path, data: &Path) -> anyhow::Result<ExitCode> {
     let progress = Progress::new(files.len() as u64);
     let (mut created, mut updated, mut failed) = (0, 0, 0);
     for file in &files {
-        let outcome = import_one(&store, file);
+        let outcome = transfer::import_file(&store, file, crate::now_ms());
         match &outcome {
             Ok((slug, true)) => {
                 created += 1;
@@ -37,27 +35,6 @@ pub fn run(path: &Path, data: &Path) -> anyhow::Result<ExitCode> {
     progress.finish();
     println!("{created} new, {updated} updated, {failed} failed ({} files)", files.len());
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-}
-
-/// Imports one file. On error nothing is written: the document is parsed and
-/// changed in memory, and stored in one batch only if all of that succeeded.
-fn import_one(store: &cahier_store::Store, file: &archive::InFile) -> anyhow::Result<(String, bool)> {
-    let text = std::str::from_utf8(&file.bytes)
-        .map_err(|e| anyhow::anyhow!("{}:1: not UTF-8 text ({e})", file.name))?;
-    let mut view = cahier_doc::markdown::from_markdown(&file.name, text)?.view;
-    let now = crate::now_ms();
-    if view.updated_ms.is_none() {
-        view.updated_ms = Some(now);
-    }
-    if view.created_ms.is_none() {
-        let existing = match store.find_slug(&view.slug)? {
-            Some(id) => store.load(&id)?.and_then(|d| cahier_doc::read(&d.doc, None).0.created_ms),
-            None => None,
-        };
-        view.created_ms = Some(existing.unwrap_or(now));
-    }
-    let (_, created) = store.upsert(&view, &Editor::import(), now)?;
-    Ok((view.slug, created))
 }
 
 /// A progress bar on a terminal; plain lines otherwise.

@@ -4,11 +4,11 @@
 //! Start at [`Command`]; each subcommand lives in a module of its own.
 
 mod accounts;
-mod archive;
 mod crash_writer;
 mod export;
 mod import;
 mod serve;
+mod wiki;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +49,34 @@ enum Command {
     /// Manage API tokens (for scripts and sync clients).
     #[command(subcommand)]
     Token(accounts::TokenCommand),
+    /// Publish a page (by slug or id): readers see it as it is now.
+    Publish {
+        page: String,
+        /// Recorded as the publisher.
+        #[arg(long, env = "CAHIER_USER", default_value = "admin")]
+        by: String,
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+        data: PathBuf,
+    },
+    /// Hide a published page from readers.
+    Unpublish {
+        page: String,
+        #[arg(long, env = "CAHIER_USER", default_value = "admin")]
+        by: String,
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+        data: PathBuf,
+    },
+    /// Turn a set of minutes into a wiki page that keeps its whole history and credits.
+    Promote {
+        minutes: String,
+        /// The new page's slug (default: the minutes' slug followed by `-page`).
+        #[arg(long)]
+        slug: Option<String>,
+        #[arg(long, env = "CAHIER_USER", default_value = "admin")]
+        by: String,
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+        data: PathBuf,
+    },
     /// List the documents in the store.
     List {
         #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
@@ -76,6 +104,9 @@ fn main() -> ExitCode {
         Command::Import { path, data } => import::run(&path, &data),
         Command::Export { data, out } => export::run(&data, &out),
         Command::List { data } => list(&data),
+        Command::Publish { page, by, data } => wiki::publish(&data, &page, &by),
+        Command::Unpublish { page, by, data } => wiki::unpublish(&data, &page, &by),
+        Command::Promote { minutes, slug, by, data } => wiki::promote(&data, &minutes, slug.as_deref(), &by),
         Command::Serve(args) => serve::run(args),
         Command::User(cmd) => accounts::user(cmd),
         Command::Token(cmd) => accounts::token(cmd),
@@ -99,7 +130,9 @@ fn open_store(data: &std::path::Path) -> anyhow::Result<cahier_store::Store> {
 fn list(data: &std::path::Path) -> anyhow::Result<ExitCode> {
     let store = open_store(data)?;
     for e in store.list()? {
-        println!("{}\t{}\t{}\t{}\t{}", e.id, e.kind, e.status, e.slug, e.title);
+        let id = cahier_doc::DocId::parse(&e.id)?;
+        let status = if cahier_server::publication::publication(&store, &id)?.is_some() { "published" } else { "draft" };
+        println!("{}\t{}\t{}\t{}\t{}", e.id, e.kind, status, e.slug, e.title);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -21,6 +21,10 @@ pub struct ServeArgs {
     /// upgrades from any other origin are refused. Default: http://LISTEN.
     #[arg(long, env = "CAHIER_PUBLIC_URL")]
     public_url: Option<String>,
+    /// A reverse proxy whose X-Forwarded-For header gives the client's address
+    /// (repeat for several). Requests from other addresses are taken as they come.
+    #[arg(long = "trusted-proxy", env = "CAHIER_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<std::net::IpAddr>,
     /// Seconds a document with no peer stays in memory.
     #[arg(long, env = "CAHIER_IDLE_UNLOAD_SECS", default_value_t = 60)]
     idle_unload_secs: u64,
@@ -75,6 +79,7 @@ impl ServeArgs {
             keepalive: Duration::from_secs(self.keepalive_secs),
             header_timeout: Duration::from_secs(self.header_timeout_secs),
             max_connections: self.max_connections,
+            trusted_proxies: self.trusted_proxies.clone(),
             ..ServerConfig::default()
         };
         config.limits.max_message_bytes = self.max_message_bytes;

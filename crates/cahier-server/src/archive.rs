@@ -168,33 +168,39 @@ pub fn write_files(out: &Path, files: &[OutFile]) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Format::TarGz => write_atomically(out, |w| {
-            let gz = flate2::write::GzEncoder::new(w, flate2::Compression::default());
-            let mut tar = tar::Builder::new(gz);
-            for f in files {
-                let mut header = tar::Header::new_gnu();
-                header.set_size(f.bytes.len() as u64);
-                header.set_mode(0o644);
-                header.set_mtime(f.mtime_secs);
-                header.set_entry_type(tar::EntryType::Regular);
-                tar.append_data(&mut header, &f.path, f.bytes.as_slice())?;
-            }
-            tar.into_inner()?.finish()?;
-            Ok(())
-        }),
-        Format::Zip => write_atomically(out, |w| {
-            let mut zip = zip::ZipWriter::new(w);
-            let options = zip::write::SimpleFileOptions::default()
-                .compression_method(zip::CompressionMethod::Deflated)
-                .unix_permissions(0o644);
-            for f in files {
-                zip.start_file(f.path.as_str(), options)?;
-                zip.write_all(&f.bytes)?;
-            }
-            zip.finish()?;
-            Ok(())
-        }),
+        Format::TarGz => write_atomically(out, |w| write_tar_gz(w, files)),
+        Format::Zip => write_atomically(out, |w| write_zip(w, files)),
     }
+}
+
+/// Writes `files` as a .tar.gz archive.
+pub fn write_tar_gz(w: impl Write, files: &[OutFile]) -> anyhow::Result<()> {
+    let gz = flate2::write::GzEncoder::new(w, flate2::Compression::default());
+    let mut tar = tar::Builder::new(gz);
+    for f in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(f.bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(f.mtime_secs);
+        header.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut header, &f.path, f.bytes.as_slice())?;
+    }
+    tar.into_inner()?.finish()?;
+    Ok(())
+}
+
+/// Writes `files` as a .zip archive.
+pub fn write_zip(w: impl Write + std::io::Seek, files: &[OutFile]) -> anyhow::Result<()> {
+    let mut zip = zip::ZipWriter::new(w);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .unix_permissions(0o644);
+    for f in files {
+        zip.start_file(f.path.as_str(), options)?;
+        zip.write_all(&f.bytes)?;
+    }
+    zip.finish()?;
+    Ok(())
 }
 
 fn write_atomically(

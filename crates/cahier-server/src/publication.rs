@@ -1,0 +1,152 @@
+//! Publishing: a record of the heads a maintainer published, per document, and a
+//! log of publications. Publishing never copies text: readers get the document as
+//! it was at the recorded heads.
+
+use automerge::{ChangeHash, ReadDoc};
+use cahier_doc::{DocId, Kind};
+use cahier_store::{Store, StorageError};
+use cahier_wiki::Published;
+use cahier_wiki::html::PubEvent;
+use serde::{Deserialize, Serialize};
+
+use crate::auth_store::{AuditEvent, AuthError, audit_write};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Publication {
+    /// The document's heads when it was published, as hex.
+    pub heads: Vec<String>,
+    pub at_ms: i64,
+    pub by: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LogEntry {
+    doc: String,
+    slug: String,
+    title: String,
+    at_ms: i64,
+    by: String,
+    published: bool,
+}
+
+fn key(id: &DocId) -> String {
+    format!("pub/{id}")
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> AuthError {
+    AuthError::Storage(StorageError::Corrupt { what: what.to_owned(), cause: e.to_string() })
+}
+
+pub fn publication(store: &Store, id: &DocId) -> Result<Option<Publication>, AuthError> {
+    let k = key(id);
+    store.record(&k)?.map(|b| serde_json::from_slice(&b).map_err(|e| corrupt(&k, e))).transpose()
+}
+
+/// Every published document.
+pub fn publications(store: &Store) -> Result<Vec<(DocId, Publication)>, AuthError> {
+    let mut out = Vec::new();
+    for (k, v) in store.records("pub/")? {
+        let id = DocId::parse(k.trim_start_matches("pub/")).map_err(|e| corrupt(&k, e))?;
+        out.push((id, serde_json::from_slice(&v).map_err(|e| corrupt(&k, e))?));
+    }
+    Ok(out)
+}
+
+/// Publishes the stored version of a page (its current heads in the store).
+/// Minutes are not published as such: promote them to a page first.
+pub fn publish(store: &Store, id: &DocId, by: &str, now_ms: i64) -> Result<Publication, AuthError> {
+    let Some((doc, _)) = store.load_record(id)? else {
+        return Err(AuthError::Invalid(format!("no document {id}")));
+    };
+    let (view, _) = cahier_doc::read(&doc, None);
+    if view.kind != Kind::Page {
+        return Err(AuthError::Invalid(format!(
+            "{} is a set of minutes; promote it to a page to publish it",
+            if view.slug.is_empty() { id.to_string() } else { view.slug.clone() }
+        )));
+    }
+    if !cahier_doc::schema::is_valid_slug(&view.slug) {
+        return Err(AuthError::Invalid(format!("document {id} has no valid slug; give it one first")));
+    }
+    let heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
+    let p = Publication { heads, at_ms: now_ms, by: by.to_owned() };
+    let log = LogEntry { doc: id.to_string(), slug: view.slug.clone(), title: view.title.clone(), at_ms: now_ms, by: by.to_owned(), published: true };
+    let event = AuditEvent { at_ms: now_ms, who: by.to_owned(), action: "published".into(), target: format!("{} ({id})", view.slug) };
+    store.put_records(vec![
+        (key(id), Some(json(&p)?)),
+        log_write(store, &log)?,
+        audit_write(store, &event)?,
+    ])?;
+    Ok(p)
+}
+
+/// Hides a page from readers again. `Ok(false)` if it was not published.
+pub fn unpublish(store: &Store, id: &DocId, by: &str, now_ms: i64) -> Result<bool, AuthError> {
+    if publication(store, id)?.is_none() {
+        return Ok(false);
+    }
+    let (slug, title) = match store.load_record(id)? {
+        Some((doc, _)) => {
+            let s = cahier_doc::read::summary(&doc);
+            (s.slug, s.title)
+        }
+        None => (String::new(), String::new()),
+    };
+    let log = LogEntry { doc: id.to_string(), slug: slug.clone(), title, at_ms: now_ms, by: by.to_owned(), published: false };
+    let event = AuditEvent { at_ms: now_ms, who: by.to_owned(), action: "unpublished".into(), target: format!("{slug} ({id})") };
+    store.put_records(vec![(key(id), None), log_write(store, &log)?, audit_write(store, &event)?])?;
+    Ok(true)
+}
+
+/// Publications and unpublications, newest first.
+pub fn events(store: &Store, limit: usize) -> Result<Vec<PubEvent>, AuthError> {
+    let mut all = store.records("publog/")?;
+    all.reverse();
+    all.into_iter()
+        .take(limit)
+        .map(|(k, v)| {
+            let e: LogEntry = serde_json::from_slice(&v).map_err(|e| corrupt(&k, e))?;
+            Ok(PubEvent { slug: e.slug, title: e.title, at_ms: e.at_ms, by: e.by, published: e.published })
+        })
+        .collect()
+}
+
+fn log_write(store: &Store, e: &LogEntry) -> Result<(String, Option<Vec<u8>>), AuthError> {
+    let seq = store.backend().next_key()?;
+    Ok((format!("publog/{:020}-{seq:020}", e.at_ms.max(0)), Some(json(e)?)))
+}
+
+fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, AuthError> {
+    serde_json::to_vec(v).map_err(|e| AuthError::Invalid(e.to_string()))
+}
+
+/// Parses hex heads as recorded.
+pub fn parse_heads(heads: &[String]) -> Option<Vec<ChangeHash>> {
+    heads.iter().map(|h| h.parse::<ChangeHash>().ok()).collect()
+}
+
+/// The page readers see for a publication: the document read at the published
+/// heads, credited to whoever's text survives there. `None` if the document or
+/// one of the heads is gone (then readers get a 404, not an error).
+pub fn published_page(store: &Store, id: &DocId, p: &Publication) -> Result<Option<Published>, AuthError> {
+    let Some((doc, _)) = store.load_record(id)? else { return Ok(None) };
+    let Some(heads) = parse_heads(&p.heads) else { return Ok(None) };
+    if heads.iter().any(|h| doc.get_change_by_hash(h).is_none()) {
+        return Ok(None);
+    }
+    let (view, _) = cahier_doc::read(&doc, Some(&heads));
+    let contributors = cahier_doc::contributors(&doc, Some(&heads)).into_iter().map(|c| c.name).collect();
+    Ok(Some(Published {
+        id: id.clone(),
+        slug: view.slug,
+        title: view.title,
+        tags: view.tags,
+        body: view.body,
+        license: view.license,
+        heads: p.heads.clone(),
+        published_ms: p.at_ms,
+        published_by: p.by.clone(),
+        contributors,
+        rendered: cahier_wiki::Rendered { html: String::new(), links: Vec::new() },
+    }))
+}

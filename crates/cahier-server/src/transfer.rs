@@ -1,0 +1,92 @@
+//! Moving documents in and out as Markdown: the whole store as a set of files
+//! (the `cahier export` format, also served to maintainers over HTTP), and one
+//! imported file at a time, all or nothing.
+
+use anyhow::Context;
+use cahier_doc::{DocId, Editor, Kind, Status};
+use cahier_store::Store;
+
+use crate::archive::{CREDITS_FILE, InFile, OutFile};
+use crate::publication;
+
+/// Who imports are recorded as having published.
+pub const IMPORT_PUBLISHER: &str = "import";
+
+/// The export of a whole store: `pages/SLUG.md`, `minutes/SLUG.md`, and
+/// `CREDITS.md`, sorted by path. Each document as it is now, its `status` saying
+/// whether it is published. `progress` hears each file's path.
+pub fn export_all(store: &Store, progress: &mut dyn FnMut(&str)) -> anyhow::Result<Vec<OutFile>> {
+    let entries = store.list()?;
+    let mut files = Vec::new();
+    let mut credits = Vec::new();
+    for entry in entries.into_iter().filter(|e| e.kind != "other") {
+        let id = DocId::parse(&entry.id)?;
+        let (doc, _) = store.load_record(&id)?.with_context(|| format!("document {id} is in the index but not stored"))?;
+        let (mut view, _) = cahier_doc::read(&doc, None);
+        if view.kind == Kind::Page {
+            view.status = if publication::publication(store, &id)?.is_some() { Status::Published } else { Status::Draft };
+        }
+        let names: Vec<String> = cahier_doc::contributors(&doc, None).into_iter().map(|c| c.name).collect();
+        let text = cahier_doc::markdown::to_markdown(&view, &names);
+        let folder = match view.kind {
+            Kind::Page => "pages",
+            Kind::Minutes => "minutes",
+        };
+        let path = format!("{folder}/{}", cahier_doc::markdown::file_name(&view));
+        credits.push((path.clone(), view.title.clone(), view.license.clone(), names));
+        progress(&path);
+        files.push(OutFile {
+            path,
+            bytes: text.into_bytes(),
+            mtime_secs: view.updated_ms.map(|ms| (ms / 1000).max(0) as u64).unwrap_or(0),
+        });
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    credits.sort();
+    let mut c = String::from(
+        "# Crédits — Credits\n\nChaque document est l'œuvre des personnes nommées, sous la licence indiquée.\nEach document is the work of the people named, under the licence given.\n\n",
+    );
+    for (path, title, license, names) in credits {
+        let who = if names.is_empty() { "—".to_owned() } else { names.join(", ") };
+        c.push_str(&format!("- `{path}` « {title} » ({license}) : {who}\n"));
+    }
+    let mtime = files.iter().map(|f| f.mtime_secs).max().unwrap_or(0);
+    files.push(OutFile { path: CREDITS_FILE.to_owned(), bytes: c.into_bytes(), mtime_secs: mtime });
+    Ok(files)
+}
+
+/// How many documents of the store are not Cahier pages or minutes (not exported).
+pub fn foreign_documents(store: &Store) -> anyhow::Result<usize> {
+    Ok(store.list()?.iter().filter(|e| e.kind == "other").count())
+}
+
+/// Imports one file. On error nothing is written: the document is parsed and
+/// changed in memory, and stored in one batch only if all of that succeeded. A
+/// page whose front matter says `status: published` is published as imported.
+/// Returns the slug and whether the document is new.
+pub fn import_file(store: &Store, file: &InFile, now: i64) -> anyhow::Result<(String, bool)> {
+    let text = std::str::from_utf8(&file.bytes).map_err(|e| anyhow::anyhow!("{}:1: not UTF-8 text ({e})", file.name))?;
+    let mut view = cahier_doc::markdown::from_markdown(&file.name, text)?.view;
+    if view.updated_ms.is_none() {
+        view.updated_ms = Some(now);
+    }
+    if view.created_ms.is_none() {
+        let existing = match store.find_slug(&view.slug)? {
+            Some(id) => store.load(&id)?.and_then(|d| cahier_doc::read(&d.doc, None).0.created_ms),
+            None => None,
+        };
+        view.created_ms = Some(existing.unwrap_or(now));
+    }
+    let (loaded, created) = store.upsert(&view, &Editor::import(), now)?;
+    if view.kind == Kind::Page {
+        match view.status {
+            Status::Published => {
+                publication::publish(store, &loaded.id, IMPORT_PUBLISHER, now)?;
+            }
+            Status::Draft => {
+                publication::unpublish(store, &loaded.id, IMPORT_PUBLISHER, now)?;
+            }
+        }
+    }
+    Ok((view.slug, created))
+}

@@ -1,0 +1,271 @@
+//! Who is asking over HTTP (API token, session cookie, or nobody), the login and
+//! logout pages, CSRF checks, login rate limits, and client addresses behind
+//! trusted proxies.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use cahier_auth::Principal;
+use cahier_wiki::Lang;
+use cahier_wiki::html::{self, Ctx};
+use serde::Deserialize;
+
+use crate::http::AppState;
+
+pub const SESSION_COOKIE: &str = "cahier_session";
+const LOGIN_CSRF_COOKIE: &str = "cahier_login";
+
+/// The TCP peer of a request, set by the accept loop.
+#[derive(Clone, Copy, Debug)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// Who is asking, and how.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub principal: Principal,
+    /// The session's CSRF token when the viewer came with a session cookie.
+    pub csrf: Option<String>,
+    /// Came with `Authorization: Bearer` (no ambient credentials: no CSRF risk).
+    pub bearer: bool,
+    pub lang: Lang,
+}
+
+impl Viewer {
+    pub fn name(&self) -> Option<&str> {
+        self.principal.display_name()
+    }
+
+    pub fn ctx<'a>(&'a self, state: &'a AppState, path: &'a str) -> Ctx<'a> {
+        Ctx { lang: self.lang, base_url: &state.base_url, path, user: self.name(), csrf: self.csrf.as_deref() }
+    }
+
+    /// Whether a state-changing request carries proof that it comes from
+    /// Cahier's own pages (or from a script with a token).
+    pub fn csrf_ok(&self, form_token: Option<&str>) -> bool {
+        if self.bearer {
+            return true;
+        }
+        match (&self.csrf, form_token) {
+            (Some(expected), Some(got)) => cahier_auth::same_secret(expected, got),
+            _ => false,
+        }
+    }
+}
+
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
+        let (k, v) = kv.trim().split_once('=')?;
+        (k == name).then_some(v)
+    })
+}
+
+pub fn lang(headers: &HeaderMap, query_lang: Option<&str>) -> Lang {
+    Lang::negotiate(query_lang, headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()))
+}
+
+/// Resolves the viewer: an API token in `Authorization: Bearer`, else a session
+/// cookie, else anonymous. A bad token is anonymous too (pages answer as to a reader).
+pub fn viewer(state: &AppState, headers: &HeaderMap, query_lang: Option<&str>) -> Viewer {
+    let lang = lang(headers, query_lang);
+    let anonymous = Viewer { principal: Principal::Anonymous, csrf: None, bearer: false, lang };
+    if let Some(token) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")) {
+        return match crate::auth_store::token_principal(&state.store, token.trim()) {
+            Ok(Some(p)) => Viewer { principal: p, csrf: None, bearer: true, lang },
+            _ => anonymous,
+        };
+    }
+    if let Some(secret) = cookie(headers, SESSION_COOKIE)
+        && let Ok(Some((p, s))) = crate::auth_store::session(&state.store, secret, crate::now_ms())
+    {
+        return Viewer { principal: p, csrf: Some(s.csrf), bearer: false, lang };
+    }
+    anonymous
+}
+
+/// The client's address: the TCP peer, or, when the peer is a trusted proxy, the
+/// nearest address in `X-Forwarded-For` that is not itself a trusted proxy.
+pub fn client_addr(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let peer = peer?;
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    Some(forwarded.iter().rev().find(|a| !trusted.contains(a)).copied().unwrap_or(peer))
+}
+
+/// Failed logins per account and per client address, in a sliding window.
+#[derive(Default)]
+pub struct LoginLimiter {
+    failures: Mutex<HashMap<String, VecDeque<i64>>>,
+}
+
+pub const LOGIN_WINDOW_MS: i64 = 15 * 60 * 1000;
+pub const MAX_FAILURES_PER_ACCOUNT: usize = 5;
+pub const MAX_FAILURES_PER_ADDR: usize = 20;
+
+impl LoginLimiter {
+    fn count(&self, key: &str, now: i64) -> usize {
+        let Ok(mut m) = self.failures.lock() else { return usize::MAX };
+        let q = m.entry(key.to_owned()).or_default();
+        while q.front().is_some_and(|t| *t <= now - LOGIN_WINDOW_MS) {
+            q.pop_front();
+        }
+        q.len()
+    }
+
+    /// Whether another attempt is allowed now.
+    pub fn allows(&self, account: &str, addr: &str, now: i64) -> bool {
+        self.count(&format!("a:{account}"), now) < MAX_FAILURES_PER_ACCOUNT && self.count(&format!("i:{addr}"), now) < MAX_FAILURES_PER_ADDR
+    }
+
+    pub fn failed(&self, account: &str, addr: &str, now: i64) {
+        if let Ok(mut m) = self.failures.lock() {
+            if m.len() > 100_000 {
+                // Bounded memory: forget everything rather than grow without end.
+                m.clear();
+            }
+            m.entry(format!("a:{account}")).or_default().push_back(now);
+            m.entry(format!("i:{addr}")).or_default().push_back(now);
+        }
+    }
+}
+
+pub fn html_page(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], body).into_response()
+}
+
+fn random32() -> Option<[u8; 32]> {
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).ok().map(|_| b)
+}
+
+fn secure(state: &AppState) -> &'static str {
+    if state.base_url.starts_with("https://") { "; Secure" } else { "" }
+}
+
+/// A path inside Cahier to go back to after login; anything else goes to the wiki.
+fn safe_next(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') { next } else { "/wiki" }
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+    lang: Option<String>,
+}
+
+pub async fn login_page(State(state): State<AppState>, Query(q): Query<LoginQuery>, headers: HeaderMap) -> Response {
+    let v = viewer(&state, &headers, q.lang.as_deref());
+    let Some(r) = random32() else { return html_page(StatusCode::SERVICE_UNAVAILABLE, String::new()) };
+    let csrf = cahier_auth::new_secret(r);
+    login_form(&state, &v, &csrf, "", None, q.next.as_deref().unwrap_or("/wiki"), StatusCode::OK)
+}
+
+fn login_form(state: &AppState, v: &Viewer, csrf: &str, name: &str, error: Option<&str>, next: &str, status: StatusCode) -> Response {
+    let body = html::login(&v.ctx(state, "/login"), csrf, name, error, safe_next(next));
+    let mut resp = html_page(status, body);
+    let c = format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600{}", secure(state));
+    if let Ok(c) = HeaderValue::from_str(&c) {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    name: String,
+    password: String,
+    csrf: String,
+    #[serde(default)]
+    next: String,
+}
+
+pub async fn login_submit(
+    State(state): State<AppState>,
+    peer: Option<axum::Extension<PeerAddr>>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let v = viewer(&state, &headers, None);
+    let t = v.lang.t();
+    // The form must come from our own login page (login CSRF).
+    let cookie_ok = cookie(&headers, LOGIN_CSRF_COOKIE).is_some_and(|c| cahier_auth::same_secret(c, &form.csrf));
+    if !cookie_ok {
+        return html_page(StatusCode::FORBIDDEN, html::message(&v.ctx(&state, "/login"), t.forbidden_title, t.forbidden));
+    }
+    let addr = client_addr(peer.map(|p| p.0.0.ip()), &headers, &state.config.trusted_proxies)
+        .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+    let now = crate::now_ms();
+    if !state.login_limiter.allows(&form.name, &addr, now) {
+        let mut r = login_form(&state, &v, &form.csrf, &form.name, Some(t.too_many), &form.next, StatusCode::TOO_MANY_REQUESTS);
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("900"));
+        return r;
+    }
+    let (Some(secret), Some(csrf)) = (random32(), random32()) else {
+        return html_page(StatusCode::SERVICE_UNAVAILABLE, String::new());
+    };
+    let store = state.store.clone();
+    let (name, password) = (form.name.clone(), form.password.clone());
+    let outcome = tokio::task::spawn_blocking(move || crate::auth_store::login(&store, &name, &password, secret, csrf, now)).await;
+    match outcome {
+        Ok(Ok(Some((secret, _session)))) => {
+            // A session id the browser had before is dropped: the id changes at login.
+            if let Some(old) = cookie(&headers, SESSION_COOKIE) {
+                let _ = crate::auth_store::logout(&state.store, old);
+            }
+            let mut resp = Redirect::to(safe_next(&form.next)).into_response();
+            let c = format!(
+                "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+                crate::auth_store::SESSION_MS / 1000,
+                secure(&state)
+            );
+            if let Ok(c) = HeaderValue::from_str(&c) {
+                resp.headers_mut().append(header::SET_COOKIE, c);
+            }
+            resp
+        }
+        Ok(Ok(None)) => {
+            state.login_limiter.failed(&form.name, &addr, now);
+            login_form(&state, &v, &form.csrf, &form.name, Some(t.login_failed), &form.next, StatusCode::UNAUTHORIZED)
+        }
+        Ok(Err(e)) => {
+            tracing::error!(cause = %e, "login failed on the store");
+            html_page(StatusCode::INTERNAL_SERVER_ERROR, html::message(&v.ctx(&state, "/login"), t.login, &e.to_string()))
+        }
+        Err(_) => html_page(StatusCode::INTERNAL_SERVER_ERROR, String::new()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf: Option<String>,
+}
+
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
+    let v = viewer(&state, &headers, None);
+    if !v.csrf_ok(form.csrf.as_deref()) {
+        let t = v.lang.t();
+        return html_page(StatusCode::FORBIDDEN, html::message(&v.ctx(&state, "/logout"), t.forbidden_title, t.forbidden));
+    }
+    if let Some(secret) = cookie(&headers, SESSION_COOKIE) {
+        let _ = crate::auth_store::logout(&state.store, secret);
+    }
+    let mut resp = Redirect::to("/wiki").into_response();
+    let c = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}", secure(&state));
+    if let Ok(c) = HeaderValue::from_str(&c) {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}

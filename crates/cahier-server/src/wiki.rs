@@ -1,0 +1,437 @@
+//! The wiki over HTTP: published pages for readers, tags, backlinks, recent
+//! changes, the Atom feed, search, Markdown export, history, and publishing.
+//!
+//! Readers only ever see what the catalog holds: published versions. Every other
+//! resource asks [`cahier_auth::allowed`], and a refusal to an anonymous reader
+//! looks exactly like a missing page.
+
+use std::sync::{Arc, RwLock};
+
+use automerge::{ChangeHash, ReadDoc};
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use cahier_auth::{Act, Principal, allowed};
+use cahier_doc::{DocId, Status};
+use cahier_store::Store;
+use cahier_wiki::html;
+use cahier_wiki::search::SearchIndex;
+use cahier_wiki::{Catalog, Published};
+use serde::Deserialize;
+
+use crate::http::AppState;
+use crate::publication;
+use crate::web_auth::{CsrfForm, Viewer, html_page, viewer};
+
+/// The published wiki in memory: the catalog and its search index.
+pub struct WikiState {
+    pub catalog: Catalog,
+    pub search: SearchIndex,
+}
+
+pub type Wiki = Arc<RwLock<WikiState>>;
+
+/// Builds the catalog from the store's publication records (at startup).
+pub fn load(store: &Store) -> anyhow::Result<WikiState> {
+    let mut pages = Vec::new();
+    for (id, p) in publication::publications(store)? {
+        match publication::published_page(store, &id, &p)? {
+            Some(page) => pages.push(page),
+            None => tracing::warn!(%id, "a published document or its published version is missing; not served"),
+        }
+    }
+    let mut search = SearchIndex::new()?;
+    let texts: Vec<(String, String, String)> =
+        pages.iter().map(|p| (p.slug.clone(), p.title.clone(), cahier_wiki::render::plain_text(&p.body))).collect();
+    let refs: Vec<(&str, &str, &str)> = texts.iter().map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())).collect();
+    search.put(&refs)?;
+    let mut catalog = Catalog::default();
+    catalog.extend(pages);
+    Ok(WikiState { catalog, search })
+}
+
+/// Puts a freshly published page in the catalog and the search index.
+pub fn show(wiki: &Wiki, page: Published) -> anyhow::Result<()> {
+    let mut w = wiki.write().map_err(|_| anyhow::anyhow!("the wiki's lock is poisoned"))?;
+    let text = cahier_wiki::render::plain_text(&page.body);
+    w.search.put(&[(&page.slug, &page.title, &text)])?;
+    if let Some(old) = w.catalog.by_id(&page.id).map(|p| p.slug.clone())
+        && old != page.slug
+    {
+        w.search.remove(&old)?;
+    }
+    w.catalog.upsert(page);
+    Ok(())
+}
+
+pub fn hide(wiki: &Wiki, id: &DocId) -> anyhow::Result<()> {
+    let mut w = wiki.write().map_err(|_| anyhow::anyhow!("the wiki's lock is poisoned"))?;
+    if let Some(p) = w.catalog.remove(id) {
+        w.search.remove(&p.slug)?;
+    }
+    Ok(())
+}
+
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' https:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Security headers for every response of Cahier's HTTP side.
+pub async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    resp
+}
+
+#[derive(Deserialize, Default)]
+pub struct PageQuery {
+    lang: Option<String>,
+    version: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    q: Option<String>,
+}
+
+/// The same bytes for every missing, unpublished or refused page, whatever the
+/// address asked (the language switch points to the index), so that a reader
+/// cannot tell a draft from nothing.
+fn not_found(state: &AppState, v: &Viewer, _path: &str) -> Response {
+    html_page(StatusCode::NOT_FOUND, html::not_found(&v.ctx(state, "/wiki")))
+}
+
+fn forbidden(state: &AppState, v: &Viewer, path: &str) -> Response {
+    let t = v.lang.t();
+    html_page(StatusCode::FORBIDDEN, html::message(&v.ctx(state, path), t.forbidden_title, t.forbidden))
+}
+
+fn server_error(e: impl std::fmt::Display) -> Response {
+    tracing::error!(cause = %e, "wiki request failed");
+    (StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the server's log").into_response()
+}
+
+/// A cacheable response for readers: `ETag`, `304 Not Modified`, `Cache-Control`.
+/// Logged-in viewers get private, uncached pages (they carry their name and forms).
+fn cacheable(headers: &HeaderMap, v: &Viewer, etag: String, content_type: &'static str, body: impl FnOnce() -> String) -> Response {
+    if v.principal != Principal::Anonymous {
+        return (StatusCode::OK, [(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "private, no-store")], body()).into_response();
+    }
+    let etag = format!("\"{etag}-{}\"", v.lang.code());
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|h| h.split(',').any(|t| t.trim().trim_start_matches("W/") == etag));
+    let common = [
+        (header::CACHE_CONTROL, "public, max-age=60".to_owned()),
+        (header::ETAG, etag),
+        (header::VARY, "Accept-Language, Accept-Encoding, Cookie, Authorization".to_owned()),
+    ];
+    if matches {
+        return (StatusCode::NOT_MODIFIED, common).into_response();
+    }
+    (StatusCode::OK, common, [(header::CONTENT_TYPE, content_type)], body()).into_response()
+}
+
+pub async fn home() -> Redirect {
+    Redirect::to("/wiki")
+}
+
+pub async fn index(State(state): State<AppState>, Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
+    let v = viewer(&state, &headers, q.lang.as_deref());
+    let Ok(w) = state.wiki.read() else { return server_error("lock") };
+    let etag = format!("index-{}", w.catalog.generation());
+    cacheable(&headers, &v, etag, "text/html; charset=utf-8", || html::index(&v.ctx(&state, "/wiki"), &w.catalog.by_title()))
+}
+
+pub async fn page(State(state): State<AppState>, Path(slug): Path<String>, Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
+    if let Some(slug) = slug.strip_suffix(".md") {
+        return markdown(state, slug.to_owned(), q, headers).await;
+    }
+    let v = viewer(&state, &headers, q.lang.as_deref());
+    let path = format!("/wiki/{slug}");
+    let Ok(w) = state.wiki.read() else { return server_error("lock") };
+    let Some(p) = w.catalog.get(&slug) else {
+        drop(w);
+        return draft_or_missing(&state, &v, &slug, &path);
+    };
+    let can_history = allowed(&v.principal, &Act::ReadHistory(&p.id));
+    let etag = format!("{}-{}", p.version_tag(), w.catalog.generation());
+    let extra = if allowed(&v.principal, &Act::Unpublish) && v.csrf.is_some() {
+        format!(" · {}", html::publish_form(&v.ctx(&state, &path), &slug, false))
+    } else {
+        String::new()
+    };
+    cacheable(&headers, &v, etag, "text/html; charset=utf-8", || {
+        html::page(&v.ctx(&state, &path), p, &w.catalog.backlinks(&slug), can_history, &extra)
+    })
+}
+
+/// A slug that is not published: a 404 for readers (exactly like a missing page);
+/// for maintainers, a page offering to publish the draft.
+fn draft_or_missing(state: &AppState, v: &Viewer, slug: &str, path: &str) -> Response {
+    if allowed(&v.principal, &Act::Publish)
+        && let Ok(Some(id)) = state.store.find_slug(slug)
+        && let Ok(Some((doc, _))) = state.store.load_record(&id)
+    {
+        let (view, _) = cahier_doc::read(&doc, None);
+        let ctx = v.ctx(state, path);
+        let rendered = render_with_catalog(state, &view.body);
+        let mut body = html::version(&ctx, slug, &view.title, &doc.get_heads().first().map(|h| h.to_string()).unwrap_or_default(), &rendered);
+        if v.csrf.is_some() && view.kind == cahier_doc::Kind::Page {
+            body = body.replace("</main>", &format!("<p>{}</p>\n</main>", html::publish_form(&ctx, slug, true)));
+        }
+        return html_page(StatusCode::OK, body);
+    }
+    not_found(state, v, path)
+}
+
+fn render_with_catalog(state: &AppState, body: &str) -> String {
+    match state.wiki.read() {
+        Ok(w) => cahier_wiki::render(body, &|s: &str| w.catalog.exists(s)).html,
+        Err(_) => cahier_wiki::render(body, &|_: &str| false).html,
+    }
+}
+
+fn parse_version(s: &str) -> Option<Vec<ChangeHash>> {
+    let heads: Option<Vec<ChangeHash>> = s.split(',').map(|h| h.trim().parse().ok()).collect();
+    heads.filter(|h| !h.is_empty())
+}
+
+/// `/wiki/SLUG.md`: the published version with front matter and credits;
+/// `?version=HASH` any version, for those who may read the history.
+async fn markdown(state: AppState, slug: String, q: PageQuery, headers: HeaderMap) -> Response {
+    let v = viewer(&state, &headers, q.lang.as_deref());
+    let path = format!("/wiki/{slug}.md");
+    let (id, heads, published) = match q.version.as_deref() {
+        None => {
+            let Ok(w) = state.wiki.read() else { return server_error("lock") };
+            let Some(p) = w.catalog.get(&slug) else { return not_found(&state, &v, &path) };
+            let Some(heads) = publication::parse_heads(&p.heads) else { return not_found(&state, &v, &path) };
+            (p.id.clone(), heads, true)
+        }
+        Some(version) => {
+            let Some(heads) = parse_version(version) else { return not_found(&state, &v, &path) };
+            let Ok(Some(id)) = state.store.find_slug(&slug) else { return not_found(&state, &v, &path) };
+            if !allowed(&v.principal, &Act::ReadHistory(&id)) {
+                return not_found(&state, &v, &path);
+            }
+            (id, heads, false)
+        }
+    };
+    let doc = match state.store.load_record(&id) {
+        Ok(Some((doc, _))) => doc,
+        Ok(None) => return not_found(&state, &v, &path),
+        Err(e) => return server_error(e),
+    };
+    if heads.iter().any(|h| doc.get_change_by_hash(h).is_none()) {
+        return not_found(&state, &v, &path);
+    }
+    let (mut view, _) = cahier_doc::read(&doc, Some(&heads));
+    if published {
+        view.status = Status::Published;
+    }
+    let names: Vec<String> = cahier_doc::contributors(&doc, Some(&heads)).into_iter().map(|c| c.name).collect();
+    let text = cahier_doc::markdown::to_markdown(&view, &names);
+    let etag: String = heads.iter().map(|h| h.to_string()[..16].to_owned()).collect::<Vec<_>>().join("-");
+    let file = cahier_doc::markdown::file_name(&view);
+    let mut resp = cacheable(&headers, &v, etag, "text/markdown; charset=utf-8", || text);
+    if let Ok(d) = HeaderValue::from_str(&format!("inline; filename=\"{file}\"")) {
+        resp.headers_mut().insert(header::CONTENT_DISPOSITION, d);
+    }
+    resp
+}
+
+pub async fn history(State(state): State<AppState>, Path(slug): Path<String>, Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
+    let v = viewer(&state, &headers, q.lang.as_deref());
+    let path = format!("/wiki/{slug}/history");
+    let id = match state.store.find_slug(&slug) {
+        Ok(Some(id)) => id,
+        Ok(None) => return not_found(&state, &v, &path),
+        Err(e) => return server_error(e),
+    };
+    if !allowed(&v.principal, &Act::ReadHistory(&id)) {
+        if v.principal == Principal::Anonymous && state.wiki.read().is_ok_and(|w| w.catalog.exists(&slug)) {
+            return Redirect::to(&format!("/login?next={}", html::url_segment(&path).replace("%2F", "/"))).into_response();
+        }
+        return not_found(&state, &v, &path);
+    }
+    let doc = match state.store.load_record(&id) {
+        Ok(Some((doc, _))) => doc,
+        Ok(None) => return not_found(&state, &v, &path),
+        Err(e) => return server_error(e),
+    };
+    let ctx = v.ctx(&state, &path);
+    let known = |heads: &[ChangeHash]| heads.iter().all(|h| doc.get_change_by_hash(h).is_some());
+    let body = if let Some(version) = q.version.as_deref() {
+        let Some(heads) = parse_version(version).filter(|h| known(h)) else { return not_found(&state, &v, &path) };
+        let (view, _) = cahier_doc::history::view_at(&doc, &heads);
+        html::version(&ctx, &slug, &view.title, version, &render_with_catalog(&state, &view.body))
+    } else if let (Some(from), Some(to)) = (q.from.as_deref(), q.to.as_deref()) {
+        let (Some(from), Some(to)) = (parse_version(from).filter(|h| known(h)), parse_version(to).filter(|h| known(h))) else {
+            return not_found(&state, &v, &path);
+        };
+        let (view, _) = cahier_doc::read(&doc, None);
+        html::diff(&ctx, &slug, &view.title, &cahier_doc::history::diff_versions(&doc, &from, &to))
+    } else {
+        let (view, _) = cahier_doc::read(&doc, None);
+        let sessions = cahier_doc::history::sessions(&cahier_doc::history::versions(&doc));
+        html::history(&ctx, &slug, &view.title, &sessions, None)
+    };
+    html_page(StatusCode::OK, body)
+}
+
+pub async fn publish(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    set_published(state, slug, headers, form, true).await
+}
+
+pub async fn unpublish(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    set_published(state, slug, headers, form, false).await
+}
+
+async fn set_published(state: AppState, slug: String, headers: HeaderMap, form: CsrfForm, publish: bool) -> Response {
+    let v = viewer(&state, &headers, None);
+    let path = format!("/wiki/{slug}");
+    let act = if publish { Act::Publish } else { Act::Unpublish };
+    if !allowed(&v.principal, &act) {
+        return if v.principal == Principal::Anonymous { not_found(&state, &v, &path) } else { forbidden(&state, &v, &path) };
+    }
+    if !v.csrf_ok(form.csrf.as_deref()) {
+        return forbidden(&state, &v, &path);
+    }
+    let id = match state.store.find_slug(&slug) {
+        Ok(Some(id)) => id,
+        Ok(None) => return not_found(&state, &v, &path),
+        Err(e) => return server_error(e),
+    };
+    let by = v.name().unwrap_or("?").to_owned();
+    let store = state.store.clone();
+    let wiki = state.wiki.clone();
+    let result = tokio::task::spawn_blocking(move || -> anyhow::Result<Result<(), String>> {
+        let now = crate::now_ms();
+        if publish {
+            let p = match publication::publish(&store, &id, &by, now) {
+                Ok(p) => p,
+                Err(crate::auth_store::AuthError::Invalid(why)) => return Ok(Err(why)),
+                Err(e) => return Err(e.into()),
+            };
+            if let Some(page) = publication::published_page(&store, &id, &p)? {
+                show(&wiki, page)?;
+            }
+        } else {
+            publication::unpublish(&store, &id, &by, now)?;
+            hide(&wiki, &id)?;
+        }
+        Ok(Ok(()))
+    })
+    .await;
+    match result {
+        Ok(Ok(Ok(()))) => Redirect::to(&path).into_response(),
+        Ok(Ok(Err(why))) => html_page(StatusCode::UNPROCESSABLE_ENTITY, html::message(&v.ctx(&state, &path), v.lang.t().publish, &why)),
+        Ok(Err(e)) => server_error(e),
+        Err(e) => server_error(e),
+    }
+}
+
+pub async fn tags(State(state): State<AppState>, Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
+    let v = viewer(&state, &headers, q.lang.as_deref());
+    let Ok(w) = state.wiki.read() else { return server_error("lock") };
+    let etag = format!("tags-{}", w.catalog.generation());
+    cacheable(&headers, &v, etag, "text/html; charset=utf-8", || html::tags(&v.ctx(&state, "/tags"), &w.catalog.tags()))
+}
+
+pub async fn tag(State(state): State<AppState>, Path(tag): Path<String>, Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
+    let v = viewer(&state, &headers, q.lang.as_deref());
+    let path = format!("/tags/{}", html::url_segment(&tag));
+    let Ok(w) = state.wiki.read() else { return server_error("lock") };
+    let all = w.catalog.tags();
+    let Some(pages) = all.get(&tag) else { return not_found(&state, &v, &path) };
+    let etag = format!("tag-{}", w.catalog.generation());
+    cacheable(&headers, &v, etag, "text/html; charset=utf-8", || html::tag(&v.ctx(&state, &path), &tag, pages))
+}
+
+pub async fn recent(State(state): State<AppState>, Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
+    let v = viewer(&state, &headers, q.lang.as_deref());
+    let events = match publication::events(&state.store, 100) {
+        Ok(e) => e,
+        Err(e) => return server_error(e),
+    };
+    html_page(StatusCode::OK, html::recent(&v.ctx(&state, "/recent"), &events))
+}
+
+pub async fn feed(State(state): State<AppState>) -> Response {
+    match publication::events(&state.store, 50) {
+        Ok(events) => ([(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")], html::atom(&state.base_url, &events)).into_response(),
+        Err(e) => server_error(e),
+    }
+}
+
+pub async fn search(State(state): State<AppState>, Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
+    let v = viewer(&state, &headers, q.lang.as_deref());
+    let query = q.q.unwrap_or_default();
+    let query: String = query.chars().take(200).collect();
+    let Ok(w) = state.wiki.read() else { return server_error("lock") };
+    let hits = match w.search.search(&query, 20) {
+        Ok(h) => h,
+        Err(e) => return server_error(e),
+    };
+    html_page(StatusCode::OK, html::search(&v.ctx(&state, "/search"), &query, &hits))
+}
+
+pub async fn css() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], html::CSS).into_response()
+}
+
+/// `/export.tar.gz` and `/export.zip`: the whole wiki, drafts and minutes
+/// included, in `cahier export`'s format. Maintainers only.
+pub async fn export(State(state): State<AppState>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+    let v = viewer(&state, &headers, None);
+    let path = format!("/{name}");
+    let zip = match name.as_str() {
+        "export.tar.gz" => false,
+        "export.zip" => true,
+        _ => return not_found(&state, &v, &path),
+    };
+    if !allowed(&v.principal, &Act::ExportAll) {
+        return if v.principal == Principal::Anonymous { not_found(&state, &v, &path) } else { forbidden(&state, &v, &path) };
+    }
+    let store = state.store.clone();
+    let built = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<u8>> {
+        let files = crate::transfer::export_all(&store, &mut |_| {})?;
+        let mut out = std::io::Cursor::new(Vec::new());
+        if zip {
+            crate::archive::write_zip(&mut out, &files)?;
+        } else {
+            crate::archive::write_tar_gz(&mut out, &files)?;
+        }
+        Ok(out.into_inner())
+    })
+    .await;
+    match built {
+        Ok(Ok(bytes)) => {
+            let (ct, file) = if zip { ("application/zip", "cahier-wiki.zip") } else { ("application/gzip", "cahier-wiki.tar.gz") };
+            (
+                [
+                    (header::CONTENT_TYPE, ct.to_owned()),
+                    (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file}\"")),
+                    (header::CACHE_CONTROL, "private, no-store".to_owned()),
+                ],
+                bytes,
+            )
+                .into_response()
+        }
+        Ok(Err(e)) => server_error(e),
+        Err(e) => server_error(e),
+    }
+}
