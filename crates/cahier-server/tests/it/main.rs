@@ -3,6 +3,7 @@
 
 mod js_interop;
 mod sockets;
+mod wiki;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -1,0 +1,241 @@
+//! The wiki over real HTTP: what readers see, credits, export, and who may do what.
+
+use std::path::Path;
+
+use cahier_auth::Role;
+use cahier_doc::{DocView, Editor};
+use cahier_server::{ServerConfig, publication, transfer};
+use automerge::transaction::Transactable;
+use cahier_store::Store;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::{TestServer, token_in};
+
+/// A response as a client sees it.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn cookies(&self) -> Vec<&str> {
+        self.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie")).map(|(_, v)| v.as_str()).collect()
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`), read to the end.
+pub async fn request(server: &TestServer, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
+    let mut s = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", server.addr);
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).await.expect("send");
+    let mut raw = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(20), s.read_to_end(&mut raw))
+        .await
+        .expect("an answer within 20 s")
+        .expect("read");
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a header block");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).expect("status line");
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())).collect();
+    let mut body = raw[split + 4..].to_vec();
+    if headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked")) {
+        body = dechunk(&body);
+    }
+    Resp { status, headers, body }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else { return out };
+        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
+        b = &b[eol + 2 + size + 2..];
+    }
+}
+
+pub async fn get(server: &TestServer, path: &str, headers: &[(&str, &str)]) -> Resp {
+    request(server, "GET", path, headers, "").await
+}
+
+fn page(title: &str, body: &str) -> DocView {
+    let mut v = DocView::new_page(title);
+    v.body = body.to_owned();
+    v
+}
+
+/// Writes a page as `author`, returning its id.
+fn write(store: &Store, view: &DocView, author: &str, at: i64) -> cahier_doc::DocId {
+    store.upsert(view, &Editor::new(author), at).expect("store the page").0.id
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+#[tokio::test]
+async fn readers_see_the_published_version_and_nothing_unpublished() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_sled(dir.path()).expect("store");
+    let id = write(&store, &page("Potager", "Version publiée : on sème en mars."), "léa", 1_000);
+    publication::publish(&store, &id, "camille", 2_000).expect("publish");
+    // The live draft moves on after publication.
+    write(&store, &page("Potager", "Brouillon : on sème en avril. SECRET"), "léa", 3_000);
+    write(&store, &page("Projet secret", "Jamais publié. SECRET"), "léa", 3_000);
+    let maintainer = token_in(&store, "camille", Role::Maintainer);
+    drop(store);
+    let server = TestServer::start(dir.path(), ServerConfig::default()).await;
+
+    let r = get(&server, "/wiki/potager", &[]).await;
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("on sème en mars"), "the published version");
+    assert!(!r.text().contains("SECRET"), "never the live draft");
+    let md = get(&server, "/wiki/potager.md", &[]).await;
+    assert_eq!(md.status, 200);
+    assert!(md.text().contains("status: published") && md.text().contains("on sème en mars") && !md.text().contains("SECRET"));
+
+    // A draft answers exactly like a page that never existed.
+    let draft = get(&server, "/wiki/projet-secret", &[]).await;
+    let missing = get(&server, "/wiki/nulle-part", &[]).await;
+    assert_eq!((draft.status, missing.status), (404, 404));
+    assert_eq!(draft.body, missing.body, "same bytes for a draft and for nothing");
+    assert!(get(&server, "/search?q=jamais", &[]).await.text().contains("Aucun résultat"));
+    for path in ["/wiki/projet-secret.md", "/wiki/projet-secret/history", "/search?q=jamais", "/wiki", "/feed.atom", "/recent"] {
+        let r = get(&server, path, &[]).await;
+        assert!(!r.text().contains("SECRET") && !r.text().contains("Projet secret"), "{path} leaks the draft");
+    }
+
+    // Unpublishing (a maintainer with a token) hides the page again.
+    let auth = bearer(&maintainer);
+    let r = request(&server, "POST", "/wiki/potager/unpublish", &[("Authorization", &auth), ("Content-Type", "application/x-www-form-urlencoded")], "").await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let gone = get(&server, "/wiki/potager", &[]).await;
+    assert_eq!((gone.status, gone.body), (404, missing.body.clone()));
+    assert!(get(&server, "/search?q=mars", &[]).await.text().contains("Aucun résultat"), "out of search too");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn credits_name_only_those_whose_text_survives() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_sled(dir.path()).expect("store");
+    write(&store, &page("Jardin", "Paragraphe d’Alice.\n"), "Alice", 1_000);
+    write(&store, &page("Jardin", "Paragraphe d’Alice.\nParagraphe de Bruno.\n"), "Bruno", 2_000);
+    // Bruno deletes everything Alice wrote (one splice, as an editor would).
+    let id = store.find_slug("jardin").expect("slug").expect("stored");
+    let mut loaded = store.load(&id).expect("load").expect("stored");
+    loaded.doc.set_author(Some(Editor::new("Bruno").author()));
+    let body = cahier_doc::write::body_obj(&loaded.doc, None).expect("a body");
+    let alice = "Paragraphe d’Alice.\n".encode_utf16().count();
+    let mut tx = loaded.doc.transaction();
+    tx.splice_text(&body, 0, alice as isize, "").expect("delete");
+    tx.commit();
+    store.save(&mut loaded).expect("save");
+    assert_eq!(cahier_doc::read(&loaded.doc, None).0.body, "Paragraphe de Bruno.\n");
+    publication::publish(&store, &id, "camille", 4_000).expect("publish");
+
+    // Minutes taken by Léa and Noé, promoted to a page by Camille.
+    let mut minutes = DocView::new_minutes("Réunion du 20 novembre");
+    minutes.body = "Notes de Léa.\n".into();
+    let mid = write(&store, &minutes, "Léa", 1_000);
+    minutes.body = "Notes de Léa.\nNotes de Noé.\n".into();
+    write(&store, &minutes, "Noé", 2_000);
+    if let Some(m) = minutes.minutes.as_mut() {
+        m.decisions.push("Ouvrir la cour le samedi".into());
+    }
+    write(&store, &minutes, "Noé", 2_500);
+    let (doc, _) = store.load_record(&mid).expect("load").expect("stored");
+    let promoted = cahier_doc::write::promote_minutes(&doc, "reunion-du-20-novembre-page", &Editor::new("Camille"), 5_000).expect("promote");
+    let pid = store.create(promoted).expect("store the page").id;
+    publication::publish(&store, &pid, "camille", 6_000).expect("publish");
+    drop(store);
+    let server = TestServer::start(dir.path(), ServerConfig::default()).await;
+
+    let r = get(&server, "/wiki/jardin", &[]).await.text();
+    let authors = between(&r, "<span class=\"authors\">", "</span>");
+    assert_eq!(authors, "Bruno", "Alice's text is gone, so is her credit");
+    assert!(r.contains("rel=\"license\" href=\"https://creativecommons.org/licenses/by/4.0/\""));
+    assert!(r.contains("« Jardin » par Bruno, http://"), "a ready-to-copy attribution line");
+    let md = get(&server, "/wiki/jardin.md", &[]).await.text();
+    assert!(md.contains("contributors:\n  - \"Bruno\"\n"), "{md}");
+
+    let r = get(&server, "/wiki/reunion-du-20-novembre-page", &[]).await.text();
+    let authors = between(&r, "<span class=\"authors\">", "</span>");
+    for who in ["Léa", "Noé", "Camille"] {
+        assert!(authors.contains(who), "{who} is credited: {authors}");
+    }
+    assert!(r.contains("Ouvrir la cour le samedi") && r.contains("Notes de Noé"));
+    server.stop().await;
+}
+
+fn between<'a>(s: &'a str, a: &str, b: &str) -> &'a str {
+    let start = s.find(a).map(|i| i + a.len()).unwrap_or_else(|| panic!("{a} not in the page"));
+    let end = s[start..].find(b).map(|i| start + i).unwrap_or(s.len());
+    &s[start..end]
+}
+
+/// Reads an archive's Markdown files as the CLI import does.
+fn import_archive(store: &Store, bytes: &[u8], name: &str, dir: &Path) {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("write archive");
+    for f in cahier_server::archive::read_markdown_files(&path).expect("read archive") {
+        transfer::import_file(store, &f, 10_000).expect("import");
+    }
+}
+
+#[tokio::test]
+async fn a_wiki_exported_imported_and_exported_again_is_byte_identical() {
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sample");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_sled(&dir.path().join("a")).expect("store");
+    for f in cahier_server::archive::read_markdown_files(Path::new(sample)).expect("sample") {
+        transfer::import_file(&store, &f, 10_000).expect("import sample");
+    }
+    let maintainer = token_in(&store, "camille", Role::Maintainer);
+    let editor = token_in(&store, "eli", Role::Editor);
+    drop(store);
+    let server = TestServer::start(&dir.path().join("a"), ServerConfig::default()).await;
+    let anon = get(&server, "/export.tar.gz", &[]).await;
+    assert_eq!(anon.status, 404, "readers do not learn the export exists");
+    let ed = get(&server, "/export.tar.gz", &[("Authorization", &bearer(&editor))]).await;
+    assert_eq!(ed.status, 403);
+    let auth = bearer(&maintainer);
+    let first = get(&server, "/export.tar.gz", &[("Authorization", &auth)]).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("content-type"), Some("application/gzip"));
+    let zip = get(&server, "/export.zip", &[("Authorization", &auth)]).await;
+    assert_eq!(zip.status, 200);
+    server.stop().await;
+
+    for (bytes, name) in [(&first.body, "wiki.tar.gz"), (&zip.body, "wiki.zip")] {
+        let empty = Store::open_sled(&dir.path().join(format!("b-{name}"))).expect("store");
+        import_archive(&empty, bytes, name, dir.path());
+        let files = transfer::export_all(&empty, &mut |_| {}).expect("export");
+        let mut again = Vec::new();
+        cahier_server::archive::write_tar_gz(&mut again, &files).expect("tar");
+        assert!(again == first.body, "{name}: export → import → export changed the bytes");
+    }
+}
