@@ -27,6 +27,13 @@ pub struct Contribution {
 /// Text inserted by an import is credited to the document's `importedCredits`
 /// (each with the imported character count), listed first in their own order.
 pub fn contributors(doc: &Automerge, heads: Option<&[ChangeHash]>) -> Vec<Contribution> {
+    contributors_named(doc, heads, &|_| None)
+}
+
+/// Like [`contributors`], with names for changes that carry no author: `names`
+/// gets the actor as hex and may answer who it belongs to (the server records
+/// which account or guest each actor is, see `docs/security.md`).
+pub fn contributors_named(doc: &Automerge, heads: Option<&[ChangeHash]>, names: &dyn Fn(&str) -> Option<String>) -> Vec<Contribution> {
     let Some(body) = crate::write::body_obj(doc, heads) else { return Vec::new() };
     let items = match heads {
         None => doc.list_range(&body, ..),
@@ -56,8 +63,8 @@ pub fn contributors(doc: &Automerge, heads: Option<&[ChangeHash]>) -> Vec<Contri
             Some(name) => *by_name.entry(name).or_default() += n,
             None => {
                 let hex = meta.actor.to_hex_string();
-                let short = &hex[..hex.len().min(8)];
-                *by_name.entry(format!("anonyme-{short}")).or_default() += n;
+                let name = names(&hex).unwrap_or_else(|| format!("anonyme-{}", &hex[..hex.len().min(8)]));
+                *by_name.entry(name).or_default() += n;
             }
         }
     }

@@ -32,11 +32,43 @@ impl Principals {
 
 pub struct AccessPolicy {
     principals: Principals,
+    store: cahier_store::Store,
+    /// Actor (hex) → identity, as recorded in the store.
+    actors: Mutex<HashMap<String, String>>,
 }
 
 impl AccessPolicy {
-    pub fn new(principals: Principals) -> AccessPolicy {
-        AccessPolicy { principals }
+    pub fn new(principals: Principals, store: cahier_store::Store) -> AccessPolicy {
+        AccessPolicy { principals, store, actors: Mutex::new(HashMap::new()) }
+    }
+
+    /// Whether `actor` is `identity`'s, claiming it durably if nobody has it yet.
+    fn claim(&self, actor: &str, identity: &str, name: &str) -> bool {
+        let Ok(mut cache) = self.actors.lock() else { return false };
+        if let Some(owner) = cache.get(actor) {
+            return owner == identity;
+        }
+        match crate::auth_store::actor_binding(&self.store, actor) {
+            Ok(Some(b)) => {
+                let ok = b.identity == identity;
+                cache.insert(actor.to_owned(), b.identity);
+                ok
+            }
+            Ok(None) => match crate::auth_store::bind_actor(&self.store, actor, identity, name, crate::now_ms()) {
+                Ok(()) => {
+                    cache.insert(actor.to_owned(), identity.to_owned());
+                    true
+                }
+                Err(e) => {
+                    tracing::error!(cause = %e, "cannot record an actor binding; refusing the change");
+                    false
+                }
+            },
+            Err(e) => {
+                tracing::error!(cause = %e, "cannot read an actor binding; refusing the change");
+                false
+            }
+        }
     }
 }
 
@@ -47,5 +79,11 @@ impl Policy for AccessPolicy {
             Access::Read => allowed(&who, &Act::ReadDocument(doc)),
             Access::Write => allowed(&who, &Act::WriteDocument(doc)),
         }
+    }
+
+    fn claim_actors(&self, conn: ConnId, actors: &[String]) -> bool {
+        let who = self.principals.get(conn);
+        let (Some(identity), Some(name)) = (who.identity(), who.display_name()) else { return false };
+        actors.iter().all(|a| self.claim(a, &identity, name))
     }
 }

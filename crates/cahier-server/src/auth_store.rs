@@ -198,3 +198,42 @@ pub fn logout(store: &Store, secret: &str) -> Result<(), AuthError> {
     }
     Ok(())
 }
+
+/// Whose an Automerge actor is: recorded the first time an authenticated
+/// connection writes with it, so that history and credits show names, not hex.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActorBinding {
+    /// `account:NAME` or `guest:INVITE:NAME`.
+    pub identity: String,
+    /// The name credits show.
+    pub name: String,
+    pub at_ms: i64,
+}
+
+pub fn actor_binding(store: &Store, actor: &str) -> Result<Option<ActorBinding>, AuthError> {
+    let key = format!("actor/{actor}");
+    store.record(&key)?.map(|b| parse(&key, &b)).transpose()
+}
+
+pub fn bind_actor(store: &Store, actor: &str, identity: &str, name: &str, now_ms: i64) -> Result<(), AuthError> {
+    let b = ActorBinding { identity: identity.to_owned(), name: name.to_owned(), at_ms: now_ms };
+    store.put_records(vec![(format!("actor/{actor}"), Some(json(&b)?))])?;
+    Ok(())
+}
+
+/// Every actor's name, for credits and history.
+pub fn actor_names(store: &Store) -> Result<std::collections::HashMap<String, String>, AuthError> {
+    let mut m = std::collections::HashMap::new();
+    for (k, v) in store.records("actor/")? {
+        let b: ActorBinding = parse(&k, &v)?;
+        m.insert(k.trim_start_matches("actor/").to_owned(), b.name);
+    }
+    Ok(m)
+}
+
+/// Who wrote the surviving text of `doc` at `heads`, with names for actors bound
+/// to accounts and guests.
+pub fn credits(store: &Store, doc: &automerge::Automerge, heads: Option<&[automerge::ChangeHash]>) -> Result<Vec<String>, AuthError> {
+    let names = actor_names(store)?;
+    Ok(cahier_doc::contributors_named(doc, heads, &|a| names.get(a).cloned()).into_iter().map(|c| c.name).collect())
+}

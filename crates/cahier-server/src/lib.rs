@@ -94,7 +94,7 @@ pub async fn run(
     sync_config.limits = config.limits.clone();
     sync_config.idle_unload_ms = config.idle_unload.as_millis() as u64;
     sync_config.compact_after = config.compact_after;
-    let policy = access::AccessPolicy::new(principals.clone());
+    let policy = access::AccessPolicy::new(principals.clone(), store.clone());
     let (hub, hub_handle) = hub_task::spawn(sync_config, config.clone(), storage, metrics.clone(), hub_stop.clone(), policy);
     let addr: SocketAddr = listener.local_addr()?;
     let base_url = config.public_origin.clone().unwrap_or_else(|| format!("http://{addr}")).trim_end_matches('/').to_owned();

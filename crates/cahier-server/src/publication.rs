@@ -135,7 +135,7 @@ pub fn published_page(store: &Store, id: &DocId, p: &Publication) -> Result<Opti
         return Ok(None);
     }
     let (view, _) = cahier_doc::read(&doc, Some(&heads));
-    let contributors = cahier_doc::contributors(&doc, Some(&heads)).into_iter().map(|c| c.name).collect();
+    let contributors = crate::auth_store::credits(store, &doc, Some(&heads))?;
     Ok(Some(Published {
         id: id.clone(),
         slug: view.slug,

@@ -26,7 +26,7 @@ pub fn export_all(store: &Store, progress: &mut dyn FnMut(&str)) -> anyhow::Resu
         if view.kind == Kind::Page {
             view.status = if publication::publication(store, &id)?.is_some() { Status::Published } else { Status::Draft };
         }
-        let names: Vec<String> = cahier_doc::contributors(&doc, None).into_iter().map(|c| c.name).collect();
+        let names: Vec<String> = crate::auth_store::credits(store, &doc, None)?;
         let text = cahier_doc::markdown::to_markdown(&view, &names);
         let folder = match view.kind {
             Kind::Page => "pages",

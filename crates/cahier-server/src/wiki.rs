@@ -232,7 +232,10 @@ async fn markdown(state: AppState, slug: String, q: PageQuery, headers: HeaderMa
     if published {
         view.status = Status::Published;
     }
-    let names: Vec<String> = cahier_doc::contributors(&doc, Some(&heads)).into_iter().map(|c| c.name).collect();
+    let names: Vec<String> = match crate::auth_store::credits(&state.store, &doc, Some(&heads)) {
+        Ok(n) => n,
+        Err(e) => return server_error(e),
+    };
     let text = cahier_doc::markdown::to_markdown(&view, &names);
     let etag: String = heads.iter().map(|h| h.to_string()[..16].to_owned()).collect::<Vec<_>>().join("-");
     let file = cahier_doc::markdown::file_name(&view);
@@ -276,7 +279,14 @@ pub async fn history(State(state): State<AppState>, Path(slug): Path<String>, Qu
         html::diff(&ctx, &slug, &view.title, &cahier_doc::history::diff_versions(&doc, &from, &to))
     } else {
         let (view, _) = cahier_doc::read(&doc, None);
-        let sessions = cahier_doc::history::sessions(&cahier_doc::history::versions(&doc));
+        let mut sessions = cahier_doc::history::sessions(&cahier_doc::history::versions(&doc));
+        // Changes from browsers carry no author; the actor's recorded owner names them.
+        let names = crate::auth_store::actor_names(&state.store).unwrap_or_default();
+        for s in &mut sessions {
+            if s.author.is_none() {
+                s.author = names.get(&s.actor).cloned();
+            }
+        }
         html::history(&ctx, &slug, &view.title, &sessions, None)
     };
     html_page(StatusCode::OK, body)

@@ -28,6 +28,13 @@ pub enum Access {
 /// document is answered exactly like a missing one.
 pub trait Policy {
     fn authorize(&self, conn: ConnId, peer_id: &str, doc: &DocId, access: Access) -> bool;
+
+    /// Called with the actors (hex) of changes new to the server, before they are
+    /// applied. The first connection to write with an actor claims it; `false`
+    /// refuses changes whose actor belongs to someone else.
+    fn claim_actors(&self, _conn: ConnId, _actors: &[String]) -> bool {
+        true
+    }
 }
 
 /// Lets everyone read and write everything.
@@ -662,6 +669,11 @@ impl<P: Policy> Hub<P> {
             let mut batch = Vec::new();
             let mut accepted = Vec::new();
             for (conn, msg) in pending {
+                let actors = new_actors(&slot.doc, &msg.changes);
+                if !actors.is_empty() && !self.policy.claim_actors(conn, &actors) {
+                    refused.push((conn, format!("changes to {doc_id} refused: their Automerge actor belongs to someone else")));
+                    continue;
+                }
                 let size: usize = msg.changes.iter().map(<[u8]>::len).sum();
                 if size > 0 && slot.bytes + batch.len() + size > max_doc {
                     refused.push((conn, format!("document too large: the limit is {max_doc} bytes of changes")));
@@ -780,4 +792,25 @@ impl<P: Policy> Hub<P> {
             self.out.push(Output::Unload { doc });
         }
     }
+}
+
+/// The actors (hex) of the changes in `chunks` that `doc` does not have yet.
+fn new_actors(doc: &Automerge, chunks: &sync::ChunkList) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for chunk in chunks.iter() {
+        let metas: Vec<(ChangeHash, String)> = match automerge::Change::from_bytes(chunk.to_vec()) {
+            Ok(c) => vec![(c.hash(), c.actor_id().to_hex_string())],
+            // A whole-document chunk: every change in it.
+            Err(_) => match Automerge::load(chunk) {
+                Ok(d) => d.get_changes_meta(&[]).iter().map(|m| (m.hash, m.actor.to_hex_string())).collect(),
+                Err(_) => Vec::new(),
+            },
+        };
+        for (hash, actor) in metas {
+            if doc.get_change_meta_by_hash(&hash).is_none() && !out.contains(&actor) {
+                out.push(actor);
+            }
+        }
+    }
+    out
 }
