@@ -54,11 +54,22 @@ pub fn app(state: AppState) -> Router {
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::from_fn(wiki::security_headers));
+    let editor = Router::new()
+        .route("/edit", get(crate::web::shell))
+        .route("/edit/sw.js", get(crate::web::service_worker))
+        .route("/edit/{id}", get(crate::web::shell))
+        .route("/app/{*path}", get(crate::web::asset))
+        .route("/api/session", get(crate::web::session))
+        .route("/api/documents", get(crate::web::documents))
+        .route("/api/render", post(crate::web::render))
+        .layer(axum::extract::DefaultBodyLimit::max(2 << 20))
+        .layer(tower_http::compression::CompressionLayer::new());
     Router::new()
         .route("/sync", get(sync))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .merge(pages)
+        .merge(editor)
         .with_state(state)
 }
 

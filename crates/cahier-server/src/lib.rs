@@ -16,6 +16,7 @@ mod metrics;
 pub mod publication;
 mod storage;
 pub mod transfer;
+mod web;
 mod web_auth;
 mod wiki;
 mod ws;
@@ -53,6 +54,8 @@ pub struct ServerConfig {
     pub public_origin: Option<String>,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The built web editor (`web/dist`).
+    pub web_dir: std::path::PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -68,6 +71,7 @@ impl Default for ServerConfig {
             compact_after: cahier_store::DEFAULT_COMPACT_AFTER,
             public_origin: None,
             trusted_proxies: Vec::new(),
+            web_dir: std::path::PathBuf::from("web/dist"),
         }
     }
 }

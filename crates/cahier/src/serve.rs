@@ -25,6 +25,9 @@ pub struct ServeArgs {
     /// (repeat for several). Requests from other addresses are taken as they come.
     #[arg(long = "trusted-proxy", env = "CAHIER_TRUSTED_PROXIES", value_delimiter = ',')]
     trusted_proxies: Vec<std::net::IpAddr>,
+    /// The built web editor (Vite's output folder).
+    #[arg(long, env = "CAHIER_WEB_DIR", default_value = "web/dist")]
+    web_dir: PathBuf,
     /// Seconds a document with no peer stays in memory.
     #[arg(long, env = "CAHIER_IDLE_UNLOAD_SECS", default_value_t = 60)]
     idle_unload_secs: u64,
@@ -80,6 +83,7 @@ impl ServeArgs {
             header_timeout: Duration::from_secs(self.header_timeout_secs),
             max_connections: self.max_connections,
             trusted_proxies: self.trusted_proxies.clone(),
+            web_dir: self.web_dir.clone(),
             ..ServerConfig::default()
         };
         config.limits.max_message_bytes = self.max_message_bytes;

@@ -1,0 +1,192 @@
+//! The web editor's side of the server: its static files (built by Vite into
+//! `web/dist`), and the small JSON API it needs besides the sync socket: who am
+//! I, which documents may I open, and the reader's Markdown renderer for the
+//! live preview.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use cahier_auth::{Act, Principal, allowed};
+use cahier_doc::DocId;
+use serde::{Deserialize, Serialize};
+
+use crate::http::AppState;
+use crate::web_auth::viewer;
+
+/// The editor's pages run the Automerge WebAssembly and talk on the sync
+/// socket; nothing else is allowed.
+pub fn editor_csp(base_url: &str) -> String {
+    let ws = base_url.replacen("http", "ws", 1);
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; \
+connect-src 'self' {ws}; img-src 'self' https: data:; worker-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+}
+
+fn with_csp(state: &AppState, mut resp: Response) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&editor_csp(&state.base_url)) {
+        resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    resp.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    resp
+}
+
+fn not_built(state: &AppState) -> Response {
+    let msg = format!(
+        "The web editor is not built: {} has no index.html. Build it with ./scripts/start (or `npm --prefix web ci && npm --prefix web run build`).",
+        state.config.web_dir.display()
+    );
+    (StatusCode::SERVICE_UNAVAILABLE, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], msg).into_response()
+}
+
+/// `/edit` and `/edit/ID`: the editor's single page. Guests and accounts only;
+/// anyone else is sent to log in.
+pub async fn shell(State(state): State<AppState>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
+    let v = viewer(&state, &headers, None);
+    if v.principal == Principal::Anonymous {
+        let next = uri.path().to_owned();
+        return Redirect::to(&format!("/login?next={next}")).into_response();
+    }
+    match tokio::fs::read(state.config.web_dir.join("index.html")).await {
+        Ok(bytes) => with_csp(
+            &state,
+            ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], bytes).into_response(),
+        ),
+        Err(_) => not_built(&state),
+    }
+}
+
+/// Files of the built editor: `/app/…` (hashed, cached for good) and the
+/// service worker `/edit/sw.js` (never cached, so updates reach everyone).
+pub async fn asset(State(state): State<AppState>, Path(path): Path<String>) -> Response {
+    serve_file(&state, &format!("app/{path}"), "public, max-age=31536000, immutable").await
+}
+
+pub async fn service_worker(State(state): State<AppState>) -> Response {
+    let mut resp = serve_file(&state, "sw.js", "no-cache").await;
+    // It lives at /edit/sw.js and looks after /edit itself too.
+    resp.headers_mut().insert("service-worker-allowed", HeaderValue::from_static("/edit"));
+    resp
+}
+
+async fn serve_file(state: &AppState, rel: &str, cache: &'static str) -> Response {
+    // Only plain relative paths inside the build folder.
+    if rel.split('/').any(|p| p.is_empty() || p == "." || p == ".." || p.contains('\\')) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let path = state.config.web_dir.join(rel);
+    let ct = match path.extension().and_then(|e| e.to_str()) {
+        Some("js" | "mjs") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("wasm") => "application/wasm",
+        Some("svg") => "image/svg+xml",
+        Some("json") => "application/json",
+        Some("html") => "text/html; charset=utf-8",
+        _ => "application/octet-stream",
+    };
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => with_csp(state, ([(header::CONTENT_TYPE, ct), (header::CACHE_CONTROL, cache)], bytes).into_response()),
+        Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+#[derive(Serialize)]
+struct Session {
+    /// `account`, `guest` or `anonymous`.
+    kind: &'static str,
+    name: Option<String>,
+    role: Option<&'static str>,
+    /// For a guest: the one document they may open, and whether they may write.
+    doc: Option<String>,
+    write: bool,
+    may_create: bool,
+    may_publish: bool,
+    /// The server's automerge-repo storage id: its heads are what is saved.
+    storage_id: String,
+    csrf: Option<String>,
+}
+
+pub async fn session(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let v = viewer(&state, &headers, None);
+    let storage_id = state.store.storage_id().unwrap_or_default();
+    let (kind, name, role, doc, write) = match &v.principal {
+        Principal::Anonymous => ("anonymous", None, None, None, false),
+        Principal::Guest { name, doc, write, .. } => ("guest", Some(name.clone()), None, Some(doc.clone()), *write),
+        Principal::Account { name, role, .. } => ("account", Some(name.clone()), Some(role.as_str()), None, true),
+    };
+    let s = Session {
+        kind,
+        name,
+        role,
+        doc,
+        write,
+        may_create: allowed(&v.principal, &Act::CreateDocument),
+        may_publish: allowed(&v.principal, &Act::Publish),
+        storage_id,
+        csrf: v.csrf.clone(),
+    };
+    ([(header::CACHE_CONTROL, "no-store")], Json(s)).into_response()
+}
+
+#[derive(Serialize)]
+struct DocEntry {
+    id: String,
+    kind: String,
+    title: String,
+    slug: String,
+    updated_ms: Option<i64>,
+    published: bool,
+}
+
+/// The documents the viewer may open, most recently updated first.
+pub async fn documents(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let v = viewer(&state, &headers, None);
+    if v.principal == Principal::Anonymous {
+        return (StatusCode::UNAUTHORIZED, "log in first").into_response();
+    }
+    let entries = match state.store.list() {
+        Ok(e) => e,
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    };
+    let published: std::collections::HashSet<DocId> =
+        state.wiki.read().map(|w| w.catalog.by_title().iter().map(|p| p.id.clone()).collect()).unwrap_or_default();
+    let list: Vec<DocEntry> = entries
+        .into_iter()
+        .filter(|e| e.kind != "other")
+        .filter_map(|e| {
+            let id = DocId::parse(&e.id).ok()?;
+            allowed(&v.principal, &Act::ReadDocument(&id)).then(|| DocEntry {
+                published: published.contains(&id),
+                id: e.id,
+                kind: e.kind,
+                title: e.title,
+                slug: e.slug,
+                updated_ms: e.updated_ms,
+            })
+        })
+        .collect();
+    ([(header::CACHE_CONTROL, "no-store")], Json(list)).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct RenderRequest {
+    markdown: String,
+}
+
+/// The live preview: the same renderer, sanitiser and wiki-link resolution
+/// readers get. For those who may edit something; at most 1 MiB of Markdown.
+pub async fn render(State(state): State<AppState>, headers: HeaderMap, Json(req): Json<RenderRequest>) -> Response {
+    let v = viewer(&state, &headers, None);
+    if v.principal == Principal::Anonymous {
+        return (StatusCode::UNAUTHORIZED, "log in first").into_response();
+    }
+    if req.markdown.len() > 1 << 20 {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "the preview takes at most 1 MiB of Markdown").into_response();
+    }
+    let html = match state.wiki.read() {
+        Ok(w) => cahier_wiki::render(&req.markdown, &|s: &str| w.catalog.exists(s)).html,
+        Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, "lock").into_response(),
+    };
+    Json(serde_json::json!({ "html": html })).into_response()
+}

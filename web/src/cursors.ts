@@ -1,0 +1,62 @@
+// Other people's cursors and selections in CodeMirror, drawn from positions the
+// caller computes from Automerge cursors (so they survive concurrent edits).
+
+import { StateEffect, StateField, type Extension } from "@codemirror/state"
+import { Decoration, type DecorationSet, EditorView, WidgetType } from "@codemirror/view"
+
+export type RemoteCursor = { peer: string; name: string; color: string; anchor: number; head: number }
+
+export const setRemoteCursors = StateEffect.define<RemoteCursor[]>()
+
+class Caret extends WidgetType {
+  constructor(readonly name: string, readonly color: string) {
+    super()
+  }
+  eq(other: Caret) {
+    return other.name === this.name && other.color === this.color
+  }
+  toDOM() {
+    const el = document.createElement("span")
+    el.className = "cm-remote-caret"
+    el.style.borderLeftColor = this.color
+    el.dataset.name = this.name
+    el.setAttribute("aria-hidden", "true")
+    const label = document.createElement("span")
+    label.className = "cm-remote-name"
+    label.style.background = this.color
+    label.textContent = this.name
+    el.appendChild(label)
+    return el
+  }
+  ignoreEvent() {
+    return true
+  }
+}
+
+export function remoteCursors(): Extension {
+  const field = StateField.define<DecorationSet>({
+    create: () => Decoration.none,
+    update(value, tr) {
+      let v = value.map(tr.changes)
+      for (const e of tr.effects) {
+        if (!e.is(setRemoteCursors)) continue
+        const len = tr.state.doc.length
+        const ranges = []
+        for (const c of e.value) {
+          const anchor = Math.min(Math.max(c.anchor, 0), len)
+          const head = Math.min(Math.max(c.head, 0), len)
+          const from = Math.min(anchor, head)
+          const to = Math.max(anchor, head)
+          if (from < to) {
+            ranges.push(Decoration.mark({ attributes: { style: `background-color: ${c.color}33` }, class: "cm-remote-selection" }).range(from, to))
+          }
+          ranges.push(Decoration.widget({ widget: new Caret(c.name, c.color), side: 1 }).range(head))
+        }
+        v = Decoration.set(ranges, true)
+      }
+      return v
+    },
+    provide: (f) => EditorView.decorations.from(f),
+  })
+  return [field]
+}

@@ -1,0 +1,135 @@
+// The editor's strings, French first, English second. The language follows the
+// browser unless the person chose one (kept in localStorage).
+
+export type Lang = "fr" | "en"
+
+const fr = {
+  skip: "Aller au contenu",
+  home: "Accueil",
+  appName: "Cahier",
+  switchLang: "English",
+  switchLangLabel: "Switch to English",
+  minutes: "Comptes rendus",
+  pages: "Pages du wiki",
+  newMinutes: "Nouveau compte rendu",
+  newPage: "Nouvelle page",
+  searchTitle: "Rechercher par titre",
+  noDocuments: "Aucun document.",
+  untitledMinutes: "Compte rendu sans titre",
+  untitledPage: "Page sans titre",
+  title: "Titre",
+  slug: "Adresse (slug)",
+  tags: "Étiquettes (séparées par des virgules)",
+  startsAt: "Date et heure",
+  place: "Lieu ou lien",
+  facilitator: "Animation",
+  participants: "Participants",
+  participant: "Participant",
+  addParticipant: "Ajouter un participant",
+  agenda: "Ordre du jour",
+  agendaItem: "Point",
+  addAgenda: "Ajouter un point",
+  notes: "Notes (Markdown)",
+  body: "Texte (Markdown)",
+  decisions: "Décisions",
+  decision: "Décision",
+  addDecision: "Ajouter une décision",
+  actions: "Actions",
+  actionText: "Action",
+  actionOwner: "Responsable",
+  actionDue: "Échéance",
+  actionDone: "Fait",
+  addAction: "Ajouter une action",
+  remove: "Supprimer",
+  preview: "Aperçu",
+  publishedPage: "Voir la page publiée",
+  history: "Historique",
+  present: "Présents",
+  you: "vous",
+  offline: (n: number) => (n > 0 ? `Hors ligne — ${n} modification(s) en attente` : "Hors ligne"),
+  saving: "Enregistrement…",
+  saved: "Enregistré",
+  connecting: "Connexion…",
+  notFound: "Document introuvable ou accès refusé.",
+  readOnly: "Lecture seule",
+  logout: "Se déconnecter",
+  meeting: "Réunion",
+}
+
+const en: typeof fr = {
+  skip: "Skip to content",
+  home: "Home",
+  appName: "Cahier",
+  switchLang: "Français",
+  switchLangLabel: "Passer en français",
+  minutes: "Minutes",
+  pages: "Wiki pages",
+  newMinutes: "New minutes",
+  newPage: "New page",
+  searchTitle: "Search by title",
+  noDocuments: "No documents.",
+  untitledMinutes: "Untitled minutes",
+  untitledPage: "Untitled page",
+  title: "Title",
+  slug: "Address (slug)",
+  tags: "Tags (comma-separated)",
+  startsAt: "Date and time",
+  place: "Place or link",
+  facilitator: "Facilitator",
+  participants: "Participants",
+  participant: "Participant",
+  addParticipant: "Add a participant",
+  agenda: "Agenda",
+  agendaItem: "Item",
+  addAgenda: "Add an item",
+  notes: "Notes (Markdown)",
+  body: "Text (Markdown)",
+  decisions: "Decisions",
+  decision: "Decision",
+  addDecision: "Add a decision",
+  actions: "Actions",
+  actionText: "Action",
+  actionOwner: "Owner",
+  actionDue: "Due",
+  actionDone: "Done",
+  addAction: "Add an action",
+  remove: "Remove",
+  preview: "Preview",
+  publishedPage: "See the published page",
+  history: "History",
+  present: "Here now",
+  you: "you",
+  offline: (n: number) => (n > 0 ? `Offline — ${n} change(s) waiting` : "Offline"),
+  saving: "Saving…",
+  saved: "Saved",
+  connecting: "Connecting…",
+  notFound: "Document not found or access denied.",
+  readOnly: "Read only",
+  logout: "Log out",
+  meeting: "Meeting",
+}
+
+export type Strings = typeof fr
+
+function initial(): Lang {
+  const chosen = localStorage.getItem("cahier.lang")
+  if (chosen === "fr" || chosen === "en") return chosen
+  for (const l of navigator.languages ?? [navigator.language]) {
+    const code = l.toLowerCase()
+    if (code.startsWith("fr")) return "fr"
+    if (code.startsWith("en")) return "en"
+  }
+  return "fr"
+}
+
+export let lang: Lang = initial()
+export let t: Strings = lang === "fr" ? fr : en
+
+export function setLang(l: Lang) {
+  lang = l
+  t = l === "fr" ? fr : en
+  localStorage.setItem("cahier.lang", l)
+  document.documentElement.lang = l
+}
+
+document.documentElement.lang = lang
