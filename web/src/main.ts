@@ -219,7 +219,7 @@ function create(repo: Repo, kind: "page" | "minutes") {
     })
   }
   const handle = repo.create<CahierDoc>(base)
-  history.pushState({}, "", `/edit/${handle.documentId}`)
+  history.pushState({ focusTitle: true }, "", `/edit/${handle.documentId}`)
   route()
 }
 
@@ -536,6 +536,8 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
   refresh()
   renderPresence()
   schedulePreview()
+  // A new document starts at its title; otherwise at the top of the page.
+  if ((history.state as { focusTitle?: boolean } | null)?.focusTitle) title.focus()
 
   // Saved state: the server's heads (its storage id) against ours.
   function updateStatus() {

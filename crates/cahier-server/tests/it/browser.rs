@@ -1,0 +1,72 @@
+//! The web editor in a real browser: Debian's Chromium, driven by playwright-core
+//! (`web/tests/browser.mjs`), against a real server on loopback. The script
+//! checks what people see; this side checks what the server stored.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use cahier_auth::Role;
+use cahier_server::ServerConfig;
+
+use crate::TestServer;
+
+fn web_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web");
+    assert!(
+        dir.join("dist/index.html").exists() && dir.join("node_modules/playwright-core").exists(),
+        "the web editor is not built or its test packages are missing: run the README's test command (scripts/test)"
+    );
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists(),
+        "Debian's Chromium is missing: the README's test command installs it (apt-get install chromium)"
+    );
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_people_edit_minutes_live_offline_and_by_keyboard_in_chromium() {
+    let web = web_dir();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    {
+        let store = cahier_store::Store::open_sled(&data).expect("store");
+        crate::token_in(&store, "camille", Role::Maintainer);
+        crate::token_in(&store, "lea", Role::Editor);
+    }
+    let config = ServerConfig { web_dir: web.join("dist"), ..ServerConfig::default() };
+    let server = TestServer::start(&data, config).await;
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/screenshots/editor");
+    let run = tokio::process::Command::new("node")
+        .arg(web.join("tests/browser.mjs"))
+        .arg(format!("http://{}", server.addr))
+        .arg(&shots)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(240), run)
+        .await
+        .expect("the browser test finishes within 4 minutes")
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "browser test failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("a JSON result line");
+    server.stop().await;
+
+    // What the browser showed as saved is in the store, with both people's words.
+    let store = cahier_store::Store::open_sled(&data).expect("store");
+    let id = cahier_doc::DocId::parse(result["docId"].as_str().expect("docId")).expect("a document id");
+    let (doc, _) = store.load_record(&id).expect("load").expect("the minutes are stored");
+    let (view, problems) = cahier_doc::read(&doc, None);
+    assert!(problems.is_empty(), "the browser wrote the schema: {problems:?}");
+    assert_eq!(view.title, "Webinaire du jeudi");
+    for text in result["expect"].as_array().expect("expect") {
+        assert!(view.body.contains(text.as_str().expect("text")), "{text} stored in {:?}", view.body);
+    }
+    let minutes = view.minutes.expect("minutes fields");
+    assert_eq!(minutes.place, "En ligne");
+    assert_eq!(minutes.facilitator, "Camille");
+    assert_eq!(minutes.participants, ["Noé", "Zoé"]);
+    // Browser changes carry no author; the server bound each actor to its account.
+    let credits = cahier_server::auth_store::credits(&store, &doc, None).expect("credits");
+    assert!(credits.contains(&"camille".to_owned()) && credits.contains(&"lea".to_owned()), "credits: {credits:?}");
+}

@@ -1,0 +1,152 @@
+// The editor in a real browser (Debian's Chromium, driven by playwright-core)
+// against a real `cahier serve`. Run by the server's Rust test `browser`, which
+// starts the server, then checks what the server stored.
+//
+//   node tests/browser.mjs BASE_URL SCREENSHOT_DIR
+//
+// Accounts (made by the Rust test): camille (maintainer), lea (editor), both
+// with the password "un mot de passe long". Prints one JSON line with what the
+// Rust side must find in the store.
+
+import { chromium } from "playwright-core"
+import { mkdirSync } from "node:fs"
+
+const [base, shots] = process.argv.slice(2)
+mkdirSync(shots, { recursive: true })
+const PASSWORD = "un mot de passe long"
+// Waits for events, never for time: each wait fails after this long.
+const WAIT = 15000
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+})
+const errors = []
+let step = 0
+async function shot(page, name) {
+  step += 1
+  await page.screenshot({ path: `${shots}/${String(step).padStart(2, "0")}-${name}.png`, fullPage: true })
+}
+async function newUser(name, locale = "fr-FR") {
+  const context = await browser.newContext({ locale })
+  const page = await context.newPage()
+  page.on("pageerror", (e) => errors.push(`${name}: ${e.message}`))
+  await page.goto(`${base}/login?next=/edit`)
+  await page.fill("#name", name)
+  await page.fill("#password", PASSWORD)
+  await Promise.all([page.waitForURL(`${base}/edit`), page.press("#password", "Enter")])
+  await page.waitForSelector("#minutes-list", { timeout: WAIT })
+  return { context, page }
+}
+const status = (page) => page.getAttribute("#status", "data-state")
+const waitState = (page, state) =>
+  page.waitForFunction((s) => document.querySelector("#status")?.dataset.state === s, state, { timeout: WAIT })
+const bodyText = (page) => page.evaluate(() => document.querySelector(".cm-content")?.innerText ?? "")
+/** Presses Tab until the element with this id has the focus (a date-time input
+ * takes several Tabs, one per part). */
+async function tabTo(page, id) {
+  for (let i = 0; i < 40; i++) {
+    if (await page.evaluate((x) => document.activeElement?.id === x, id)) return
+    await page.keyboard.press("Tab")
+  }
+  throw new Error(`#${id} cannot be reached with Tab`)
+}
+function check(cond, message) {
+  if (!cond) throw new Error(message)
+}
+
+try {
+  // 1. French by default, English when the browser asks for it.
+  const { context: cc, page: camille } = await newUser("camille", "fr-FR")
+  check((await camille.getAttribute("html", "lang")) === "fr", "lang=fr")
+  check((await camille.textContent("#new-minutes")) === "Nouveau compte rendu", "French labels")
+  await shot(camille, "home-fr")
+  const { context: ec, page: english } = await newUser("lea", "en-GB")
+  check((await english.getAttribute("html", "lang")) === "en", "lang=en")
+  check((await english.textContent("#new-minutes")) === "New minutes", "English labels")
+  await shot(english, "home-en")
+  await ec.close()
+
+  // 2. New minutes, created and filled with the keyboard alone.
+  await tabTo(camille, "new-minutes")
+  await camille.keyboard.press("Enter")
+  await camille.waitForSelector("#title:focus", { timeout: WAIT })
+  await camille.keyboard.type("Webinaire du jeudi")
+  await tabTo(camille, "place")
+  await camille.keyboard.type("En ligne")
+  await tabTo(camille, "facilitator")
+  await camille.keyboard.type("Camille")
+  await tabTo(camille, "participants-new")
+  await camille.keyboard.type("Noé")
+  await camille.keyboard.press("Enter")
+  await camille.waitForSelector("#participants-list input", { timeout: WAIT })
+  await waitState(camille, "saved")
+  const url = camille.url()
+  const docId = url.split("/edit/")[1]
+  check(docId && docId.length > 10, "the editor's address names the document")
+  await shot(camille, "keyboard-minutes")
+
+  // 3. A second person opens the same minutes; both type in the notes at once.
+  const { context: lc, page: lea } = await newUser("lea")
+  await lea.goto(url)
+  await lea.waitForSelector(".cm-content", { timeout: WAIT })
+  await camille.click(".cm-content")
+  await lea.click(".cm-content")
+  await Promise.all([camille.keyboard.type("Camille note ceci. "), lea.keyboard.type("Léa ajoute cela. ")])
+  await lea.fill("#participants-new", "Zoé")
+  await lea.press("#participants-new", "Enter")
+  const same = async (page) => {
+    const t = await bodyText(page)
+    return t.includes("Camille note ceci.") && t.includes("Léa ajoute cela.")
+  }
+  await camille.waitForFunction(() => {
+    const t = document.querySelector(".cm-content")?.innerText ?? ""
+    const names = Array.from(document.querySelectorAll("#participants-list input")).map((i) => i.value)
+    return t.includes("Camille note ceci.") && t.includes("Léa ajoute cela.") && names.includes("Zoé")
+  }, null, { timeout: WAIT })
+  check(await same(lea), "Léa sees both texts")
+  check((await bodyText(camille)) === (await bodyText(lea)), "both show the same notes")
+  await waitState(camille, "saved")
+  await waitState(lea, "saved")
+
+  // 4. Presence: names and cursors.
+  await camille.waitForSelector('#presence-list li:has-text("lea")', { timeout: WAIT })
+  await lea.waitForSelector('#presence-list li:has-text("camille")', { timeout: WAIT })
+  await camille.click(".cm-content")
+  await camille.keyboard.press("End")
+  await lea.click(".cm-content")
+  await lea.keyboard.press("Home")
+  await camille.waitForSelector('.cm-remote-caret[data-name="lea"]', { timeout: WAIT })
+  await lea.waitForSelector('.cm-remote-caret[data-name="camille"]', { timeout: WAIT })
+  await shot(camille, "two-editors-camille")
+  await shot(lea, "two-editors-lea")
+
+  // 5. Léa goes offline, types, reloads, comes back: nothing is lost.
+  await lc.setOffline(true)
+  await waitState(lea, "offline")
+  await lea.click(".cm-content")
+  await lea.keyboard.press("Control+End")
+  await lea.keyboard.type("Écrit hors ligne.")
+  await lea.waitForFunction(() => /Hors ligne — [1-9]/.test(document.querySelector("#status")?.textContent ?? ""), null, { timeout: WAIT })
+  await shot(lea, "offline-typed")
+  await lea.reload()
+  await lea.waitForSelector(".cm-content", { timeout: WAIT })
+  check((await bodyText(lea)).includes("Écrit hors ligne."), "the offline text survives a reload (IndexedDB)")
+  await waitState(lea, "offline")
+  await shot(lea, "offline-reloaded")
+  await lc.setOffline(false)
+  await waitState(lea, "saved")
+  await camille.waitForFunction(() => (document.querySelector(".cm-content")?.innerText ?? "").includes("Écrit hors ligne."), null, { timeout: WAIT })
+  await shot(lea, "back-online")
+  await shot(camille, "sees-offline-text")
+  await lc.close()
+  await cc.close()
+  check(errors.length === 0, `no script errors: ${errors.join("; ")}`)
+  console.log(JSON.stringify({ ok: true, docId, expect: ["Camille note ceci.", "Léa ajoute cela.", "Écrit hors ligne."], participants: ["Noé", "Zoé"] }))
+} catch (e) {
+  console.error(`browser test failed at step ${step}: ${e.stack ?? e}`)
+  if (errors.length) console.error(`script errors in the pages: ${errors.join("; ")}`)
+  process.exitCode = 1
+} finally {
+  await browser.close()
+}
