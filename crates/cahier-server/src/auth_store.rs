@@ -237,3 +237,39 @@ pub fn credits(store: &Store, doc: &automerge::Automerge, heads: Option<&[autome
     let names = actor_names(store)?;
     Ok(cahier_doc::contributors_named(doc, heads, &|a| names.get(a).cloned()).into_iter().map(|c| c.name).collect())
 }
+
+/// Whether some maintainer account exists.
+pub fn has_maintainer(store: &Store) -> Result<bool, AuthError> {
+    Ok(accounts(store)?.iter().any(|a| a.role == Role::Maintainer))
+}
+
+/// A one-time setup secret that lets its holder create the first maintainer.
+/// Replaces any earlier one. Valid for a day.
+pub fn create_setup_secret(store: &Store, random: [u8; 32], now_ms: i64) -> Result<String, AuthError> {
+    let secret = cahier_auth::new_secret(random);
+    let mut writes: Vec<(String, Option<Vec<u8>>)> = store.records("setup/")?.into_iter().map(|(k, _)| (k, None)).collect();
+    writes.push((format!("setup/{}", cahier_auth::digest(&secret)), Some(json(&(now_ms + 24 * 3600 * 1000))?)));
+    store.put_records(writes)?;
+    Ok(secret)
+}
+
+/// Whether a setup secret is valid now (and no maintainer exists yet).
+pub fn setup_secret_ok(store: &Store, secret: &str, now_ms: i64) -> Result<bool, AuthError> {
+    if !cahier_auth::is_well_formed_secret(secret) || has_maintainer(store)? {
+        return Ok(false);
+    }
+    let key = format!("setup/{}", cahier_auth::digest(secret));
+    let Some(bytes) = store.record(&key)? else { return Ok(false) };
+    let expires: i64 = parse(&key, &bytes)?;
+    Ok(expires > now_ms)
+}
+
+/// Uses a setup secret: creates the first maintainer and forgets the secret.
+pub fn complete_setup(store: &Store, secret: &str, name: &str, password: &str, salt: [u8; 16], now_ms: i64) -> Result<(), AuthError> {
+    if !setup_secret_ok(store, secret, now_ms)? {
+        return Err(AuthError::Invalid("this setup link has been used or has expired".into()));
+    }
+    put_account(store, name, Role::Maintainer, password, salt, "setup link", now_ms)?;
+    store.put_records(vec![(format!("setup/{}", cahier_auth::digest(secret)), None)])?;
+    Ok(())
+}

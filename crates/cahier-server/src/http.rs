@@ -51,6 +51,7 @@ pub fn app(state: AppState) -> Router {
         .route("/{export}", get(wiki::export))
         .route("/login", get(web_auth::login_page).post(web_auth::login_submit))
         .route("/logout", post(web_auth::logout))
+        .route("/setup/{secret}", get(web_auth::setup_page).post(web_auth::setup_submit))
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::from_fn(wiki::security_headers));

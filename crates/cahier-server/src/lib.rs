@@ -102,6 +102,13 @@ pub async fn run(
     let (hub, hub_handle) = hub_task::spawn(sync_config, config.clone(), storage, metrics.clone(), hub_stop.clone(), policy);
     let addr: SocketAddr = listener.local_addr()?;
     let base_url = config.public_origin.clone().unwrap_or_else(|| format!("http://{addr}")).trim_end_matches('/').to_owned();
+    if !auth_store::has_maintainer(&store).context("reading the accounts")? {
+        let mut random = [0u8; 32];
+        getrandom::fill(&mut random).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        let secret = auth_store::create_setup_secret(&store, random, now_ms()).context("creating the setup link")?;
+        println!("No maintainer account yet. Open this link once to create the first one (valid 24 hours):");
+        println!("  {base_url}/setup/{secret}");
+    }
     let state = http::AppState {
         wiki: Arc::new(std::sync::RwLock::new(wiki)),
         base_url,

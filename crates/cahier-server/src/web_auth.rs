@@ -269,3 +269,62 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form
     }
     resp
 }
+
+/// `/setup/SECRET`: the one-time page, printed on the console at the first
+/// start, that creates the first maintainer.
+pub async fn setup_page(State(state): State<AppState>, axum::extract::Path(secret): axum::extract::Path<String>, headers: HeaderMap) -> Response {
+    let v = viewer(&state, &headers, None);
+
+    if !crate::auth_store::setup_secret_ok(&state.store, &secret, crate::now_ms()).unwrap_or(false) {
+        return html_page(StatusCode::NOT_FOUND, html::not_found(&v.ctx(&state, "/wiki")));
+    }
+    let Some(r) = random32() else { return html_page(StatusCode::SERVICE_UNAVAILABLE, String::new()) };
+    let csrf = cahier_auth::new_secret(r);
+    let body = html::setup(&v.ctx(&state, "/setup"), &secret, &csrf, None);
+    let mut resp = html_page(StatusCode::OK, body);
+    let c = format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/setup; HttpOnly; SameSite=Strict; Max-Age=3600{}", secure(&state));
+    if let Ok(c) = HeaderValue::from_str(&c) {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+
+    resp
+}
+
+#[derive(Deserialize)]
+pub struct SetupForm {
+    name: String,
+    password: String,
+    password2: String,
+    csrf: String,
+}
+
+pub async fn setup_submit(
+    State(state): State<AppState>,
+    axum::extract::Path(secret): axum::extract::Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<SetupForm>,
+) -> Response {
+    let v = viewer(&state, &headers, None);
+    let t = v.lang.t();
+    let ctx_path = "/setup";
+    let cookie_ok = cookie(&headers, LOGIN_CSRF_COOKIE).is_some_and(|c| cahier_auth::same_secret(c, &form.csrf));
+    if !cookie_ok {
+        return html_page(StatusCode::FORBIDDEN, html::message(&v.ctx(&state, ctx_path), t.forbidden_title, t.forbidden));
+    }
+    let again = |msg: &str| html_page(StatusCode::UNPROCESSABLE_ENTITY, html::setup(&v.ctx(&state, ctx_path), &secret, &form.csrf, Some(msg)));
+    if form.password != form.password2 {
+        return again(t.passwords_differ);
+    }
+    let Some(salt) = random32() else { return html_page(StatusCode::SERVICE_UNAVAILABLE, String::new()) };
+    let mut s16 = [0u8; 16];
+    s16.copy_from_slice(&salt[..16]);
+    let store = state.store.clone();
+    let (sec, name, password) = (secret.clone(), form.name.clone(), form.password.clone());
+    let done = tokio::task::spawn_blocking(move || crate::auth_store::complete_setup(&store, &sec, &name, &password, s16, crate::now_ms())).await;
+    match done {
+        Ok(Ok(())) => Redirect::to("/login?next=/edit").into_response(),
+        Ok(Err(crate::auth_store::AuthError::Invalid(why))) => again(&why),
+        Ok(Err(e)) => html_page(StatusCode::INTERNAL_SERVER_ERROR, html::message(&v.ctx(&state, ctx_path), t.login, &e.to_string())),
+        Err(_) => html_page(StatusCode::INTERNAL_SERVER_ERROR, String::new()),
+    }
+}

@@ -433,3 +433,26 @@ pub fn publish_form(ctx: &Ctx<'_>, slug: &str, publish: bool) -> String {
         escape(ctx.csrf.unwrap_or(""))
     )
 }
+
+/// The one-time setup page that creates the first maintainer.
+pub fn setup(ctx: &Ctx<'_>, secret: &str, csrf: &str, error: Option<&str>) -> String {
+    let t = ctx.t();
+    let error = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>\n", escape(e))).unwrap_or_default();
+    let m = format!(
+        "<h1>{title}</h1>\n<p>{intro}</p>\n{error}<form method=\"post\" action=\"/setup/{secret}\">\n\
+<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n\
+<p><label for=\"name\">{name_label}</label><br><input id=\"name\" name=\"name\" autocomplete=\"username\" required></p>\n\
+<p><label for=\"password\">{password}</label><br><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" minlength=\"10\" required></p>\n\
+<p><label for=\"password2\">{password2}</label><br><input id=\"password2\" name=\"password2\" type=\"password\" autocomplete=\"new-password\" minlength=\"10\" required></p>\n\
+<p><button type=\"submit\">{button}</button></p>\n</form>\n",
+        title = t.setup_title,
+        intro = t.setup_intro,
+        secret = escape(secret),
+        csrf = escape(csrf),
+        name_label = t.account_name,
+        password = t.password,
+        password2 = t.password_again,
+        button = t.setup_button,
+    );
+    layout(ctx, t.setup_title, &m)
+}

@@ -120,6 +120,11 @@ pub struct Strings {
     pub forbidden: &'static str,
     pub publish: &'static str,
     pub unpublish: &'static str,
+    pub setup_title: &'static str,
+    pub setup_intro: &'static str,
+    pub password_again: &'static str,
+    pub setup_button: &'static str,
+    pub passwords_differ: &'static str,
 }
 
 pub static FR: Strings = Strings {
@@ -183,6 +188,11 @@ pub static FR: Strings = Strings {
     forbidden: "Vous n’avez pas le droit de faire cela. Connectez-vous avec un compte qui l’a.",
     publish: "Publier",
     unpublish: "Dépublier",
+    setup_title: "Créer le premier compte de maintenance",
+    setup_intro: "Ce lien ne sert qu’une fois. Le compte créé pourra tout gérer : publier, exporter, créer d’autres comptes.",
+    password_again: "Mot de passe, encore",
+    setup_button: "Créer le compte",
+    passwords_differ: "Les deux mots de passe diffèrent.",
 };
 
 pub static EN: Strings = Strings {
@@ -246,4 +256,9 @@ pub static EN: Strings = Strings {
     forbidden: "You may not do this. Log in with an account that may.",
     publish: "Publish",
     unpublish: "Unpublish",
+    setup_title: "Create the first maintainer account",
+    setup_intro: "This link works once. The account it creates can manage everything: publish, export, create other accounts.",
+    password_again: "Password, again",
+    setup_button: "Create the account",
+    passwords_differ: "The two passwords differ.",
 };

@@ -97,13 +97,6 @@ impl ServeArgs {
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (addr, config) = args.config()?;
     let store = crate::open_store(&args.data)?;
-    let maintainers = cahier_server::auth_store::accounts(&store)?
-        .iter()
-        .filter(|a| a.role == cahier_auth::Role::Maintainer)
-        .count();
-    if maintainers == 0 {
-        eprintln!("cahier: no maintainer yet; create one with `cahier user add NAME --role maintainer`");
-    }
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     runtime.block_on(async move {
         let listener =
