@@ -42,31 +42,27 @@ impl AccessPolicy {
         AccessPolicy { principals, store, actors: Mutex::new(HashMap::new()) }
     }
 
-    /// Whether `actor` is `identity`'s, claiming it durably if nobody has it yet.
-    fn claim(&self, actor: &str, identity: &str, name: &str) -> bool {
-        let Ok(mut cache) = self.actors.lock() else { return false };
+    /// Checks that `actor` is `identity`'s, claiming it durably if nobody has it yet.
+    fn claim(&self, actor: &str, identity: &str, name: &str) -> Result<(), String> {
+        const TAKEN: &str = "their Automerge actor belongs to someone else";
+        let Ok(mut cache) = self.actors.lock() else { return Err("internal error".into()) };
         if let Some(owner) = cache.get(actor) {
-            return owner == identity;
+            return if owner == identity { Ok(()) } else { Err(TAKEN.into()) };
         }
-        match crate::auth_store::actor_binding(&self.store, actor) {
-            Ok(Some(b)) => {
+        let unsaved = |e: crate::auth_store::AuthError| {
+            tracing::error!(cause = %e, "cannot record who an actor is; refusing the change");
+            format!("could not save changes (recording their author failed: {e}); reconnect to send them again")
+        };
+        match crate::auth_store::actor_binding(&self.store, actor).map_err(unsaved)? {
+            Some(b) => {
                 let ok = b.identity == identity;
                 cache.insert(actor.to_owned(), b.identity);
-                ok
+                if ok { Ok(()) } else { Err(TAKEN.into()) }
             }
-            Ok(None) => match crate::auth_store::bind_actor(&self.store, actor, identity, name, crate::now_ms()) {
-                Ok(()) => {
-                    cache.insert(actor.to_owned(), identity.to_owned());
-                    true
-                }
-                Err(e) => {
-                    tracing::error!(cause = %e, "cannot record an actor binding; refusing the change");
-                    false
-                }
-            },
-            Err(e) => {
-                tracing::error!(cause = %e, "cannot read an actor binding; refusing the change");
-                false
+            None => {
+                crate::auth_store::bind_actor(&self.store, actor, identity, name, crate::now_ms()).map_err(unsaved)?;
+                cache.insert(actor.to_owned(), identity.to_owned());
+                Ok(())
             }
         }
     }
@@ -81,9 +77,11 @@ impl Policy for AccessPolicy {
         }
     }
 
-    fn claim_actors(&self, conn: ConnId, actors: &[String]) -> bool {
+    fn claim_actors(&self, conn: ConnId, actors: &[String]) -> Result<(), String> {
         let who = self.principals.get(conn);
-        let (Some(identity), Some(name)) = (who.identity(), who.display_name()) else { return false };
-        actors.iter().all(|a| self.claim(a, &identity, name))
+        let (Some(identity), Some(name)) = (who.identity(), who.display_name()) else {
+            return Err("only people who are logged in may write".into());
+        };
+        actors.iter().try_for_each(|a| self.claim(a, &identity, name))
     }
 }

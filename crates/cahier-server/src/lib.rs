@@ -103,11 +103,19 @@ pub async fn run(
     let addr: SocketAddr = listener.local_addr()?;
     let base_url = config.public_origin.clone().unwrap_or_else(|| format!("http://{addr}")).trim_end_matches('/').to_owned();
     if !auth_store::has_maintainer(&store).context("reading the accounts")? {
+        // Serving goes on without the link if it cannot be made (a full disk):
+        // readers and existing accounts are not held hostage to it.
         let mut random = [0u8; 32];
-        getrandom::fill(&mut random).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-        let secret = auth_store::create_setup_secret(&store, random, now_ms()).context("creating the setup link")?;
-        println!("No maintainer account yet. Open this link once to create the first one (valid 24 hours):");
-        println!("  {base_url}/setup/{secret}");
+        let made = getrandom::fill(&mut random)
+            .map_err(|e| anyhow::anyhow!("no randomness: {e}"))
+            .and_then(|()| Ok(auth_store::create_setup_secret(&store, random, now_ms())?));
+        match made {
+            Ok(secret) => {
+                println!("No maintainer account yet. Open this link once to create the first one (valid 24 hours):");
+                println!("  {base_url}/setup/{secret}");
+            }
+            Err(e) => eprintln!("cahier: no maintainer account yet, and the setup link cannot be made ({e:#}); use `cahier user add NAME --role maintainer`"),
+        }
     }
     let state = http::AppState {
         wiki: Arc::new(std::sync::RwLock::new(wiki)),

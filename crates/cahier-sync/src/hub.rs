@@ -30,10 +30,11 @@ pub trait Policy {
     fn authorize(&self, conn: ConnId, peer_id: &str, doc: &DocId, access: Access) -> bool;
 
     /// Called with the actors (hex) of changes new to the server, before they are
-    /// applied. The first connection to write with an actor claims it; `false`
-    /// refuses changes whose actor belongs to someone else.
-    fn claim_actors(&self, _conn: ConnId, _actors: &[String]) -> bool {
-        true
+    /// applied. The first connection to write with an actor claims it; an error
+    /// (said to the peer) refuses the changes, e.g. when an actor belongs to
+    /// someone else.
+    fn claim_actors(&self, _conn: ConnId, _actors: &[String]) -> Result<(), String> {
+        Ok(())
     }
 }
 
@@ -670,8 +671,10 @@ impl<P: Policy> Hub<P> {
             let mut accepted = Vec::new();
             for (conn, msg) in pending {
                 let actors = new_actors(&slot.doc, &msg.changes);
-                if !actors.is_empty() && !self.policy.claim_actors(conn, &actors) {
-                    refused.push((conn, format!("changes to {doc_id} refused: their Automerge actor belongs to someone else")));
+                if !actors.is_empty()
+                    && let Err(why) = self.policy.claim_actors(conn, &actors)
+                {
+                    refused.push((conn, format!("changes to {doc_id} refused: {why}")));
                     continue;
                 }
                 let size: usize = msg.changes.iter().map(<[u8]>::len).sum();

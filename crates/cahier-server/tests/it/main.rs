@@ -2,6 +2,7 @@
 //! real sled files, reached by tokio-tungstenite clients and the JS client.
 
 mod browser;
+mod http_auth;
 mod js_interop;
 mod sockets;
 mod wiki;

@@ -108,6 +108,28 @@ impl Client {
         }
     }
 
+    /// Syncs `doc` as document `id` until the server has all of it.
+    async fn sync_all(&mut self, doc: &mut automerge::Automerge, id: &str) {
+        let mut state = automerge::sync::State::new();
+        let mut next = doc.generate_sync_message(&mut state);
+        loop {
+            if let Some(m) = next.take() {
+                let msg = Message::Sync { sender_id: self.name.clone(), target_id: "s".into(), document_id: id.to_owned(), data: m.encode() };
+                self.send(&msg).await;
+            }
+            match self.recv().await {
+                Got::Msg(Message::Sync { data, .. }) => {
+                    doc.receive_sync_message(&mut state, automerge::sync::Message::decode(&data).expect("decode")).expect("apply");
+                    next = doc.generate_sync_message(&mut state);
+                    if next.is_none() && state.shared_heads == doc.get_heads() {
+                        return;
+                    }
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
     /// A well-behaved request for a document nobody has: answered `doc-unavailable`.
     async fn still_served(&mut self) {
         let id = DocId::from_random(rand_bytes());
@@ -328,24 +350,7 @@ async fn the_sync_socket_authenticates_before_anything_and_hides_what_it_refuses
     editor.join().await;
     let mut doc = cahier_doc::new_document(&cahier_doc::DocView::new_page("Brouillon"), &cahier_doc::Editor::new("e"), 0).expect("doc");
     let id = DocId::from_random(rand_bytes()).to_string();
-    let mut state = automerge::sync::State::new();
-    let m = doc.generate_sync_message(&mut state).expect("msg");
-    editor.send(&Message::Sync { sender_id: "editor".into(), target_id: "s".into(), document_id: id.clone(), data: m.encode() }).await;
-    loop {
-        match editor.recv().await {
-            Got::Msg(Message::Sync { data, .. }) => {
-                doc.receive_sync_message(&mut state, automerge::sync::Message::decode(&data).expect("d")).expect("apply");
-                match doc.generate_sync_message(&mut state) {
-                    Some(m) => {
-                        editor.send(&Message::Sync { sender_id: "editor".into(), target_id: "s".into(), document_id: id.clone(), data: m.encode() }).await
-                    }
-                    None if state.shared_heads == doc.get_heads() => break,
-                    None => {}
-                }
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    editor.sync_all(&mut doc, &id).await;
 
     // Anonymous: the existing document and a never-shared id get the same answer.
     let mut anon = Client::connect(&server, "anon").await;
@@ -382,4 +387,48 @@ async fn the_sync_socket_authenticates_before_anything_and_hides_what_it_refuses
     let err = tokio_tungstenite::connect_async(server.ws_url_with(&token)).await.expect_err("refused");
     assert!(err.to_string().contains("401"), "{err}");
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_actor_belongs_to_the_first_account_that_writes_with_it() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let (alice, bruno) = {
+        let store = cahier_store::Store::open_sled(&data).expect("store");
+        (crate::token_in(&store, "alice", cahier_auth::Role::Editor), crate::token_in(&store, "bruno", cahier_auth::Role::Editor))
+    };
+    let server = TestServer::start(&data, ServerConfig::default()).await;
+    let actor = automerge::ActorId::from([7u8; 16]);
+    let mut a = Client::connect_url(&server.ws_url_with(&alice), "alice").await;
+    a.join().await;
+    let mut doc = cahier_doc::new_document(&cahier_doc::DocView::new_page("À Alice"), &cahier_doc::Editor::new("x"), 0).expect("doc");
+    doc.set_actor(actor.clone());
+    doc.transact::<_, _, automerge::AutomergeError>(|tx| {
+        use automerge::transaction::Transactable;
+        tx.put(automerge::ROOT, "note", "écrit par Alice")?;
+        Ok(())
+    })
+    .expect("change");
+    let id = DocId::from_random(rand_bytes()).to_string();
+    a.sync_all(&mut doc, &id).await;
+    // Bruno's client uses Alice's actor: refused, never applied.
+    let mut b = Client::connect_url(&server.ws_url_with(&bruno), "bruno").await;
+    b.join().await;
+    let mut forged = cahier_doc::new_document(&cahier_doc::DocView::new_page("Faux"), &cahier_doc::Editor::new("y"), 0).expect("doc");
+    forged.set_actor(actor);
+    forged
+        .transact::<_, _, automerge::AutomergeError>(|tx| {
+            use automerge::transaction::Transactable;
+            tx.put(automerge::ROOT, "note", "signé Alice, écrit par Bruno")?;
+            Ok(())
+        })
+        .expect("change");
+    let other = DocId::from_random(rand_bytes()).to_string();
+    let error = b.push_until_error(&mut forged, &other).await;
+    assert!(error.contains("belongs to someone else"), "{error}");
+    server.stop().await;
+    let store = cahier_store::Store::open_sled(&data).expect("store");
+    assert!(store.load(&DocId::parse(&other).expect("id")).expect("load").is_none(), "the forged document was not stored");
+    let binding = cahier_server::auth_store::actor_binding(&store, &"07".repeat(16)).expect("read").expect("bound");
+    assert_eq!(binding.identity, "account:alice");
 }

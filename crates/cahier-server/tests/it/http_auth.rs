@@ -1,0 +1,160 @@
+//! Access control over HTTP: the matrix of who may do what, sessions, CSRF,
+//! login limits.
+
+use cahier_auth::Role;
+use cahier_doc::{DocView, Editor};
+use cahier_server::{ServerConfig, publication};
+use cahier_store::Store;
+
+use crate::TestServer;
+use crate::wiki::{Resp, get, request};
+
+const PASSWORD: &str = "un mot de passe long";
+const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
+
+/// Logs in through the form, as a browser does. Returns the session cookie
+/// (`name=value`) and the page's CSRF token.
+async fn login(server: &TestServer, name: &str, planted: Option<&str>) -> (Resp, Option<String>) {
+    let page = get(server, "/login", &[]).await;
+    let csrf = field(&page.text(), "csrf");
+    let login_cookie = page.cookies().iter().find_map(|c| c.split(';').next().filter(|c| c.starts_with("cahier_login="))).expect("login cookie").to_owned();
+    let cookie = match planted {
+        Some(p) => format!("{login_cookie}; cahier_session={p}"),
+        None => login_cookie,
+    };
+    let body = format!("name={name}&password={}&csrf={csrf}&next=/wiki", PASSWORD.replace(' ', "+"));
+    let r = request(server, "POST", "/login", &[FORM, ("Cookie", &cookie)], &body).await;
+    let session = r.cookies().iter().find_map(|c| c.split(';').next().filter(|c| c.starts_with("cahier_session="))).map(str::to_owned);
+    (r, session)
+}
+
+fn field(html: &str, name: &str) -> String {
+    let key = format!("name=\"{name}\" value=\"");
+    let start = html.find(&key).unwrap_or_else(|| panic!("no {name} field")) + key.len();
+    html[start..start + html[start..].find('"').expect("end")].to_owned()
+}
+
+async fn csrf_of(server: &TestServer, cookie: &str, page: &str) -> String {
+    field(&get(server, page, &[("Cookie", cookie)]).await.text(), "csrf")
+}
+
+fn setup() -> (tempfile::TempDir, String, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_sled(dir.path()).expect("store");
+    let mut v = DocView::new_page("Publiée");
+    v.body = "Texte public.".into();
+    let id = store.upsert(&v, &Editor::new("léa"), 1).expect("page").0.id;
+    publication::publish(&store, &id, "camille", 2).expect("publish");
+    let mut d = DocView::new_page("Brouillon");
+    d.body = "Texte privé.".into();
+    store.upsert(&d, &Editor::new("léa"), 1).expect("draft");
+    let mut m = DocView::new_minutes("Réunion");
+    m.slug = "reunion".into();
+    store.upsert(&m, &Editor::new("léa"), 1).expect("minutes");
+    let editor = crate::token_in(&store, "eli", Role::Editor);
+    let maintainer = crate::token_in(&store, "camille", Role::Maintainer);
+    (dir, editor, maintainer)
+}
+
+#[tokio::test]
+async fn the_http_matrix_matches_the_policy_table() {
+    let (dir, editor, maintainer) = setup();
+    let server = TestServer::start(dir.path(), ServerConfig::default()).await;
+    let missing = get(&server, "/wiki/nulle-part", &[]).await;
+    let (eb, mb) = (format!("Bearer {editor}"), format!("Bearer {maintainer}"));
+    let who: [(&str, Vec<(&str, &str)>); 3] = [("anonymous", vec![]), ("editor", vec![("Authorization", &eb)]), ("maintainer", vec![("Authorization", &mb)])];
+    // (method, path, [expected status for anonymous, editor, maintainer])
+    let cells: &[(&str, &str, [u16; 3])] = &[
+        ("GET", "/wiki/publiee", [200, 200, 200]),
+        ("GET", "/wiki/publiee.md", [200, 200, 200]),
+        ("GET", "/wiki/brouillon", [404, 404, 200]),
+        ("GET", "/wiki/brouillon.md", [404, 404, 404]),
+        ("GET", "/wiki/reunion", [404, 404, 200]),
+        ("GET", "/wiki/publiee/history", [303, 200, 200]),
+        ("GET", "/wiki/brouillon/history", [404, 200, 200]),
+        ("GET", "/wiki/reunion/history", [404, 200, 200]),
+        ("GET", "/export.tar.gz", [404, 403, 200]),
+        ("GET", "/export.zip", [404, 403, 200]),
+        ("POST", "/wiki/brouillon/publish", [404, 403, 303]),
+        ("POST", "/wiki/publiee/unpublish", [404, 403, 303]),
+        ("GET", "/api/documents", [401, 200, 200]),
+        ("GET", "/edit", [303, 503, 503]),
+    ];
+    let mut wrong = Vec::new();
+    for (method, path, expected) in cells {
+        for (i, (name, headers)) in who.iter().enumerate() {
+            let mut h: Vec<(&str, &str)> = headers.clone();
+            if *method == "POST" {
+                h.push(FORM);
+            }
+            let r = request(&server, method, path, &h, "").await;
+            if r.status != expected[i] {
+                wrong.push(format!("{name} {method} {path}: {} (expected {})", r.status, expected[i]));
+            }
+            if i == 0 && r.status == 404 && r.body != missing.body {
+                wrong.push(format!("anonymous {method} {path}: a 404 that differs from a missing page's"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "cells that differ from the policy table:\n{}", wrong.join("\n"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sessions_rotate_at_login_and_forms_need_their_csrf_token() {
+    let (dir, _, _) = setup();
+    let server = TestServer::start(dir.path(), ServerConfig::default()).await;
+    // A session id planted before login is not the one after.
+    let planted = "a".repeat(64);
+    let (r, session) = login(&server, "camille", Some(&planted)).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let session = session.expect("a session cookie");
+    assert!(!session.contains(&planted));
+    let set = r.cookies().into_iter().find(|c| c.starts_with("cahier_session=")).expect("set-cookie").to_owned();
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax"), "{set}");
+    // Logged in: the draft's page offers to publish it, with the session's token.
+    let csrf = csrf_of(&server, &session, "/wiki/brouillon").await;
+    // Without the token, or with another, nothing happens.
+    for body in ["".to_owned(), format!("csrf={}", "0".repeat(64))] {
+        let r = request(&server, "POST", "/wiki/brouillon/publish", &[FORM, ("Cookie", &session)], &body).await;
+        assert_eq!(r.status, 403, "publishing without the CSRF token: {}", r.text());
+    }
+    assert_eq!(get(&server, "/wiki/brouillon", &[]).await.status, 404, "still a draft");
+    let r = request(&server, "POST", "/wiki/brouillon/publish", &[FORM, ("Cookie", &session)], &format!("csrf={csrf}")).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(get(&server, "/wiki/brouillon", &[]).await.status, 200, "published with the token");
+    // Logout needs the token too, and ends the session.
+    let r = request(&server, "POST", "/logout", &[FORM, ("Cookie", &session)], "").await;
+    assert_eq!(r.status, 403);
+    let r = request(&server, "POST", "/logout", &[FORM, ("Cookie", &session)], &format!("csrf={csrf}")).await;
+    assert_eq!(r.status, 303);
+    let after = get(&server, "/wiki/reunion", &[("Cookie", &session)]).await;
+    assert_eq!(after.status, 404, "the old session no longer opens anything");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn logins_are_rate_limited_per_account() {
+    let (dir, _, _) = setup();
+    let server = TestServer::start(dir.path(), ServerConfig::default()).await;
+    let page = get(&server, "/login", &[]).await;
+    let csrf = field(&page.text(), "csrf");
+    let cookie = page.cookies().iter().find_map(|c| c.split(';').next().filter(|c| c.starts_with("cahier_login="))).expect("cookie").to_owned();
+    let attempt = |password: &'static str| {
+        let body = format!("name=camille&password={password}&csrf={csrf}");
+        let cookie = cookie.clone();
+        let server = &server;
+        async move { request(server, "POST", "/login", &[FORM, ("Cookie", &cookie)], &body).await }
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("mauvais-mot-de-passe").await.status, 401);
+    }
+    let blocked = attempt("un+mot+de+passe+long").await;
+    assert_eq!(blocked.status, 429, "even the right password waits after 5 failures");
+    assert!(blocked.header("retry-after").is_some());
+    assert!(blocked.text().contains("Trop de tentatives"));
+    // A login form not from our own page (no matching cookie) is refused.
+    let forged = request(&server, "POST", "/login", &[FORM], &format!("name=eli&password=un+mot+de+passe+long&csrf={csrf}")).await;
+    assert_eq!(forged.status, 403);
+    server.stop().await;
+}
