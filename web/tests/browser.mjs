@@ -41,7 +41,27 @@ async function newUser(name, locale = "fr-FR") {
 const status = (page) => page.getAttribute("#status", "data-state")
 const waitState = (page, state) =>
   page.waitForFunction((s) => document.querySelector("#status")?.dataset.state === s, state, { timeout: WAIT })
-const bodyText = (page) => page.evaluate(() => document.querySelector(".cm-content")?.innerText ?? "")
+// The notes as typed: CodeMirror's lines, without other people's cursor labels.
+const notesOf = () => {
+  const c = document.querySelector(".cm-content")?.cloneNode(true)
+  if (!c) return ""
+  c.querySelectorAll(".cm-remote-caret").forEach((el) => el.remove())
+  return Array.from(c.querySelectorAll(".cm-line")).map((l) => l.textContent).join("\n")
+}
+const bodyText = (page) => page.evaluate(notesOf)
+const waitNotes = (page, parts) =>
+  page.waitForFunction(
+    (parts) => {
+      // Same as notesOf (the page's CSP forbids building functions from strings).
+      const c = document.querySelector(".cm-content")?.cloneNode(true)
+      if (!c) return false
+      c.querySelectorAll(".cm-remote-caret").forEach((el) => el.remove())
+      const text = Array.from(c.querySelectorAll(".cm-line")).map((l) => l.textContent).join("\n")
+      return parts.every((p) => text.includes(p))
+    },
+    parts,
+    { timeout: WAIT },
+  )
 /** Presses Tab until the element with this id has the focus (a date-time input
  * takes several Tabs, one per part). */
 async function tabTo(page, id) {
@@ -56,6 +76,31 @@ function check(cond, message) {
 }
 
 try {
+  // 0. A published page holding every payload of an injection corpus: nothing runs.
+  {
+    const context = await browser.newContext()
+    const page = await context.newPage()
+    const ran = []
+    page.on("dialog", async (d) => {
+      ran.push(`dialog: ${d.message()}`)
+      await d.dismiss()
+    })
+    await page.exposeFunction("__cahierPwned", (x) => ran.push(`called: ${x}`))
+    const r = await page.goto(`${base}/wiki/injections`)
+    check(r.status() === 200, "the injection page is published")
+    await page.waitForLoadState("load")
+    const scripts = await page.evaluate(() => document.querySelectorAll("script, iframe, object, embed").length)
+    const handlers = await page.evaluate(() =>
+      Array.from(document.querySelectorAll("*")).filter((el) => Array.from(el.attributes).some((a) => a.name.startsWith("on"))).length,
+    )
+    const badUrls = await page.evaluate(() =>
+      Array.from(document.querySelectorAll("[href], [src]")).filter((el) => /^\s*(javascript|vbscript|data):/i.test(el.getAttribute("href") ?? el.getAttribute("src") ?? "")).length,
+    )
+    check(ran.length === 0 && scripts === 0 && handlers === 0 && badUrls === 0, `payloads ran or survived: ${JSON.stringify({ ran, scripts, handlers, badUrls })}`)
+    await shot(page, "injections")
+    await context.close()
+  }
+
   // 1. French by default, English when the browser asks for it.
   const { context: cc, page: camille } = await newUser("camille", "fr-FR")
   check((await camille.getAttribute("html", "lang")) === "fr", "lang=fr")
@@ -90,20 +135,28 @@ try {
   const { context: lc, page: lea } = await newUser("lea")
   await lea.goto(url)
   await lea.waitForSelector(".cm-content", { timeout: WAIT })
+  // Each on a line of their own, then both type at the same time.
   await camille.click(".cm-content")
+  await camille.keyboard.type("Camille : ")
+  await waitNotes(lea, ["Camille : "])
   await lea.click(".cm-content")
-  await Promise.all([camille.keyboard.type("Camille note ceci. "), lea.keyboard.type("Léa ajoute cela. ")])
+  await lea.keyboard.press("Control+End")
+  await lea.keyboard.press("Enter")
+  await lea.keyboard.type("Léa : ")
+  await waitNotes(camille, ["Léa : "])
+  await camille.keyboard.press("Control+Home")
+  await camille.keyboard.press("End")
+  await lea.keyboard.press("Control+End")
+  await Promise.all([camille.keyboard.type("Camille note ceci."), lea.keyboard.type("Léa ajoute cela.")])
   await lea.fill("#participants-new", "Zoé")
   await lea.press("#participants-new", "Enter")
   const same = async (page) => {
     const t = await bodyText(page)
-    return t.includes("Camille note ceci.") && t.includes("Léa ajoute cela.")
+    return t.includes("Camille : Camille note ceci.") && t.includes("Léa : Léa ajoute cela.")
   }
-  await camille.waitForFunction(() => {
-    const t = document.querySelector(".cm-content")?.innerText ?? ""
-    const names = Array.from(document.querySelectorAll("#participants-list input")).map((i) => i.value)
-    return t.includes("Camille note ceci.") && t.includes("Léa ajoute cela.") && names.includes("Zoé")
-  }, null, { timeout: WAIT })
+  await waitNotes(camille, ["Camille : Camille note ceci.", "Léa : Léa ajoute cela."])
+  await waitNotes(lea, ["Camille : Camille note ceci.", "Léa : Léa ajoute cela."])
+  await camille.waitForFunction(() => Array.from(document.querySelectorAll("#participants-list input")).some((i) => i.value === "Zoé"), null, { timeout: WAIT })
   check(await same(lea), "Léa sees both texts")
   check((await bodyText(camille)) === (await bodyText(lea)), "both show the same notes")
   await waitState(camille, "saved")
@@ -136,15 +189,29 @@ try {
   await shot(lea, "offline-reloaded")
   await lc.setOffline(false)
   await waitState(lea, "saved")
-  await camille.waitForFunction(() => (document.querySelector(".cm-content")?.innerText ?? "").includes("Écrit hors ligne."), null, { timeout: WAIT })
+  await waitNotes(camille, ["Écrit hors ligne."])
   await shot(lea, "back-online")
   await shot(camille, "sees-offline-text")
   await lc.close()
   await cc.close()
   check(errors.length === 0, `no script errors: ${errors.join("; ")}`)
-  console.log(JSON.stringify({ ok: true, docId, expect: ["Camille note ceci.", "Léa ajoute cela.", "Écrit hors ligne."], participants: ["Noé", "Zoé"] }))
+  console.log(JSON.stringify({ ok: true, docId, expect: ["Camille : Camille note ceci.", "Léa : Léa ajoute cela.", "Écrit hors ligne."], participants: ["Noé", "Zoé"] }))
 } catch (e) {
   console.error(`browser test failed at step ${step}: ${e.stack ?? e}`)
+  for (const ctx of browser.contexts()) {
+    for (const p of ctx.pages()) {
+      const seen = await p
+        .evaluate(() => ({
+          url: location.href,
+          status: document.querySelector("#status")?.textContent,
+          notes: document.querySelector(".cm-content")?.innerText,
+          participants: Array.from(document.querySelectorAll("#participants-list input")).map((i) => i.value),
+        }))
+        .catch(() => null)
+      console.error(`a page showed: ${JSON.stringify(seen)}`)
+      await p.screenshot({ path: `${shots}/failure-${Date.now()}.png`, fullPage: true }).catch(() => {})
+    }
+  }
   if (errors.length) console.error(`script errors in the pages: ${errors.join("; ")}`)
   process.exitCode = 1
 } finally {

@@ -32,6 +32,18 @@ async fn two_people_edit_minutes_live_offline_and_by_keyboard_in_chromium() {
         let store = cahier_store::Store::open_sled(&data).expect("store");
         crate::token_in(&store, "camille", Role::Maintainer);
         crate::token_in(&store, "lea", Role::Editor);
+        // A published page made of every payload of the injection corpus, raw
+        // and inside links and images, for the browser to load.
+        let corpus = web.join("../tests/js/node_modules/big-list-of-naughty-strings/blns.json");
+        let all: Vec<String> = serde_json::from_str(&std::fs::read_to_string(&corpus).expect("the corpus (installed by scripts/test)")).expect("json");
+        let mut body = String::new();
+        for p in &all {
+            body.push_str(&format!("{p}\n\n[lien]({p}) ![image]({p}) <{p}>\n\n"));
+        }
+        let mut page = cahier_doc::DocView::new_page("Injections");
+        page.body = body;
+        let id = store.upsert(&page, &cahier_doc::Editor::new("test"), 1).expect("page").0.id;
+        cahier_server::publication::publish(&store, &id, "camille", 2).expect("publish");
     }
     let config = ServerConfig { web_dir: web.join("dist"), ..ServerConfig::default() };
     let server = TestServer::start(&data, config).await;
