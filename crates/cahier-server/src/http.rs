@@ -45,6 +45,7 @@ pub fn app(state: AppState) -> Router {
         .route("/tags", get(wiki::tags))
         .route("/tags/{tag}", get(wiki::tag))
         .route("/recent", get(wiki::recent))
+        .route("/audit", get(wiki::audit))
         .route("/feed.atom", get(wiki::feed))
         .route("/search", get(wiki::search))
         .route("/assets/wiki.css", get(wiki::css))

@@ -445,3 +445,19 @@ pub async fn export(State(state): State<AppState>, Path(name): Path<String>, hea
         Err(e) => server_error(e),
     }
 }
+
+/// `/audit`: the audit log, newest first. Maintainers only.
+pub async fn audit(State(state): State<AppState>, Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
+    let v = viewer(&state, &headers, q.lang.as_deref());
+    if !allowed(&v.principal, &Act::ReadAudit) {
+        return if v.principal == Principal::Anonymous { not_found(&state, &v, "/audit") } else { forbidden(&state, &v, "/audit") };
+    }
+    match crate::auth_store::audit_log(&state.store) {
+        Ok(mut events) => {
+            events.reverse();
+            let rows: Vec<(i64, String, String, String)> = events.into_iter().map(|e| (e.at_ms, e.who, e.action, e.target)).collect();
+            html_page(StatusCode::OK, html::audit(&v.ctx(&state, "/audit"), &rows))
+        }
+        Err(e) => server_error(e),
+    }
+}

@@ -456,3 +456,17 @@ pub fn setup(ctx: &Ctx<'_>, secret: &str, csrf: &str, error: Option<&str>) -> St
     );
     layout(ctx, t.setup_title, &m)
 }
+
+/// The audit log: (time, who, what, target), newest first.
+pub fn audit(ctx: &Ctx<'_>, rows: &[(i64, String, String, String)]) -> String {
+    let t = ctx.t();
+    let mut m = format!(
+        "<h1>{}</h1>\n<table class=\"audit\">\n<thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead>\n<tbody>\n",
+        t.audit, t.when, t.who, t.what, t.target
+    );
+    for (at, who, what, target) in rows {
+        let _ = writeln!(m, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", time_el(*at), escape(who), escape(what), escape(target));
+    }
+    m.push_str("</tbody>\n</table>\n");
+    layout(ctx, t.audit, &m)
+}

@@ -125,6 +125,11 @@ pub struct Strings {
     pub password_again: &'static str,
     pub setup_button: &'static str,
     pub passwords_differ: &'static str,
+    pub audit: &'static str,
+    pub when: &'static str,
+    pub who: &'static str,
+    pub what: &'static str,
+    pub target: &'static str,
 }
 
 pub static FR: Strings = Strings {
@@ -193,6 +198,11 @@ pub static FR: Strings = Strings {
     password_again: "Mot de passe, encore",
     setup_button: "Créer le compte",
     passwords_differ: "Les deux mots de passe diffèrent.",
+    audit: "Journal d’audit",
+    when: "Quand",
+    who: "Qui",
+    what: "Quoi",
+    target: "Sur quoi",
 };
 
 pub static EN: Strings = Strings {
@@ -261,4 +271,9 @@ pub static EN: Strings = Strings {
     password_again: "Password, again",
     setup_button: "Create the account",
     passwords_differ: "The two passwords differ.",
+    audit: "Audit log",
+    when: "When",
+    who: "Who",
+    what: "What",
+    target: "On what",
 };

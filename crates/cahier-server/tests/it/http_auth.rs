@@ -78,6 +78,7 @@ async fn the_http_matrix_matches_the_policy_table() {
         ("POST", "/wiki/brouillon/publish", [404, 403, 303]),
         ("POST", "/wiki/publiee/unpublish", [404, 403, 303]),
         ("GET", "/api/documents", [401, 200, 200]),
+        ("GET", "/audit", [404, 403, 200]),
         ("GET", "/edit", [303, 503, 503]),
     ];
     let mut wrong = Vec::new();
