@@ -54,6 +54,11 @@ const fr = {
   readOnly: "Lecture seule",
   logout: "Se déconnecter",
   meeting: "Réunion",
+  invite: "Inviter",
+  inviteWrite: "Créer un lien pour écrire",
+  inviteView: "Créer un lien pour lire",
+  inviteLink: "Lien d’invitation à partager",
+  inviteFailed: "Le lien n’a pas pu être créé.",
 }
 
 const en: typeof fr = {
@@ -107,6 +112,11 @@ const en: typeof fr = {
   readOnly: "Read only",
   logout: "Log out",
   meeting: "Meeting",
+  invite: "Invite",
+  inviteWrite: "Create a link to write",
+  inviteView: "Create a link to read",
+  inviteLink: "Invite link to share",
+  inviteFailed: "The link could not be created.",
 }
 
 export type Strings = typeof fr

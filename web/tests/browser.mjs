@@ -174,6 +174,44 @@ try {
   await shot(camille, "two-editors-camille")
   await shot(lea, "two-editors-lea")
 
+  // 4b. Camille invites a participant (edit link) and a viewer (view link).
+  const makeLink = async (button) => {
+    await camille.click(button)
+    await camille.waitForFunction(() => (document.querySelector("#invite-link")?.value ?? "").includes("/join/"), null, { timeout: WAIT })
+    return camille.inputValue("#invite-link")
+  }
+  const editLink = await makeLink("#invite-write")
+  const viewLink = await makeLink("#invite-view")
+  check(!editLink.includes(docId) && !viewLink.includes(docId), "invite links do not carry the document id")
+  const guestCtx = await browser.newContext({ locale: "fr-FR" })
+  const guest = await guestCtx.newPage()
+  guest.on("pageerror", (e) => errors.push(`guest: ${e.message}`))
+  await guest.goto(editLink)
+  await guest.fill("#name", "Zed l’invité")
+  await Promise.all([guest.waitForURL(url), guest.press("#name", "Enter")])
+  await guest.waitForSelector(".cm-content", { timeout: WAIT })
+  await guest.click(".cm-content")
+  await guest.keyboard.press("Control+End")
+  await guest.keyboard.press("Enter")
+  await guest.keyboard.type("Zed : merci pour l’invitation.")
+  await waitNotes(camille, ["Zed : merci pour l’invitation."])
+  await camille.waitForSelector('#presence-list li:has-text("Zed l’invité")', { timeout: WAIT })
+  await waitState(guest, "saved")
+  await shot(guest, "guest-joined")
+  const viewerCtx = await browser.newContext({ locale: "fr-FR" })
+  const viewer = await viewerCtx.newPage()
+  viewer.on("pageerror", (e) => errors.push(`viewer: ${e.message}`))
+  await viewer.goto(viewLink)
+  await viewer.fill("#name", "Yasmine")
+  await Promise.all([viewer.waitForURL(url), viewer.press("#name", "Enter")])
+  await waitNotes(viewer, ["Zed : merci pour l’invitation."])
+  await viewer.waitForFunction(() => (document.querySelector("#status")?.textContent ?? "").includes("Lecture seule"), null, { timeout: WAIT })
+  check((await viewer.getAttribute(".cm-content", "contenteditable")) === "false", "a view link cannot type")
+  check(await viewer.$eval("#title", (el) => el.readOnly), "a view link cannot change the title")
+  await shot(viewer, "viewer")
+  await viewerCtx.close()
+  await guestCtx.close()
+
   // 5. Léa goes offline, types, reloads, comes back: nothing is lost.
   await lc.setOffline(true)
   await waitState(lea, "offline")
@@ -195,7 +233,7 @@ try {
   await lc.close()
   await cc.close()
   check(errors.length === 0, `no script errors: ${errors.join("; ")}`)
-  console.log(JSON.stringify({ ok: true, docId, expect: ["Camille : Camille note ceci.", "Léa : Léa ajoute cela.", "Écrit hors ligne."], participants: ["Noé", "Zoé"] }))
+  console.log(JSON.stringify({ ok: true, docId, expect: ["Camille : Camille note ceci.", "Léa : Léa ajoute cela.", "Écrit hors ligne.", "Zed : merci pour l’invitation."], participants: ["Noé", "Zoé"] }))
 } catch (e) {
   console.error(`browser test failed at step ${step}: ${e.stack ?? e}`)
   for (const ctx of browser.contexts()) {

@@ -135,11 +135,22 @@ pub fn audit_log(store: &Store) -> Result<Vec<AuditEvent>, AuthError> {
 /// A logged-in browser. The cookie holds the secret; the store only its digest.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Session {
+    /// The account; empty for a guest.
     pub account: String,
     /// The CSRF token forms of this session must carry.
     pub csrf: String,
     pub created_ms: i64,
     pub expires_ms: i64,
+    /// For a participant who joined through an invite link: which one, and the
+    /// name they chose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest: Option<GuestSession>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GuestSession {
+    pub invite: String,
+    pub name: String,
 }
 
 /// How long a session lasts.
@@ -165,7 +176,7 @@ pub fn login(
         return Ok(None);
     }
     let secret = cahier_auth::new_secret(secret_random);
-    let session = Session { account: acct.name, csrf: cahier_auth::new_secret(csrf_random), created_ms: now_ms, expires_ms: now_ms + SESSION_MS };
+    let session = Session { account: acct.name, csrf: cahier_auth::new_secret(csrf_random), created_ms: now_ms, expires_ms: now_ms + SESSION_MS, guest: None };
     store.put_records(vec![(format!("sess/{}", cahier_auth::digest(&secret)), Some(json(&session)?))])?;
     Ok(Some((secret, session)))
 }
@@ -188,6 +199,12 @@ pub fn session(store: &Store, secret: &str, now_ms: i64) -> Result<Option<(Princ
     if s.expires_ms <= now_ms {
         store.put_records(vec![(key, None)])?;
         return Ok(None);
+    }
+    if let Some(g) = &s.guest {
+        // A guest's rights last as long as their invite: revoked or expired, gone.
+        let Some(inv) = invite_by_id(store, &g.invite, now_ms)? else { return Ok(None) };
+        let who = Principal::Guest { name: g.name.clone(), doc: inv.doc, write: inv.write, invite: inv.id };
+        return Ok(Some((who, s)));
     }
     Ok(account(store, &s.account)?.map(|a| (Principal::Account { name: a.name, role: a.role }, s)))
 }
@@ -272,4 +289,101 @@ pub fn complete_setup(store: &Store, secret: &str, name: &str, password: &str, s
     put_account(store, name, Role::Maintainer, password, salt, "setup link", now_ms)?;
     store.put_records(vec![(format!("setup/{}", cahier_auth::digest(secret)), None)])?;
     Ok(())
+}
+
+/// An invite link to one set of minutes (or any document): edit or view.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Invite {
+    pub id: String,
+    pub doc: String,
+    pub write: bool,
+    pub created_by: String,
+    pub created_ms: i64,
+    pub expires_ms: Option<i64>,
+}
+
+/// Creates an invite link's secret (256 random bits, not the document id; only
+/// its digest is stored). Returns the invite and the secret, shown once.
+#[allow(clippy::too_many_arguments)]
+pub fn create_invite(
+    store: &Store,
+    doc: &cahier_doc::DocId,
+    write: bool,
+    by: &str,
+    expires_ms: Option<i64>,
+    id_random: [u8; 8],
+    secret_random: [u8; 32],
+    now_ms: i64,
+) -> Result<(Invite, String), AuthError> {
+    let id: String = id_random.iter().map(|b| format!("{b:02x}")).collect();
+    let secret = cahier_auth::new_secret(secret_random);
+    let inv = Invite { id: id.clone(), doc: doc.to_string(), write, created_by: by.to_owned(), created_ms: now_ms, expires_ms };
+    let digest = cahier_auth::digest(&secret);
+    let event = AuditEvent {
+        at_ms: now_ms,
+        who: by.to_owned(),
+        action: "invite created".into(),
+        target: format!("{id} ({}, {doc})", if write { "edit" } else { "view" }),
+    };
+    store.put_records(vec![
+        (format!("inv/{digest}"), Some(json(&inv)?)),
+        (format!("invid/{id}"), Some(digest.into_bytes())),
+        audit_write(store, &event)?,
+    ])?;
+    Ok((inv, secret))
+}
+
+fn valid(inv: Invite, now_ms: i64) -> Option<Invite> {
+    inv.expires_ms.is_none_or(|e| e > now_ms).then_some(inv)
+}
+
+/// The invite a link's secret opens, if it is still valid.
+pub fn invite_by_secret(store: &Store, secret: &str, now_ms: i64) -> Result<Option<Invite>, AuthError> {
+    if !cahier_auth::is_well_formed_secret(secret) {
+        return Ok(None);
+    }
+    let key = format!("inv/{}", cahier_auth::digest(secret));
+    let Some(bytes) = store.record(&key)? else { return Ok(None) };
+    Ok(valid(parse(&key, &bytes)?, now_ms))
+}
+
+pub fn invite_by_id(store: &Store, id: &str, now_ms: i64) -> Result<Option<Invite>, AuthError> {
+    let Some(digest) = store.record(&format!("invid/{id}"))? else { return Ok(None) };
+    let key = format!("inv/{}", String::from_utf8_lossy(&digest));
+    let Some(bytes) = store.record(&key)? else { return Ok(None) };
+    Ok(valid(parse(&key, &bytes)?, now_ms))
+}
+
+pub fn invites(store: &Store) -> Result<Vec<Invite>, AuthError> {
+    store.records("inv/")?.iter().map(|(k, v)| parse(k, v)).collect()
+}
+
+pub fn revoke_invite(store: &Store, id: &str, by: &str, now_ms: i64) -> Result<(), AuthError> {
+    let Some(digest) = store.record(&format!("invid/{id}"))? else {
+        return Err(AuthError::Invalid(format!("no invite with id {id:?}")));
+    };
+    let digest = String::from_utf8_lossy(&digest).into_owned();
+    let event = AuditEvent { at_ms: now_ms, who: by.to_owned(), action: "invite revoked".into(), target: id.to_owned() };
+    store.put_records(vec![(format!("inv/{digest}"), None), (format!("invid/{id}"), None), audit_write(store, &event)?])?;
+    Ok(())
+}
+
+/// Opens a guest session for someone who followed an invite link and chose a name.
+pub fn join(store: &Store, secret: &str, name: &str, secret_random: [u8; 32], csrf_random: [u8; 32], now_ms: i64) -> Result<Option<(String, Invite)>, AuthError> {
+    let name = name.trim();
+    if !cahier_auth::is_valid_name(name) {
+        return Err(AuthError::Invalid("choose a name of 1 to 64 characters".into()));
+    }
+    let Some(inv) = invite_by_secret(store, secret, now_ms)? else { return Ok(None) };
+    let session_secret = cahier_auth::new_secret(secret_random);
+    let expires = inv.expires_ms.map_or(now_ms + SESSION_MS, |e| e.min(now_ms + SESSION_MS));
+    let s = Session {
+        account: String::new(),
+        csrf: cahier_auth::new_secret(csrf_random),
+        created_ms: now_ms,
+        expires_ms: expires,
+        guest: Some(GuestSession { invite: inv.id.clone(), name: name.to_owned() }),
+    };
+    store.put_records(vec![(format!("sess/{}", cahier_auth::digest(&session_secret)), Some(json(&s)?))])?;
+    Ok(Some((session_secret, inv)))
 }

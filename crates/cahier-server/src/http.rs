@@ -53,6 +53,7 @@ pub fn app(state: AppState) -> Router {
         .route("/login", get(web_auth::login_page).post(web_auth::login_submit))
         .route("/logout", post(web_auth::logout))
         .route("/setup/{secret}", get(web_auth::setup_page).post(web_auth::setup_submit))
+        .route("/join/{secret}", get(web_auth::join_page).post(web_auth::join_submit))
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::from_fn(wiki::security_headers));
@@ -64,6 +65,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/session", get(crate::web::session))
         .route("/api/documents", get(crate::web::documents))
         .route("/api/render", post(crate::web::render))
+        .route("/api/invites", post(crate::web::create_invite))
         .layer(axum::extract::DefaultBodyLimit::max(2 << 20))
         .layer(tower_http::compression::CompressionLayer::new());
     Router::new()

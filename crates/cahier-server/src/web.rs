@@ -190,3 +190,43 @@ pub async fn render(State(state): State<AppState>, headers: HeaderMap, Json(req)
     };
     Json(serde_json::json!({ "html": html })).into_response()
 }
+
+#[derive(Deserialize)]
+pub struct InviteRequest {
+    doc: String,
+    write: bool,
+    /// Days until the link stops working; none: until revoked.
+    expires_days: Option<u32>,
+}
+
+/// `POST /api/invites`: a new invite link to a document. Needs the right to
+/// invite to it, and the session's CSRF token in `X-Cahier-CSRF` (or a bearer token).
+pub async fn create_invite(State(state): State<AppState>, headers: HeaderMap, Json(req): Json<InviteRequest>) -> Response {
+    let v = viewer(&state, &headers, None);
+    let Ok(doc) = DocId::parse(&req.doc) else { return (StatusCode::BAD_REQUEST, "not a document id").into_response() };
+    if !allowed(&v.principal, &Act::CreateInvite(&doc)) {
+        return (StatusCode::FORBIDDEN, "you may not invite people to this document").into_response();
+    }
+    let token = headers.get("x-cahier-csrf").and_then(|h| h.to_str().ok());
+    if !v.csrf_ok(token) {
+        return (StatusCode::FORBIDDEN, "missing or wrong CSRF token").into_response();
+    }
+    let now = crate::now_ms();
+    let expires = req.expires_days.map(|d| now + i64::from(d.clamp(1, 365)) * 24 * 3600 * 1000);
+    let mut id = [0u8; 8];
+    let mut secret = [0u8; 32];
+    if getrandom::fill(&mut id).and_then(|()| getrandom::fill(&mut secret)).is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no randomness").into_response();
+    }
+    let by = v.name().unwrap_or("?").to_owned();
+    match crate::auth_store::create_invite(&state.store, &doc, req.write, &by, expires, id, secret, now) {
+        Ok((inv, secret)) => Json(serde_json::json!({
+            "id": inv.id,
+            "url": format!("{}/join/{secret}", state.base_url),
+            "write": inv.write,
+            "expires_ms": inv.expires_ms,
+        }))
+        .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}

@@ -328,3 +328,72 @@ pub async fn setup_submit(
         Err(_) => html_page(StatusCode::INTERNAL_SERVER_ERROR, String::new()),
     }
 }
+
+/// `/join/SECRET`: an invite link. The participant chooses a display name and
+/// gets a guest session for that one document.
+pub async fn join_page(State(state): State<AppState>, axum::extract::Path(secret): axum::extract::Path<String>, headers: HeaderMap) -> Response {
+    let v = viewer(&state, &headers, None);
+    let Ok(Some(inv)) = crate::auth_store::invite_by_secret(&state.store, &secret, crate::now_ms()) else {
+        return html_page(StatusCode::NOT_FOUND, html::not_found(&v.ctx(&state, "/wiki")));
+    };
+    let title = invite_title(&state, &inv.doc);
+    let Some(r) = random32() else { return html_page(StatusCode::SERVICE_UNAVAILABLE, String::new()) };
+    let csrf = cahier_auth::new_secret(r);
+    let mut resp = html_page(StatusCode::OK, html::join(&v.ctx(&state, "/join"), &secret, &title, inv.write, &csrf, None));
+    let c = format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/join; HttpOnly; SameSite=Strict; Max-Age=3600{}", secure(&state));
+    if let Ok(c) = HeaderValue::from_str(&c) {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+fn invite_title(state: &AppState, doc: &str) -> String {
+    cahier_doc::DocId::parse(doc)
+        .ok()
+        .and_then(|id| state.store.backend().entry(&id).ok().flatten())
+        .map(|e| e.title)
+        .unwrap_or_default()
+}
+
+#[derive(Deserialize)]
+pub struct JoinForm {
+    name: String,
+    csrf: String,
+}
+
+pub async fn join_submit(
+    State(state): State<AppState>,
+    axum::extract::Path(secret): axum::extract::Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<JoinForm>,
+) -> Response {
+    let v = viewer(&state, &headers, None);
+    let t = v.lang.t();
+    let cookie_ok = cookie(&headers, LOGIN_CSRF_COOKIE).is_some_and(|c| cahier_auth::same_secret(c, &form.csrf));
+    if !cookie_ok {
+        return html_page(StatusCode::FORBIDDEN, html::message(&v.ctx(&state, "/join"), t.forbidden_title, t.forbidden));
+    }
+    let (Some(sr), Some(cr)) = (random32(), random32()) else { return html_page(StatusCode::SERVICE_UNAVAILABLE, String::new()) };
+    match crate::auth_store::join(&state.store, &secret, &form.name, sr, cr, crate::now_ms()) {
+        Ok(Some((session_secret, inv))) => {
+            if let Some(old) = cookie(&headers, SESSION_COOKIE) {
+                let _ = crate::auth_store::logout(&state.store, old);
+            }
+            let mut resp = Redirect::to(&format!("/edit/{}", inv.doc)).into_response();
+            let c = format!("{SESSION_COOKIE}={session_secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}", crate::auth_store::SESSION_MS / 1000, secure(&state));
+            if let Ok(c) = HeaderValue::from_str(&c) {
+                resp.headers_mut().append(header::SET_COOKIE, c);
+            }
+            resp
+        }
+        Ok(None) => html_page(StatusCode::NOT_FOUND, html::not_found(&v.ctx(&state, "/wiki"))),
+        Err(crate::auth_store::AuthError::Invalid(why)) => {
+            let Ok(Some(inv)) = crate::auth_store::invite_by_secret(&state.store, &secret, crate::now_ms()) else {
+                return html_page(StatusCode::NOT_FOUND, html::not_found(&v.ctx(&state, "/wiki")));
+            };
+            let title = invite_title(&state, &inv.doc);
+            html_page(StatusCode::UNPROCESSABLE_ENTITY, html::join(&v.ctx(&state, "/join"), &secret, &title, inv.write, &form.csrf, Some(&why)))
+        }
+        Err(e) => html_page(StatusCode::INTERNAL_SERVER_ERROR, html::message(&v.ctx(&state, "/join"), t.login, &e.to_string())),
+    }
+}

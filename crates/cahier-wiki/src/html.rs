@@ -470,3 +470,25 @@ pub fn audit(ctx: &Ctx<'_>, rows: &[(i64, String, String, String)]) -> String {
     m.push_str("</tbody>\n</table>\n");
     layout(ctx, t.audit, &m)
 }
+
+/// The page an invite link opens: choose the name others will see.
+pub fn join(ctx: &Ctx<'_>, secret: &str, title: &str, write: bool, csrf: &str, error: Option<&str>) -> String {
+    let t = ctx.t();
+    let error = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>\n", escape(e))).unwrap_or_default();
+    let m = format!(
+        "<h1>{heading}</h1>\n<p>{intro} « {title} » ({mode}).</p>\n{error}<form method=\"post\" action=\"/join/{secret}\">\n\
+<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n\
+<p><label for=\"name\">{name_label}</label><br><input id=\"name\" name=\"name\" autocomplete=\"nickname\" maxlength=\"64\" required></p>\n\
+<p class=\"help\">{help}</p>\n<p><button type=\"submit\">{button}</button></p>\n</form>\n",
+        heading = t.join_title,
+        intro = t.join_intro,
+        title = escape(title),
+        mode = if write { t.join_edit } else { t.join_view },
+        secret = escape(secret),
+        csrf = escape(csrf),
+        name_label = t.display_name,
+        help = t.display_name_help,
+        button = t.join_button,
+    );
+    layout(ctx, t.join_title, &m)
+}

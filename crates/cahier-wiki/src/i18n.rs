@@ -130,6 +130,13 @@ pub struct Strings {
     pub who: &'static str,
     pub what: &'static str,
     pub target: &'static str,
+    pub join_title: &'static str,
+    pub join_intro: &'static str,
+    pub join_edit: &'static str,
+    pub join_view: &'static str,
+    pub display_name: &'static str,
+    pub display_name_help: &'static str,
+    pub join_button: &'static str,
 }
 
 pub static FR: Strings = Strings {
@@ -203,6 +210,13 @@ pub static FR: Strings = Strings {
     who: "Qui",
     what: "Quoi",
     target: "Sur quoi",
+    join_title: "Rejoindre le compte rendu",
+    join_intro: "Vous êtes invité·e à",
+    join_edit: "pour écrire",
+    join_view: "pour lire",
+    display_name: "Votre nom",
+    display_name_help: "Les autres participant·es le verront, et les crédits du compte rendu l’afficheront.",
+    join_button: "Rejoindre",
 };
 
 pub static EN: Strings = Strings {
@@ -276,4 +290,11 @@ pub static EN: Strings = Strings {
     who: "Who",
     what: "What",
     target: "On what",
+    join_title: "Join the minutes",
+    join_intro: "You are invited to",
+    join_edit: "to write",
+    join_view: "to read",
+    display_name: "Your name",
+    display_name_help: "Other participants will see it, and the minutes' credits will show it.",
+    join_button: "Join",
 };

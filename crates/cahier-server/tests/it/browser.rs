@@ -80,5 +80,8 @@ async fn two_people_edit_minutes_live_offline_and_by_keyboard_in_chromium() {
     assert_eq!(minutes.participants, ["Noé", "Zoé"]);
     // Browser changes carry no author; the server bound each actor to its account.
     let credits = cahier_server::auth_store::credits(&store, &doc, None).expect("credits");
-    assert!(credits.contains(&"camille".to_owned()) && credits.contains(&"lea".to_owned()), "credits: {credits:?}");
+    for who in ["camille", "lea", "Zed l’invité"] {
+        assert!(credits.contains(&who.to_owned()), "{who} credited: {credits:?}");
+    }
+    assert!(!credits.contains(&"Yasmine".to_owned()), "a viewer wrote nothing: {credits:?}");
 }
