@@ -66,6 +66,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/documents", get(crate::web::documents))
         .route("/api/render", post(crate::web::render))
         .route("/api/invites", post(crate::web::create_invite))
+        .route("/api/invites/{id}/revoke", post(crate::web::revoke_invite))
         .layer(axum::extract::DefaultBodyLimit::max(2 << 20))
         .layer(tower_http::compression::CompressionLayer::new());
     Router::new()

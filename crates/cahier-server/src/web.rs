@@ -230,3 +230,21 @@ pub async fn create_invite(State(state): State<AppState>, headers: HeaderMap, Js
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
+
+/// `POST /api/invites/ID/revoke`: the link stops working, and so do the guest
+/// sessions opened with it. Maintainers only.
+pub async fn revoke_invite(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    let v = viewer(&state, &headers, None);
+    if !allowed(&v.principal, &Act::RevokeInvite) {
+        return (StatusCode::FORBIDDEN, "only maintainers revoke invite links").into_response();
+    }
+    if !v.csrf_ok(headers.get("x-cahier-csrf").and_then(|h| h.to_str().ok())) {
+        return (StatusCode::FORBIDDEN, "missing or wrong CSRF token").into_response();
+    }
+    let by = v.name().unwrap_or("?").to_owned();
+    match crate::auth_store::revoke_invite(&state.store, &id, &by, crate::now_ms()) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(crate::auth_store::AuthError::Invalid(why)) => (StatusCode::NOT_FOUND, why).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}

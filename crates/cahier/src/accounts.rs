@@ -109,3 +109,68 @@ pub fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(clap::Subcommand)]
+pub enum InviteCommand {
+    /// Print a new invite link to a document (slug or id): anyone with it joins
+    /// under a name they choose, to write, or only to read with --view.
+    Create {
+        document: String,
+        #[arg(long)]
+        view: bool,
+        /// Days until the link stops working (default: until revoked).
+        #[arg(long)]
+        expires_days: Option<u32>,
+        /// The public URL the link starts with.
+        #[arg(long, env = "CAHIER_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+        public_url: String,
+        #[arg(long, env = "CAHIER_USER", default_value = "admin")]
+        by: String,
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+        data: std::path::PathBuf,
+    },
+    /// Revoke an invite by its id: the link and the sessions opened with it stop working.
+    Revoke {
+        id: String,
+        #[arg(long, env = "CAHIER_USER", default_value = "admin")]
+        by: String,
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+        data: std::path::PathBuf,
+    },
+    /// List invites (ids, documents, modes, expiry; never the secrets).
+    List {
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+        data: std::path::PathBuf,
+    },
+}
+
+pub fn invite(cmd: InviteCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        InviteCommand::Create { document, view, expires_days, public_url, by, data } => {
+            let store = crate::open_store(&data)?;
+            let id = match store.find_slug(&document)? {
+                Some(id) => id,
+                None => cahier_doc::DocId::parse(document.trim_start_matches("automerge:"))
+                    .map_err(|_| anyhow::anyhow!("no document with the slug or id {document:?}"))?,
+            };
+            let now = crate::now_ms();
+            let expires = expires_days.map(|d| now + i64::from(d.max(1)) * 24 * 3600 * 1000);
+            let (inv, secret) = auth_store::create_invite(&store, &id, !view, &by, expires, random()?, random()?, now)?;
+            eprintln!("invite {} ({}) to {id}", inv.id, if inv.write { "edit" } else { "view" });
+            println!("{}/join/{secret}", public_url.trim_end_matches('/'));
+        }
+        InviteCommand::Revoke { id, by, data } => {
+            let store = crate::open_store(&data)?;
+            auth_store::revoke_invite(&store, &id, &by, crate::now_ms())?;
+            println!("revoked invite {id}");
+        }
+        InviteCommand::List { data } => {
+            let store = crate::open_store(&data)?;
+            for i in auth_store::invites(&store)? {
+                let expires = i.expires_ms.map(cahier_doc::time::format_ms).unwrap_or_else(|| "never".into());
+                println!("{}\t{}\t{}\t{}\texpires {expires}", i.id, i.doc, if i.write { "edit" } else { "view" }, i.created_by);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

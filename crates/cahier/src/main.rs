@@ -77,6 +77,9 @@ enum Command {
         #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
         data: PathBuf,
     },
+    /// Manage invite links (participants without an account).
+    #[command(subcommand)]
+    Invite(accounts::InviteCommand),
     /// List the documents in the store.
     List {
         #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
@@ -110,6 +113,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::User(cmd) => accounts::user(cmd),
         Command::Token(cmd) => accounts::token(cmd),
+        Command::Invite(cmd) => accounts::invite(cmd),
         Command::CrashWriter { data, compact_after } => crash_writer::run(&data, compact_after),
     };
     match result {

@@ -40,6 +40,28 @@ impl Client {
         Client { ws, name: name.to_owned() }
     }
 
+    /// Connects with a browser's session cookie instead of a token.
+    async fn connect_with_cookie(server: &TestServer, cookie: &str, name: &str) -> Client {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = server.ws_url().into_client_request().expect("request");
+        req.headers_mut().insert("Cookie", cookie.parse().expect("header"));
+        let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("connect");
+        Client { ws, name: name.to_owned() }
+    }
+
+    /// Requests a document; `true` if the server serves it, `false` if it
+    /// answers doc-unavailable (missing and forbidden look the same).
+    async fn can_open(&mut self, id: &str) -> bool {
+        let mut state = automerge::sync::State::new();
+        let data = cahier_doc::empty().generate_sync_message(&mut state).expect("first message").encode();
+        self.send(&Message::Request { sender_id: self.name.clone(), target_id: "s".into(), document_id: id.to_owned(), data }).await;
+        match self.recv().await {
+            Got::Msg(Message::Sync { .. }) => true,
+            Got::Msg(Message::DocUnavailable { .. }) => false,
+            other => panic!("expected sync or doc-unavailable, got {other:?}"),
+        }
+    }
+
     async fn send(&mut self, msg: &Message) {
         self.ws.send(Frame::Binary(msg.encode().into())).await.expect("send");
     }
@@ -121,7 +143,12 @@ impl Client {
                 Got::Msg(Message::Sync { data, .. }) => {
                     doc.receive_sync_message(&mut state, automerge::sync::Message::decode(&data).expect("decode")).expect("apply");
                     next = doc.generate_sync_message(&mut state);
-                    if next.is_none() && state.shared_heads == doc.get_heads() {
+                    // Both sides hold the same heads: say the last word, if any, and stop.
+                    if state.their_heads.as_deref() == Some(&doc.get_heads()[..]) {
+                        if let Some(m) = next.take() {
+                            let msg = Message::Sync { sender_id: self.name.clone(), target_id: "s".into(), document_id: id.to_owned(), data: m.encode() };
+                            self.send(&msg).await;
+                        }
                         return;
                     }
                 }
@@ -431,4 +458,117 @@ async fn an_actor_belongs_to_the_first_account_that_writes_with_it() {
     assert!(store.load(&DocId::parse(&other).expect("id")).expect("load").is_none(), "the forged document was not stored");
     let binding = cahier_server::auth_store::actor_binding(&store, &"07".repeat(16)).expect("read").expect("bound");
     assert_eq!(binding.identity, "account:alice");
+}
+
+/// Joins through an invite link as a browser does: returns the session cookie,
+/// or the status when the link does not work.
+async fn join_invite(server: &TestServer, link_path: &str, name: &str) -> Result<String, u16> {
+    use crate::wiki::{get, request};
+    let page = get(server, link_path, &[]).await;
+    if page.status != 200 {
+        return Err(page.status);
+    }
+    let html = page.text();
+    let key = "name=\"csrf\" value=\"";
+    let start = html.find(key).expect("csrf field") + key.len();
+    let csrf = &html[start..start + 64];
+    let cookie = page.cookies().iter().find_map(|c| c.split(';').next().filter(|c| c.starts_with("cahier_login="))).expect("cookie").to_owned();
+    let r = request(server, "POST", link_path, &[("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", &cookie)], &format!("name={name}&csrf={csrf}")).await;
+    if r.status != 303 {
+        return Err(r.status);
+    }
+    Ok(r.cookies().iter().find_map(|c| c.split(';').next().filter(|c| c.starts_with("cahier_session="))).expect("session").to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn participants_open_their_document_only_and_only_while_their_invite_lasts() {
+    use cahier_server::auth_store;
+    use crate::wiki::{get, request};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let (a, b, links, edit_id, maintainer) = {
+        let store = cahier_store::Store::open_sled(&data).expect("store");
+        let mut m = cahier_doc::DocView::new_minutes("Réunion A");
+        m.slug = "reunion-a".into();
+        let a = store.upsert(&m, &cahier_doc::Editor::new("léa"), 1).expect("a").0.id;
+        let b = store.upsert(&cahier_doc::DocView::new_page("Page B"), &cahier_doc::Editor::new("léa"), 1).expect("b").0.id;
+        let now = 1_000;
+        let mk = |doc: &DocId, write: bool, expires: Option<i64>, n: u8| {
+            auth_store::create_invite(&store, doc, write, "camille", expires, [n; 8], [n; 32], now).expect("invite")
+        };
+        let (edit, edit_secret) = mk(&a, true, None, 1);
+        let (_, view_secret) = mk(&a, false, None, 2);
+        let (_, expired_secret) = mk(&a, true, Some(2_000), 3);
+        let (_, other_secret) = mk(&b, true, None, 4);
+        let (revoked, revoked_secret) = mk(&a, true, None, 5);
+        auth_store::revoke_invite(&store, &revoked.id, "camille", now).expect("revoke");
+        let maintainer = crate::token_in(&store, "camille", cahier_auth::Role::Maintainer);
+        let links = [edit_secret, view_secret, expired_secret, other_secret, revoked_secret].map(|s| format!("/join/{s}"));
+        (a.to_string(), b.to_string(), links, edit.id, maintainer)
+    };
+    let server = TestServer::start(&data, ServerConfig::default()).await;
+    let [edit, view, expired, other, revoked] = &links;
+    assert!(!links.iter().any(|l| l.contains(&a) || l.contains(&b)), "links do not carry document ids");
+    // Expired and revoked links open nothing, like a missing page.
+    assert_eq!(join_invite(&server, expired, "Zed").await, Err(404));
+    assert_eq!(join_invite(&server, revoked, "Zed").await, Err(404));
+    let edit_cookie = join_invite(&server, edit, "Zed").await.expect("the edit link works");
+    let view_cookie = join_invite(&server, view, "Yasmine").await.expect("the view link works");
+    let other_cookie = join_invite(&server, other, "Xavier").await.expect("the other link works");
+
+    // Each participant lists and opens their own document, and nothing else.
+    for (cookie, mine, not_mine) in [(&edit_cookie, &a, &b), (&view_cookie, &a, &b), (&other_cookie, &b, &a)] {
+        let list = get(&server, "/api/documents", &[("Cookie", cookie)]).await.text();
+        assert!(list.contains(mine.as_str()) && !list.contains(not_mine.as_str()), "{list}");
+        let mut c = Client::connect_with_cookie(&server, cookie, "guest").await;
+        c.join().await;
+        assert!(c.can_open(mine).await, "a participant opens their document");
+        assert!(!c.can_open(not_mine).await, "and not another");
+        for path in ["/export.tar.gz", "/audit"] {
+            assert_eq!(get(&server, path, &[("Cookie", cookie)]).await.status, 403, "{path}");
+        }
+        assert_eq!(get(&server, "/wiki/reunion-a/history", &[("Cookie", cookie)]).await.status, 404);
+    }
+    // The view link reads but may not write: its change is refused, never stored.
+    let mut viewer = Client::connect_with_cookie(&server, &view_cookie, "viewer").await;
+    viewer.join().await;
+    let mut copy = cahier_doc::empty();
+    viewer.sync_all(&mut copy, &a).await;
+    assert_eq!(cahier_doc::read(&copy, None).0.title, "Réunion A");
+    copy.transact::<_, _, automerge::AutomergeError>(|tx| {
+        use automerge::transaction::Transactable;
+        tx.put(automerge::ROOT, "note", "écrit par une lectrice")?;
+        Ok(())
+    })
+    .expect("change");
+    // Its first sync message carries the change, as a client that knows the
+    // server's heads would send it.
+    let mut m = copy.generate_sync_message(&mut automerge::sync::State::new()).expect("message");
+    let change = copy.get_last_local_change().expect("the change").raw_bytes().to_vec();
+    m.changes = automerge::sync::ChunkList::from(vec![change]);
+    viewer.send(&Message::Sync { sender_id: "viewer".into(), target_id: "s".into(), document_id: a.clone(), data: m.encode() }).await;
+    loop {
+        match viewer.recv().await {
+            Got::Msg(Message::Error { message }) => {
+                assert!(message.contains("read-only"), "{message}");
+                break;
+            }
+            Got::Msg(_) => continue,
+            Got::Closed(why) => panic!("closed without an error: {why}"),
+        }
+    }
+    let mut check = Client::connect_with_cookie(&server, &edit_cookie, "check").await;
+    check.join().await;
+    let mut seen = cahier_doc::empty();
+    check.sync_all(&mut seen, &a).await;
+    assert!(automerge::ReadDoc::get(&seen, automerge::ROOT, "note").expect("read").is_none(), "the viewer's change was not applied");
+    // Revoking the edit link ends its sessions too.
+    let auth = format!("Bearer {maintainer}");
+    let r = request(&server, "POST", &format!("/api/invites/{edit_id}/revoke"), &[("Authorization", &auth)], "").await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(get(&server, "/api/documents", &[("Cookie", &edit_cookie)]).await.status, 401);
+    let mut after = Client::connect_with_cookie(&server, &edit_cookie, "zed-again").await;
+    after.join().await;
+    assert!(!after.can_open(&a).await, "a revoked participant opens nothing");
+    server.stop().await;
 }
