@@ -387,3 +387,9 @@ pub fn join(store: &Store, secret: &str, name: &str, secret_random: [u8; 32], cs
     store.put_records(vec![(format!("sess/{}", cahier_auth::digest(&session_secret)), Some(json(&s)?))])?;
     Ok(Some((session_secret, inv)))
 }
+
+/// Adds one event to the audit log.
+pub fn record_audit(store: &Store, event: &AuditEvent) -> Result<(), AuthError> {
+    store.put_records(vec![audit_write(store, event)?])?;
+    Ok(())
+}

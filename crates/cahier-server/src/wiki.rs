@@ -287,7 +287,8 @@ pub async fn history(State(state): State<AppState>, Path(slug): Path<String>, Qu
                 s.author = names.get(&s.actor).cloned();
             }
         }
-        html::history(&ctx, &slug, &view.title, &sessions, None)
+        let restore = if allowed(&v.principal, &Act::Restore) { v.csrf.as_deref() } else { None };
+        html::history(&ctx, &slug, &view.title, &sessions, restore)
     };
     html_page(StatusCode::OK, body)
 }
@@ -460,4 +461,70 @@ pub async fn audit(State(state): State<AppState>, Query(q): Query<PageQuery>, he
         }
         Err(e) => server_error(e),
     }
+}
+
+#[derive(Deserialize)]
+pub struct RestoreForm {
+    csrf: Option<String>,
+    version: String,
+}
+
+/// `POST /wiki/SLUG/restore`: makes a past version the current one, as a new
+/// change on top of the history (which is never rewritten). The change goes
+/// through the sync engine, so open editors receive it like anyone's edit.
+pub async fn restore(State(state): State<AppState>, Path(slug): Path<String>, headers: HeaderMap, Form(form): Form<RestoreForm>) -> Response {
+    let v = viewer(&state, &headers, None);
+    let path = format!("/wiki/{slug}/history");
+    if !allowed(&v.principal, &Act::Restore) {
+        return if v.principal == Principal::Anonymous { not_found(&state, &v, &path) } else { forbidden(&state, &v, &path) };
+    }
+    if !v.csrf_ok(form.csrf.as_deref()) {
+        return forbidden(&state, &v, &path);
+    }
+    let id = match state.store.find_slug(&slug) {
+        Ok(Some(id)) => id,
+        Ok(None) => return not_found(&state, &v, &path),
+        Err(e) => return server_error(e),
+    };
+    let mut doc = match state.store.load_record(&id) {
+        Ok(Some((doc, _))) => doc,
+        Ok(None) => return not_found(&state, &v, &path),
+        Err(e) => return server_error(e),
+    };
+    let Some(heads) = parse_version(&form.version).filter(|h| h.iter().all(|x| doc.get_change_by_hash(x).is_some())) else {
+        return not_found(&state, &v, &path);
+    };
+    let (now_view, _) = cahier_doc::read(&doc, None);
+    let (old, _) = cahier_doc::history::view_at(&doc, &heads);
+    // Content comes back; the address, kind and publication stay as they are.
+    let restored = cahier_doc::DocView {
+        slug: now_view.slug.clone(),
+        kind: now_view.kind,
+        status: now_view.status,
+        created_ms: now_view.created_ms,
+        updated_ms: Some(crate::now_ms()),
+        ..old
+    };
+    let editor = cahier_doc::Editor::new(v.name().unwrap_or("?"));
+    let short = &form.version[..12.min(form.version.len())];
+    match cahier_doc::apply_view(&mut doc, &restored, &editor, crate::now_ms(), &format!("restore version {short}")) {
+        Ok(Some(_)) => {}
+        Ok(None) => return Redirect::to(&path).into_response(),
+        Err(e) => return server_error(e),
+    }
+    let Some(change) = doc.get_last_local_change() else { return server_error("no change made") };
+    let input = cahier_sync::Input::Apply { doc: id.clone(), changes: change.raw_bytes().to_vec() };
+    if state.hub.tx.send(crate::hub_task::HubEvent::Input(input)).await.is_err() {
+        return server_error("the sync engine is stopping");
+    }
+    let event = crate::auth_store::AuditEvent {
+        at_ms: crate::now_ms(),
+        who: v.name().unwrap_or("?").to_owned(),
+        action: "restored".into(),
+        target: format!("{slug} ({id}) to {short}"),
+    };
+    if let Err(e) = crate::auth_store::record_audit(&state.store, &event) {
+        return server_error(e);
+    }
+    Redirect::to(&path).into_response()
 }

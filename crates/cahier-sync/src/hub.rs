@@ -112,6 +112,9 @@ pub enum Input {
     Loaded { doc: DocId, result: Result<Option<(Automerge, usize)>, String> },
     /// The answer to [`Output::Persist`].
     Persisted { doc: DocId, heads: Vec<ChangeHash>, result: Result<(), String> },
+    /// Changes made by the server itself (restoring a version): applied, stored
+    /// and sent to the peers like any others, with no peer's rights involved.
+    Apply { doc: DocId, changes: Vec<u8> },
     Tick,
 }
 
@@ -184,6 +187,8 @@ struct Doc {
     /// Peers refused this document, answered `doc-unavailable` once the
     /// document is loaded, so a refusal takes as long as a missing document.
     denied: Vec<(ConnId, String)>,
+    /// Changes from the server itself ([`Input::Apply`]), waiting for the document to load.
+    local: Vec<Vec<u8>>,
     last_active: u64,
 }
 
@@ -265,6 +270,16 @@ impl<P: Policy> Hub<P> {
             Input::Disconnected { conn } => self.drop_conn(conn),
             Input::Loaded { doc, result } => self.loaded(doc, result),
             Input::Persisted { doc, heads, result } => self.persisted(doc, heads, result),
+            Input::Apply { doc, changes } => {
+                let now = self.now;
+                let entry = self.docs.entry(doc.clone()).or_insert_with(|| {
+                    self.out.push(Output::Load { doc: doc.clone() });
+                    Doc { slot: None, peers: BTreeMap::new(), pending: Vec::new(), denied: Vec::new(), local: Vec::new(), last_active: now }
+                });
+                entry.local.push(changes);
+                entry.last_active = now;
+                self.dirty.insert(doc);
+            }
             Input::Tick => self.tick(),
         }
     }
@@ -443,7 +458,7 @@ impl<P: Policy> Hub<P> {
             let now = self.now;
             let doc = self.docs.entry(doc_id.clone()).or_insert_with(|| {
                 self.out.push(Output::Load { doc: doc_id.clone() });
-                Doc { slot: None, peers: BTreeMap::new(), pending: Vec::new(), denied: Vec::new(), last_active: now }
+                Doc { slot: None, peers: BTreeMap::new(), pending: Vec::new(), denied: Vec::new(), local: Vec::new(), last_active: now }
             });
             doc.denied.push((conn, peer_id.to_owned()));
             self.dirty.insert(doc_id);
@@ -460,7 +475,7 @@ impl<P: Policy> Hub<P> {
         let now = self.now;
         let doc = self.docs.entry(doc_id.clone()).or_insert_with(|| {
             self.out.push(Output::Load { doc: doc_id.clone() });
-            Doc { slot: None, peers: BTreeMap::new(), pending: Vec::new(), denied: Vec::new(), last_active: now }
+            Doc { slot: None, peers: BTreeMap::new(), pending: Vec::new(), denied: Vec::new(), local: Vec::new(), last_active: now }
         });
         doc.last_active = now;
         let peer = doc.peers.entry(conn).or_insert_with(|| PeerSync {
@@ -661,6 +676,13 @@ impl<P: Policy> Hub<P> {
         let Some(slot) = doc.slot.as_mut() else { return };
         if slot.persisting.is_some() {
             return;
+        }
+        for changes in std::mem::take(&mut doc.local) {
+            // Made by the server from this document's stored history: they
+            // apply (a change whose dependencies are missing waits inside
+            // Automerge until they arrive).
+            let _ = slot.doc.load_incremental(&changes);
+            slot.bytes += changes.len();
         }
         let mut refused: Vec<(ConnId, String)> = Vec::new();
         if !doc.pending.is_empty() {

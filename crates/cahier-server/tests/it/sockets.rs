@@ -572,3 +572,62 @@ async fn participants_open_their_document_only_and_only_while_their_invite_lasts
     assert!(!after.can_open(&a).await, "a revoked participant opens nothing");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restoring_a_version_adds_a_change_that_open_editors_receive() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let (id, first, maintainer, editor) = {
+        let store = cahier_store::Store::open_sled(&data).expect("store");
+        let mut v = cahier_doc::DocView::new_page("Recette");
+        v.body = "Version un.\n".into();
+        let (loaded, _) = store.upsert(&v, &cahier_doc::Editor::new("léa"), 1_000).expect("v1");
+        let first = loaded.doc.get_heads()[0].to_string();
+        v.body = "Version deux.\n".into();
+        store.upsert(&v, &cahier_doc::Editor::new("léa"), 2_000).expect("v2");
+        let m = crate::token_in(&store, "camille", cahier_auth::Role::Maintainer);
+        let e = crate::token_in(&store, "eli", cahier_auth::Role::Editor);
+        (loaded.id.to_string(), first, m, e)
+    };
+    let server = TestServer::start(&data, ServerConfig::default()).await;
+    let mut open = Client::connect_url(&server.ws_url_with(&editor), "eli").await;
+    open.join().await;
+    let mut doc = cahier_doc::empty();
+    open.sync_all(&mut doc, &id).await;
+    assert_eq!(cahier_doc::read(&doc, None).0.body, "Version deux.\n");
+
+    // An editor may not restore; a maintainer may.
+    let form = format!("version={first}");
+    let ct = ("Content-Type", "application/x-www-form-urlencoded");
+    let r = crate::wiki::request(&server, "POST", "/wiki/recette/restore", &[ct, ("Authorization", &format!("Bearer {editor}"))], &form).await;
+    assert_eq!(r.status, 403);
+    let r = crate::wiki::request(&server, "POST", "/wiki/recette/restore", &[ct, ("Authorization", &format!("Bearer {maintainer}"))], &form).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+
+    // The open editor receives the restoring change like any edit.
+    let mut state = automerge::sync::State::new();
+    while cahier_doc::read(&doc, None).0.body != "Version un.\n" {
+        match open.recv().await {
+            Got::Msg(Message::Sync { data, .. }) => {
+                doc.receive_sync_message(&mut state, automerge::sync::Message::decode(&data).expect("decode")).expect("apply");
+                if let Some(m) = doc.generate_sync_message(&mut state) {
+                    open.send(&Message::Sync { sender_id: "eli".into(), target_id: "s".into(), document_id: id.clone(), data: m.encode() }).await;
+                }
+            }
+            Got::Msg(_) => {}
+            Got::Closed(why) => panic!("closed: {why}"),
+        }
+    }
+    server.stop().await;
+
+    // Stored, as a third change by the maintainer; history kept.
+    let store = cahier_store::Store::open_sled(&data).expect("store");
+    let stored = store.load(&DocId::parse(&id).expect("id")).expect("load").expect("stored");
+    assert_eq!(cahier_doc::read(&stored.doc, None).0.body, "Version un.\n");
+    let versions = cahier_doc::history::versions(&stored.doc);
+    assert_eq!(versions.len(), 3, "nothing rewritten: two versions and the restore");
+    let last = versions.last().expect("last");
+    assert_eq!(last.author.as_deref(), Some("camille"));
+    assert!(last.message.as_deref().is_some_and(|m| m.starts_with("restore version")), "{last:?}");
+    assert!(cahier_server::auth_store::audit_log(&store).expect("audit").iter().any(|e| e.action == "restored"));
+}
