@@ -70,6 +70,10 @@ impl AccessPolicy {
 
 impl Policy for AccessPolicy {
     fn authorize(&self, conn: ConnId, _peer_id: &str, doc: &DocId, access: Access) -> bool {
+        // A deleted document is out of everyone's reach (and looks missing).
+        if crate::publication::is_deleted(&self.store, doc).unwrap_or(true) {
+            return false;
+        }
         let who = self.principals.get(conn);
         match access {
             Access::Read => allowed(&who, &Act::ReadDocument(doc)),

@@ -150,3 +150,33 @@ pub fn published_page(store: &Store, id: &DocId, p: &Publication) -> Result<Opti
         rendered: cahier_wiki::Rendered { html: String::new(), links: Vec::new() },
     }))
 }
+
+/// Deleting keeps the document (nothing is lost) but takes it out of reach:
+/// unpublished, listed nowhere, refused on the sync socket like a missing one.
+/// `undelete` brings it back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Deletion {
+    pub at_ms: i64,
+    pub by: String,
+}
+
+pub fn is_deleted(store: &Store, id: &DocId) -> Result<bool, AuthError> {
+    Ok(store.record(&format!("del/{id}"))?.is_some())
+}
+
+pub fn delete(store: &Store, id: &DocId, by: &str, now_ms: i64) -> Result<(), AuthError> {
+    unpublish(store, id, by, now_ms)?;
+    let d = Deletion { at_ms: now_ms, by: by.to_owned() };
+    let event = AuditEvent { at_ms: now_ms, who: by.to_owned(), action: "deleted".into(), target: id.to_string() };
+    store.put_records(vec![(format!("del/{id}"), Some(json(&d)?)), audit_write(store, &event)?])?;
+    Ok(())
+}
+
+pub fn undelete(store: &Store, id: &DocId, by: &str, now_ms: i64) -> Result<bool, AuthError> {
+    if !is_deleted(store, id)? {
+        return Ok(false);
+    }
+    let event = AuditEvent { at_ms: now_ms, who: by.to_owned(), action: "undeleted".into(), target: id.to_string() };
+    store.put_records(vec![(format!("del/{id}"), None), audit_write(store, &event)?])?;
+    Ok(true)
+}

@@ -21,6 +21,9 @@ pub fn export_all(store: &Store, progress: &mut dyn FnMut(&str)) -> anyhow::Resu
     let mut credits = Vec::new();
     for entry in entries.into_iter().filter(|e| e.kind != "other") {
         let id = DocId::parse(&entry.id)?;
+        if publication::is_deleted(store, &id)? {
+            continue;
+        }
         let (doc, _) = store.load_record(&id)?.with_context(|| format!("document {id} is in the index but not stored"))?;
         let (mut view, _) = cahier_doc::read(&doc, None);
         if view.kind == Kind::Page {

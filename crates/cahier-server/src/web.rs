@@ -156,6 +156,9 @@ pub async fn documents(State(state): State<AppState>, headers: HeaderMap) -> Res
         .filter(|e| e.kind != "other")
         .filter_map(|e| {
             let id = DocId::parse(&e.id).ok()?;
+            if crate::publication::is_deleted(&state.store, &id).unwrap_or(true) {
+                return None;
+            }
             allowed(&v.principal, &Act::ReadDocument(&id)).then(|| DocEntry {
                 published: published.contains(&id),
                 id: e.id,

@@ -159,7 +159,8 @@ pub async fn page(State(state): State<AppState>, Path(slug): Path<String>, Query
     let can_history = allowed(&v.principal, &Act::ReadHistory(&p.id));
     let etag = format!("{}-{}", p.version_tag(), w.catalog.generation());
     let extra = if allowed(&v.principal, &Act::Unpublish) && v.csrf.is_some() {
-        format!(" · {}", html::publish_form(&v.ctx(&state, &path), &slug, false))
+        let ctx = v.ctx(&state, &path);
+        format!(" · {} {}", html::publish_form(&ctx, &slug, false), html::delete_form(&ctx, &slug))
     } else {
         String::new()
     };
@@ -172,7 +173,7 @@ pub async fn page(State(state): State<AppState>, Path(slug): Path<String>, Query
 /// for maintainers, a page offering to publish the draft.
 fn draft_or_missing(state: &AppState, v: &Viewer, slug: &str, path: &str) -> Response {
     if allowed(&v.principal, &Act::Publish)
-        && let Ok(Some(id)) = state.store.find_slug(slug)
+        && let Ok(Some(id)) = find_live(state, slug)
         && let Ok(Some((doc, _))) = state.store.load_record(&id)
     {
         let (view, _) = cahier_doc::read(&doc, None);
@@ -180,11 +181,21 @@ fn draft_or_missing(state: &AppState, v: &Viewer, slug: &str, path: &str) -> Res
         let rendered = render_with_catalog(state, &view.body);
         let mut body = html::version(&ctx, slug, &view.title, &doc.get_heads().first().map(|h| h.to_string()).unwrap_or_default(), &rendered);
         if v.csrf.is_some() && view.kind == cahier_doc::Kind::Page {
-            body = body.replace("</main>", &format!("<p>{}</p>\n</main>", html::publish_form(&ctx, slug, true)));
+            body = body.replace("</main>", &format!("<p>{} {}</p>\n</main>", html::publish_form(&ctx, slug, true), html::delete_form(&ctx, slug)));
         }
         return html_page(StatusCode::OK, body);
     }
     not_found(state, v, path)
+}
+
+/// The document a slug names, unless it was deleted.
+fn find_live(state: &AppState, slug: &str) -> Result<Option<DocId>, cahier_store::StorageError> {
+    let Some(id) = state.store.find_slug(slug)? else { return Ok(None) };
+    match publication::is_deleted(&state.store, &id) {
+        Ok(false) => Ok(Some(id)),
+        Ok(true) => Ok(None),
+        Err(e) => Err(cahier_store::StorageError::Io(e.to_string())),
+    }
 }
 
 fn render_with_catalog(state: &AppState, body: &str) -> String {
@@ -213,7 +224,7 @@ async fn markdown(state: AppState, slug: String, q: PageQuery, headers: HeaderMa
         }
         Some(version) => {
             let Some(heads) = parse_version(version) else { return not_found(&state, &v, &path) };
-            let Ok(Some(id)) = state.store.find_slug(&slug) else { return not_found(&state, &v, &path) };
+            let Ok(Some(id)) = find_live(&state, &slug) else { return not_found(&state, &v, &path) };
             if !allowed(&v.principal, &Act::ReadHistory(&id)) {
                 return not_found(&state, &v, &path);
             }
@@ -249,7 +260,7 @@ async fn markdown(state: AppState, slug: String, q: PageQuery, headers: HeaderMa
 pub async fn history(State(state): State<AppState>, Path(slug): Path<String>, Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
     let v = viewer(&state, &headers, q.lang.as_deref());
     let path = format!("/wiki/{slug}/history");
-    let id = match state.store.find_slug(&slug) {
+    let id = match find_live(&state, &slug) {
         Ok(Some(id)) => id,
         Ok(None) => return not_found(&state, &v, &path),
         Err(e) => return server_error(e),
@@ -302,6 +313,35 @@ pub async fn publish(
     set_published(state, slug, headers, form, true).await
 }
 
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let v = viewer(&state, &headers, None);
+    let path = format!("/wiki/{slug}");
+    if !allowed(&v.principal, &Act::Delete) {
+        return if v.principal == Principal::Anonymous { not_found(&state, &v, &path) } else { forbidden(&state, &v, &path) };
+    }
+    if !v.csrf_ok(form.csrf.as_deref()) {
+        return forbidden(&state, &v, &path);
+    }
+    let id = match find_live(&state, &slug) {
+        Ok(Some(id)) => id,
+        Ok(None) => return not_found(&state, &v, &path),
+        Err(e) => return server_error(e),
+    };
+    let by = v.name().unwrap_or("?").to_owned();
+    if let Err(e) = publication::delete(&state.store, &id, &by, crate::now_ms()) {
+        return server_error(e);
+    }
+    if let Err(e) = hide(&state.wiki, &id) {
+        return server_error(e);
+    }
+    Redirect::to("/edit").into_response()
+}
+
 pub async fn unpublish(
     State(state): State<AppState>,
     Path(slug): Path<String>,
@@ -321,7 +361,7 @@ async fn set_published(state: AppState, slug: String, headers: HeaderMap, form: 
     if !v.csrf_ok(form.csrf.as_deref()) {
         return forbidden(&state, &v, &path);
     }
-    let id = match state.store.find_slug(&slug) {
+    let id = match find_live(&state, &slug) {
         Ok(Some(id)) => id,
         Ok(None) => return not_found(&state, &v, &path),
         Err(e) => return server_error(e),
@@ -481,7 +521,7 @@ pub async fn restore(State(state): State<AppState>, Path(slug): Path<String>, he
     if !v.csrf_ok(form.csrf.as_deref()) {
         return forbidden(&state, &v, &path);
     }
-    let id = match state.store.find_slug(&slug) {
+    let id = match find_live(&state, &slug) {
         Ok(Some(id)) => id,
         Ok(None) => return not_found(&state, &v, &path),
         Err(e) => return server_error(e),

@@ -423,6 +423,16 @@ pub fn message(ctx: &Ctx<'_>, title: &str, text: &str) -> String {
     layout(ctx, title, &format!("<h1>{}</h1>\n<p>{}</p>\n", escape(title), escape(text)))
 }
 
+/// A maintainer's delete button (the document is kept, out of reach; `cahier undelete` brings it back).
+pub fn delete_form(ctx: &Ctx<'_>, slug: &str) -> String {
+    format!(
+        "<form class=\"inline\" method=\"post\" action=\"/wiki/{}/delete\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">{}</button></form>",
+        escape(slug),
+        escape(ctx.csrf.unwrap_or("")),
+        ctx.t().delete
+    )
+}
+
 /// A maintainer's publish or unpublish button.
 pub fn publish_form(ctx: &Ctx<'_>, slug: &str, publish: bool) -> String {
     let t = ctx.t();

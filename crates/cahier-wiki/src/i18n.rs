@@ -137,6 +137,7 @@ pub struct Strings {
     pub display_name: &'static str,
     pub display_name_help: &'static str,
     pub join_button: &'static str,
+    pub delete: &'static str,
 }
 
 pub static FR: Strings = Strings {
@@ -217,6 +218,7 @@ pub static FR: Strings = Strings {
     display_name: "Votre nom",
     display_name_help: "Les autres participant·es le verront, et les crédits du compte rendu l’afficheront.",
     join_button: "Rejoindre",
+    delete: "Supprimer",
 };
 
 pub static EN: Strings = Strings {
@@ -297,4 +299,5 @@ pub static EN: Strings = Strings {
     display_name: "Your name",
     display_name_help: "Other participants will see it, and the minutes' credits will show it.",
     join_button: "Join",
+    delete: "Delete",
 };

@@ -66,6 +66,22 @@ enum Command {
         #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
         data: PathBuf,
     },
+    /// Delete a page or minutes: kept in the store, out of everyone's reach, unpublished.
+    Delete {
+        document: String,
+        #[arg(long, env = "CAHIER_USER", default_value = "admin")]
+        by: String,
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+        data: PathBuf,
+    },
+    /// Bring back a deleted document.
+    Undelete {
+        document: String,
+        #[arg(long, env = "CAHIER_USER", default_value = "admin")]
+        by: String,
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+        data: PathBuf,
+    },
     /// Turn a set of minutes into a wiki page that keeps its whole history and credits.
     Promote {
         minutes: String,
@@ -109,6 +125,8 @@ fn main() -> ExitCode {
         Command::List { data } => list(&data),
         Command::Publish { page, by, data } => wiki::publish(&data, &page, &by),
         Command::Unpublish { page, by, data } => wiki::unpublish(&data, &page, &by),
+        Command::Delete { document, by, data } => wiki::delete(&data, &document, &by),
+        Command::Undelete { document, by, data } => wiki::undelete(&data, &document, &by),
         Command::Promote { minutes, slug, by, data } => wiki::promote(&data, &minutes, slug.as_deref(), &by),
         Command::Serve(args) => serve::run(args),
         Command::User(cmd) => accounts::user(cmd),

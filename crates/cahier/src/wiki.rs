@@ -55,3 +55,22 @@ pub fn promote(data: &Path, what: &str, slug: Option<&str>, by: &str) -> anyhow:
     println!("promoted {what} to the page {slug} ({}); publish it with `cahier publish {slug}`", loaded.id);
     Ok(ExitCode::SUCCESS)
 }
+
+pub fn delete(data: &Path, what: &str, by: &str) -> anyhow::Result<ExitCode> {
+    let store = crate::open_store(data)?;
+    let id = find(&store, what)?;
+    publication::delete(&store, &id, by, crate::now_ms())?;
+    println!("deleted {what} ({id}); `cahier undelete {id}` brings it back");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn undelete(data: &Path, what: &str, by: &str) -> anyhow::Result<ExitCode> {
+    let store = crate::open_store(data)?;
+    let id = find(&store, what)?;
+    if publication::undelete(&store, &id, by, crate::now_ms())? {
+        println!("{what} is back (publish it again if readers should see it)");
+    } else {
+        println!("{what} was not deleted");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -51,6 +51,7 @@ fn setup() -> (tempfile::TempDir, String, String) {
     let mut m = DocView::new_minutes("Réunion");
     m.slug = "reunion".into();
     store.upsert(&m, &Editor::new("léa"), 1).expect("minutes");
+    store.upsert(&DocView::new_page("À supprimer"), &Editor::new("léa"), 1).expect("to delete");
     let editor = crate::token_in(&store, "eli", Role::Editor);
     let maintainer = crate::token_in(&store, "camille", Role::Maintainer);
     (dir, editor, maintainer)
@@ -79,6 +80,10 @@ async fn the_http_matrix_matches_the_policy_table() {
         ("POST", "/wiki/publiee/unpublish", [404, 403, 303]),
         ("GET", "/api/documents", [401, 200, 200]),
         ("GET", "/audit", [404, 403, 200]),
+        ("POST", "/wiki/a-supprimer/delete", [404, 403, 303]),
+        // Deleted: gone for everyone, maintainers included (the store keeps it).
+        ("GET", "/wiki/a-supprimer", [404, 404, 404]),
+        ("GET", "/wiki/a-supprimer/history", [404, 404, 404]),
         ("GET", "/edit", [303, 503, 503]),
     ];
     let mut wrong = Vec::new();
@@ -158,4 +163,34 @@ async fn logins_are_rate_limited_per_account() {
     let forged = request(&server, "POST", "/login", &[FORM], &format!("name=eli&password=un+mot+de+passe+long&csrf={csrf}")).await;
     assert_eq!(forged.status, 403);
     server.stop().await;
+}
+
+#[tokio::test]
+async fn client_addresses_come_from_x_forwarded_for_only_behind_a_trusted_proxy() {
+    // Twenty failed logins (each for a different account) from one address
+    // block that address, and only that one.
+    async fn fail_from(server: &TestServer, xff: &str, account: &str) -> u16 {
+        let page = get(server, "/login", &[]).await;
+        let csrf = field(&page.text(), "csrf");
+        let cookie = page.cookies().iter().find_map(|c| c.split(';').next().filter(|c| c.starts_with("cahier_login="))).expect("cookie").to_owned();
+        let body = format!("name={account}&password=faux-mot-de-passe&csrf={csrf}");
+        request(server, "POST", "/login", &[FORM, ("Cookie", &cookie), ("X-Forwarded-For", xff)], &body).await.status
+    }
+    for (trusted, blocked_elsewhere) in [(true, false), (false, true)] {
+        let (dir, _, _) = setup();
+        let config = ServerConfig {
+            trusted_proxies: if trusted { vec!["127.0.0.1".parse().expect("ip")] } else { vec![] },
+            ..ServerConfig::default()
+        };
+        let server = TestServer::start(dir.path(), config).await;
+        for i in 0..20 {
+            assert_eq!(fail_from(&server, "203.0.113.9", &format!("inconnu{i}")).await, 401);
+        }
+        assert_eq!(fail_from(&server, "203.0.113.9", "encore").await, 429, "the address is blocked");
+        let other = fail_from(&server, "198.51.100.7", "autre").await;
+        // Behind a trusted proxy the other client is someone else; without one,
+        // the header is ignored and every request comes from the proxy itself.
+        assert_eq!(other, if blocked_elsewhere { 429 } else { 401 }, "trusted proxy: {trusted}");
+        server.stop().await;
+    }
 }
