@@ -39,6 +39,14 @@ enum Scenario {
         #[arg(long, default_value = "server")]
         label: String,
     },
+    /// Search latency on a wiki of many pages, with the server's index.
+    Search {
+        #[arg(long, default_value_t = 10_000)]
+        pages: usize,
+        /// Where to take words from (the project's sample wiki).
+        #[arg(long, default_value = "sample")]
+        sample: std::path::PathBuf,
+    },
     /// Times the server-side Automerge operations of one keystroke on a document
     /// holding a trace's history (no network): where relay latency goes.
     Ops {
@@ -253,5 +261,66 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().scenario {
         Scenario::Relay { url, edits, preload, label } => relay(&url, edits, preload.as_deref(), &label).await,
         Scenario::Ops { preload } => ops(&preload),
+        Scenario::Search { pages, sample } => search_bench(pages, &sample),
     }
+}
+
+/// Search latency on a wiki of `pages` pages, with the index the server uses
+/// (tantivy in memory, French stemming). Pages are made of the words of the
+/// project's sample wiki, shuffled.
+fn search_bench(pages: usize, sample: &std::path::Path) -> anyhow::Result<()> {
+    let mut words: Vec<String> = Vec::new();
+    for entry in std::fs::read_dir(sample)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            for f in std::fs::read_dir(&path)? {
+                let text = std::fs::read_to_string(f?.path())?;
+                words.extend(text.split_whitespace().filter(|w| w.chars().all(char::is_alphabetic) && w.chars().count() > 3).map(str::to_lowercase));
+            }
+        }
+    }
+    words.sort();
+    words.dedup();
+    if words.len() < 50 {
+        bail!("{}: not enough words to build pages from", sample.display());
+    }
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let docs: Vec<(String, String, String)> = (0..pages)
+        .map(|i| {
+            let title: Vec<&str> = (0..3).map(|_| words[next(words.len())].as_str()).collect();
+            let body: Vec<&str> = (0..300).map(|_| words[next(words.len())].as_str()).collect();
+            (format!("page-{i}"), title.join(" "), body.join(" "))
+        })
+        .collect();
+    let mut index = cahier_wiki::search::SearchIndex::new()?;
+    let start = Instant::now();
+    for chunk in docs.chunks(1000) {
+        let refs: Vec<(&str, &str, &str)> = chunk.iter().map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())).collect();
+        index.put(&refs)?;
+    }
+    let indexing = start.elapsed();
+    let mut times = Vec::new();
+    for i in 0..300 {
+        let q = if i % 2 == 0 { words[next(words.len())].clone() } else { format!("{} {}", words[next(words.len())], words[next(words.len())]) };
+        let t = Instant::now();
+        let hits = index.search(&q, 20)?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        std::hint::black_box(hits);
+    }
+    times.sort_by(f64::total_cmp);
+    let pct = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];
+    println!(
+        "{}",
+        serde_json::json!({
+            "scenario": "search", "pages": pages, "indexing_s": indexing.as_secs_f64(),
+            "queries": times.len(), "p50_ms": pct(0.5), "p99_ms": pct(0.99), "max_ms": times[times.len() - 1],
+        })
+    );
+    Ok(())
 }

@@ -28,6 +28,14 @@ use crate::web_auth::{CsrfForm, Viewer, html_page, viewer};
 pub struct WikiState {
     pub catalog: Catalog,
     pub search: SearchIndex,
+    /// Readers' pages, whole, per (slug, language), for one catalog generation.
+    pub pages: std::sync::Mutex<std::collections::HashMap<(String, cahier_wiki::Lang), Arc<CachedPage>>>,
+}
+
+pub struct CachedPage {
+    generation: u64,
+    etag: String,
+    body: axum::body::Bytes,
 }
 
 pub type Wiki = Arc<RwLock<WikiState>>;
@@ -48,7 +56,7 @@ pub fn load(store: &Store) -> anyhow::Result<WikiState> {
     search.put(&refs)?;
     let mut catalog = Catalog::default();
     catalog.extend(pages);
-    Ok(WikiState { catalog, search })
+    Ok(WikiState { catalog, search, pages: Default::default() })
 }
 
 /// Puts a freshly published page in the catalog and the search index.
@@ -114,9 +122,9 @@ fn server_error(e: impl std::fmt::Display) -> Response {
 
 /// A cacheable response for readers: `ETag`, `304 Not Modified`, `Cache-Control`.
 /// Logged-in viewers get private, uncached pages (they carry their name and forms).
-fn cacheable(headers: &HeaderMap, v: &Viewer, etag: String, content_type: &'static str, body: impl FnOnce() -> String) -> Response {
+fn cacheable<B: Into<axum::body::Body>>(headers: &HeaderMap, v: &Viewer, etag: String, content_type: &'static str, body: impl FnOnce() -> B) -> Response {
     if v.principal != Principal::Anonymous {
-        return (StatusCode::OK, [(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "private, no-store")], body()).into_response();
+        return (StatusCode::OK, [(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "private, no-store")], body().into()).into_response();
     }
     let etag = format!("\"{etag}-{}\"", v.lang.code());
     let matches = headers
@@ -131,7 +139,7 @@ fn cacheable(headers: &HeaderMap, v: &Viewer, etag: String, content_type: &'stat
     if matches {
         return (StatusCode::NOT_MODIFIED, common).into_response();
     }
-    (StatusCode::OK, common, [(header::CONTENT_TYPE, content_type)], body()).into_response()
+    (StatusCode::OK, common, [(header::CONTENT_TYPE, content_type)], body().into()).into_response()
 }
 
 pub async fn home() -> Redirect {
@@ -156,8 +164,27 @@ pub async fn page(State(state): State<AppState>, Path(slug): Path<String>, Query
         drop(w);
         return draft_or_missing(&state, &v, &slug, &path);
     };
+    let generation = w.catalog.generation();
+    if v.principal == Principal::Anonymous {
+        // Readers all get the same bytes: rendered once per published version.
+        let key = (slug.clone(), v.lang);
+        let hit = w.pages.lock().ok().and_then(|c| c.get(&key).filter(|h| h.generation == generation).cloned());
+        let page = match hit {
+            Some(page) => page,
+            None => {
+                let body = html::page(&v.ctx(&state, &path), p, &w.catalog.backlinks(&slug), false, "");
+                let page = Arc::new(CachedPage { generation, etag: format!("{}-{generation}", p.version_tag()), body: body.into() });
+                if let Ok(mut c) = w.pages.lock() {
+                    c.retain(|_, h| h.generation == generation);
+                    c.insert(key, page.clone());
+                }
+                page
+            }
+        };
+        return cacheable(&headers, &v, page.etag.clone(), "text/html; charset=utf-8", || page.body.clone());
+    }
     let can_history = allowed(&v.principal, &Act::ReadHistory(&p.id));
-    let etag = format!("{}-{}", p.version_tag(), w.catalog.generation());
+    let etag = format!("{}-{generation}", p.version_tag());
     let extra = if allowed(&v.principal, &Act::Unpublish) && v.csrf.is_some() {
         let ctx = v.ctx(&state, &path);
         format!(" · {} {}", html::publish_form(&ctx, &slug, false), html::delete_form(&ctx, &slug))

@@ -113,6 +113,14 @@ async fn readers_see_the_published_version_and_nothing_unpublished() {
     assert_eq!(r.status, 200);
     assert!(r.text().contains("on sème en mars"), "the published version");
     assert!(!r.text().contains("SECRET"), "never the live draft");
+    // Caches can keep it: an ETag, 304 when unchanged, compression on request.
+    let etag = r.header("etag").expect("an ETag").to_owned();
+    assert!(r.header("cache-control").is_some_and(|c| c.contains("max-age")));
+    assert!(r.header("content-security-policy").is_some_and(|c| c.contains("default-src 'none'")));
+    let again = get(&server, "/wiki/potager", &[("If-None-Match", &etag)]).await;
+    assert_eq!((again.status, again.body.len()), (304, 0));
+    let gz = get(&server, "/wiki/potager", &[("Accept-Encoding", "gzip")]).await;
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
     let md = get(&server, "/wiki/potager.md", &[]).await;
     assert_eq!(md.status, 200);
     assert!(md.text().contains("status: published") && md.text().contains("on sème en mars") && !md.text().contains("SECRET"));
