@@ -102,6 +102,23 @@ async fn the_http_matrix_matches_the_policy_table() {
             }
         }
     }
+    // Creating an invite link (JSON): editors and maintainers, with a token or a session's CSRF header.
+    let reunion = get(&server, "/api/documents", &[("Authorization", &mb)]).await.text();
+    let id_start = reunion.find("\"id\":\"").expect("a document") + 6;
+    let doc = &reunion[id_start..id_start + reunion[id_start..].find('"').expect("end")];
+    let body = format!("{{\"doc\":\"{doc}\",\"write\":false,\"expires_days\":7}}");
+    for (i, (name, headers)) in who.iter().enumerate() {
+        let mut h: Vec<(&str, &str)> = headers.clone();
+        h.push(("Content-Type", "application/json"));
+        let r = request(&server, "POST", "/api/invites", &h, &body).await;
+        let expected = [403, 200, 200][i];
+        if r.status != expected {
+            wrong.push(format!("{name} POST /api/invites: {} (expected {expected})", r.status));
+        }
+        if r.status == 200 && !r.text().contains("/join/") {
+            wrong.push(format!("{name}: no link in {}", r.text()));
+        }
+    }
     assert!(wrong.is_empty(), "cells that differ from the policy table:\n{}", wrong.join("\n"));
     server.stop().await;
 }

@@ -528,6 +528,10 @@ async fn participants_open_their_document_only_and_only_while_their_invite_lasts
             assert_eq!(get(&server, path, &[("Cookie", cookie)]).await.status, 403, "{path}");
         }
         assert_eq!(get(&server, "/wiki/reunion-a/history", &[("Cookie", cookie)]).await.status, 404);
+        // Participants do not hand out links of their own.
+        let body = format!("{{\"doc\":\"{mine}\",\"write\":true}}");
+        let r = request(&server, "POST", "/api/invites", &[("Cookie", cookie), ("Content-Type", "application/json")], &body).await;
+        assert_eq!(r.status, 403, "{}", r.text());
     }
     // The view link reads but may not write: its change is refused, never stored.
     let mut viewer = Client::connect_with_cookie(&server, &view_cookie, "viewer").await;
