@@ -101,11 +101,15 @@ fn read_limited(r: impl Read, name: &str) -> anyhow::Result<Vec<u8>> {
 
 fn read_tar_gz(path: &Path) -> anyhow::Result<Vec<InFile>> {
     let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    tar_gz_members(file, &path.display().to_string())
+}
+
+fn tar_gz_members(r: impl Read, label: &str) -> anyhow::Result<Vec<InFile>> {
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(r));
     let mut out = Vec::new();
     let mut total = 0u64;
-    for entry in archive.entries().with_context(|| format!("{}: not a .tar.gz archive", path.display()))? {
-        let entry = entry.with_context(|| format!("{}: damaged archive", path.display()))?;
+    for entry in archive.entries().with_context(|| format!("{label}: not a .tar.gz archive"))? {
+        let entry = entry.with_context(|| format!("{label}: damaged archive"))?;
         if !entry.header().entry_type().is_file() {
             continue;
         }
@@ -113,34 +117,55 @@ fn read_tar_gz(path: &Path) -> anyhow::Result<Vec<InFile>> {
         if !is_markdown(&inner) {
             continue;
         }
-        let name = format!("{}:{inner}", path.display());
-        add_member(path, &mut out, &mut total, name, entry)?;
+        let name = format!("{label}:{inner}");
+        add_member(label, &mut out, &mut total, name, entry)?;
     }
     Ok(out)
 }
 
 fn read_zip(path: &Path) -> anyhow::Result<Vec<InFile>> {
     let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut archive = zip::ZipArchive::new(file).with_context(|| format!("{}: not a .zip archive", path.display()))?;
+    zip_members(file, &path.display().to_string())
+}
+
+fn zip_members(r: impl Read + std::io::Seek, label: &str) -> anyhow::Result<Vec<InFile>> {
+    let mut archive = zip::ZipArchive::new(r).with_context(|| format!("{label}: not a .zip archive"))?;
     let mut out = Vec::new();
     let mut total = 0u64;
     for i in 0..archive.len() {
-        let entry = archive.by_index(i).with_context(|| format!("{}: damaged archive", path.display()))?;
+        let entry = archive.by_index(i).with_context(|| format!("{label}: damaged archive"))?;
         if !entry.is_file() || !is_markdown(entry.name()) {
             continue;
         }
-        let name = format!("{}:{}", path.display(), entry.name());
-        add_member(path, &mut out, &mut total, name, entry)?;
+        let name = format!("{label}:{}", entry.name());
+        add_member(label, &mut out, &mut total, name, entry)?;
     }
     Ok(out)
 }
 
+/// The Markdown files of an upload: a `.md` file, a `.tar.gz` or a `.zip`, by its name.
+pub fn read_markdown_upload(name: &str, bytes: &[u8]) -> anyhow::Result<Vec<InFile>> {
+    let mut files = match format_of(Path::new(name)) {
+        Format::TarGz => tar_gz_members(bytes, name)?,
+        Format::Zip => zip_members(std::io::Cursor::new(bytes), name)?,
+        Format::Folder if name.to_lowercase().ends_with(".md") => {
+            if bytes.len() as u64 > MAX_FILE_BYTES {
+                bail!("{name}: larger than {} MiB", MAX_FILE_BYTES >> 20);
+            }
+            vec![InFile { name: name.to_owned(), bytes: bytes.to_vec() }]
+        }
+        Format::Folder => bail!("{name}: not a .md file, a .tar.gz or a .zip"),
+    };
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(files)
+}
+
 /// Reads one archive member, keeping the whole archive under `MAX_TOTAL_BYTES`.
-fn add_member(archive: &Path, out: &mut Vec<InFile>, total: &mut u64, name: String, r: impl Read) -> anyhow::Result<()> {
+fn add_member(archive: &str, out: &mut Vec<InFile>, total: &mut u64, name: String, r: impl Read) -> anyhow::Result<()> {
     let bytes = read_limited(r, &name)?;
     *total += bytes.len() as u64;
     if *total > MAX_TOTAL_BYTES {
-        bail!("{}: unpacks to more than {} MiB", archive.display(), MAX_TOTAL_BYTES >> 20);
+        bail!("{archive}: unpacks to more than {} MiB", MAX_TOTAL_BYTES >> 20);
     }
     out.push(InFile { name, bytes });
     Ok(())

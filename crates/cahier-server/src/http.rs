@@ -48,6 +48,10 @@ pub fn app(state: AppState) -> Router {
         .route("/tags/{tag}", get(wiki::tag))
         .route("/recent", get(wiki::recent))
         .route("/audit", get(wiki::audit))
+        .route(
+            "/import",
+            get(wiki::import_page).post(wiki::import_upload).layer(axum::extract::DefaultBodyLimit::max(64 << 20)),
+        )
         .route("/feed.atom", get(wiki::feed))
         .route("/search", get(wiki::search))
         .route("/assets/wiki.css", get(wiki::css))

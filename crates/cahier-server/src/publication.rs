@@ -58,7 +58,13 @@ pub fn publish(store: &Store, id: &DocId, by: &str, now_ms: i64) -> Result<Publi
     let Some((doc, _)) = store.load_record(id)? else {
         return Err(AuthError::Invalid(format!("no document {id}")));
     };
-    let (view, _) = cahier_doc::read(&doc, None);
+    publish_doc(store, id, &doc, by, now_ms)
+}
+
+/// Publishes `doc` (document `id`) at its current heads, which the store has or
+/// is about to have (the sync engine is storing them).
+pub fn publish_doc(store: &Store, id: &DocId, doc: &automerge::Automerge, by: &str, now_ms: i64) -> Result<Publication, AuthError> {
+    let (view, _) = cahier_doc::read(doc, None);
     if view.kind != Kind::Page {
         return Err(AuthError::Invalid(format!(
             "{} is a set of minutes; promote it to a page to publish it",
@@ -130,12 +136,17 @@ pub fn parse_heads(heads: &[String]) -> Option<Vec<ChangeHash>> {
 /// one of the heads is gone (then readers get a 404, not an error).
 pub fn published_page(store: &Store, id: &DocId, p: &Publication) -> Result<Option<Published>, AuthError> {
     let Some((doc, _)) = store.load_record(id)? else { return Ok(None) };
+    published_page_from(store, id, &doc, p)
+}
+
+/// The page readers see for a publication, from a document in memory.
+pub fn published_page_from(store: &Store, id: &DocId, doc: &automerge::Automerge, p: &Publication) -> Result<Option<Published>, AuthError> {
     let Some(heads) = parse_heads(&p.heads) else { return Ok(None) };
     if heads.iter().any(|h| doc.get_change_by_hash(h).is_none()) {
         return Ok(None);
     }
-    let (view, _) = cahier_doc::read(&doc, Some(&heads));
-    let contributors = crate::auth_store::credits(store, &doc, Some(&heads))?;
+    let (view, _) = cahier_doc::read(doc, Some(&heads));
+    let contributors = crate::auth_store::credits(store, doc, Some(&heads))?;
     Ok(Some(Published {
         id: id.clone(),
         slug: view.slug,
@@ -150,7 +161,6 @@ pub fn published_page(store: &Store, id: &DocId, p: &Publication) -> Result<Opti
         rendered: cahier_wiki::Rendered { html: String::new(), links: Vec::new() },
     }))
 }
-
 /// Deleting keeps the document (nothing is lost) but takes it out of reach:
 /// unpublished, listed nowhere, refused on the sync socket like a missing one.
 /// `undelete` brings it back.

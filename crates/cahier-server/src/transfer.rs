@@ -68,28 +68,63 @@ pub fn foreign_documents(store: &Store) -> anyhow::Result<usize> {
 /// page whose front matter says `status: published` is published as imported.
 /// Returns the slug and whether the document is new.
 pub fn import_file(store: &Store, file: &InFile, now: i64) -> anyhow::Result<(String, bool)> {
+    let done = import_through(store, file, now, None)?;
+    Ok((done.slug, done.created))
+}
+
+/// What one imported file became.
+pub struct Imported {
+    pub slug: String,
+    pub created: bool,
+    pub id: DocId,
+    /// The document with the import applied.
+    pub doc: automerge::Automerge,
+    /// Set when the file published the page.
+    pub publication: Option<publication::Publication>,
+}
+
+/// Hands a change to the running sync engine, which stores it and sends it to
+/// the document's open editors.
+pub type Engine<'a> = &'a dyn Fn(&DocId, Vec<u8>) -> anyhow::Result<()>;
+
+/// Imports one file; with `engine`, a change to an existing document goes
+/// through the running server's sync engine instead of straight to the store
+/// (the engine may hold the document, and its editors must get the change).
+pub fn import_through(store: &Store, file: &InFile, now: i64, engine: Option<Engine<'_>>) -> anyhow::Result<Imported> {
     let text = std::str::from_utf8(&file.bytes).map_err(|e| anyhow::anyhow!("{}:1: not UTF-8 text ({e})", file.name))?;
     let mut view = cahier_doc::markdown::from_markdown(&file.name, text)?.view;
     if view.updated_ms.is_none() {
         view.updated_ms = Some(now);
     }
+    let existing = match store.find_slug(&view.slug)? {
+        Some(id) if !publication::is_deleted(store, &id)? => store.load_record(&id)?.map(|(doc, _)| (id, doc)),
+        _ => None,
+    };
     if view.created_ms.is_none() {
-        let existing = match store.find_slug(&view.slug)? {
-            Some(id) => store.load(&id)?.and_then(|d| cahier_doc::read(&d.doc, None).0.created_ms),
-            None => None,
-        };
-        view.created_ms = Some(existing.unwrap_or(now));
+        view.created_ms = Some(existing.as_ref().and_then(|(_, d)| cahier_doc::read(d, None).0.created_ms).unwrap_or(now));
     }
-    let (loaded, created) = store.upsert(&view, &Editor::import(), now)?;
+    let (id, doc, created) = match (existing, engine) {
+        (Some((id, mut doc)), Some(engine)) => {
+            if cahier_doc::apply_view(&mut doc, &view, &Editor::import(), now, "import")?.is_some()
+                && let Some(change) = doc.get_last_local_change()
+            {
+                engine(&id, change.raw_bytes().to_vec())?;
+            }
+            (id, doc, false)
+        }
+        _ => {
+            let (loaded, created) = store.upsert(&view, &Editor::import(), now)?;
+            (loaded.id.clone(), loaded.doc, created)
+        }
+    };
+    let mut published = None;
     if view.kind == Kind::Page {
         match view.status {
-            Status::Published => {
-                publication::publish(store, &loaded.id, IMPORT_PUBLISHER, now)?;
-            }
+            Status::Published => published = Some(publication::publish_doc(store, &id, &doc, IMPORT_PUBLISHER, now)?),
             Status::Draft => {
-                publication::unpublish(store, &loaded.id, IMPORT_PUBLISHER, now)?;
+                publication::unpublish(store, &id, IMPORT_PUBLISHER, now)?;
             }
         }
     }
-    Ok((view.slug, created))
+    Ok(Imported { slug: view.slug, created, id, doc, publication: published })
 }

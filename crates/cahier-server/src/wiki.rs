@@ -595,3 +595,94 @@ pub async fn restore(State(state): State<AppState>, Path(slug): Path<String>, he
     }
     Redirect::to(&path).into_response()
 }
+
+/// `/import`: maintainers upload a `.md`, a `.tar.gz` or a `.zip`.
+pub async fn import_page(State(state): State<AppState>, Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
+    let v = viewer(&state, &headers, q.lang.as_deref());
+    if !allowed(&v.principal, &Act::Import) {
+        return if v.principal == Principal::Anonymous { not_found(&state, &v, "/import") } else { forbidden(&state, &v, "/import") };
+    }
+    html_page(StatusCode::OK, html::import_form(&v.ctx(&state, "/import")))
+}
+
+/// The upload: each file is imported on its own (a bad one changes nothing and
+/// names its file and line), and the page reports each as it goes: the
+/// response is streamed, one line per file.
+pub async fn import_upload(State(state): State<AppState>, headers: HeaderMap, mut form: axum::extract::Multipart) -> Response {
+    let v = viewer(&state, &headers, None);
+    if !allowed(&v.principal, &Act::Import) {
+        return if v.principal == Principal::Anonymous { not_found(&state, &v, "/import") } else { forbidden(&state, &v, "/import") };
+    }
+    let (mut csrf, mut upload) = (None, None);
+    loop {
+        match form.next_field().await {
+            Ok(Some(field)) => match field.name() {
+                Some("csrf") => csrf = field.text().await.ok(),
+                Some("file") => {
+                    let name = field.file_name().unwrap_or("upload.md").to_owned();
+                    match field.bytes().await {
+                        Ok(b) => upload = Some((name, b)),
+                        Err(e) => return (StatusCode::BAD_REQUEST, format!("the upload was cut short: {e}")).into_response(),
+                    }
+                }
+                _ => {}
+            },
+            Ok(None) => break,
+            Err(e) => return (StatusCode::BAD_REQUEST, format!("not a valid upload: {e}")).into_response(),
+        }
+    }
+    if !v.csrf_ok(csrf.as_deref()) {
+        return forbidden(&state, &v, "/import");
+    }
+    let Some((name, bytes)) = upload else { return (StatusCode::BAD_REQUEST, "no file in the upload").into_response() };
+    let files = match crate::archive::read_markdown_upload(&name, &bytes) {
+        Ok(f) => f,
+        Err(e) => return html_page(StatusCode::UNPROCESSABLE_ENTITY, html::message(&v.ctx(&state, "/import"), v.lang.t().import, &format!("{e:#}"))),
+    };
+    let page = html::import_result(&v.ctx(&state, "/import"), "\u{0}");
+    let (head, tail) = page.split_once('\u{0}').map(|(a, b)| (a.to_owned(), b.to_owned())).unwrap_or_default();
+    let (tx, rx) = tokio::sync::mpsc::channel::<String>(16);
+    let hub = state.hub.tx.clone();
+    let by = v.name().unwrap_or("?").to_owned();
+    let t = v.lang.t();
+    tokio::task::spawn_blocking(move || {
+        let _ = tx.blocking_send(head);
+        let engine = |id: &DocId, change: Vec<u8>| -> anyhow::Result<()> {
+            hub.blocking_send(crate::hub_task::HubEvent::Input(cahier_sync::Input::Apply { doc: id.clone(), changes: change }))
+                .map_err(|_| anyhow::anyhow!("the server is stopping"))
+        };
+        let (mut ok, mut failed) = (0, 0);
+        for file in &files {
+            let line = match crate::transfer::import_through(&state.store, file, crate::now_ms(), Some(&engine)) {
+                Ok(done) => {
+                    ok += 1;
+                    if let Some(p) = &done.publication
+                        && let Ok(Some(page)) = publication::published_page_from(&state.store, &done.id, &done.doc, p)
+                    {
+                        let _ = show(&state.wiki, page);
+                    } else if done.publication.is_none() {
+                        let _ = hide(&state.wiki, &done.id);
+                    }
+                    let what = if done.created { t.import_new } else { t.import_updated };
+                    format!("<li>{what} <a href=\"/wiki/{}\">{}</a> ← {}</li>\n", html::url_segment(&done.slug), cahier_wiki::render::escape(&done.slug), cahier_wiki::render::escape(&file.name))
+                }
+                Err(e) => {
+                    failed += 1;
+                    format!("<li class=\"error\">{} {}</li>\n", t.import_failed, cahier_wiki::render::escape(&format!("{e:#}")))
+                }
+            };
+            if tx.blocking_send(line).is_err() {
+                return;
+            }
+        }
+        let event = crate::auth_store::AuditEvent { at_ms: crate::now_ms(), who: by, action: "imported".into(), target: format!("{ok} files, {failed} failed") };
+        let _ = crate::auth_store::record_audit(&state.store, &event);
+        let _ = tx.blocking_send(format!("</ol>\n<p role=\"status\">{ok} / {}</p>\n{tail}", ok + failed));
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|s| (Ok::<_, std::convert::Infallible>(s), rx)) });
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
+}

@@ -502,3 +502,26 @@ pub fn join(ctx: &Ctx<'_>, secret: &str, title: &str, write: bool, csrf: &str, e
     );
     layout(ctx, t.join_title, &m)
 }
+
+/// The maintainers' import form.
+pub fn import_form(ctx: &Ctx<'_>) -> String {
+    let t = ctx.t();
+    let m = format!(
+        "<h1>{title}</h1>\n<p>{intro}</p>\n<form method=\"post\" action=\"/import\" enctype=\"multipart/form-data\">\n\
+<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n\
+<p><label for=\"file\">{label}</label><br><input id=\"file\" name=\"file\" type=\"file\" accept=\".md,.zip,.gz,.tgz\" required></p>\n\
+<p><button type=\"submit\">{button}</button></p>\n</form>\n",
+        title = t.import,
+        intro = t.import_intro,
+        csrf = escape(ctx.csrf.unwrap_or("")),
+        label = t.import_file,
+        button = t.import,
+    );
+    layout(ctx, t.import, &m)
+}
+
+/// The import report; `list` goes inside the list of files (streamed).
+pub fn import_result(ctx: &Ctx<'_>, list: &str) -> String {
+    let t = ctx.t();
+    layout(ctx, t.import, &format!("<h1>{}</h1>\n<ol class=\"import\" aria-live=\"polite\">\n{list}", t.import))
+}

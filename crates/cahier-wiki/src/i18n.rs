@@ -138,6 +138,12 @@ pub struct Strings {
     pub display_name_help: &'static str,
     pub join_button: &'static str,
     pub delete: &'static str,
+    pub import: &'static str,
+    pub import_intro: &'static str,
+    pub import_file: &'static str,
+    pub import_new: &'static str,
+    pub import_updated: &'static str,
+    pub import_failed: &'static str,
 }
 
 pub static FR: Strings = Strings {
@@ -219,6 +225,12 @@ pub static FR: Strings = Strings {
     display_name_help: "Les autres participant·es le verront, et les crédits du compte rendu l’afficheront.",
     join_button: "Rejoindre",
     delete: "Supprimer",
+    import: "Importer",
+    import_intro: "Un fichier .md, ou une archive .tar.gz ou .zip de fichiers .md (le format de l’export). Chaque fichier est importé à part : un fichier en erreur ne change rien et l’erreur dit où.",
+    import_file: "Fichier ou archive",
+    import_new: "nouveau",
+    import_updated: "mis à jour",
+    import_failed: "erreur :",
 };
 
 pub static EN: Strings = Strings {
@@ -300,4 +312,10 @@ pub static EN: Strings = Strings {
     display_name_help: "Other participants will see it, and the minutes' credits will show it.",
     join_button: "Join",
     delete: "Delete",
+    import: "Import",
+    import_intro: "A .md file, or a .tar.gz or .zip archive of .md files (the export format). Each file is imported on its own: a file with an error changes nothing and the error says where.",
+    import_file: "File or archive",
+    import_new: "new",
+    import_updated: "updated",
+    import_failed: "error:",
 };

@@ -247,3 +247,58 @@ async fn a_wiki_exported_imported_and_exported_again_is_byte_identical() {
         assert!(again == first.body, "{name}: export → import → export changed the bytes");
     }
 }
+
+fn multipart(boundary: &str, csrf: &str, file_name: &str, content: &str) -> String {
+    format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--{boundary}\r\n\
+Content-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: text/markdown\r\n\r\n{content}\r\n--{boundary}--\r\n"
+    )
+}
+
+#[tokio::test]
+async fn maintainers_import_through_the_web_and_each_file_reports_on_its_own() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_sled(dir.path()).expect("store");
+    let id = write(&store, &page("Potager", "Ancien texte.\n"), "léa", 1_000);
+    publication::publish(&store, &id, "camille", 2_000).expect("publish");
+    let maintainer = token_in(&store, "camille", Role::Maintainer);
+    let editor = token_in(&store, "eli", Role::Editor);
+    drop(store);
+    let server = TestServer::start(dir.path(), ServerConfig::default()).await;
+    let b = "cahier-test-boundary";
+    let ct = format!("multipart/form-data; boundary={b}");
+    let good = "---\ntitle: \"Potager\"\nkind: page\nslug: \"potager\"\nstatus: published\nlicense: \"CC-BY-4.0\"\ncontributors:\n  - \"Léa\"\n---\nNouveau texte importé.\n";
+    let upload = |token: &str, content: &str, name: &str| {
+        let auth = bearer(token);
+        let body = multipart(b, "", name, content);
+        let ct = ct.clone();
+        let server = &server;
+        async move { request(server, "POST", "/import", &[("Authorization", &auth), ("Content-Type", &ct)], &body).await }
+    };
+    assert_eq!(upload(&editor, good, "potager.md").await.status, 403, "editors do not import");
+    assert_eq!(get(&server, "/import", &[]).await.status, 404, "readers do not learn of it");
+    let r = upload(&maintainer, good, "potager.md").await;
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("mis à jour") && r.text().contains("potager.md"), "{}", r.text());
+    // The update went through the sync engine and was published as the file says.
+    let mut text = String::new();
+    for _ in 0..200 {
+        text = get(&server, "/wiki/potager", &[]).await.text();
+        if text.contains("Nouveau texte importé.") {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(text.contains("Nouveau texte importé.") && !text.contains("Ancien texte"), "{text}");
+    // A bad file names itself and its line, and changes nothing.
+    let bad = "---\ntitle: \"Cassé\"\nkind: page\nslug: \"Pas Un Slug\"\n---\nTexte.\n";
+    let r = upload(&maintainer, bad, "casse.md").await;
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("casse.md:") && r.text().contains("erreur"), "{}", r.text());
+    assert_eq!(get(&server, "/wiki/pas-un-slug", &[("Authorization", &bearer(&maintainer))]).await.status, 404);
+    // Not Markdown at all: a clear refusal.
+    let r = upload(&maintainer, "hello", "notes.txt").await;
+    assert_eq!(r.status, 422);
+    assert!(r.text().contains("not a .md file"), "{}", r.text());
+    server.stop().await;
+}
