@@ -44,6 +44,7 @@ pub fn app(state: AppState) -> Router {
         .route("/wiki/{slug}/unpublish", post(wiki::unpublish))
         .route("/wiki/{slug}/restore", post(wiki::restore))
         .route("/wiki/{slug}/delete", post(wiki::delete))
+        .route("/wiki/{slug}/promote", post(wiki::promote))
         .route("/tags", get(wiki::tags))
         .route("/tags/{tag}", get(wiki::tag))
         .route("/recent", get(wiki::recent))

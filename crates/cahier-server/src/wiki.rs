@@ -207,8 +207,9 @@ fn draft_or_missing(state: &AppState, v: &Viewer, slug: &str, path: &str) -> Res
         let ctx = v.ctx(state, path);
         let rendered = render_with_catalog(state, &view.body);
         let mut body = html::version(&ctx, slug, &view.title, &doc.get_heads().first().map(|h| h.to_string()).unwrap_or_default(), &rendered);
-        if v.csrf.is_some() && view.kind == cahier_doc::Kind::Page {
-            body = body.replace("</main>", &format!("<p>{} {}</p>\n</main>", html::publish_form(&ctx, slug, true), html::delete_form(&ctx, slug)));
+        if v.csrf.is_some() {
+            let first = if view.kind == cahier_doc::Kind::Page { html::publish_form(&ctx, slug, true) } else { html::promote_form(&ctx, slug) };
+            body = body.replace("</main>", &format!("<p>{first} {}</p>\n</main>", html::delete_form(&ctx, slug)));
         }
         return html_page(StatusCode::OK, body);
     }
@@ -685,4 +686,44 @@ pub async fn import_upload(State(state): State<AppState>, headers: HeaderMap, mu
         axum::body::Body::from_stream(stream),
     )
         .into_response()
+}
+
+/// `POST /wiki/SLUG/promote`: minutes become a new wiki page (a fork of their
+/// document, so the page keeps the whole history and credits the minute-takers).
+pub async fn promote(State(state): State<AppState>, Path(slug): Path<String>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
+    let v = viewer(&state, &headers, None);
+    let path = format!("/wiki/{slug}");
+    if !allowed(&v.principal, &Act::CreateDocument) {
+        return if v.principal == Principal::Anonymous { not_found(&state, &v, &path) } else { forbidden(&state, &v, &path) };
+    }
+    if !v.csrf_ok(form.csrf.as_deref()) {
+        return forbidden(&state, &v, &path);
+    }
+    let id = match find_live(&state, &slug) {
+        Ok(Some(id)) => id,
+        Ok(None) => return not_found(&state, &v, &path),
+        Err(e) => return server_error(e),
+    };
+    let doc = match state.store.load_record(&id) {
+        Ok(Some((doc, _))) => doc,
+        Ok(None) => return not_found(&state, &v, &path),
+        Err(e) => return server_error(e),
+    };
+    // A free slug: the minutes' own, then -page, -page-2, …
+    let mut new_slug = format!("{slug}-page");
+    let mut n = 2;
+    while matches!(state.store.find_slug(&new_slug), Ok(Some(_))) {
+        new_slug = format!("{slug}-page-{n}");
+        n += 1;
+    }
+    let editor = cahier_doc::Editor::new(v.name().unwrap_or("?"));
+    let page = match cahier_doc::write::promote_minutes(&doc, &new_slug, &editor, crate::now_ms()) {
+        Ok(p) => p,
+        Err(cahier_doc::write::PromoteError::NotMinutes) => return forbidden(&state, &v, &path),
+        Err(e) => return server_error(e),
+    };
+    match state.store.create(page) {
+        Ok(loaded) => Redirect::to(&format!("/edit/{}", loaded.id)).into_response(),
+        Err(e) => server_error(e),
+    }
 }

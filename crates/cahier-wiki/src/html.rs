@@ -124,9 +124,10 @@ pub fn url_segment(s: &str) -> String {
 }
 
 /// The attribution line a reuser copies: title, authors, source URL, licence.
-pub fn attribution_line(page: &Published, base_url: &str) -> String {
+pub fn attribution_line(page: &Published, base_url: &str, lang: Lang) -> String {
     let authors = if page.contributors.is_empty() { "Cahier".to_owned() } else { page.contributors.join(", ") };
-    format!("« {} » par {}, {}/wiki/{}, CC BY 4.0 ({CC_BY_URL})", page.title, authors, base_url, page.slug)
+    let (open, close) = if lang == Lang::Fr { ("« ", " »") } else { ("“", "”") };
+    format!("{open}{}{close} {} {}, {}/wiki/{}, CC BY 4.0 ({CC_BY_URL})", page.title, lang.t().by, authors, base_url, page.slug)
 }
 
 /// A published page, with tags, backlinks and credits.
@@ -185,7 +186,7 @@ fn credits(ctx: &Ctx<'_>, p: &Published) -> String {
         t.authors,
         authors,
         t.attribution,
-        escape(&attribution_line(p, ctx.base_url)),
+        escape(&attribution_line(p, ctx.base_url, ctx.lang)),
         t.attribution_help,
     )
 }
@@ -421,6 +422,16 @@ pub fn login(ctx: &Ctx<'_>, csrf: &str, name: &str, error: Option<&str>, next: &
 /// A plain message page (forbidden, too many attempts, errors).
 pub fn message(ctx: &Ctx<'_>, title: &str, text: &str) -> String {
     layout(ctx, title, &format!("<h1>{}</h1>\n<p>{}</p>\n", escape(title), escape(text)))
+}
+
+/// Turns minutes into a wiki page (keeping their history and credits).
+pub fn promote_form(ctx: &Ctx<'_>, slug: &str) -> String {
+    format!(
+        "<form class=\"inline\" method=\"post\" action=\"/wiki/{}/promote\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">{}</button></form>",
+        escape(slug),
+        escape(ctx.csrf.unwrap_or("")),
+        ctx.t().promote
+    )
 }
 
 /// A maintainer's delete button (the document is kept, out of reach; `cahier undelete` brings it back).

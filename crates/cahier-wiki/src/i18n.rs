@@ -144,6 +144,7 @@ pub struct Strings {
     pub import_new: &'static str,
     pub import_updated: &'static str,
     pub import_failed: &'static str,
+    pub promote: &'static str,
 }
 
 pub static FR: Strings = Strings {
@@ -231,6 +232,7 @@ pub static FR: Strings = Strings {
     import_new: "nouveau",
     import_updated: "mis à jour",
     import_failed: "erreur :",
+    promote: "Faire de ce compte rendu une page du wiki",
 };
 
 pub static EN: Strings = Strings {
@@ -318,4 +320,5 @@ pub static EN: Strings = Strings {
     import_new: "new",
     import_updated: "updated",
     import_failed: "error:",
+    promote: "Turn these minutes into a wiki page",
 };

@@ -81,6 +81,10 @@ async fn the_http_matrix_matches_the_policy_table() {
         ("GET", "/api/documents", [401, 200, 200]),
         ("GET", "/audit", [404, 403, 200]),
         ("POST", "/wiki/a-supprimer/delete", [404, 403, 303]),
+        // Promoting minutes makes a new page (editors create documents).
+        ("POST", "/wiki/reunion/promote", [404, 303, 303]),
+        ("GET", "/wiki/reunion-page", [404, 404, 200]),
+        ("POST", "/wiki/publiee/promote", [404, 403, 403]),
         // Deleted: gone for everyone, maintainers included (the store keeps it).
         ("GET", "/wiki/a-supprimer", [404, 404, 404]),
         ("GET", "/wiki/a-supprimer/history", [404, 404, 404]),
