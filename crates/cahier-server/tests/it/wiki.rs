@@ -302,3 +302,34 @@ async fn maintainers_import_through_the_web_and_each_file_reports_on_its_own() {
     assert!(r.text().contains("not a .md file"), "{}", r.text());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn payloads_in_titles_and_tags_come_out_as_text_everywhere() {
+    let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/js/node_modules/big-list-of-naughty-strings/blns.json");
+    let all: Vec<String> = serde_json::from_str(&std::fs::read_to_string(corpus).expect("the corpus (installed by scripts/test)")).expect("json");
+    let payloads: Vec<&String> = all.iter().filter(|p| p.contains('<') && p.chars().count() <= 64).collect();
+    assert!(payloads.len() > 20, "{} payloads with markup", payloads.len());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_sled(dir.path()).expect("store");
+    for (i, p) in payloads.iter().enumerate() {
+        let mut v = DocView::new_page(p);
+        v.slug = format!("p{i}");
+        v.tags = vec![(*p).clone()];
+        v.body = format!("Texte {i}.");
+        let id = store.upsert(&v, &Editor::new(p), 1_000).expect("page").0.id;
+        publication::publish(&store, &id, p, 2_000).expect("publish");
+    }
+    drop(store);
+    let server = TestServer::start(dir.path(), ServerConfig::default()).await;
+    let mut paths: Vec<String> = vec!["/wiki".into(), "/tags".into(), "/recent".into(), "/feed.atom".into(), "/search?q=texte".into()];
+    paths.extend((0..payloads.len()).map(|i| format!("/wiki/p{i}")));
+    for path in &paths {
+        let r = get(&server, path, &[]).await;
+        assert_eq!(r.status, 200, "{path}");
+        let lower = r.text().to_lowercase();
+        for tag in ["<script", "<img", "<svg", "<iframe", "<a href=\"javascript"] {
+            assert!(!lower.contains(tag), "{path} carries a raw {tag}");
+        }
+    }
+    server.stop().await;
+}
