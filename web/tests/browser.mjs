@@ -175,13 +175,20 @@ try {
   await shot(lea, "two-editors-lea")
 
   // 4b. Camille invites a participant (edit link) and a viewer (view link).
-  const makeLink = async (button) => {
+  const makeLink = async (button, previous) => {
     await camille.click(button)
-    await camille.waitForFunction(() => (document.querySelector("#invite-link")?.value ?? "").includes("/join/"), null, { timeout: WAIT })
+    await camille.waitForFunction(
+      (prev) => {
+        const v = document.querySelector("#invite-link")?.value ?? ""
+        return v.includes("/join/") && v !== prev
+      },
+      previous,
+      { timeout: WAIT },
+    )
     return camille.inputValue("#invite-link")
   }
-  const editLink = await makeLink("#invite-write")
-  const viewLink = await makeLink("#invite-view")
+  const editLink = await makeLink("#invite-write", "")
+  const viewLink = await makeLink("#invite-view", editLink)
   check(!editLink.includes(docId) && !viewLink.includes(docId), "invite links do not carry the document id")
   const guestCtx = await browser.newContext({ locale: "fr-FR" })
   const guest = await guestCtx.newPage()

@@ -642,6 +642,21 @@ impl<P: Policy> Hub<P> {
         }
     }
 
+    /// A document that took changes it must not keep: forgotten (it reloads from
+    /// the store), the offender told why, the other peers asked to reconnect.
+    fn forget_poisoned(&mut self, doc_id: &DocId, offender: ConnId, why: String) {
+        self.count_error("refused_change");
+        self.dirty.remove(doc_id);
+        let doc = self.docs.remove(doc_id);
+        self.out.push(Output::Unload { doc: doc_id.clone() });
+        self.fail(offender, "refused_change", why);
+        for conn in doc.map(|d| d.peers.into_keys().collect::<Vec<_>>()).unwrap_or_default() {
+            if conn != offender {
+                self.fail(conn, "document_reloaded", format!("document {doc_id} is reloading; reconnect"));
+            }
+        }
+    }
+
     fn drop_panicked(&mut self, doc_id: &DocId) {
         self.dirty.remove(doc_id);
         let doc = self.docs.remove(doc_id);
@@ -691,23 +706,58 @@ impl<P: Policy> Hub<P> {
             // costs as much per change as the whole batch on a long document.
             let mut batch = Vec::new();
             let mut accepted = Vec::new();
+            let mut poisoned: Option<(ConnId, String)> = None;
             for (conn, msg) in pending {
-                let actors = new_actors(&slot.doc, &msg.changes);
-                if !actors.is_empty()
-                    && let Err(why) = self.policy.claim_actors(conn, &actors)
-                {
-                    refused.push((conn, format!("changes to {doc_id} refused: {why}")));
-                    continue;
-                }
                 let size: usize = msg.changes.iter().map(<[u8]>::len).sum();
                 if size > 0 && slot.bytes + batch.len() + size > max_doc {
                     refused.push((conn, format!("document too large: the limit is {max_doc} bytes of changes")));
                     continue;
                 }
-                for c in msg.changes.iter() {
-                    batch.extend_from_slice(c);
+                match new_actors(&slot.doc, &msg.changes) {
+                    Some(actors) => {
+                        if !actors.is_empty()
+                            && let Err(why) = self.policy.claim_actors(conn, &actors)
+                        {
+                            refused.push((conn, format!("changes to {doc_id} refused: {why}")));
+                            continue;
+                        }
+                        for c in msg.changes.iter() {
+                            batch.extend_from_slice(c);
+                        }
+                    }
+                    None => {
+                        // Chunks whose changes cannot be read on their own (the JS
+                        // client sends document chunks that build on earlier
+                        // changes): apply this message alone to see whose they are.
+                        let before = slot.doc.get_heads();
+                        let mut bytes = Vec::with_capacity(size);
+                        for c in msg.changes.iter() {
+                            bytes.extend_from_slice(c);
+                        }
+                        let _ = slot.doc.load_incremental(&bytes);
+                        slot.bytes += size;
+                        let mut actors: Vec<String> = Vec::new();
+                        for m in slot.doc.get_changes_meta(&before) {
+                            let a = m.actor.to_hex_string();
+                            if !actors.contains(&a) {
+                                actors.push(a);
+                            }
+                        }
+                        if !actors.is_empty()
+                            && let Err(why) = self.policy.claim_actors(conn, &actors)
+                        {
+                            // Already in the in-memory document: it must go (nothing
+                            // of this round was stored or sent yet).
+                            poisoned = Some((conn, format!("changes to {doc_id} refused: {why}")));
+                            break;
+                        }
+                    }
                 }
                 accepted.push((conn, msg));
+            }
+            if let Some((conn, why)) = poisoned {
+                self.forget_poisoned(doc_id, conn, why);
+                return;
             }
             let batch_ok = batch.is_empty() || slot.doc.load_incremental(&batch).is_ok();
             slot.bytes += batch.len();
@@ -819,8 +869,9 @@ impl<P: Policy> Hub<P> {
     }
 }
 
-/// The actors (hex) of the changes in `chunks` that `doc` does not have yet.
-fn new_actors(doc: &Automerge, chunks: &sync::ChunkList) -> Vec<String> {
+/// The actors (hex) of the changes in `chunks` that `doc` does not have yet;
+/// `None` when a chunk cannot be read on its own.
+fn new_actors(doc: &Automerge, chunks: &sync::ChunkList) -> Option<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for chunk in chunks.iter() {
         let metas: Vec<(ChangeHash, String)> = match automerge::Change::from_bytes(chunk.to_vec()) {
@@ -828,7 +879,7 @@ fn new_actors(doc: &Automerge, chunks: &sync::ChunkList) -> Vec<String> {
             // A whole-document chunk: every change in it.
             Err(_) => match Automerge::load(chunk) {
                 Ok(d) => d.get_changes_meta(&[]).iter().map(|m| (m.hash, m.actor.to_hex_string())).collect(),
-                Err(_) => Vec::new(),
+                Err(_) => return None,
             },
         };
         for (hash, actor) in metas {
@@ -837,5 +888,5 @@ fn new_actors(doc: &Automerge, chunks: &sync::ChunkList) -> Vec<String> {
             }
         }
     }
-    out
+    Some(out)
 }

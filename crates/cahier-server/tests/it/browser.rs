@@ -81,7 +81,11 @@ async fn two_people_edit_minutes_live_offline_and_by_keyboard_in_chromium() {
     // Browser changes carry no author; the server bound each actor to its account.
     let credits = cahier_server::auth_store::credits(&store, &doc, None).expect("credits");
     for who in ["camille", "lea", "Zed l’invité"] {
-        assert!(credits.contains(&who.to_owned()), "{who} credited: {credits:?}");
+        assert!(
+            credits.contains(&who.to_owned()),
+            "{who} credited: {credits:?}; actors: {:?}",
+            cahier_server::auth_store::actor_names(&store).expect("actors")
+        );
     }
     assert!(!credits.contains(&"Yasmine".to_owned()), "a viewer wrote nothing: {credits:?}");
 }
