@@ -49,10 +49,6 @@ pub fn app(state: AppState) -> Router {
         .route("/tags/{tag}", get(wiki::tag))
         .route("/recent", get(wiki::recent))
         .route("/audit", get(wiki::audit))
-        .route(
-            "/import",
-            get(wiki::import_page).post(wiki::import_upload).layer(axum::extract::DefaultBodyLimit::max(64 << 20)),
-        )
         .route("/feed.atom", get(wiki::feed))
         .route("/search", get(wiki::search))
         .route("/assets/wiki.css", get(wiki::css))
@@ -63,6 +59,12 @@ pub fn app(state: AppState) -> Router {
         .route("/join/{secret}", get(web_auth::join_page).post(web_auth::join_submit))
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .layer(axum::middleware::from_fn(wiki::security_headers));
+    // The import report is streamed line by line: not through the compression
+    // layer, which would hold the lines back (and cut the stream short).
+    let import = Router::new()
+        .route("/import", get(wiki::import_page).post(wiki::import_upload))
+        .layer(axum::extract::DefaultBodyLimit::max(64 << 20))
         .layer(axum::middleware::from_fn(wiki::security_headers));
     let editor = Router::new()
         .route("/edit", get(crate::web::shell))
@@ -81,6 +83,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .merge(pages)
+        .merge(import)
         .merge(editor)
         .with_state(state)
 }
