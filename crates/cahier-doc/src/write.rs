@@ -242,7 +242,10 @@ pub fn promote_minutes(minutes: &Automerge, slug: &str, editor: &Editor, now_ms:
     list("Participants", &m.participants, &mut body);
     list("Ordre du jour", &m.agenda, &mut body);
     if !view.body.trim().is_empty() {
-        body.push_str("## Notes\n\n");
+        // Notes that bring their own heading keep it.
+        if !view.body.trim_start().starts_with('#') {
+            body.push_str("## Notes\n\n");
+        }
         body.push_str(&view.body);
         if !view.body.ends_with('\n') {
             body.push('\n');
