@@ -545,7 +545,9 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
     const connected = repo.peers.length > 0 && navigator.onLine
     const local = handle.heads()
     const remote = session.storage_id ? handle.getRemoteHeads(session.storage_id as never) : undefined
-    const saved = !!remote && remote.length === local.length && local.every((x) => remote.includes(x))
+    // Saved: every change we hold is in the server's stored history (it may
+    // hold more, from others, that has not reached us yet).
+    const saved = !!remote && ((remote.length === local.length && local.every((x) => remote.includes(x))) || pendingChanges(remote) === 0)
     let text: string
     let state: string
     if (!connected) {
@@ -571,6 +573,8 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
       const base = remote ? A.view(d, decodeHeads(remote as never)) : A.init<CahierDoc>()
       return A.getChanges(base, d).length
     } catch {
+      // The server's heads include changes we do not have yet: we cannot tell
+      // from here which of ours it lacks.
       return A.getAllChanges(d).length
     }
   }
