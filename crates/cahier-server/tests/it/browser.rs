@@ -29,7 +29,7 @@ async fn two_people_edit_minutes_live_offline_and_by_keyboard_in_chromium() {
     let tmp = tempfile::tempdir().expect("tmp");
     let data = tmp.path().join("data");
     {
-        let store = cahier_store::Store::open_sled(&data).expect("store");
+        let store = crate::open_store(&data);
         crate::token_in(&store, "camille", Role::Maintainer);
         crate::token_in(&store, "lea", Role::Editor);
         // A published page made of every payload of the injection corpus, raw
@@ -65,7 +65,7 @@ async fn two_people_edit_minutes_live_offline_and_by_keyboard_in_chromium() {
     server.stop().await;
 
     // What the browser showed as saved is in the store, with both people's words.
-    let store = cahier_store::Store::open_sled(&data).expect("store");
+    let store = crate::open_store(&data);
     let id = cahier_doc::DocId::parse(result["docId"].as_str().expect("docId")).expect("a document id");
     let (doc, _) = store.load_record(&id).expect("load").expect("the minutes are stored");
     let (view, problems) = cahier_doc::read(&doc, None);

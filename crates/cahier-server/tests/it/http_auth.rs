@@ -4,7 +4,6 @@
 use cahier_auth::Role;
 use cahier_doc::{DocView, Editor};
 use cahier_server::{ServerConfig, publication};
-use cahier_store::Store;
 
 use crate::TestServer;
 use crate::wiki::{Resp, get, request};
@@ -40,7 +39,7 @@ async fn csrf_of(server: &TestServer, cookie: &str, page: &str) -> String {
 
 fn setup() -> (tempfile::TempDir, String, String) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open_sled(dir.path()).expect("store");
+    let store = crate::open_store(dir.path());
     let mut v = DocView::new_page("Publiée");
     v.body = "Texte public.".into();
     let id = store.upsert(&v, &Editor::new("léa"), 1).expect("page").0.id;

@@ -54,7 +54,7 @@ async fn the_js_client_creates_finds_edits_and_sees_presence_and_the_document_su
     server.stop().await;
 
     // Stored in sled: readable directly from the store...
-    let store = cahier_store::Store::open_sled(&data).expect("reopen");
+    let store = crate::open_store(&data);
     let id = cahier_doc::DocId::parse(&url).expect("id");
     let loaded = store.load(&id).expect("load").expect("stored");
     let body = automerge::ReadDoc::get(&loaded.doc, automerge::ROOT, "text").expect("get").expect("text field");

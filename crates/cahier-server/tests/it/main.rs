@@ -14,9 +14,23 @@ use std::time::Duration;
 use cahier_server::ServerConfig;
 use tokio_util::sync::CancellationToken;
 
+/// Opens the sled store at `data`. A store closed a moment ago may still hold
+/// its file lock while sled's flusher thread winds down: this waits for the
+/// lock (and fails after 10 s), rather than failing at once.
+pub fn open_store(data: &Path) -> cahier_store::Store {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match cahier_store::Store::open_sled(data) {
+            Ok(s) => return s,
+            Err(e) if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline => std::thread::yield_now(),
+            Err(e) => panic!("open store {}: {e}", data.display()),
+        }
+    }
+}
+
 /// Creates an account with `role` in the store at `data` and returns an API token for it.
 pub fn make_token(data: &Path, name: &str, role: cahier_auth::Role) -> String {
-    let store = cahier_store::Store::open_sled(data).expect("open store");
+    let store = open_store(data);
     token_in(&store, name, role)
 }
 
@@ -40,7 +54,7 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(data: &Path, config: ServerConfig) -> TestServer {
-        let store = cahier_store::Store::open_sled(data).expect("open store");
+        let store = open_store(data);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let shutdown = CancellationToken::new();

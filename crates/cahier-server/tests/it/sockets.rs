@@ -404,7 +404,7 @@ async fn the_sync_socket_authenticates_before_anything_and_hides_what_it_refuses
     server.stop().await;
 
     // A revoked token no longer opens the socket.
-    let store = cahier_store::Store::open_sled(&data).expect("open");
+    let store = crate::open_store(&data);
     let tokens = cahier_server::auth_store::tokens(&store).expect("tokens");
     cahier_server::auth_store::revoke_token(&store, &tokens[0].id, "test", 1).expect("revoke");
     let log = cahier_server::auth_store::audit_log(&store).expect("audit");
@@ -421,7 +421,7 @@ async fn an_actor_belongs_to_the_first_account_that_writes_with_it() {
     let tmp = tempfile::tempdir().expect("tmp");
     let data = tmp.path().join("data");
     let (alice, bruno) = {
-        let store = cahier_store::Store::open_sled(&data).expect("store");
+        let store = crate::open_store(&data);
         (crate::token_in(&store, "alice", cahier_auth::Role::Editor), crate::token_in(&store, "bruno", cahier_auth::Role::Editor))
     };
     let server = TestServer::start(&data, ServerConfig::default()).await;
@@ -454,7 +454,7 @@ async fn an_actor_belongs_to_the_first_account_that_writes_with_it() {
     let error = b.push_until_error(&mut forged, &other).await;
     assert!(error.contains("belongs to someone else"), "{error}");
     server.stop().await;
-    let store = cahier_store::Store::open_sled(&data).expect("store");
+    let store = crate::open_store(&data);
     assert!(store.load(&DocId::parse(&other).expect("id")).expect("load").is_none(), "the forged document was not stored");
     let binding = cahier_server::auth_store::actor_binding(&store, &"07".repeat(16)).expect("read").expect("bound");
     assert_eq!(binding.identity, "account:alice");
@@ -487,7 +487,7 @@ async fn participants_open_their_document_only_and_only_while_their_invite_lasts
     let tmp = tempfile::tempdir().expect("tmp");
     let data = tmp.path().join("data");
     let (a, b, links, edit_id, maintainer) = {
-        let store = cahier_store::Store::open_sled(&data).expect("store");
+        let store = crate::open_store(&data);
         let mut m = cahier_doc::DocView::new_minutes("Réunion A");
         m.slug = "reunion-a".into();
         let a = store.upsert(&m, &cahier_doc::Editor::new("léa"), 1).expect("a").0.id;
@@ -582,7 +582,7 @@ async fn restoring_a_version_adds_a_change_that_open_editors_receive() {
     let tmp = tempfile::tempdir().expect("tmp");
     let data = tmp.path().join("data");
     let (id, first, maintainer, editor) = {
-        let store = cahier_store::Store::open_sled(&data).expect("store");
+        let store = crate::open_store(&data);
         let mut v = cahier_doc::DocView::new_page("Recette");
         v.body = "Version un.\n".into();
         let (loaded, _) = store.upsert(&v, &cahier_doc::Editor::new("léa"), 1_000).expect("v1");
@@ -625,7 +625,7 @@ async fn restoring_a_version_adds_a_change_that_open_editors_receive() {
     server.stop().await;
 
     // Stored, as a third change by the maintainer; history kept.
-    let store = cahier_store::Store::open_sled(&data).expect("store");
+    let store = crate::open_store(&data);
     let stored = store.load(&DocId::parse(&id).expect("id")).expect("load").expect("stored");
     assert_eq!(cahier_doc::read(&stored.doc, None).0.body, "Version un.\n");
     let versions = cahier_doc::history::versions(&stored.doc);

@@ -99,7 +99,7 @@ fn bearer(token: &str) -> String {
 #[tokio::test]
 async fn readers_see_the_published_version_and_nothing_unpublished() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open_sled(dir.path()).expect("store");
+    let store = crate::open_store(dir.path());
     let id = write(&store, &page("Potager", "Version publiée : on sème en mars."), "léa", 1_000);
     publication::publish(&store, &id, "camille", 2_000).expect("publish");
     // The live draft moves on after publication.
@@ -149,7 +149,7 @@ async fn readers_see_the_published_version_and_nothing_unpublished() {
 #[tokio::test]
 async fn credits_name_only_those_whose_text_survives() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open_sled(dir.path()).expect("store");
+    let store = crate::open_store(dir.path());
     write(&store, &page("Jardin", "Paragraphe d’Alice.\n"), "Alice", 1_000);
     write(&store, &page("Jardin", "Paragraphe d’Alice.\nParagraphe de Bruno.\n"), "Bruno", 2_000);
     // Bruno deletes everything Alice wrote (one splice, as an editor would).
@@ -218,7 +218,7 @@ fn import_archive(store: &Store, bytes: &[u8], name: &str, dir: &Path) {
 async fn a_wiki_exported_imported_and_exported_again_is_byte_identical() {
     let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sample");
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open_sled(&dir.path().join("a")).expect("store");
+    let store = crate::open_store(&dir.path().join("a"));
     for f in cahier_server::archive::read_markdown_files(Path::new(sample)).expect("sample") {
         transfer::import_file(&store, &f, 10_000).expect("import sample");
     }
@@ -239,7 +239,7 @@ async fn a_wiki_exported_imported_and_exported_again_is_byte_identical() {
     server.stop().await;
 
     for (bytes, name) in [(&first.body, "wiki.tar.gz"), (&zip.body, "wiki.zip")] {
-        let empty = Store::open_sled(&dir.path().join(format!("b-{name}"))).expect("store");
+        let empty = crate::open_store(&dir.path().join(format!("b-{name}")));
         import_archive(&empty, bytes, name, dir.path());
         let files = transfer::export_all(&empty, &mut |_| {}).expect("export");
         let mut again = Vec::new();
@@ -258,7 +258,7 @@ Content-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nConte
 #[tokio::test]
 async fn maintainers_import_through_the_web_and_each_file_reports_on_its_own() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open_sled(dir.path()).expect("store");
+    let store = crate::open_store(dir.path());
     let id = write(&store, &page("Potager", "Ancien texte.\n"), "léa", 1_000);
     publication::publish(&store, &id, "camille", 2_000).expect("publish");
     let maintainer = token_in(&store, "camille", Role::Maintainer);
@@ -311,7 +311,7 @@ async fn payloads_in_titles_and_tags_come_out_as_text_everywhere() {
     let payloads: Vec<&String> = all.iter().filter(|p| p.contains('<') && p.chars().count() <= 64).collect();
     assert!(payloads.len() > 20, "{} payloads with markup", payloads.len());
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open_sled(dir.path()).expect("store");
+    let store = crate::open_store(dir.path());
     for (i, p) in payloads.iter().enumerate() {
         let mut v = DocView::new_page(p);
         v.slug = format!("p{i}");
