@@ -10,12 +10,18 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use automerge::sync::{self, SyncDoc};
 use automerge::transaction::Transactable;
-use automerge::{Automerge, ObjType, ROOT, ReadDoc};
+use automerge::ReadDoc;
 use cahier_doc::DocId;
-use cahier_sync::wire::Message;
 use clap::Parser;
-use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::Message as Frame;
+use futures_util::StreamExt;
+
+mod ingest;
+mod live;
+mod many;
+mod peer;
+mod trace;
+
+use peer::Peer;
 
 #[derive(Parser)]
 struct Cli {
@@ -47,6 +53,96 @@ enum Scenario {
         #[arg(long, default_value = "sample")]
         sample: std::path::PathBuf,
     },
+    /// Many editors typing into one document at once: latency seen by the others.
+    Live {
+        #[arg(long)]
+        url: String,
+        /// Numbers of editors, one run each, in order (stops once saturated).
+        #[arg(long, value_delimiter = ',', default_value = "10,50,100,200,400")]
+        editors: Vec<usize>,
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Keystrokes per second per editor.
+        #[arg(long, default_value_t = 5.0)]
+        rate: f64,
+        /// How many editors time what they receive.
+        #[arg(long, default_value_t = 8)]
+        measure: usize,
+        /// A sequential .json.gz trace whose whole history the document holds first.
+        #[arg(long)]
+        preload: Option<std::path::PathBuf>,
+        /// Concurrent .json.gz traces replayed by the last editors (one each).
+        #[arg(long)]
+        trace: Vec<std::path::PathBuf>,
+        /// The server's process id, for its CPU time and memory.
+        #[arg(long)]
+        server_pid: Option<u32>,
+        #[arg(long, default_value = "server")]
+        label: String,
+        /// Stop raising the number of editors once p99 passes this many ms.
+        #[arg(long, default_value_t = 1000.0)]
+        give_up_ms: f64,
+    },
+    /// A real trace's keystrokes into the server as fast as it takes them, then at typing speed.
+    Ingest {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        trace: std::path::PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+        #[arg(long, default_value_t = 300)]
+        typing: usize,
+        #[arg(long, default_value_t = 10.0)]
+        rate: f64,
+        #[arg(long)]
+        server_pid: Option<u32>,
+        #[arg(long, default_value = "server")]
+        label: String,
+    },
+    /// Many small documents, many clients each on its own: the server's memory.
+    Many {
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 10_000)]
+        docs: usize,
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+        #[arg(long)]
+        server_pid: u32,
+        /// The server's idle-unload delay, in seconds.
+        #[arg(long, default_value_t = 60)]
+        idle_unload_secs: u64,
+        #[arg(long, default_value = "server")]
+        label: String,
+    },
+    /// Sends the first N changes of a trace as a new document; prints its id.
+    Push {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        preload: std::path::PathBuf,
+        #[arg(long, default_value_t = 100_000)]
+        changes: usize,
+    },
+    /// Fetches a document and times it (after a restart: a cold load).
+    Fetch {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        doc: String,
+        #[arg(long)]
+        server_pid: Option<u32>,
+        #[arg(long, default_value = "server")]
+        label: String,
+    },
+    /// Bytes a document takes in a Cahier store (the server stopped).
+    Stored {
+        #[arg(long)]
+        data: std::path::PathBuf,
+        #[arg(long)]
+        doc: String,
+    },
     /// Times the server-side Automerge operations of one keystroke on a document
     /// holding a trace's history (no network): where relay latency goes.
     Ops {
@@ -55,111 +151,50 @@ enum Scenario {
     },
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-struct Peer {
-    name: String,
-    ws: Ws,
-    doc: Automerge,
-    state: sync::State,
-    doc_id: String,
-    server: String,
-}
-
-impl Peer {
-    async fn connect(url: &str, name: &str, doc: Automerge, doc_id: &str) -> anyhow::Result<Peer> {
-        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await.with_context(|| format!("connect {url}"))?;
-        let join = Message::Join { sender_id: name.into(), supported_versions: Some(vec!["1".into()]), metadata: None };
-        ws.send(Frame::Binary(join.encode().into())).await?;
-        let server = loop {
-            match ws.next().await {
-                Some(Ok(Frame::Binary(b))) => match Message::decode(&b)? {
-                    Message::Peer { sender_id, .. } => break sender_id,
-                    other => bail!("expected peer, got {other:?}"),
-                },
-                Some(Ok(_)) => continue,
-                other => bail!("connection ended during the handshake: {other:?}"),
-            }
-        };
-        Ok(Peer { name: name.into(), ws, doc, state: sync::State::new(), doc_id: doc_id.into(), server })
-    }
-
-    async fn send_sync(&mut self) -> anyhow::Result<bool> {
-        let Some(m) = self.doc.generate_sync_message(&mut self.state) else { return Ok(false) };
-        let msg = if self.doc.get_heads().is_empty() {
-            Message::Request { sender_id: self.name.clone(), target_id: self.server.clone(), document_id: self.doc_id.clone(), data: m.encode() }
-        } else {
-            Message::Sync { sender_id: self.name.clone(), target_id: self.server.clone(), document_id: self.doc_id.clone(), data: m.encode() }
-        };
-        self.ws.send(Frame::Binary(msg.encode().into())).await?;
-        Ok(true)
-    }
-
-    /// Applies one incoming frame and answers it.
-    async fn on_frame(&mut self, frame: Frame) -> anyhow::Result<()> {
-        if let Frame::Binary(b) = frame {
-            match Message::decode(&b)? {
-                Message::Sync { data, .. } => {
-                    self.doc.receive_sync_message(&mut self.state, sync::Message::decode(&data)?)?;
-                    self.send_sync().await?;
-                }
-                Message::Error { message } => bail!("server error: {message}"),
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-}
-
 fn random_doc_id() -> DocId {
     let mut b = [0u8; 16];
     let _ = getrandom::fill(&mut b);
     DocId::from_random(b)
 }
 
-/// A document holding a sequential trace's whole history (one change per transaction).
-fn replay_trace(path: &std::path::Path) -> anyhow::Result<(Automerge, automerge::ObjId)> {
-    let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
-    let trace: serde_json::Value = serde_json::from_reader(flate2::read::GzDecoder::new(file))?;
-    let mut doc = cahier_doc::empty();
-    let mut tx = doc.transaction();
-    let text = tx.put_object(ROOT, "text", ObjType::Text)?;
-    tx.commit();
-    for txn in trace["txns"].as_array().context("txns")? {
-        let mut tx = doc.transaction();
-        for p in txn["patches"].as_array().context("patches")? {
-            let pos = p[0].as_u64().context("pos")? as usize;
-            let del = p[1].as_i64().context("del")? as isize;
-            let ins = p[2].as_str().context("ins")?;
-            tx.splice_text(&text, pos, del, ins)?;
-        }
-        tx.commit();
+/// The value below which a share `p` of the sorted samples lie.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
     }
-    let end = trace["endContent"].as_str().context("endContent")?;
-    if doc.text(&text)? != end {
-        bail!("the replayed trace does not end with endContent");
-    }
-    Ok((doc, text))
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
+/// A process's CPU time and resident memory, from `/proc`.
+#[derive(Clone, Copy)]
+struct ProcStats {
+    /// User plus system time, in clock ticks (100 per second on Linux).
+    cpu_ticks: u64,
+    rss_kib: u64,
+}
+
+impl ProcStats {
+    fn read(pid: u32) -> anyhow::Result<ProcStats> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("process {pid}"))?;
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let rest = stat.rsplit_once(')').context("stat")?.1;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let cpu_ticks = f.get(11).context("utime")?.parse::<u64>()? + f.get(12).context("stime")?.parse::<u64>()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let rss_kib = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        Ok(ProcStats { cpu_ticks, rss_kib })
     }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
 }
 
 async fn relay(url: &str, edits: usize, preload: Option<&std::path::Path>, label: &str) -> anyhow::Result<()> {
     let (doc, text) = match preload {
-        Some(p) => replay_trace(p)?,
-        None => {
-            let mut doc = cahier_doc::empty();
-            let mut tx = doc.transaction();
-            let text = tx.put_object(ROOT, "text", ObjType::Text)?;
-            tx.commit();
-            (doc, text)
-        }
+        Some(p) => trace::replay(p, None)?,
+        None => trace::base_doc()?,
     };
     let history = doc.get_changes_meta(&[]).len();
     let id = random_doc_id().to_string();
@@ -197,25 +232,32 @@ async fn relay(url: &str, edits: usize, preload: Option<&std::path::Path>, label
                 f = observer.ws.next() => observer.on_frame(f.context("observer closed")??).await?,
             }
         }
-        latencies.push(t0.elapsed());
+        latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
     }
-    latencies.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    latencies.sort_by(f64::total_cmp);
     let report = serde_json::json!({
         "scenario": "relay",
         "label": label,
         "edits": edits,
         "history": history,
-        "p50_ms": ms(percentile(&latencies, 0.5)),
-        "p99_ms": ms(percentile(&latencies, 0.99)),
-        "max_ms": ms(*latencies.last().unwrap_or(&Duration::ZERO)),
+        "p50_ms": percentile(&latencies, 0.5),
+        "p99_ms": percentile(&latencies, 0.99),
+        "max_ms": latencies.last().copied().unwrap_or(0.0),
     });
     println!("{report}");
     Ok(())
 }
 
+fn stored(data: &std::path::Path, doc: &str) -> anyhow::Result<()> {
+    let store = cahier_store::Store::open_sled(data)?;
+    let chunks = store.backend().load(&DocId::parse(doc)?)?.context("no such document")?;
+    let bytes: usize = chunks.iter().map(|c| c.bytes.len()).sum();
+    println!("{}", serde_json::json!({"scenario": "stored", "doc": doc, "chunks": chunks.len(), "bytes": bytes}));
+    Ok(())
+}
+
 fn ops(preload: &std::path::Path) -> anyhow::Result<()> {
-    let (client, text) = replay_trace(preload)?;
+    let (client, text) = trace::replay(preload, None)?;
     let mut server = cahier_doc::load(&client.save())?;
     let mut client = client;
     let (mut cs, mut ss, mut ss2) = (sync::State::new(), sync::State::new(), sync::State::new());
@@ -261,6 +303,18 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().scenario {
         Scenario::Relay { url, edits, preload, label } => relay(&url, edits, preload.as_deref(), &label).await,
         Scenario::Ops { preload } => ops(&preload),
+        Scenario::Ingest { url, trace, batch, typing, rate, server_pid, label } => {
+            ingest::run(ingest::Args { url, trace, batch, typing, rate, server_pid, label }).await
+        }
+        Scenario::Many { url, docs, clients, server_pid, idle_unload_secs, label } => {
+            many::run(many::Args { url, docs, clients, server_pid, idle_unload_secs, label }).await
+        }
+        Scenario::Stored { data, doc } => stored(&data, &doc),
+        Scenario::Push { url, preload, changes } => many::push(&url, &preload, changes).await,
+        Scenario::Fetch { url, doc, server_pid, label } => many::fetch(&url, &doc, &label, server_pid).await,
+        Scenario::Live { url, editors, seconds, rate, measure, preload, trace, server_pid, label, give_up_ms } => {
+            live::run(live::Args { url, levels: editors, seconds, rate, measure, preload, traces: trace, server_pid, label, give_up_ms }).await
+        }
         Scenario::Search { pages, sample } => search_bench(pages, &sample),
     }
 }
