@@ -1,7 +1,7 @@
 """Writes docs/benchmarks.md from the JSON lines cahier-bench printed (scripts/bench)."""
 import datetime, glob, gzip, json, os, platform, sys
 
-results, out, rss_c, rss_j, ops_path, readers_path, idle_path = sys.argv[1:]
+results, out, rss_c, rss_j, ops_path, readers_path, idle_path, profile_path, profile_editors = sys.argv[1:]
 rows = [json.loads(l) for l in open(results) if l.strip().startswith("{")]
 idle = json.load(open(idle_path)) if os.path.exists(idle_path) else None
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
@@ -100,6 +100,14 @@ if live:
         add(f"Largest number of editors held with p99 under 100 ms: **Cahier {hc}**, JS server {hj} (ratio {ratio}). Levels tried: as listed.\n")
         if not hist:
             summary.append(("live meeting: 350 editors at p99 < 100 ms, ≥ 5× JS", f"Cahier {hc}, JS {hj}", hc >= 350 and (hj == 0 or hc >= 5 * hj)))
+
+if os.path.exists(profile_path) and os.path.getsize(profile_path) > 0:
+    add(f"### Where Cahier's time goes with {profile_editors} editors\n")
+    add(f"`perf record -F 499` on the server for 20 s of a {profile_editors}-editor level (fresh document); the functions over 2% of the samples:\n")
+    add("```")
+    L.extend(l.rstrip() for l in open(profile_path))
+    add("```\n")
+    add("Read with the live-meeting table: the server's sync round runs on one core (the hub), and each round computes, for every peer of the document, Automerge's Bloom filter and the changes that peer lacks (`calculate_clock_inner`, B-tree work, allocation). The cost grows with peers × rounds, and every editor's acknowledgement can start a round.\n")
 
 ingest = [r for r in of("ingest") if not r.get("failed")]
 stored = {(r["label"], r["doc"]): r for r in of("stored")}

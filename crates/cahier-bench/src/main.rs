@@ -58,7 +58,7 @@ enum Scenario {
         #[arg(long)]
         url: String,
         /// Numbers of editors, one run each, in order (stops once saturated).
-        #[arg(long, value_delimiter = ',', default_value = "10,50,100,200,400")]
+        #[arg(long, value_delimiter = ',', default_value = "10,50,100,200,300,400")]
         editors: Vec<usize>,
         #[arg(long, default_value_t = 60)]
         seconds: u64,
@@ -201,19 +201,10 @@ async fn relay(url: &str, edits: usize, preload: Option<&std::path::Path>, label
     let mut editor = Peer::connect(url, "bench-editor", doc, &id).await?;
     let mut observer = Peer::connect(url, "bench-observer", cahier_doc::empty(), &id).await?;
     // The editor pushes the document; the observer fetches it.
-    editor.send_sync().await?;
+    // The editor's document is stored first; then the observer fetches it.
+    editor.push(Duration::from_secs(300)).await?;
     let target = editor.doc.get_heads();
-    let setup = Instant::now();
-    observer.send_sync().await?;
-    while observer.doc.get_heads() != target {
-        if setup.elapsed() > Duration::from_secs(300) {
-            bail!("the observer did not get the document within 300 s");
-        }
-        tokio::select! {
-            f = editor.ws.next() => editor.on_frame(f.context("editor closed")??).await?,
-            f = observer.ws.next() => observer.on_frame(f.context("observer closed")??).await?,
-        }
-    }
+    observer.fetch(Some(&target), Duration::from_secs(300)).await?;
     let mut latencies = Vec::with_capacity(edits);
     for i in 0..edits {
         let len = editor.doc.length(&text);
@@ -223,7 +214,7 @@ async fn relay(url: &str, edits: usize, preload: Option<&std::path::Path>, label
         let head = editor.doc.get_heads();
         let t0 = Instant::now();
         editor.send_sync().await?;
-        while !head.iter().all(|h| observer.doc.get_change_by_hash(h).is_some()) {
+        while !observer.doc.get_missing_deps(&head).is_empty() {
             if t0.elapsed() > Duration::from_secs(60) {
                 bail!("edit {i} did not reach the observer within 60 s");
             }

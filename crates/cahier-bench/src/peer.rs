@@ -92,7 +92,7 @@ impl Peer {
         self.send_sync().await?;
         loop {
             let done = match heads {
-                Some(h) => h.iter().all(|h| self.doc.get_change_by_hash(h).is_some()),
+                Some(h) => self.doc.get_missing_deps(h).is_empty(),
                 None => self.state.their_heads.as_ref().is_some_and(|t| !t.is_empty() && *t == self.doc.get_heads()),
             };
             if done {

@@ -178,6 +178,7 @@ struct Slot {
     /// Whether the store has the document.
     exists: bool,
     bytes: usize,
+    log: crate::round::RoundLog,
 }
 
 struct Doc {
@@ -546,7 +547,7 @@ impl<P: Policy> Hub<P> {
                 let exists = loaded.is_some();
                 let (am, chunks) = loaded.unwrap_or_else(|| (cahier_doc::empty(), 0));
                 let bytes = if exists { am.get_changes_meta(&[]).len() * 64 } else { 0 };
-                doc.slot = Some(Slot { saved_heads: am.get_heads(), doc: am, persisting: None, chunks, exists, bytes });
+                doc.slot = Some(Slot { saved_heads: am.get_heads(), doc: am, persisting: None, chunks, exists, bytes, log: Default::default() });
                 self.dirty.insert(doc_id);
             }
             Err(e) => {
@@ -804,7 +805,14 @@ impl<P: Policy> Hub<P> {
         let Some(doc) = self.docs.get_mut(doc_id) else { return };
         let Some(slot) = doc.slot.as_mut() else { return };
         let mut sends = Vec::new();
+        let heads = slot.doc.get_heads();
+        slot.log.advance(&slot.doc);
+        let arena = typed_arena::Arena::new();
+        let mut round = crate::round::Round::new(&slot.doc, &slot.log, &arena);
         for (conn, peer) in doc.peers.iter_mut() {
+            if nothing_to_send(&peer.state, &heads) {
+                continue;
+            }
             let Some(peer_id) = self.conns.get(conn).and_then(|c| c.peer_id.clone()) else { continue };
             if !slot.exists && slot.doc.get_heads().is_empty() && peer.requested {
                 // Nobody has it (yet). A peer that sent `sync` rather than
@@ -822,7 +830,7 @@ impl<P: Policy> Hub<P> {
                 }
                 continue;
             }
-            if let Some(msg) = slot.doc.generate_sync_message(&mut peer.state) {
+            if let Some(msg) = round.generate(&mut peer.state) {
                 sends.push((
                     *conn,
                     Message::Sync {
@@ -869,6 +877,19 @@ impl<P: Policy> Hub<P> {
             self.out.push(Output::Unload { doc });
         }
     }
+}
+
+/// Whether `generate_sync_message` would return nothing for this peer, told
+/// without computing the message: Automerge 0.12 builds its Bloom filter and
+/// the list of changes to send (two walks of the change graph) before it
+/// checks. Its own conditions: the peer has had our current heads, and either
+/// a message is still unanswered or the peer holds exactly our heads and needs
+/// nothing. Most peers of a busy document are in one of these after every
+/// round, since each acknowledges what it was sent.
+fn nothing_to_send(state: &sync::State, heads: &[ChangeHash]) -> bool {
+    state.have_responded
+        && state.last_sent_heads == heads
+        && (state.in_flight || (state.their_heads.as_deref() == Some(heads) && state.their_need.as_ref().is_none_or(Vec::is_empty)))
 }
 
 /// `receive_sync_message` for a message whose changes `doc` already holds.
