@@ -126,7 +126,12 @@ async fn sync(
     let limit = state.config.limits.max_message_bytes;
     // Frames a little over the limit still reach the hub, which answers with an
     // `error` naming the limit; far larger ones are cut off by tungstenite.
-    ws.max_message_size(limit + 64 * 1024)
+    // Small socket buffers (tungstenite reserves 128 KiB each way by default):
+    // sync messages are mostly a few hundred bytes, and a meeting holds
+    // hundreds of sockets. Larger messages still pass, in more reads.
+    ws.read_buffer_size(16 * 1024)
+        .write_buffer_size(16 * 1024)
+        .max_message_size(limit + 64 * 1024)
         .max_frame_size(limit + 64 * 1024)
         .max_write_buffer_size(64 * 1024 * 1024)
         .on_failed_upgrade(|e| tracing::info!(cause = %e, "websocket upgrade failed"))

@@ -13,6 +13,9 @@ use cahier_doc::DocId;
 
 use crate::{Batch, Chunk, ChunkKind, IndexEntry, Storage, StorageError, Write};
 
+/// The page cache sled may keep in memory.
+const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
 /// The storage format this build reads and writes.
 const FORMAT: &[u8] = b"cahier-store/1";
 
@@ -36,7 +39,9 @@ impl SledStorage {
                 "the folder is not empty and holds no Cahier store; choose an empty folder or an existing store".into(),
             ));
         }
-        let db = sled::Config::new().path(dir).open().map_err(|e| open_err(e.to_string()))?;
+        // sled caches up to 1 GiB of pages by default; a small host cannot spare
+        // that, and documents in use are in the server's memory anyway.
+        let db = sled::Config::new().path(dir).cache_capacity(CACHE_BYTES).open().map_err(|e| open_err(e.to_string()))?;
         match db.get("format").map_err(|e| open_err(e.to_string()))? {
             Some(v) if v.as_ref() == FORMAT => {}
             Some(v) => {

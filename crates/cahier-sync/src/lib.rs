@@ -8,7 +8,7 @@
 //! CBOR message format, owned by this crate alone.
 
 pub mod hub;
-mod round;
+pub mod round;
 pub mod wire;
 
 pub use hub::{Access, AllowAll, Config, ConnId, Hub, Input, Limits, Output, PersistKind, Policy, Stats};
