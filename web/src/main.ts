@@ -545,8 +545,9 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
     const connected = repo.peers.length > 0 && navigator.onLine
     const local = handle.heads()
     const remote = session.storage_id ? handle.getRemoteHeads(session.storage_id as never) : undefined
-    // Saved: every change we hold is in the server's stored history (it may
-    // hold more, from others, that has not reached us yet).
+    // Saved: every change we hold is in the server's stored history. Equal
+    // heads say so at once; otherwise count what the server's heads lack (when
+    // they name changes we do not hold yet, we cannot tell, and wait for them).
     const saved = !!remote && ((remote.length === local.length && local.every((x) => remote.includes(x))) || pendingChanges(remote) === 0)
     let text: string
     let state: string

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use automerge::{Automerge, ChangeHash, ReadDoc};
-use futures_util::StreamExt;
 
 use crate::peer::{Peer, Thin};
 use crate::{ProcStats, percentile, random_doc_id, trace};
@@ -21,17 +20,6 @@ pub struct Args {
     pub rate: f64,
     pub server_pid: Option<u32>,
     pub label: String,
-}
-
-/// Reads frames until the server reports heads holding `hash`.
-pub async fn acked(thin: &mut Thin, hash: &ChangeHash, timeout: Duration) -> anyhow::Result<()> {
-    let start = Instant::now();
-    while !thin.acknowledges(hash) {
-        let left = timeout.checked_sub(start.elapsed()).context("no acknowledgement in time")?;
-        let frame = tokio::time::timeout(left, thin.ws.next()).await.context("no acknowledgement in time")?;
-        thin.on_frame(frame.context("the server closed the connection")??)?;
-    }
-    Ok(())
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -54,7 +42,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let bytes = batch.iter().map(|(b, _)| b.clone()).collect();
         let hashes: Vec<ChangeHash> = batch.iter().map(|(_, h)| *h).collect();
         thin.send(bytes, &hashes).await?;
-        acked(&mut thin, hashes.last().context("empty batch")?, Duration::from_secs(300)).await?;
+        thin.wait_acked(hashes.last().context("empty batch")?, Duration::from_secs(300)).await?;
         sent += batch.len();
         eprint!("\r[ingest {}] {sent}/{} changes taken   ", args.label, changes.len());
     }
@@ -74,7 +62,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tick.tick().await;
         let t0 = Instant::now();
         thin.send(vec![bytes.clone()], &[*hash]).await?;
-        acked(&mut thin, hash, Duration::from_secs(60)).await?;
+        thin.wait_acked(hash, Duration::from_secs(60)).await?;
         latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
         eprint!("\r[ingest {}] typing {}/{typing}   ", args.label, latencies.len());
     }

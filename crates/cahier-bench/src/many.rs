@@ -36,11 +36,10 @@ fn rss_mib(pid: u32) -> anyhow::Result<f64> {
     Ok(ProcStats::read(pid)?.rss_kib as f64 / 1024.0)
 }
 
-/// Waits out the server's idle-unload delay, then until its memory has not
-/// fallen for `quiet`, at most `limit` in all.
-async fn settle(pid: u32, idle: Duration, quiet: Duration, limit: Duration) -> anyhow::Result<f64> {
+/// Waits until the server's memory has not fallen for `quiet` (idle documents
+/// unloaded), at most `limit`.
+async fn settle(pid: u32, quiet: Duration, limit: Duration) -> anyhow::Result<f64> {
     let start = Instant::now();
-    tokio::time::sleep(idle + Duration::from_secs(2)).await;
     let mut low = rss_mib(pid)?;
     let mut since = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
@@ -75,7 +74,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 // One socket per document: a connection may hold only so many.
                 let mut thin = Thin::connect(&url, &format!("bench-writer-{w}"), &ids[i], Vec::new()).await?;
                 thin.send(bytes, &hashes).await?;
-                crate::ingest::acked(&mut thin, hashes.last().context("no change")?, Duration::from_secs(60)).await?;
+                thin.wait_acked(hashes.last().context("no change")?, Duration::from_secs(60)).await?;
             }
             anyhow::Ok(())
         }));
@@ -88,7 +87,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let create_secs = t.elapsed().as_secs_f64();
     eprintln!("\n[many {}] {} documents stored in {create_secs:.1} s; waiting for them to be unloaded …", args.label, args.docs);
-    let rss_stored = settle(args.server_pid, idle, Duration::from_secs(5), idle + Duration::from_secs(30)).await?;
+    let rss_stored = settle(args.server_pid, idle + Duration::from_secs(2), idle + Duration::from_secs(30)).await?;
 
     // 2. Connections alone.
     let mut sockets = Vec::new();
@@ -120,7 +119,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     eprintln!("[many {}] {} clients on their documents in {open_secs:.1} s; closing them …", args.label, args.clients);
     drop(peers);
     // 4. All closed: idle documents unloaded.
-    let rss_unloaded = settle(args.server_pid, idle, Duration::from_secs(5), idle + Duration::from_secs(30)).await?;
+    let rss_unloaded = settle(args.server_pid, idle + Duration::from_secs(2), idle + Duration::from_secs(30)).await?;
     let n = args.clients as f64;
     println!(
         "{}",

@@ -164,6 +164,17 @@ impl Thin {
         self.server_heads.contains(hash)
     }
 
+    /// Reads frames until the server reports heads holding `hash`.
+    pub async fn wait_acked(&mut self, hash: &ChangeHash, timeout: Duration) -> anyhow::Result<()> {
+        let start = Instant::now();
+        while !self.acknowledges(hash) {
+            let left = timeout.checked_sub(start.elapsed()).context("no acknowledgement in time")?;
+            let frame = tokio::time::timeout(left, self.ws.next()).await.context("no acknowledgement in time")?;
+            self.on_frame(frame.context("the server closed the connection")??)?;
+        }
+        Ok(())
+    }
+
     /// Takes one incoming frame; returns the sync message it carried, if any.
     pub fn on_frame(&mut self, frame: Frame) -> anyhow::Result<Option<sync::Message>> {
         let Frame::Binary(b) = frame else { return Ok(None) };

@@ -108,6 +108,9 @@ impl IndexEntry {
 pub enum StorageError {
     #[error("cannot open the store at {path}: {cause}")]
     Open { path: String, cause: String },
+    /// Another process (or a store of this one not yet wound down) holds it.
+    #[error("the store at {path} is in use by another Cahier; stop it first")]
+    Locked { path: String },
     #[error("storage i/o error: {0}")]
     Io(String),
     #[error("stored data is corrupt ({what}): {cause}")]

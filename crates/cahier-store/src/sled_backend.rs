@@ -41,7 +41,11 @@ impl SledStorage {
         }
         // sled caches up to 1 GiB of pages by default; a small host cannot spare
         // that, and documents in use are in the server's memory anyway.
-        let db = sled::Config::new().path(dir).cache_capacity(CACHE_BYTES).open().map_err(|e| open_err(e.to_string()))?;
+        let db = sled::Config::new().path(dir).cache_capacity(CACHE_BYTES).open().map_err(|e| match e {
+            // sled reports a held lock only in its message (kind `Other`).
+            sled::Error::Io(io) if io.to_string().starts_with("could not acquire lock") => StorageError::Locked { path: dir.display().to_string() },
+            e => open_err(e.to_string()),
+        })?;
         match db.get("format").map_err(|e| open_err(e.to_string()))? {
             Some(v) if v.as_ref() == FORMAT => {}
             Some(v) => {

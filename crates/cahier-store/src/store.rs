@@ -73,6 +73,20 @@ impl Store {
         Ok(Store::new(Arc::new(SledStorage::open(dir)?)))
     }
 
+    /// [`Store::open_sled`], waiting up to `timeout` while the store is
+    /// [`StorageError::Locked`]. Within one process, sled releases the lock of a
+    /// dropped store only once its flusher thread has wound down, a moment
+    /// later: reopening at once (tests do) meets that.
+    pub fn open_sled_waiting(dir: &std::path::Path, timeout: std::time::Duration) -> Result<Store, StorageError> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            match Store::open_sled(dir) {
+                Err(StorageError::Locked { .. }) if std::time::Instant::now() < deadline => std::thread::yield_now(),
+                result => return result,
+            }
+        }
+    }
+
     /// Sets how many incremental chunks trigger a compaction (at least 1).
     pub fn with_compact_after(mut self, n: usize) -> Store {
         self.compact_after = n.max(1);

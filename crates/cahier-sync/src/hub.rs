@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use automerge::sync::{self, SyncDoc};
-use automerge::{Automerge, ChangeHash, ReadDoc};
+use automerge::{Automerge, ChangeHash};
 use cahier_doc::DocId;
 use cahier_doc::read::Summary;
 
@@ -765,7 +765,7 @@ impl<P: Policy> Hub<P> {
             for (conn, msg) in accepted {
                 match doc.peers.get_mut(&conn) {
                     // Every change of the round is in the document already.
-                    Some(peer) if batch_ok => receive_applied(&slot.doc, &mut peer.state, msg),
+                    Some(peer) if batch_ok => crate::round::receive_applied(&slot.doc, &mut peer.state, msg),
                     Some(peer) => {
                         if let Err(e) = slot.doc.receive_sync_message(&mut peer.state, msg) {
                             refused.push((conn, format!("invalid sync message for {doc_id}: {e}")));
@@ -805,14 +805,10 @@ impl<P: Policy> Hub<P> {
         let Some(doc) = self.docs.get_mut(doc_id) else { return };
         let Some(slot) = doc.slot.as_mut() else { return };
         let mut sends = Vec::new();
-        let heads = slot.doc.get_heads();
         slot.log.advance(&slot.doc);
         let arena = typed_arena::Arena::new();
         let mut round = crate::round::Round::new(&slot.doc, &slot.log, &arena);
         for (conn, peer) in doc.peers.iter_mut() {
-            if nothing_to_send(&peer.state, &heads) {
-                continue;
-            }
             let Some(peer_id) = self.conns.get(conn).and_then(|c| c.peer_id.clone()) else { continue };
             if !slot.exists && slot.doc.get_heads().is_empty() && peer.requested {
                 // Nobody has it (yet). A peer that sent `sync` rather than
@@ -877,71 +873,6 @@ impl<P: Policy> Hub<P> {
             self.out.push(Output::Unload { doc });
         }
     }
-}
-
-/// Whether `generate_sync_message` would return nothing for this peer, told
-/// without computing the message: Automerge 0.12 builds its Bloom filter and
-/// the list of changes to send (two walks of the change graph) before it
-/// checks. Its own conditions: the peer has had our current heads, and either
-/// a message is still unanswered or the peer holds exactly our heads and needs
-/// nothing. Most peers of a busy document are in one of these after every
-/// round, since each acknowledges what it was sent.
-fn nothing_to_send(state: &sync::State, heads: &[ChangeHash]) -> bool {
-    state.have_responded
-        && state.last_sent_heads == heads
-        && (state.in_flight || (state.their_heads.as_deref() == Some(heads) && state.their_need.as_ref().is_none_or(Vec::is_empty)))
-}
-
-/// `receive_sync_message` for a message whose changes `doc` already holds.
-///
-/// Automerge 0.12 walks the whole change graph on every received message to
-/// drop from `sent_hashes` what the peer's heads cover; with hundreds of peers
-/// acknowledging every round of a long document, that walk was most of the
-/// server's time. Here the set is trimmed by the peer's heads themselves, and
-/// emptied once the peer holds everything the server holds. What stays longer
-/// is only what the peer has anyway (not sent to it again, as upstream), so the
-/// messages generated afterwards are the same. Everything else is upstream's
-/// bookkeeping, field by field.
-fn receive_applied(doc: &Automerge, state: &mut sync::State, msg: sync::Message) {
-    state.in_flight = false;
-    if let Some(flags) = msg.flags {
-        let mut caps = vec![sync::Capability::MessageV2];
-        if flags.contains(sync::MessageFlags::SUPPORTS_SYNC_RESET) {
-            caps.push(sync::Capability::SyncReset);
-        }
-        state.their_capabilities = Some(caps);
-        if flags.contains(sync::MessageFlags::SYNC_RESET) {
-            state.sent_hashes.clear();
-        }
-        state.peer_read_only = flags.contains(sync::MessageFlags::READ_ONLY);
-    }
-    let ours = doc.get_heads();
-    if msg.heads == ours {
-        state.sent_hashes.clear();
-    } else {
-        for h in &msg.heads {
-            state.sent_hashes.remove(h);
-        }
-    }
-    if msg.changes.is_empty() && msg.heads == ours {
-        state.last_sent_heads.clone_from(&msg.heads);
-    }
-    let missing = doc.get_missing_deps(&msg.heads);
-    if missing.is_empty() {
-        state.shared_heads.clone_from(&msg.heads);
-        if msg.heads.is_empty() {
-            // The peer lost everything: a full sync again.
-            state.last_sent_heads = Vec::new();
-            state.sent_hashes = Default::default();
-        }
-    } else {
-        state.shared_heads.extend(msg.heads.iter().filter(|h| !missing.contains(h)));
-        state.shared_heads.sort();
-        state.shared_heads.dedup();
-    }
-    state.their_have = Some(msg.have);
-    state.their_heads = Some(msg.heads);
-    state.their_need = Some(msg.need);
 }
 
 /// The actors (hex) of the changes in `chunks` that `doc` does not have yet;

@@ -9,6 +9,8 @@
 //! algorithm step by step. A peer in any state this does not cover (a first
 //! sync, a reset, explicit needs, read-only flags, a message that would carry
 //! much of the document) gets upstream's own `generate_sync_message`.
+//! [`receive_applied`] is the receiving side, for messages whose changes the
+//! round has already applied.
 
 use std::collections::{HashMap, HashSet};
 
@@ -130,6 +132,9 @@ impl<'a> Round<'a> {
 
     /// The next message for a peer, as `generate_sync_message` would make it.
     pub fn generate(&mut self, state: &mut sync::State) -> Option<sync::Message> {
+        if nothing_to_send(state, &self.heads) {
+            return None;
+        }
         match self.shared(state) {
             Some(message) => message,
             None => self.doc.generate_sync_message(state),
@@ -205,4 +210,69 @@ impl<'a> Round<'a> {
             version,
         }))
     }
+}
+
+/// Whether `generate_sync_message` would return nothing for this peer, told
+/// without computing the message: Automerge 0.12 builds its Bloom filter and
+/// the list of changes to send (two walks of the change graph) before it
+/// checks. Its own conditions: the peer has had our current heads, and either
+/// a message is still unanswered or the peer holds exactly our heads and needs
+/// nothing. Most peers of a busy document are in one of these after every
+/// round, since each acknowledges what it was sent.
+fn nothing_to_send(state: &sync::State, heads: &[ChangeHash]) -> bool {
+    state.have_responded
+        && state.last_sent_heads == heads
+        && (state.in_flight || (state.their_heads.as_deref() == Some(heads) && state.their_need.as_ref().is_none_or(Vec::is_empty)))
+}
+
+/// `receive_sync_message` for a message whose changes `doc` already holds.
+///
+/// Automerge 0.12 walks the whole change graph on every received message to
+/// drop from `sent_hashes` what the peer's heads cover; with hundreds of peers
+/// acknowledging every round of a long document, that walk was most of the
+/// server's time. Here the set is trimmed by the peer's heads themselves, and
+/// emptied once the peer holds everything the server holds. What stays longer
+/// is only what the peer has anyway (not sent to it again, as upstream), so the
+/// messages generated afterwards are the same. Everything else is upstream's
+/// bookkeeping, field by field.
+pub fn receive_applied(doc: &Automerge, state: &mut sync::State, msg: sync::Message) {
+    state.in_flight = false;
+    if let Some(flags) = msg.flags {
+        let mut caps = vec![sync::Capability::MessageV2];
+        if flags.contains(sync::MessageFlags::SUPPORTS_SYNC_RESET) {
+            caps.push(sync::Capability::SyncReset);
+        }
+        state.their_capabilities = Some(caps);
+        if flags.contains(sync::MessageFlags::SYNC_RESET) {
+            state.sent_hashes.clear();
+        }
+        state.peer_read_only = flags.contains(sync::MessageFlags::READ_ONLY);
+    }
+    let ours = doc.get_heads();
+    if msg.heads == ours {
+        state.sent_hashes.clear();
+    } else {
+        for h in &msg.heads {
+            state.sent_hashes.remove(h);
+        }
+    }
+    if msg.changes.is_empty() && msg.heads == ours {
+        state.last_sent_heads.clone_from(&msg.heads);
+    }
+    let missing = doc.get_missing_deps(&msg.heads);
+    if missing.is_empty() {
+        state.shared_heads.clone_from(&msg.heads);
+        if msg.heads.is_empty() {
+            // The peer lost everything: a full sync again.
+            state.last_sent_heads = Vec::new();
+            state.sent_hashes = Default::default();
+        }
+    } else {
+        state.shared_heads.extend(msg.heads.iter().filter(|h| !missing.contains(h)));
+        state.shared_heads.sort();
+        state.shared_heads.dedup();
+    }
+    state.their_have = Some(msg.have);
+    state.their_heads = Some(msg.heads);
+    state.their_need = Some(msg.need);
 }

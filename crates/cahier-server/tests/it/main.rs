@@ -14,18 +14,10 @@ use std::time::Duration;
 use cahier_server::ServerConfig;
 use tokio_util::sync::CancellationToken;
 
-/// Opens the sled store at `data`. A store closed a moment ago may still hold
-/// its file lock while sled's flusher thread winds down: this waits for the
-/// lock (and fails after 10 s), rather than failing at once.
+/// Opens the sled store at `data`, waiting (10 s at most) for the lock a store
+/// this test closed a moment ago may still hold.
 pub fn open_store(data: &Path) -> cahier_store::Store {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match cahier_store::Store::open_sled(data) {
-            Ok(s) => return s,
-            Err(e) if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline => std::thread::yield_now(),
-            Err(e) => panic!("open store {}: {e}", data.display()),
-        }
-    }
+    cahier_store::Store::open_sled_waiting(data, Duration::from_secs(10)).unwrap_or_else(|e| panic!("open store {}: {e}", data.display()))
 }
 
 /// Creates an account with `role` in the store at `data` and returns an API token for it.

@@ -7,20 +7,6 @@ use cahier_store::{ChunkKind, FaultyStorage, SledStorage, StorageError, Store, W
 
 const T0: i64 = 1_795_199_400_000;
 
-/// Opens the store at `dir` again, in this process, just after it was dropped:
-/// sled releases its file lock when its flusher thread has wound down, a moment
-/// after the drop. Waits for that (at most 10 s), then fails.
-fn reopen(dir: &std::path::Path) -> Store {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match Store::open_sled(dir) {
-            Ok(s) => return s,
-            Err(e) if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline => std::thread::yield_now(),
-            Err(e) => panic!("reopen {}: {e}", dir.display()),
-        }
-    }
-}
-
 fn page(title: &str, body: &str) -> DocView {
     DocView { body: body.to_owned(), updated_ms: Some(T0), ..DocView::new_page(title) }
 }
@@ -51,7 +37,8 @@ fn documents_survive_reopening_with_every_change_and_their_index() {
         assert_eq!(chunks[0].kind, ChunkKind::Snapshot);
         loaded.id
     };
-    let store = reopen(dir.path());
+    // Reopened at once in this process: sled lets go of the lock a moment after the drop.
+    let store = Store::open_sled_waiting(dir.path(), std::time::Duration::from_secs(10)).expect("reopen");
     let loaded = store.load(&id).expect("load").expect("exists");
     assert_eq!(cahier_doc::read(&loaded.doc, None).0.body, "a0123456789");
     assert_eq!(loaded.doc.get_changes_meta(&[]).len(), 11, "the whole history is kept");

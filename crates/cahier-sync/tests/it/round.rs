@@ -5,7 +5,7 @@
 use automerge::sync::{self, SyncDoc};
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ObjType, ROOT, ReadDoc};
-use cahier_sync::round::{Round, RoundLog};
+use cahier_sync::round::{Round, RoundLog, receive_applied};
 
 /// Upstream on both sides until neither has anything to say.
 fn sync_fully(a: &mut Automerge, sa: &mut sync::State, b: &mut Automerge, sb: &mut sync::State) {
@@ -25,8 +25,19 @@ fn sync_fully(a: &mut Automerge, sa: &mut sync::State, b: &mut Automerge, sb: &m
     panic!("sync did not settle");
 }
 
+/// The state `receive_applied` leaves is upstream's, except that `sent_hashes`
+/// may keep hashes upstream drops (ones the peer has: never sent again either way).
+fn same_bookkeeping(upstream: &sync::State, ours: &sync::State) {
+    assert_eq!(
+        (&upstream.shared_heads, &upstream.last_sent_heads, &upstream.their_heads, &upstream.their_need, upstream.in_flight, &upstream.their_capabilities),
+        (&ours.shared_heads, &ours.last_sent_heads, &ours.their_heads, &ours.their_need, ours.in_flight, &ours.their_capabilities)
+    );
+    assert_eq!(upstream.their_have.as_ref().map(|h| h.iter().map(|h| (&h.last_sync, h.bloom.clone())).collect::<Vec<_>>()), ours.their_have.as_ref().map(|h| h.iter().map(|h| (&h.last_sync, h.bloom.clone())).collect::<Vec<_>>()));
+    assert!(upstream.sent_hashes.is_subset(&ours.sent_hashes), "sent hashes: upstream {:?}, ours {:?}", upstream.sent_hashes, ours.sent_hashes);
+}
+
 #[test]
-fn each_peer_gets_what_automerge_itself_would_send() {
+fn a_round_sends_and_receives_as_automerge_itself_would() {
     let mut server = Automerge::new();
     let mut tx = server.transaction();
     let text = tx.put_object(ROOT, "text", ObjType::Text).unwrap();
@@ -45,7 +56,12 @@ fn each_peer_gets_what_automerge_itself_would_send() {
             tx.splice_text(&text, len, 0, &format!("{i}")).unwrap();
             tx.commit();
             if let Some(m) = doc.generate_sync_message(cs) {
-                server.receive_sync_message(ss, m).unwrap();
+                // As the hub does: the round applies the changes, then each message updates its sync state.
+                server.load_incremental(&m.changes.iter().flatten().copied().collect::<Vec<u8>>()).unwrap();
+                let mut upstream = ss.clone();
+                server.receive_sync_message(&mut upstream, m.clone()).unwrap();
+                receive_applied(&server, ss, m);
+                same_bookkeeping(&upstream, ss);
             }
         }
         log.advance(&server);
@@ -79,7 +95,12 @@ fn each_peer_gets_what_automerge_itself_would_send() {
         // The clients answer upstream's messages, as they would on the wire.
         for ((_, _, ss), reply) in clients.iter_mut().zip(replies) {
             if let Some(m) = reply {
-                server.receive_sync_message(ss, m).unwrap();
+                // As the hub does: the round applies the changes, then each message updates its sync state.
+                server.load_incremental(&m.changes.iter().flatten().copied().collect::<Vec<u8>>()).unwrap();
+                let mut upstream = ss.clone();
+                server.receive_sync_message(&mut upstream, m.clone()).unwrap();
+                receive_applied(&server, ss, m);
+                same_bookkeeping(&upstream, ss);
             }
         }
     }
