@@ -269,8 +269,14 @@ impl<P: Policy> Hub<P> {
                 self.fail(conn, "text_frame", "text frames are not part of the protocol: send binary CBOR frames".into())
             }
             Input::Disconnected { conn } => self.drop_conn(conn),
-            Input::Loaded { doc, result } => self.loaded(doc, result),
-            Input::Persisted { doc, heads, result } => self.persisted(doc, heads, result),
+            Input::Loaded { doc, result } => {
+                let id = doc.clone();
+                self.contained_doc(&id, |hub| hub.loaded(doc, result));
+            }
+            Input::Persisted { doc, heads, result } => {
+                let id = doc.clone();
+                self.contained_doc(&id, |hub| hub.persisted(doc, heads, result));
+            }
             Input::Apply { doc, changes } => {
                 let now = self.now;
                 let entry = self.docs.entry(doc.clone()).or_insert_with(|| {
@@ -281,7 +287,11 @@ impl<P: Policy> Hub<P> {
                 entry.last_active = now;
                 self.dirty.insert(doc);
             }
-            Input::Tick => self.tick(),
+            Input::Tick => {
+                if catch_unwind(AssertUnwindSafe(|| self.tick())).is_err() {
+                    self.count_error("panic");
+                }
+            }
         }
     }
 
@@ -441,6 +451,9 @@ impl<P: Policy> Hub<P> {
             Ok(m) => m,
             Err(e) => return self.fail(conn, "malformed_sync", format!("malformed sync message for {doc_id}: {e}")),
         };
+        if let Err(e) = crate::check::sync_message(&msg) {
+            return self.fail(conn, "refused_sync", format!("refused sync message for {doc_id}: {e}"));
+        }
         // Refused documents count too: they must look exactly like missing ones.
         let limit = self.config.limits.max_documents_per_connection;
         let Some(c) = self.conns.get_mut(&conn) else { return };
@@ -640,6 +653,15 @@ impl<P: Policy> Hub<P> {
             }
             let message = format!("internal error on document {document_id}; other documents are unaffected");
             self.fail(conn, "document_dropped", message);
+        }
+    }
+
+    /// Runs `f`, work on one document; a panic inside it drops that document
+    /// and fails its peers, nothing else.
+    fn contained_doc(&mut self, doc_id: &DocId, f: impl FnOnce(&mut Self)) {
+        if catch_unwind(AssertUnwindSafe(|| f(self))).is_err() {
+            self.count_error("panic");
+            self.drop_panicked(doc_id);
         }
     }
 

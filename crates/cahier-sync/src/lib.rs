@@ -7,6 +7,7 @@
 //! on sockets and a store; tests run it on an in-memory network. [`wire`] is the
 //! CBOR message format, owned by this crate alone.
 
+pub mod check;
 pub mod hub;
 pub mod round;
 pub mod wire;

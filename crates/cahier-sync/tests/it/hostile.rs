@@ -1,0 +1,207 @@
+//! Hostile sync messages, as a participant holding an invite link could send
+//! them: the sender is refused and disconnected, everyone else keeps editing.
+
+use std::collections::HashMap;
+
+use automerge::sync::{self, SyncDoc};
+use automerge::{Automerge, ChangeHash};
+use cahier_doc::{DocId, DocView, Editor};
+use cahier_sync::wire::Message;
+use cahier_sync::{Config, ConnId, Hub, Input, Output};
+
+/// Connections 1 and 2 write; 3 only reads.
+struct Rights;
+
+impl cahier_sync::Policy for Rights {
+    fn authorize(&self, conn: ConnId, _: &str, _: &DocId, access: cahier_sync::Access) -> bool {
+        conn != 3 || access == cahier_sync::Access::Read
+    }
+}
+
+/// The hub with a store that answers at once, and one real Automerge replica
+/// per connection.
+struct Meeting {
+    hub: Hub<Rights>,
+    doc_id: DocId,
+    stored: HashMap<DocId, Automerge>,
+    replicas: HashMap<ConnId, (Automerge, sync::State)>,
+    /// What each connection was told: errors and closes, in order.
+    told: HashMap<ConnId, Vec<String>>,
+}
+
+impl Meeting {
+    fn new() -> Meeting {
+        let doc_id = DocId::from_random([7; 16]);
+        let first = cahier_doc::new_document(&DocView::new_minutes("Réunion"), &Editor::new("camille"), 0).expect("doc");
+        let mut m = Meeting {
+            hub: Hub::new(Config::new("server", "storage-1"), Rights),
+            doc_id,
+            stored: HashMap::new(),
+            replicas: HashMap::new(),
+            told: HashMap::new(),
+        };
+        for conn in [1, 2, 3] {
+            m.hub.handle(0, Input::Connected { conn });
+            let join = Message::Join { sender_id: format!("peer-{conn}"), supported_versions: None, metadata: None };
+            m.hub.handle(0, Input::Received { conn, bytes: join.encode() });
+            let doc = if conn == 1 { first.clone() } else { Automerge::new() };
+            m.replicas.insert(conn, (doc, sync::State::new()));
+        }
+        m.run();
+        m
+    }
+
+    fn send(&mut self, conn: ConnId, msg: sync::Message) {
+        let sync = Message::Sync {
+            sender_id: format!("peer-{conn}"),
+            target_id: "server".into(),
+            document_id: self.doc_id.to_string(),
+            data: msg.encode(),
+        };
+        self.hub.handle(0, Input::Received { conn, bytes: sync.encode() });
+    }
+
+    /// Runs the replicas, the hub and the store until nothing moves.
+    fn run(&mut self) {
+        for _ in 0..100 {
+            let mut moved = false;
+            let conns: Vec<ConnId> = self.replicas.keys().copied().collect();
+            for conn in conns {
+                let Some((doc, state)) = self.replicas.get_mut(&conn) else { continue };
+                if let Some(msg) = doc.generate_sync_message(state) {
+                    moved = true;
+                    self.send(conn, msg);
+                }
+            }
+            for out in self.hub.flush() {
+                moved = true;
+                match out {
+                    Output::Load { doc } => {
+                        let result = Ok(self.stored.get(&doc).map(|d| (d.clone(), 0)));
+                        self.hub.handle(0, Input::Loaded { doc, result });
+                    }
+                    Output::Persist { doc, bytes, heads, .. } => {
+                        let stored = self.stored.entry(doc.clone()).or_default();
+                        stored.load_incremental(&bytes).expect("the hub persists valid changes");
+                        self.hub.handle(0, Input::Persisted { doc, heads, result: Ok(()) });
+                    }
+                    Output::Send { conn, bytes } => match Message::decode(&bytes).expect("the hub sends valid messages") {
+                        Message::Sync { data, .. } => {
+                            if let Some((doc, state)) = self.replicas.get_mut(&conn) {
+                                let msg = sync::Message::decode(&data).expect("valid sync");
+                                doc.receive_sync_message(state, msg).expect("apply");
+                            }
+                        }
+                        Message::Error { message } => self.told.entry(conn).or_default().push(message),
+                        _ => {}
+                    },
+                    Output::Close { conn, reason } => {
+                        self.replicas.remove(&conn);
+                        self.told.entry(conn).or_default().push(format!("close: {reason}"));
+                    }
+                    Output::Unload { .. } => {}
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("the meeting did not settle");
+    }
+
+    fn type_text(&mut self, conn: ConnId, text: &str) {
+        use automerge::ReadDoc;
+        use automerge::transaction::Transactable;
+        let (doc, _) = self.replicas.get_mut(&conn).expect("connected");
+        let body = match doc.get(automerge::ROOT, "body").expect("read") {
+            Some((_, id)) => id,
+            None => panic!("the replica has the minutes"),
+        };
+        let mut tx = doc.transaction();
+        let len = tx.length(&body);
+        tx.splice_text(&body, len, 0, text).expect("type");
+        tx.commit();
+    }
+
+    fn body(&self, conn: ConnId) -> String {
+        cahier_doc::read(&self.replicas[&conn].0, None).0.body
+    }
+
+    fn stored_heads(&self) -> Vec<ChangeHash> {
+        self.stored[&self.doc_id].get_heads()
+    }
+}
+
+/// A Bloom filter exactly as a hostile peer encodes it.
+fn bloom(bytes: &[u8]) -> sync::BloomFilter {
+    sync::BloomFilter::try_from(bytes).expect("automerge 0.12 accepts this filter")
+}
+
+/// Each hostile `have`, sent by a writer along with a real change (the persist
+/// path) and by a reader without one (the apply path).
+fn check(have: sync::Have) {
+    for (attacker, with_change) in [(2, true), (3, false)] {
+        let mut m = Meeting::new();
+        m.type_text(1, "Camille : bonjour à tous.");
+        m.run();
+        let msg = {
+            let (doc, state) = m.replicas.get_mut(&attacker).expect("attacker");
+            if with_change {
+                use automerge::transaction::Transactable;
+                let mut tx = doc.transaction();
+                tx.put(automerge::ROOT, "title", "Piégé").expect("put");
+                tx.commit();
+            }
+            let mut msg = doc.generate_sync_message(state).unwrap_or_else(|| {
+                doc.generate_sync_message(&mut sync::State::new()).expect("a message")
+            });
+            if with_change {
+                msg.changes = doc.save().into();
+            }
+            msg.heads = vec![ChangeHash([9; 32])];
+            msg.have = vec![have.clone()];
+            msg
+        };
+        m.send(attacker, msg);
+        m.run();
+        let told = &m.told[&attacker];
+        assert!(told[0].contains("refused sync message"), "the attacker is told: {told:?}");
+        assert!(told.last().is_some_and(|t| t.starts_with("close:")), "and disconnected: {told:?}");
+        assert!(m.hub.stats().errors.get("panic").is_none(), "no panic: {:?}", m.hub.stats().errors);
+        // The meeting goes on: the other participant's words reach the store
+        // and the first writer.
+        let other = if attacker == 2 { 3 } else { 2 };
+        if other == 2 {
+            m.type_text(2, " Léo : on commence.");
+        } else {
+            m.type_text(1, " Léo : on commence.");
+        }
+        m.run();
+        assert!(m.told.get(&1).is_none(), "the first writer was never disturbed: {:?}", m.told.get(&1));
+        assert!(m.body(1).ends_with("on commence."), "{}", m.body(1));
+        assert_eq!(m.body(other), m.body(1));
+        assert_eq!(m.stored_heads(), m.replicas[&1].0.get_heads(), "everything is stored");
+        assert_ne!(cahier_doc::read(&m.stored[&m.doc_id], None).0.title, "Piégé", "nothing of the attacker was kept");
+    }
+}
+
+#[test]
+fn a_bloom_filter_without_bits_is_refused() {
+    check(sync::Have { last_sync: vec![], bloom: bloom(&[1, 0, 1]) });
+}
+
+#[test]
+fn a_bloom_filter_with_billions_of_probes_is_refused() {
+    // 1 entry, 10 bits per entry (2 bytes of bits), 2³²−1 probes.
+    check(sync::Have { last_sync: vec![], bloom: bloom(&[1, 10, 0xff, 0xff, 0xff, 0xff, 0x0f, 0xff, 0x03]) });
+}
+
+#[test]
+fn too_many_last_sync_heads_are_refused() {
+    let last_sync = (0..5000u32).map(|i| {
+        let mut h = [0; 32];
+        h[..4].copy_from_slice(&i.to_be_bytes());
+        ChangeHash(h)
+    });
+    check(sync::Have { last_sync: last_sync.collect(), bloom: sync::BloomFilter::default() });
+}
