@@ -14,20 +14,24 @@ pub struct Principals(Arc<Mutex<HashMap<ConnId, Principal>>>);
 
 impl Principals {
     pub fn insert(&self, conn: ConnId, who: Principal) {
-        if let Ok(mut m) = self.0.lock() {
-            m.insert(conn, who);
-        }
+        lock(&self.0).insert(conn, who);
     }
 
     pub fn remove(&self, conn: ConnId) {
-        if let Ok(mut m) = self.0.lock() {
-            m.remove(&conn);
-        }
+        lock(&self.0).remove(&conn);
     }
 
     fn get(&self, conn: ConnId) -> Principal {
-        self.0.lock().ok().and_then(|m| m.get(&conn).cloned()).unwrap_or(Principal::Anonymous)
+        lock(&self.0).get(&conn).cloned().unwrap_or(Principal::Anonymous)
     }
+}
+
+/// The maps behind these locks hold only finished entries (each insert or
+/// remove is one call), so a panic elsewhere while one was held leaves them
+/// sound: a poisoned lock is taken as it is rather than refusing every author
+/// until a restart.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 pub struct AccessPolicy {
@@ -45,7 +49,7 @@ impl AccessPolicy {
     /// Checks that `actor` is `identity`'s, claiming it durably if nobody has it yet.
     fn claim(&self, actor: &str, identity: &str, name: &str) -> Result<(), String> {
         const TAKEN: &str = "their Automerge actor belongs to someone else";
-        let Ok(mut cache) = self.actors.lock() else { return Err("internal error".into()) };
+        let mut cache = lock(&self.actors);
         if let Some(owner) = cache.get(actor) {
             return if owner == identity { Ok(()) } else { Err(TAKEN.into()) };
         }

@@ -80,7 +80,7 @@ pub fn app(state: AppState) -> Router {
         .layer(tower_http::compression::CompressionLayer::new());
     Router::new()
         .route("/sync", get(sync))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .merge(pages)
         .merge(import)
@@ -139,6 +139,16 @@ async fn sync(
             crate::ws::handle_socket(socket, state.hub, state.config, state.shutdown, principal, state.principals).await;
             drop(permit);
         })
+}
+
+/// `ok` while the sync engine lives and makes progress; 503 otherwise, so a
+/// load balancer or a supervisor stops sending people to a half-dead server.
+async fn healthz(State(state): State<AppState>) -> Response {
+    let now = crate::now_ms().max(0) as u64;
+    match state.metrics.engine_trouble(now, state.hub.tx.is_closed()) {
+        None => "ok".into_response(),
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -78,6 +78,7 @@ async fn run(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        metrics.engine_beat_ms.store(now_ms(), Ordering::Relaxed);
         tokio::select! {
             ev = rx.recv() => {
                 let Some(ev) = ev else { break };

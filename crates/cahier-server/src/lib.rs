@@ -128,9 +128,41 @@ pub async fn run(
         store,
         principals,
     };
+    // A dead or stalled engine stops the server, so that its supervisor
+    // (systemd) restarts it, rather than serving on with live editing gone.
+    let engine_failed = Arc::new(std::sync::Mutex::new(None::<String>));
+    let watchdog = {
+        let (metrics, failed, stop) = (metrics.clone(), engine_failed.clone(), shutdown.clone());
+        let tx = state.hub.tx.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = every.tick() => {}
+                    _ = stop.cancelled() => return,
+                }
+                let now = now_ms().max(0) as u64;
+                // Twice the stall that turns /healthz to 503: a supervisor
+                // polling it sees the trouble before the process goes.
+                let trouble = metrics.engine_trouble(now.saturating_sub(metrics::ENGINE_STALL_MS), tx.is_closed());
+                if let Some(why) = trouble {
+                    tracing::error!(%why, "stopping: live editing cannot go on");
+                    *failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(why);
+                    stop.cancel();
+                    return;
+                }
+            }
+        })
+    };
     let app = http::app(state);
     tracing::info!(%addr, "cahier is listening");
     http::serve(listener, app, &config, &metrics, shutdown.clone()).await;
+    watchdog.abort();
+    let failed = engine_failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+    if let Some(why) = failed {
+        // The engine cannot be asked to flush; what it acknowledged is stored.
+        anyhow::bail!("{why}");
+    }
     // No new connections; the hub closes the open ones and flushes.
     hub_stop.cancel();
     let _ = tokio::time::timeout(config.shutdown_grace, hub_handle).await;

@@ -18,6 +18,25 @@ pub struct Metrics {
     persist_buckets: [AtomicU64; BUCKETS.len()],
     pub slow_readers: AtomicU64,
     pub refused_connections: AtomicU64,
+    /// When the sync engine last went round its loop (milliseconds since the
+    /// epoch); it does at least once a second while it lives.
+    pub engine_beat_ms: AtomicU64,
+}
+
+/// The engine is stalled when it has not gone round its loop for this long.
+pub const ENGINE_STALL_MS: u64 = 10_000;
+
+impl Metrics {
+    /// Why the sync engine cannot serve, if it cannot: its task ended, or it
+    /// made no progress for [`ENGINE_STALL_MS`].
+    pub fn engine_trouble(&self, now_ms: u64, task_ended: bool) -> Option<String> {
+        if task_ended {
+            return Some("the sync engine stopped".into());
+        }
+        let beat = self.engine_beat_ms.load(Ordering::Relaxed);
+        let late = now_ms.saturating_sub(beat);
+        (beat != 0 && late > ENGINE_STALL_MS).then(|| format!("the sync engine made no progress for {} s", late / 1000))
+    }
 }
 
 impl Metrics {

@@ -13,7 +13,11 @@ use cahier_doc::{DocView, Editor};
 pub const SLUG: &str = "crash-test";
 
 pub fn run(data: &Path, compact_after: usize) -> anyhow::Result<ExitCode> {
-    let store = crate::open_store(data)?.with_compact_after(compact_after);
+    // The test checks the store in its own process between two kills; sled
+    // frees that store's lock a moment after it is dropped.
+    let store = cahier_store::Store::open_sled_waiting(data, std::time::Duration::from_secs(10))
+        .map_err(|e| anyhow::anyhow!("cannot use the data folder {}: {e}", data.display()))?
+        .with_compact_after(compact_after);
     let mut loaded = match store.find_slug(SLUG)? {
         Some(id) => store.load(&id)?.ok_or_else(|| anyhow::anyhow!("slug without document"))?,
         None => {

@@ -98,7 +98,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (addr, config) = args.config()?;
     let store = crate::open_store(&args.data)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let listener =
             tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let shutdown = CancellationToken::new();
@@ -110,7 +110,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         });
         println!("cahier: serving {} on http://{}", args.data.display(), listener.local_addr()?);
         cahier_server::run(listener, config, store, shutdown).await
-    })?;
+    });
+    // A stalled engine task never yields: do not wait for it forever.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -20,28 +20,28 @@ const WAIT: Duration = Duration::from_secs(10);
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 #[derive(Debug)]
-enum Got {
+pub(crate) enum Got {
     Msg(Message),
     Closed(String),
 }
 
-struct Client {
-    ws: Ws,
-    name: String,
+pub(crate) struct Client {
+    pub(crate) ws: Ws,
+    pub(crate) name: String,
 }
 
 impl Client {
-    async fn connect(server: &TestServer, name: &str) -> Client {
+    pub(crate) async fn connect(server: &TestServer, name: &str) -> Client {
         Client::connect_url(&server.ws_url(), name).await
     }
 
-    async fn connect_url(url: &str, name: &str) -> Client {
+    pub(crate) async fn connect_url(url: &str, name: &str) -> Client {
         let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
         Client { ws, name: name.to_owned() }
     }
 
     /// Connects with a browser's session cookie instead of a token.
-    async fn connect_with_cookie(server: &TestServer, cookie: &str, name: &str) -> Client {
+    pub(crate) async fn connect_with_cookie(server: &TestServer, cookie: &str, name: &str) -> Client {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let mut req = server.ws_url().into_client_request().expect("request");
         req.headers_mut().insert("Cookie", cookie.parse().expect("header"));
@@ -51,7 +51,7 @@ impl Client {
 
     /// Requests a document; `true` if the server serves it, `false` if it
     /// answers doc-unavailable (missing and forbidden look the same).
-    async fn can_open(&mut self, id: &str) -> bool {
+    pub(crate) async fn can_open(&mut self, id: &str) -> bool {
         let mut state = automerge::sync::State::new();
         let data = cahier_doc::empty().generate_sync_message(&mut state).expect("first message").encode();
         self.send(&Message::Request { sender_id: self.name.clone(), target_id: "s".into(), document_id: id.to_owned(), data }).await;
@@ -62,17 +62,17 @@ impl Client {
         }
     }
 
-    async fn send(&mut self, msg: &Message) {
+    pub(crate) async fn send(&mut self, msg: &Message) {
         self.ws.send(Frame::Binary(msg.encode().into())).await.expect("send");
     }
 
-    async fn send_raw(&mut self, frame: Frame) {
+    pub(crate) async fn send_raw(&mut self, frame: Frame) {
         // The server may already have closed: a failed send is what it says next.
         let _ = self.ws.send(frame).await;
     }
 
     /// The next protocol message or the close, within `WAIT`.
-    async fn recv(&mut self) -> Got {
+    pub(crate) async fn recv(&mut self) -> Got {
         loop {
             let next = tokio::time::timeout(WAIT, self.ws.next()).await.expect("an answer within 10 s");
             match next {
@@ -84,7 +84,7 @@ impl Client {
         }
     }
 
-    async fn join(&mut self) {
+    pub(crate) async fn join(&mut self) {
         let join = Message::Join { sender_id: self.name.clone(), supported_versions: Some(vec!["1".into()]), metadata: None };
         self.send(&join).await;
         match self.recv().await {
@@ -97,7 +97,7 @@ impl Client {
     }
 
     /// Expects an `error` message containing `text`, then the close.
-    async fn expect_error(&mut self, text: &str) {
+    pub(crate) async fn expect_error(&mut self, text: &str) {
         match self.recv().await {
             Got::Msg(Message::Error { message }) => assert!(message.contains(text), "{message:?} should say {text:?}"),
             other => panic!("expected an error saying {text:?}, got {other:?}"),
@@ -110,7 +110,7 @@ impl Client {
 
     /// Pushes `doc` as document `id`, answering the server's sync messages,
     /// until the server sends an `error`; returns its message.
-    async fn push_until_error(&mut self, doc: &mut automerge::Automerge, id: &str) -> String {
+    pub(crate) async fn push_until_error(&mut self, doc: &mut automerge::Automerge, id: &str) -> String {
         let mut state = automerge::sync::State::new();
         let mut next = doc.generate_sync_message(&mut state);
         loop {
@@ -131,7 +131,7 @@ impl Client {
     }
 
     /// Syncs `doc` as document `id` until the server has all of it.
-    async fn sync_all(&mut self, doc: &mut automerge::Automerge, id: &str) {
+    pub(crate) async fn sync_all(&mut self, doc: &mut automerge::Automerge, id: &str) {
         let mut state = automerge::sync::State::new();
         let mut next = doc.generate_sync_message(&mut state);
         loop {
@@ -158,7 +158,7 @@ impl Client {
     }
 
     /// A well-behaved request for a document nobody has: answered `doc-unavailable`.
-    async fn still_served(&mut self) {
+    pub(crate) async fn still_served(&mut self) {
         let id = DocId::from_random(rand_bytes());
         let mut state = automerge::sync::State::new();
         let data = cahier_doc::empty().generate_sync_message(&mut state).expect("first message").encode();
@@ -171,7 +171,7 @@ impl Client {
     }
 }
 
-fn rand_bytes() -> [u8; 16] {
+pub(crate) fn rand_bytes() -> [u8; 16] {
     let mut b = [0u8; 16];
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     b.copy_from_slice(&t.to_le_bytes());
@@ -462,7 +462,7 @@ async fn an_actor_belongs_to_the_first_account_that_writes_with_it() {
 
 /// Joins through an invite link as a browser does: returns the session cookie,
 /// or the status when the link does not work.
-async fn join_invite(server: &TestServer, link_path: &str, name: &str) -> Result<String, u16> {
+pub(crate) async fn join_invite(server: &TestServer, link_path: &str, name: &str) -> Result<String, u16> {
     use crate::wiki::{get, request};
     let page = get(server, link_path, &[]).await;
     if page.status != 200 {
