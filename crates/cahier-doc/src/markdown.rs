@@ -210,7 +210,9 @@ pub fn from_markdown(file: &str, text: &str) -> Result<Imported, ImportError> {
 
     let title = match front.title {
         Some(t) if !t.trim().is_empty() => t,
-        Some(_) => return Err(err(line_of("title"), "the title is empty".into())),
+        // Untitled minutes, as an export writes them: their slug names them.
+        Some(t) if front.slug.as_deref().is_some_and(is_valid_slug) => t,
+        Some(_) => return Err(err(line_of("title"), "the title is empty (give a title or a slug)".into())),
         None => return Err(err(1, "the front matter has no `title`".into())),
     };
     let kind = match front.kind.as_deref() {

@@ -217,10 +217,13 @@ fn push_word(slug: &mut String, pending_hyphen: &mut bool, word: &str) {
     slug.push_str(word);
 }
 
+/// The longest slug there may be.
+pub const MAX_SLUG: usize = 200;
+
 /// Whether a slug is of the form [`slugify`] produces.
 pub fn is_valid_slug(slug: &str) -> bool {
     !slug.is_empty()
-        && slug.len() <= 200
+        && slug.len() <= MAX_SLUG
         && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !slug.starts_with('-')
         && !slug.ends_with('-')

@@ -185,6 +185,11 @@ pub fn write_files(out: &Path, files: &[OutFile]) -> anyhow::Result<()> {
     match format_of(out) {
         Format::Folder => {
             for f in files {
+                // Names are made by the export itself; still, nothing is ever
+                // written outside `out`.
+                let inside = !f.path.is_empty()
+                    && Path::new(&f.path).components().all(|c| matches!(c, std::path::Component::Normal(_)));
+                anyhow::ensure!(inside, "refusing to write {:?} outside {}", f.path, out.display());
                 let path = out.join(&f.path);
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;

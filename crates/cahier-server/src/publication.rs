@@ -71,13 +71,15 @@ pub fn publish_doc(store: &Store, id: &DocId, doc: &automerge::Automerge, by: &s
             if view.slug.is_empty() { id.to_string() } else { view.slug.clone() }
         )));
     }
-    if !cahier_doc::schema::is_valid_slug(&view.slug) {
-        return Err(AuthError::Invalid(format!("document {id} has no valid slug; give it one first")));
+    // Readers find the page at its address, which the store keeps unique.
+    let slug = store.address(id)?;
+    if !cahier_doc::schema::is_valid_slug(&slug) {
+        return Err(AuthError::Invalid(format!("document {id} has no address yet; edit it once, then publish")));
     }
     let heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
     let p = Publication { heads, at_ms: now_ms, by: by.to_owned() };
-    let log = LogEntry { doc: id.to_string(), slug: view.slug.clone(), title: view.title.clone(), at_ms: now_ms, by: by.to_owned(), published: true };
-    let event = AuditEvent { at_ms: now_ms, who: by.to_owned(), action: "published".into(), target: format!("{} ({id})", view.slug) };
+    let log = LogEntry { doc: id.to_string(), slug: slug.clone(), title: view.title.clone(), at_ms: now_ms, by: by.to_owned(), published: true };
+    let event = AuditEvent { at_ms: now_ms, who: by.to_owned(), action: "published".into(), target: format!("{slug} ({id})") };
     store.put_records(vec![
         (key(id), Some(json(&p)?)),
         log_write(store, &log)?,
@@ -88,15 +90,16 @@ pub fn publish_doc(store: &Store, id: &DocId, doc: &automerge::Automerge, by: &s
 
 /// Hides a page from readers again. `Ok(false)` if it was not published.
 pub fn unpublish(store: &Store, id: &DocId, by: &str, now_ms: i64) -> Result<bool, AuthError> {
-    if publication(store, id)?.is_none() {
+    let Some(published) = publication(store, id)? else {
         return Ok(false);
-    }
-    let (slug, title) = match store.load_record(id)? {
-        Some((doc, _)) => {
-            let s = cahier_doc::read::summary(&doc);
-            (s.slug, s.title)
+    };
+    // The public log names what readers saw, never the draft's title.
+    let slug = store.address(id)?;
+    let title = match (store.load_record(id)?, parse_heads(&published.heads)) {
+        (Some((doc, _)), Some(heads)) if heads.iter().all(|h| doc.get_change_by_hash(h).is_some()) => {
+            cahier_doc::read(&doc, Some(&heads)).0.title
         }
-        None => (String::new(), String::new()),
+        _ => String::new(),
     };
     let log = LogEntry { doc: id.to_string(), slug: slug.clone(), title, at_ms: now_ms, by: by.to_owned(), published: false };
     let event = AuditEvent { at_ms: now_ms, who: by.to_owned(), action: "unpublished".into(), target: format!("{slug} ({id})") };
@@ -147,9 +150,13 @@ pub fn published_page_from(store: &Store, id: &DocId, doc: &automerge::Automerge
     }
     let (view, _) = cahier_doc::read(doc, Some(&heads));
     let contributors = crate::auth_store::credits(store, doc, Some(&heads))?;
+    let slug = store.address(id)?;
+    if !cahier_doc::schema::is_valid_slug(&slug) {
+        return Ok(None);
+    }
     Ok(Some(Published {
         id: id.clone(),
-        slug: view.slug,
+        slug,
         title: view.title,
         tags: view.tags,
         body: view.body,

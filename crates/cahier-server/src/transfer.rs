@@ -19,6 +19,7 @@ pub fn export_all(store: &Store, progress: &mut dyn FnMut(&str)) -> anyhow::Resu
     let entries = store.list()?;
     let mut files = Vec::new();
     let mut credits = Vec::new();
+    let mut names = FileNames::default();
     for entry in entries.into_iter().filter(|e| e.kind != "other") {
         let id = DocId::parse(&entry.id)?;
         if publication::is_deleted(store, &id)? {
@@ -29,14 +30,17 @@ pub fn export_all(store: &Store, progress: &mut dyn FnMut(&str)) -> anyhow::Resu
         if view.kind == Kind::Page {
             view.status = if publication::publication(store, &id)?.is_some() { Status::Published } else { Status::Draft };
         }
-        let names: Vec<String> = crate::auth_store::credits(store, &doc, None)?;
-        let text = cahier_doc::markdown::to_markdown(&view, &names);
         let folder = match view.kind {
             Kind::Page => "pages",
             Kind::Minutes => "minutes",
         };
+        // The file is named after the document's address, which the front
+        // matter carries too, so that importing the export finds each document.
+        view.slug = names.claim(folder, &entry.slug, &id);
+        let who: Vec<String> = crate::auth_store::credits(store, &doc, None)?;
+        let text = cahier_doc::markdown::to_markdown(&view, &who);
         let path = format!("{folder}/{}", cahier_doc::markdown::file_name(&view));
-        credits.push((path.clone(), view.title.clone(), view.license.clone(), names));
+        credits.push((path.clone(), view.title.clone(), view.license.clone(), who));
         progress(&path);
         files.push(OutFile {
             path,
@@ -56,6 +60,28 @@ pub fn export_all(store: &Store, progress: &mut dyn FnMut(&str)) -> anyhow::Resu
     let mtime = files.iter().map(|f| f.mtime_secs).max().unwrap_or(0);
     files.push(OutFile { path: CREDITS_FILE.to_owned(), bytes: c.into_bytes(), mtime_secs: mtime });
     Ok(files)
+}
+
+/// The names given in one export: each document's address, unless it is not a
+/// valid slug (a store written before addresses were checked) or already given
+/// in that folder, then one made from the id. Never a path, never twice.
+#[derive(Default)]
+struct FileNames(std::collections::HashSet<(String, String)>);
+
+impl FileNames {
+    fn claim(&mut self, folder: &str, address: &str, id: &DocId) -> String {
+        let mut name = address.to_owned();
+        if !cahier_doc::schema::is_valid_slug(&name) || self.0.contains(&(folder.to_owned(), name.clone())) {
+            name = format!("document-{}", id.as_str().to_ascii_lowercase());
+        }
+        let mut n = 2;
+        let base = name.clone();
+        while !self.0.insert((folder.to_owned(), name.clone())) {
+            name = format!("{base}-{n}");
+            n += 1;
+        }
+        name
+    }
 }
 
 /// How many documents of the store are not Cahier pages or minutes (not exported).

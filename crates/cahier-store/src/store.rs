@@ -1,6 +1,7 @@
 //! [`Store`]: Automerge documents kept as a snapshot plus incremental changes,
 //! with an index kept in the same atomic batches.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use automerge::{Automerge, ChangeHash, ReadDoc};
@@ -136,6 +137,8 @@ impl Store {
     pub fn persist(&self, items: Vec<PersistItem<'_>>) -> Result<(), StorageError> {
         let mut batch: Batch = Vec::new();
         let mut updates = Vec::new();
+        // Addresses claimed by earlier items of this batch, not yet committed.
+        let mut claimed: HashMap<String, DocId> = HashMap::new();
         for item in &items {
             let key = self.backend.next_key()?;
             let kind = if item.snapshot { ChunkKind::Snapshot } else { ChunkKind::Incremental };
@@ -143,8 +146,10 @@ impl Store {
             if item.snapshot && !item.record.chunk_keys.is_empty() {
                 batch.push(Write::Remove { doc: item.id.clone(), keys: item.record.chunk_keys.clone() });
             }
-            let slug = self.slug_writes(item.id, item.record.indexed_slug.as_deref(), &item.entry.slug, &mut batch)?;
-            batch.push(Write::Index(item.entry.clone()));
+            let mut entry = item.entry.clone();
+            let slug = self.claim_address(item.id, item.record.indexed_slug.as_deref(), &entry, &mut claimed, &mut batch)?;
+            entry.slug = slug.clone().unwrap_or_default();
+            batch.push(Write::Index(entry));
             updates.push((key, slug));
         }
         self.backend.commit(batch)?;
@@ -185,33 +190,62 @@ impl Store {
         Ok(true)
     }
 
-    /// Claims `slug` for `id` unless another document has it; frees the old slug.
-    fn slug_writes(
+    /// The one rule for a document's address (its slug in the index, hence its
+    /// page on the wiki and its file name in an export): the slug the document
+    /// asks for when it is valid, else one made from its title; when another
+    /// document holds that, the same with `-2`, `-3`, …, then with the id. An
+    /// address is always a valid slug and never shared, whatever a writer put in
+    /// the document. Documents that are not Cahier's get none.
+    fn claim_address(
         &self,
         id: &DocId,
         old: Option<&str>,
-        slug: &str,
+        entry: &IndexEntry,
+        claimed: &mut HashMap<String, DocId>,
         batch: &mut Batch,
     ) -> Result<Option<String>, StorageError> {
-        if old == Some(slug) {
-            return Ok(Some(slug.to_owned()));
-        }
-        if slug.is_empty() {
+        if entry.kind == "other" {
             if let Some(old) = old {
                 batch.push(Write::Slug { slug: old.to_owned(), owner: None });
             }
             return Ok(None);
         }
+        let preferred = preferred_address(entry);
+        let free = |slug: &str| -> Result<bool, StorageError> {
+            if let Some(owner) = claimed.get(slug) {
+                return Ok(owner == id);
+            }
+            Ok(self.backend.find_slug(slug)?.is_none_or(|owner| owner == *id))
+        };
+        let chosen = if old == Some(preferred.as_str()) || free(&preferred)? {
+            preferred
+        } else if let Some(old) = old.filter(|o| is_numbered(o, &preferred)) {
+            // Already numbered for this preferred slug, which is still taken.
+            old.to_owned()
+        } else {
+            let mut found = None;
+            for n in 2..=20 {
+                let candidate = format!("{preferred}-{n}");
+                if free(&candidate)? {
+                    found = Some(candidate);
+                    break;
+                }
+            }
+            match found {
+                Some(c) => c,
+                None => format!("{preferred}-{}", id.as_str().to_ascii_lowercase()),
+            }
+        };
+        if old == Some(chosen.as_str()) {
+            claimed.insert(chosen.clone(), id.clone());
+            return Ok(Some(chosen));
+        }
         if let Some(old) = old {
             batch.push(Write::Slug { slug: old.to_owned(), owner: None });
         }
-        match self.backend.find_slug(slug)? {
-            Some(owner) if owner != *id => Ok(None),
-            _ => {
-                batch.push(Write::Slug { slug: slug.to_owned(), owner: Some(id.clone()) });
-                Ok(Some(slug.to_owned()))
-            }
-        }
+        batch.push(Write::Slug { slug: chosen.clone(), owner: Some(id.clone()) });
+        claimed.insert(chosen.clone(), id.clone());
+        Ok(Some(chosen))
     }
 
     /// Every document's index entry, most recently updated first.
@@ -241,6 +275,13 @@ impl Store {
         self.backend.find_slug(slug)
     }
 
+    /// The document's address: the slug the index gave it (see
+    /// `claim_address`), empty for a document that is not Cahier's or is stored
+    /// from before addresses were checked and not written since.
+    pub fn address(&self, id: &DocId) -> Result<String, StorageError> {
+        Ok(self.backend.entry(id)?.map(|e| e.slug).unwrap_or_default())
+    }
+
     /// Creates the document `view` describes, or, if its slug exists, changes that
     /// document to match it (a new change, never a duplicate). Returns the stored
     /// document and whether it was created.
@@ -258,6 +299,34 @@ impl Store {
             Ok((self.create(doc)?, true))
         }
     }
+}
+
+/// Longest slug a title gives, so numbered and id fallbacks stay valid slugs.
+const MAX_TITLE_SLUG: usize = 100;
+
+/// The address a document would have if nobody else held it.
+fn preferred_address(entry: &IndexEntry) -> String {
+    if cahier_doc::schema::is_valid_slug(&entry.slug) && entry.slug.len() <= cahier_doc::schema::MAX_SLUG - 40 {
+        return entry.slug.clone();
+    }
+    if entry.title.trim().is_empty() {
+        return if entry.kind == "minutes" { "compte-rendu".into() } else { "page".into() };
+    }
+    let mut slug = cahier_doc::schema::slugify(&entry.title);
+    if slug.len() > MAX_TITLE_SLUG {
+        slug.truncate(MAX_TITLE_SLUG);
+        while slug.ends_with('-') {
+            slug.pop();
+        }
+    }
+    slug
+}
+
+/// `slug` is `preferred-N` for a number N.
+fn is_numbered(slug: &str, preferred: &str) -> bool {
+    slug.strip_prefix(preferred)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[derive(Debug, thiserror::Error)]

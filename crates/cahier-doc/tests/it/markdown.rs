@@ -104,7 +104,7 @@ fn check_error(front: &str, expected: expect_test::Expect) {
 fn bad_files_are_rejected_naming_the_file_and_the_line() {
     check_error("title: \"Guide\"\n", expect!["imported"]);
     check_error("slug: \"guide\"\n", expect!["pages/guide.md:1: the front matter has no `title`"]);
-    check_error("title: \"\"\n", expect!["pages/guide.md:2: the title is empty"]);
+    check_error("title: \"\"\n", expect!["pages/guide.md:2: the title is empty (give a title or a slug)"]);
     check_error(
         "title: \"Guide\"\ntags: [a, b\n",
         expect!["pages/guide.md:4: invalid front matter: did not find expected ',' or ']' at line 3 column 1, while parsing a flow sequence at line 2 column 7"],

@@ -113,3 +113,166 @@ async fn a_view_only_participant_cannot_drop_the_document_for_its_editors() {
     let (stored, _) = store.load_record(&DocId::parse(&id).expect("id")).expect("load").expect("stored");
     assert_eq!(cahier_doc::read(&stored, None).0.body, "Alice : toujours là.");
 }
+
+/// Every `.md` file under `dir`, as paths relative to it.
+fn markdown_under(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "md") {
+                out.push(p.strip_prefix(dir).expect("inside").to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_slugs_written_over_sync_never_make_an_export_lose_a_page_or_leave_its_folder() {
+    use std::io::Read;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let (ed, boss) = {
+        let store = crate::open_store(&data);
+        (token_in(&store, "ed", Role::Editor), token_in(&store, "boss", Role::Maintainer))
+    };
+    let server = TestServer::start(&data, ServerConfig::default()).await;
+    let long_title = "Une très longue réunion du conseil d'école ".repeat(7);
+    let views = {
+        let with = |mut v: DocView, slug: &str| {
+            v.slug = slug.to_owned();
+            v.body = format!("Texte de {}", v.title);
+            v
+        };
+        vec![
+            with(DocView::new_minutes(""), ""),
+            with(DocView::new_minutes(""), ""),
+            with(DocView::new_page("Notes d'Alice"), "alice-notes"),
+            with(DocView::new_page("Fausses notes"), "alice-notes"),
+            with(DocView::new_page("Évasion"), "../../../../../etc/x"),
+            with(DocView::new_page(&long_title), &"a".repeat(300)),
+        ]
+    };
+    let mut c = Client::connect_url(&server.ws_url_with(&ed), "ed").await;
+    c.join().await;
+    for v in &views {
+        let mut doc = cahier_doc::new_document(v, &Editor::new("ed"), 1).expect("doc");
+        c.sync_all(&mut doc, &DocId::from_random(rand_bytes()).to_string()).await;
+    }
+    let auth = format!("Bearer {boss}");
+    let zip = crate::wiki::get(&server, "/export.zip", &[("Authorization", &auth)]).await;
+    assert_eq!(zip.status, 200, "{}", zip.text());
+    let tar = crate::wiki::get(&server, "/export.tar.gz", &[("Authorization", &auth)]).await;
+    assert_eq!(tar.status, 200, "{}", tar.text());
+    server.stop().await;
+
+    let zipped = zip::ZipArchive::new(std::io::Cursor::new(zip.body.clone())).expect("a zip");
+    let mut zip_names: Vec<String> = zipped.file_names().map(str::to_owned).collect();
+    zip_names.sort();
+    let mut tar_names = Vec::new();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(tar.body.as_slice()));
+    for entry in archive.entries().expect("a tar") {
+        let mut entry = entry.expect("entry");
+        tar_names.push(entry.path().expect("path").to_string_lossy().into_owned());
+        let mut text = String::new();
+        entry.read_to_string(&mut text).expect("read");
+    }
+    tar_names.sort();
+    let store = crate::open_store(&data);
+    let files = cahier_server::transfer::export_all(&store, &mut |_| {}).expect("export");
+    let out = tmp.path().join("exports/nightly");
+    cahier_server::archive::write_files(&out, &files).expect("folder export");
+    drop(store);
+    let folder_names = markdown_under(&out);
+    assert_eq!(markdown_under(tmp.path()).len(), folder_names.len(), "nothing written outside the export folder");
+    for names in [&zip_names, &tar_names, &folder_names] {
+        assert_eq!(names.len(), views.len() + 1, "every document once, and the credits: {names:?}");
+        for n in names.iter() {
+            let inside = n == "CREDITS.md" || n.starts_with("pages/") || n.starts_with("minutes/");
+            assert!(inside && !n.contains("..") && n.len() < 240, "{n:?} stays inside the archive");
+        }
+    }
+    assert_eq!(zip_names, tar_names);
+    assert_eq!(zip_names, folder_names);
+
+    // Importing the export gives back every document, each with its text.
+    let again = crate::open_store(&tmp.path().join("again"));
+    let path = tmp.path().join("wiki.tar.gz");
+    std::fs::write(&path, &tar.body).expect("write");
+    for f in cahier_server::archive::read_markdown_files(&path).expect("read") {
+        cahier_server::transfer::import_file(&again, &f, 10).expect("import");
+    }
+    let mut bodies: Vec<String> = again
+        .list()
+        .expect("list")
+        .iter()
+        .map(|e| {
+            let id = DocId::parse(&e.id).expect("id");
+            cahier_doc::read(&again.load_record(&id).expect("load").expect("stored").0, None).0.body
+        })
+        .collect();
+    bodies.sort();
+    let mut expected: Vec<String> = views.iter().map(|v| v.body.clone()).collect();
+    expected.sort();
+    assert_eq!(bodies, expected);
+}
+
+async fn post_as(server: &TestServer, token: &str, path: &str) -> u16 {
+    let auth = format!("Bearer {token}");
+    let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/x-www-form-urlencoded")];
+    request(server, "POST", path, &headers, "csrf=").await.status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_that_copies_a_published_slug_gets_its_own_address_and_drafts_never_reach_readers() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let (ed, boss, alice_page) = {
+        let store = crate::open_store(&data);
+        let mut v = DocView::new_page("Notes d'Alice");
+        v.slug = "alice-notes".into();
+        v.body = "Le vrai texte d'Alice.".into();
+        let id = store.upsert(&v, &Editor::new("alice"), 1).expect("page").0.id;
+        (token_in(&store, "ed", Role::Editor), token_in(&store, "boss", Role::Maintainer), id)
+    };
+    let server = TestServer::start(&data, ServerConfig::default()).await;
+    assert_eq!(post_as(&server, &boss, "/wiki/alice-notes/publish").await, 303);
+    // An editor writes another page claiming the same slug, over sync.
+    let mut c = Client::connect_url(&server.ws_url_with(&ed), "ed").await;
+    c.join().await;
+    let mut fake = DocView::new_page("Fausses notes");
+    fake.slug = "alice-notes".into();
+    fake.body = "Texte piégé.".into();
+    let mut doc = cahier_doc::new_document(&fake, &Editor::new("ed"), 2).expect("doc");
+    c.sync_all(&mut doc, &DocId::from_random(rand_bytes()).to_string()).await;
+    assert_eq!(post_as(&server, &boss, "/wiki/alice-notes-2/publish").await, 303, "the copy lives at its own address");
+    let read = |path: &'static str| {
+        let server = &server;
+        async move { crate::wiki::get(server, path, &[]).await }
+    };
+    let alice = read("/wiki/alice-notes").await;
+    assert!(alice.status == 200 && alice.text().contains("Le vrai texte d'Alice.") && !alice.text().contains("piégé"), "{}", alice.text());
+    let copy = read("/wiki/alice-notes-2").await;
+    assert!(copy.status == 200 && copy.text().contains("Texte piégé."), "{}", copy.text());
+    assert_eq!(post_as(&server, &boss, "/wiki/alice-notes-2/unpublish").await, 303);
+    assert_eq!(read("/wiki/alice-notes-2").await.status, 404);
+    assert_eq!(read("/wiki/alice-notes").await.status, 200, "unpublishing the copy leaves Alice's page");
+
+    // A draft title typed after publication never reaches the public log.
+    let mut alice_doc = Automerge::new();
+    c.sync_all(&mut alice_doc, alice_page.as_str()).await;
+    let mut tx = alice_doc.transaction();
+    tx.put(automerge::ROOT, "title", "SECRET : liste des absents").expect("title");
+    tx.commit();
+    c.sync_all(&mut alice_doc, alice_page.as_str()).await;
+    assert_eq!(post_as(&server, &boss, "/wiki/alice-notes/unpublish").await, 303);
+    let recent = read("/recent").await.text();
+    assert!(!recent.contains("SECRET"), "{recent}");
+    assert!(recent.contains("Notes d&#39;Alice dépubliée"), "the published title is logged: {recent}");
+    server.stop().await;
+}

@@ -130,3 +130,47 @@ fn a_failed_write_is_reported_and_the_change_stays_unsaved_until_it_succeeds() {
     let again = store.load(&loaded.id).expect("load").expect("exists");
     assert_eq!(cahier_doc::read(&again.doc, None).0.body, "ab");
 }
+
+/// Whatever slug a writer puts in a document, the store gives it an address
+/// of its own: a valid slug, never another document's.
+#[test]
+fn every_document_gets_an_address_of_its_own_whatever_its_slug_says() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_sled(dir.path()).expect("open");
+    let long = "Une très longue réunion ".repeat(13);
+    let cases: &[(cahier_doc::Kind, &str, &str, &str)] = &[
+        (cahier_doc::Kind::Minutes, "", "", "compte-rendu"),
+        (cahier_doc::Kind::Minutes, "", "", "compte-rendu-2"),
+        (cahier_doc::Kind::Page, "beta", "Beta", "beta"),
+        (cahier_doc::Kind::Page, "beta", "Autre", "beta-2"),
+        (cahier_doc::Kind::Page, "../../../../etc/x", "Attaque", "attaque"),
+        (cahier_doc::Kind::Page, "e\u{301}cole", "École ouverte", "ecole-ouverte"),
+        (cahier_doc::Kind::Page, "Majuscules", "", "page"),
+        (cahier_doc::Kind::Page, &long, &long, "une-tres-longue-reunion-une-tres-longue-reunion-une-tres-longue-reunion-une-tres-longue-reunion-une"),
+    ];
+    let mut ids = Vec::new();
+    for (kind, slug, title, address) in cases {
+        let mut view = if *kind == cahier_doc::Kind::Minutes { cahier_doc::DocView::new_minutes(title) } else { cahier_doc::DocView::new_page(title) };
+        view.slug = (*slug).to_owned();
+        let doc = cahier_doc::new_document(&view, &Editor::new("x"), T0).expect("doc");
+        let loaded = store.create(doc).expect("create");
+        assert_eq!(store.address(&loaded.id).expect("address"), *address, "slug {slug:?}, title {title:?}");
+        assert_eq!(store.find_slug(address).expect("find"), Some(loaded.id.clone()));
+        ids.push(loaded);
+    }
+    // The first "beta" is renamed: its address follows, and the second keeps
+    // its own (no page changes address under its readers' feet).
+    let first_beta = &mut ids[2];
+    let mut view = cahier_doc::read(&first_beta.doc, None).0;
+    view.slug = "gamma".into();
+    cahier_doc::apply_view(&mut first_beta.doc, &view, &Editor::new("x"), T0, "rename").expect("rename");
+    store.save(first_beta).expect("save");
+    assert_eq!(store.address(&ids[2].id).expect("address"), "gamma");
+    assert_eq!(store.address(&ids[3].id).expect("address"), "beta-2");
+    let listed: Vec<String> = store.list().expect("list").into_iter().map(|e| e.slug).collect();
+    let mut unique = listed.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), listed.len(), "{listed:?}");
+    assert!(listed.iter().all(|s| cahier_doc::schema::is_valid_slug(s)), "{listed:?}");
+}
