@@ -1,10 +1,13 @@
 // Other people's cursors and selections in CodeMirror, drawn from positions the
 // caller computes from Automerge cursors (so they survive concurrent edits).
+// Our own caret is CodeMirror's: ours are never drawn as someone else's, even
+// when our own presence comes back to us (the server relays it through others).
 
 import { StateEffect, StateField, type Extension } from "@codemirror/state"
 import { Decoration, type DecorationSet, EditorView, WidgetType } from "@codemirror/view"
 
-export type RemoteCursor = { peer: string; name: string; color: string; anchor: number; head: number }
+/** `peer`: the tab's peer id; `who`: the person (the same in each of their tabs). */
+export type RemoteCursor = { peer: string; who: string; name: string; color: string; anchor: number; head: number }
 
 export const setRemoteCursors = StateEffect.define<RemoteCursor[]>()
 
@@ -33,7 +36,8 @@ class Caret extends WidgetType {
   }
 }
 
-export function remoteCursors(): Extension {
+/** `self`: this tab and this person, whose cursors are not drawn. */
+export function remoteCursors(self: { peer: string; who: string }): Extension {
   const field = StateField.define<DecorationSet>({
     create: () => Decoration.none,
     update(value, tr) {
@@ -43,6 +47,7 @@ export function remoteCursors(): Extension {
         const len = tr.state.doc.length
         const ranges = []
         for (const c of e.value) {
+          if (c.peer === self.peer || c.who === self.who) continue
           const anchor = Math.min(Math.max(c.anchor, 0), len)
           const head = Math.min(Math.max(c.head, 0), len)
           const from = Math.min(anchor, head)

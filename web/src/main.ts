@@ -10,10 +10,10 @@ import * as A from "@automerge/automerge"
 import { type DocHandle, type DocumentId, Presence, Repo, decodeHeads, isValidDocumentId } from "@automerge/automerge-repo"
 import { BrowserWebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 import { IndexedDBStorageAdapter } from "@automerge/automerge-repo-storage-indexeddb"
-import { automergeSyncPlugin } from "@automerge/automerge-codemirror"
 import { markdown } from "@codemirror/lang-markdown"
 import { basicSetup } from "codemirror"
 import { EditorView } from "@codemirror/view"
+import { bindInput, codeMirrorText } from "./binding"
 import { type RemoteCursor, remoteCursors, setRemoteCursors } from "./cursors"
 import { lang, setLang, t } from "./i18n"
 import "./style.css"
@@ -225,22 +225,10 @@ function create(repo: Repo, kind: "page" | "minutes") {
 
 // ---- the document editor ------------------------------------------------------
 
-/** A text input bound to a text field: typing edits it, remote edits show up. */
+/** A text input bound to a text field: typing edits it, remote edits show up
+ * (around the caret, see binding.ts). */
 function bindText(handle: DocHandle<CahierDoc>, path: (string | number)[], input: HTMLInputElement, readOnly: boolean, after?: () => void) {
-  input.readOnly = readOnly
-  input.addEventListener("input", () => {
-    handle.change((d) => {
-      A.updateText(d, path, input.value)
-      d.updatedAt = new Date()
-    })
-    after?.()
-  })
-  return (doc: CahierDoc) => {
-    let v: unknown = doc
-    for (const p of path) v = (v as Record<string | number, unknown>)?.[p]
-    const value = typeof v === "string" ? v : ""
-    if (input.value !== value) input.value = value
-  }
+  return bindInput(handle, path, input, { readOnly, after, also: (d) => (d.updatedAt = new Date()) })
 }
 
 /** A list of strings (participants, agenda, decisions) as labelled inputs. */
@@ -268,15 +256,16 @@ function bindList(handle: DocHandle<CahierDoc>, key: "participants" | "agenda" |
   })
   const box = h("div", { class: "list" }, list)
   if (!readOnly) box.append(h("p", { class: "adder" }, h("label", { for: adder.id }, addLabel), " ", adder, " ", addButton))
+  let syncs: ((d: CahierDoc) => void)[] = []
   const update = (doc: CahierDoc) => {
     const items = doc[key] ?? []
-    const inputs = list.querySelectorAll("input")
-    if (inputs.length !== items.length) {
+    if (syncs.length !== items.length) {
       list.replaceChildren()
+      syncs = []
       items.forEach((_, i) => {
         const input = h("input", { type: "text", "aria-label": `${itemLabel} ${i + 1}` })
         const sync = bindText(handle, [key, i], input, readOnly)
-        sync(doc)
+        syncs.push(sync)
         const li = h("li", {}, input)
         if (!readOnly) {
           const rm = h("button", { type: "button", class: "remove", "aria-label": `${t.remove} : ${items[i]}` }, "×")
@@ -291,10 +280,7 @@ function bindList(handle: DocHandle<CahierDoc>, key: "participants" | "agenda" |
         list.append(li)
       })
     } else {
-      items.forEach((v, i) => {
-        const input = inputs[i]
-        if (input.value !== v) input.value = v
-      })
+      for (const sync of syncs) sync(doc)
     }
   }
   return { element: box, update }
@@ -329,10 +315,12 @@ function bindActions(handle: DocHandle<CahierDoc>, readOnly: boolean) {
   })
   const box = h("div", {}, table)
   if (!readOnly) box.append(h("p", { class: "adder" }, h("label", { for: adder.id }, t.addAction), " ", adder, " ", addButton))
+  let rows: ((d: CahierDoc) => void)[][] = []
   const update = (doc: CahierDoc) => {
     const actions = doc.actions ?? []
-    if (body.childElementCount !== actions.length) {
+    if (rows.length !== actions.length) {
       body.replaceChildren()
+      rows = []
       actions.forEach((_, i) => {
         const text = h("input", { type: "text", "aria-label": `${t.actionText} ${i + 1}` })
         const owner = h("input", { type: "text", "aria-label": `${t.actionOwner} ${i + 1}` })
@@ -345,19 +333,15 @@ function bindActions(handle: DocHandle<CahierDoc>, readOnly: boolean) {
             d.updatedAt = new Date()
           }),
         )
-        const syncs = [bindText(handle, ["actions", i, "text"], text, readOnly), bindText(handle, ["actions", i, "owner"], owner, readOnly), bindText(handle, ["actions", i, "due"], due, readOnly)]
-        ;(body as HTMLElement & { syncs?: unknown }).append(h("tr", {}, h("td", {}, text), h("td", {}, owner), h("td", {}, due), h("td", {}, done)))
-        for (const s of syncs) s(doc)
+        rows.push([bindText(handle, ["actions", i, "text"], text, readOnly), bindText(handle, ["actions", i, "owner"], owner, readOnly), bindText(handle, ["actions", i, "due"], due, readOnly)])
+        body.append(h("tr", {}, h("td", {}, text), h("td", {}, owner), h("td", {}, due), h("td", {}, done)))
         done.checked = actions[i].done === true
       })
     } else {
       body.querySelectorAll("tr").forEach((tr, i) => {
-        const a = actions[i]
-        const [text, owner, due, done] = Array.from(tr.querySelectorAll("input"))
-        if (document.activeElement !== text && text.value !== a.text) text.value = a.text ?? ""
-        if (document.activeElement !== owner && owner.value !== a.owner) owner.value = a.owner ?? ""
-        if (document.activeElement !== due && due.value !== a.due) due.value = a.due ?? ""
-        done.checked = a.done === true
+        for (const sync of rows[i]) sync(doc)
+        const done = tr.querySelector<HTMLInputElement>('input[type="checkbox"]')
+        if (done) done.checked = actions[i].done === true
       })
     }
   }
@@ -398,9 +382,14 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
   // The Markdown text, in CodeMirror, bound to `body`.
   const cmLabel = h("h2", { id: "body-label" }, isMinutes ? t.notes : t.body)
   const cmHost = h("div", { class: "cm-host", id: "body-editor" })
-  const cursors: Map<string, { name: string; color: string; cursor?: { anchor: A.Cursor; head: A.Cursor } }> = new Map()
+  type PeerState = { name: string; who?: string; color: string; cursor?: { anchor: A.Cursor; head: A.Cursor } }
+  const cursors: Map<string, PeerState> = new Map()
+  // Who we are: this tab (its repo's peer id) and this person (any of their tabs).
+  const me = session.name ?? "?"
+  const self = { peer: repo.peerId as string, who: `${session.kind}:${me}` }
+  const body = codeMirrorText(handle, ["body"])
   const view = new EditorView({
-    doc: doc0.body ?? "",
+    doc: body.text,
     parent: cmHost,
     extensions: [
       basicSetup,
@@ -408,8 +397,8 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
       EditorView.lineWrapping,
       EditorView.editable.of(!readOnly),
       EditorView.contentAttributes.of({ "aria-labelledby": "body-label", "aria-multiline": "true" }),
-      automergeSyncPlugin({ handle, path: ["body"] }),
-      remoteCursors(),
+      body.extension,
+      remoteCursors(self),
       EditorView.updateListener.of((u) => {
         if (u.selectionSet || u.docChanged) sendCursor()
         if (u.docChanged) schedulePreview()
@@ -418,21 +407,24 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
   })
 
   // Presence: who is here, with colours and cursors (Automerge cursors).
-  const me = session.name ?? "?"
   const color = colorFor(me)
-  const presence = new Presence<{ name: string; color: string; cursor?: { anchor: A.Cursor; head: A.Cursor } }, CahierDoc>({ handle })
-  presence.start({ initialState: { name: me, color }, heartbeatMs: 2000, peerTtlMs: 8000 })
+  const presence = new Presence<PeerState, CahierDoc>({ handle })
+  presence.start({ initialState: { name: me, who: self.who, color }, heartbeatMs: 2000, peerTtlMs: 8000 })
   window.addEventListener("pagehide", () => presence.stop())
   const peopleList = h("ul", { id: "presence-list" })
   const renderPresence = () => {
-    const states = presence.getPeerStates().value
     cursors.clear()
     peopleList.replaceChildren(h("li", {}, h("span", { class: "dot", style: `background:${color}`, "aria-hidden": "true" }), ` ${me} (${t.you})`))
-    for (const [peer, s] of Object.entries(states)) {
-      const v = s.value
-      if (!v?.name) continue
-      cursors.set(peer, v)
-      peopleList.append(h("li", { "data-peer": peer }, h("span", { class: "dot", style: `background:${v.color}`, "aria-hidden": "true" }), ` ${v.name}`))
+    // Each person once, with the caret of the tab they used last: a person may
+    // have several tabs (or a tab just reloaded, whose old peer has not expired
+    // yet), and the server relays our own presence back to us through the
+    // other peers.
+    const people = presence.getPeerStates().getStates({ groupingFn: (p) => p.value?.who ?? `peer:${p.peerId}` })
+    for (const [who, p] of Object.entries(people)) {
+      const v = p?.value
+      if (!v?.name || who === self.who || p.peerId === self.peer) continue
+      cursors.set(p.peerId, v)
+      peopleList.append(h("li", { "data-peer": p.peerId }, h("span", { class: "dot", style: `background:${v.color}`, "aria-hidden": "true" }), ` ${v.name}`))
     }
     drawCursors()
   }
@@ -455,7 +447,7 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
       try {
         const anchor = A.getCursorPosition(d, ["body"], c.cursor.anchor)
         const head = A.getCursorPosition(d, ["body"], c.cursor.head)
-        list.push({ peer, name: c.name, color: c.color, anchor, head })
+        list.push({ peer, who: c.who ?? `name:${c.name}`, name: c.name, color: c.color, anchor, head })
       } catch {
         // A cursor into text this copy does not have yet.
       }

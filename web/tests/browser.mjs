@@ -62,6 +62,89 @@ const waitNotes = (page, parts) =>
     parts,
     { timeout: WAIT },
   )
+// Waits until the notes are exactly `text`.
+const waitText = (page, text) =>
+  page.waitForFunction(
+    (text) => {
+      const c = document.querySelector(".cm-content")?.cloneNode(true)
+      if (!c) return false
+      c.querySelectorAll(".cm-remote-caret").forEach((el) => el.remove())
+      return Array.from(c.querySelectorAll(".cm-line")).map((l) => l.textContent).join("\n") === text
+    },
+    text,
+    { timeout: WAIT },
+  )
+// Waits until the notes are `length` characters long (every keystroke arrived).
+const waitLength = (page, length) =>
+  page.waitForFunction(
+    (length) => {
+      const c = document.querySelector(".cm-content")?.cloneNode(true)
+      if (!c) return false
+      c.querySelectorAll(".cm-remote-caret").forEach((el) => el.remove())
+      return Array.from(c.querySelectorAll(".cm-line")).map((l) => l.textContent).join("\n").length === length
+    },
+    length,
+    { timeout: WAIT },
+  )
+// Where people type together: the notes (CodeMirror), or a text input.
+const notesField = {
+  name: "the notes",
+  text: bodyText,
+  waitText,
+  waitLength,
+  focus: async (page) => {
+    await page.click(".cm-content")
+    await page.keyboard.press("Control+End")
+  },
+}
+const inputField = (selector) => ({
+  name: selector,
+  text: (page) => page.inputValue(selector),
+  waitText: (page, text) => page.waitForFunction(([sel, text]) => document.querySelector(sel)?.value === text, [selector, text], { timeout: WAIT }),
+  waitLength: (page, n) => page.waitForFunction(([sel, n]) => document.querySelector(sel)?.value.length === n, [selector, n], { timeout: WAIT }),
+  focus: async (page) => {
+    await page.click(selector)
+    await page.keyboard.press("End")
+  },
+})
+/** Several people put their caret at the very end of a field and type there
+ * at once, one key each in turn; checks that every screen then shows the same
+ * text with each person's phrase in one piece, and returns that text. */
+async function typeAtTheSameSpot(typists, field = notesField) {
+  const start = await field.text(typists[0].page)
+  for (const { page } of typists) await field.waitText(page, start)
+  for (const { page } of typists) await field.focus(page)
+  const longest = Math.max(...typists.map((t) => t.phrase.length))
+  for (let i = 0; i < longest; i++) {
+    for (const { page, phrase } of typists) {
+      if (i < phrase.length) await page.keyboard.type(phrase[i])
+    }
+  }
+  const length = start.length + typists.reduce((n, t) => n + t.phrase.length, 0)
+  for (const { page } of typists) await field.waitLength(page, length)
+  const texts = await Promise.all(typists.map(({ page }) => field.text(page)))
+  check(texts.every((t) => t === texts[0]), `all screens show the same text in ${field.name}: ${JSON.stringify(texts)}`)
+  for (const { phrase } of typists) check(texts[0].includes(phrase), `"${phrase}" is whole in ${field.name}: ${JSON.stringify(texts[0].slice(start.length))}`)
+  return texts[0]
+}
+/** "Présents" on this page: each person once, ourselves once marked "(vous)";
+ * one caret for each other person, none labelled with our own name. */
+async function checkPresence(page, me, others) {
+  await page.waitForFunction(
+    (names) => {
+      const items = Array.from(document.querySelectorAll("#presence-list li")).map((li) => li.textContent.trim())
+      return names.every((n) => items.includes(n))
+    },
+    [`${me} (vous)`, ...others],
+    { timeout: WAIT },
+  )
+  for (const other of others) await page.waitForSelector(`.cm-remote-caret[data-name="${other}"]`, { timeout: WAIT })
+  const items = await page.$$eval("#presence-list li", (lis) => lis.map((li) => li.textContent.trim()))
+  check(new Set(items).size === items.length && !items.includes(me), `"Présents" lists each person once, ${me} as "${me} (vous)": ${JSON.stringify(items)}`)
+  const carets = await page.$$eval(".cm-remote-caret", (els) => els.map((el) => el.dataset.name))
+  check(!carets.includes(me), `${me} sees no caret labelled with their own name: ${JSON.stringify(carets)}`)
+  for (const other of others) check(carets.filter((n) => n === other).length === 1, `${me} sees one caret of ${other}: ${JSON.stringify(carets)}`)
+}
 /** Presses Tab until the element with this id has the focus (a date-time input
  * takes several Tabs, one per part). */
 async function tabTo(page, id) {
@@ -237,10 +320,53 @@ try {
   await waitNotes(camille, ["Écrit hors ligne."])
   await shot(lea, "back-online")
   await shot(camille, "sees-offline-text")
+
+  // 6. Typing at the same spot: each person's words stay in one piece, as in
+  // Etherpad or Google Docs (other people's letters land after your caret).
+  const two = [
+    { page: camille, phrase: "Camille : d’accord." },
+    { page: lea, phrase: "Léa : on vote en ligne." },
+  ]
+  await typeAtTheSameSpot(two)
+  await shot(camille, "same-spot-two-camille")
+  // The same in a plain text input (a decision of the minutes).
+  await camille.fill("#decisions-new", "Vote")
+  await camille.press("#decisions-new", "Enter")
+  await lea.waitForSelector("#decisions-list input", { timeout: WAIT })
+  const decision = await typeAtTheSameSpot(
+    [
+      { page: camille, phrase: " : pour" },
+      { page: lea, phrase: " à l’unanimité" },
+    ],
+    inputField("#decisions-list input"),
+  )
+  const inviteLink = await makeLink("#invite-write", viewLink)
+  const inesCtx = await browser.newContext({ locale: "fr-FR" })
+  const ines = await inesCtx.newPage()
+  ines.on("pageerror", (e) => errors.push(`Inès: ${e.message}`))
+  await ines.goto(inviteLink)
+  await ines.fill("#name", "Inès")
+  await Promise.all([ines.waitForURL(url), ines.press("#name", "Enter")])
+  await ines.waitForSelector(".cm-content", { timeout: WAIT })
+  const three = [
+    { page: camille, phrase: "Camille propose mardi." },
+    { page: lea, phrase: "Léa préfère jeudi." },
+    { page: ines, phrase: "Inès vote vendredi." },
+  ]
+  await typeAtTheSameSpot(three)
+  await checkPresence(camille, "camille", ["lea", "Inès"])
+  await checkPresence(lea, "lea", ["camille", "Inès"])
+  await checkPresence(ines, "Inès", ["camille", "lea"])
+  await waitState(ines, "saved")
+  await waitState(lea, "saved")
+  await waitState(camille, "saved")
+  await shot(camille, "same-spot-three-camille")
+  await shot(ines, "same-spot-three-ines")
+  await inesCtx.close()
   await lc.close()
   await cc.close()
   check(errors.length === 0, `no script errors: ${errors.join("; ")}`)
-  console.log(JSON.stringify({ ok: true, docId, expect: ["Camille : Camille note ceci.", "Léa : Léa ajoute cela.", "Écrit hors ligne.", "Zed : merci pour l’invitation."], participants: ["Noé", "Zoé"] }))
+  console.log(JSON.stringify({ ok: true, docId, expect: ["Camille : Camille note ceci.", "Léa : Léa ajoute cela.", "Écrit hors ligne.", "Zed : merci pour l’invitation.", ...[...two, ...three].map((t) => t.phrase)], participants: ["Noé", "Zoé"], decisions: [decision] }))
 } catch (e) {
   console.error(`browser test failed at step ${step}: ${e.stack ?? e}`)
   for (const ctx of browser.contexts()) {

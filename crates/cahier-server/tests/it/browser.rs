@@ -78,6 +78,9 @@ async fn two_people_edit_minutes_live_offline_and_by_keyboard_in_chromium() {
     assert_eq!(minutes.place, "En ligne");
     assert_eq!(minutes.facilitator, "Camille");
     assert_eq!(minutes.participants, ["Noé", "Zoé"]);
+    // The decision two people typed at the same spot, each phrase whole (as their screens showed it).
+    let decisions: Vec<String> = serde_json::from_value(result["decisions"].clone()).expect("decisions");
+    assert_eq!(minutes.decisions, decisions);
     // Browser changes carry no author; the server bound each actor to its account.
     let credits = cahier_server::auth_store::credits(&store, &doc, None).expect("credits");
     for who in ["camille", "lea", "Zed l’invité"] {
