@@ -31,6 +31,8 @@ pub struct AppState {
     /// The public URL, without a trailing slash (for links in feeds and credits).
     pub base_url: String,
     pub login_limiter: Arc<crate::web_auth::LoginLimiter>,
+    /// Previews rendered at once (each on the blocking pool).
+    pub render_permits: Arc<Semaphore>,
 }
 
 pub fn app(state: AppState) -> Router {

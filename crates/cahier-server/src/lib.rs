@@ -121,6 +121,9 @@ pub async fn run(
         wiki: Arc::new(std::sync::RwLock::new(wiki)),
         base_url,
         login_limiter: Arc::new(web_auth::LoginLimiter::default()),
+        render_permits: Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()).max(1),
+        )),
         hub,
         metrics: metrics.clone(),
         config: Arc::new(config.clone()),

@@ -187,11 +187,23 @@ pub async fn render(State(state): State<AppState>, headers: HeaderMap, Json(req)
     if req.markdown.len() > 1 << 20 {
         return (StatusCode::PAYLOAD_TOO_LARGE, "the preview takes at most 1 MiB of Markdown").into_response();
     }
-    let html = match state.wiki.read() {
-        Ok(w) => cahier_wiki::render(&req.markdown, &|s: &str| w.catalog.exists(s)).html,
-        Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, "lock").into_response(),
+    // Previews render on the blocking pool, a few at a time, outside the
+    // catalog's lock: however many arrive, sync and readers keep their workers.
+    let Ok(Ok(permit)) =
+        tokio::time::timeout(std::time::Duration::from_secs(10), state.render_permits.clone().acquire_owned()).await
+    else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many previews at once; try again").into_response();
     };
-    Json(serde_json::json!({ "html": html })).into_response()
+    let slugs = state.wiki.read().map(|w| w.catalog.slugs()).unwrap_or_default();
+    let rendered = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        cahier_wiki::render(&req.markdown, &|s: &str| slugs.contains(s)).html
+    })
+    .await;
+    match rendered {
+        Ok(html) => Json(serde_json::json!({ "html": html })).into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "the preview failed").into_response(),
+    }
 }
 
 #[derive(Deserialize)]

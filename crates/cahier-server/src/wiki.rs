@@ -227,10 +227,9 @@ fn find_live(state: &AppState, slug: &str) -> Result<Option<DocId>, cahier_store
 }
 
 fn render_with_catalog(state: &AppState, body: &str) -> String {
-    match state.wiki.read() {
-        Ok(w) => cahier_wiki::render(body, &|s: &str| w.catalog.exists(s)).html,
-        Err(_) => cahier_wiki::render(body, &|_: &str| false).html,
-    }
+    // Rendered outside the lock: publishing must never wait on a preview.
+    let slugs = state.wiki.read().map(|w| w.catalog.slugs()).unwrap_or_default();
+    cahier_wiki::render(body, &|s: &str| slugs.contains(s)).html
 }
 
 fn parse_version(s: &str) -> Option<Vec<ChangeHash>> {

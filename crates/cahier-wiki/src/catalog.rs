@@ -61,6 +61,11 @@ impl Catalog {
         self.slugs.get(id).and_then(|s| self.pages.get(s))
     }
 
+    /// Every published slug, to render outside the catalog's lock.
+    pub fn slugs(&self) -> std::collections::HashSet<String> {
+        self.pages.keys().cloned().collect()
+    }
+
     pub fn exists(&self, slug: &str) -> bool {
         self.pages.contains_key(slug)
     }

@@ -54,11 +54,69 @@ fn options() -> Options<'static> {
     o
 }
 
+/// Containers (quotes, list items) a line may open before its text. comrak's
+/// time grows with the square of blockquote nesting (20,000 levels: seconds;
+/// 200,000: minutes), and nobody writes more than a few levels.
+pub const MAX_NESTING: usize = 32;
+
+/// `markdown` with every line's container markers beyond [`MAX_NESTING`]
+/// dropped: the deepest quotes and list items are flattened into the one at
+/// the limit, and their text is kept.
+pub fn limit_nesting(markdown: &str) -> std::borrow::Cow<'_, str> {
+    let over = markdown.lines().any(|line| containers(line).1 > MAX_NESTING);
+    if !over {
+        return std::borrow::Cow::Borrowed(markdown);
+    }
+    let mut out = String::with_capacity(markdown.len());
+    for line in markdown.split_inclusive('\n') {
+        let (cut, depth, end) = containers(line);
+        if depth > MAX_NESTING {
+            out.push_str(&line[..cut]);
+            out.push(' ');
+            out.push_str(&line[end..]);
+        } else {
+            out.push_str(line);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Where the [`MAX_NESTING`]th container marker of `line` ends, how many
+/// markers open it, and where the last one ends (byte offsets).
+fn containers(line: &str) -> (usize, usize, usize) {
+    let b = line.as_bytes();
+    let (mut i, mut depth, mut cut) = (0, 0, 0);
+    loop {
+        while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
+            i += 1;
+        }
+        let after = match b.get(i) {
+            Some(b'>') => i + 1,
+            Some(b'-' | b'+' | b'*') if matches!(b.get(i + 1), Some(b' ' | b'\t')) => i + 2,
+            Some(c) if c.is_ascii_digit() => {
+                let digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+                if digits <= 9 && matches!(b.get(i + digits), Some(b'.' | b')')) && matches!(b.get(i + digits + 1), Some(b' ' | b'\t')) {
+                    i + digits + 2
+                } else {
+                    return (cut, depth, i);
+                }
+            }
+            _ => return (cut, depth, i),
+        };
+        depth += 1;
+        i = after;
+        if depth == MAX_NESTING {
+            cut = i;
+        }
+    }
+}
+
 /// Renders Markdown as sanitised HTML. Never fails: any input gives some HTML.
 pub fn render(markdown: &str, pages: &dyn Pages) -> Rendered {
     let arena = Arena::new();
     let options = options();
-    let root = comrak::parse_document(&arena, markdown, &options);
+    let markdown = limit_nesting(markdown);
+    let root = comrak::parse_document(&arena, &markdown, &options);
     let mut links = Vec::new();
     rewrite(&arena, root, pages, &mut links);
     let mut html = String::new();
@@ -70,7 +128,8 @@ pub fn render(markdown: &str, pages: &dyn Pages) -> Rendered {
 /// The plain text of some Markdown, for search and summaries.
 pub fn plain_text(markdown: &str) -> String {
     let arena = Arena::new();
-    let root = comrak::parse_document(&arena, markdown, &options());
+    let markdown = limit_nesting(markdown);
+    let root = comrak::parse_document(&arena, &markdown, &options());
     let mut out = String::new();
     for node in root.descendants() {
         match &node.data().value {

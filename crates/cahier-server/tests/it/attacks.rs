@@ -276,3 +276,42 @@ async fn a_page_that_copies_a_published_slug_gets_its_own_address_and_drafts_nev
     assert!(recent.contains("Notes d&#39;Alice dépubliée"), "the published title is logged: {recent}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_quotes_from_a_view_only_guest_render_flat_and_the_server_stays_responsive() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let link = {
+        let store = crate::open_store(&data);
+        let id = store.upsert(&DocView::new_minutes("Webinaire"), &Editor::new("alice"), 1).expect("minutes").0.id;
+        let (_, secret) =
+            cahier_server::auth_store::create_invite(&store, &id, false, "alice", None, [3; 8], [3; 32], 1).expect("invite");
+        format!("/join/{secret}")
+    };
+    let server = std::sync::Arc::new(TestServer::start(&data, ServerConfig::default()).await);
+    let cookie = crate::sockets::join_invite(&server, &link, "Yasmine").await.expect("the view link works");
+    let body = serde_json::json!({ "markdown": format!("{} x", ">".repeat(200_000)) }).to_string();
+    // As many previews as the server has workers, and more.
+    let previews: Vec<_> = (0..4)
+        .map(|_| {
+            let (server, cookie, body) = (server.clone(), cookie.clone(), body.clone());
+            tokio::spawn(async move {
+                let headers = [("Cookie", cookie.as_str()), ("Content-Type", "application/json")];
+                request(&server, "POST", "/api/render", &headers, &body).await
+            })
+        })
+        .collect();
+    // request() fails the test when no answer comes within 20 s.
+    let health = request(&server, "GET", "/healthz", &[], "").await;
+    assert_eq!(health.status, 200);
+    for p in previews {
+        let r = p.await.expect("preview task");
+        assert_eq!(r.status, 200, "{}", r.text());
+        let quotes = r.text().matches("<blockquote>").count();
+        assert!(quotes <= cahier_wiki::render::MAX_NESTING, "{quotes} levels");
+    }
+    match std::sync::Arc::try_unwrap(server) {
+        Ok(server) => server.stop().await,
+        Err(_) => panic!("the server is still shared"),
+    }
+}

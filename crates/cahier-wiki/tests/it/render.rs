@@ -95,3 +95,31 @@ fn plain_text_drops_markup_for_search() {
     let t = cahier_wiki::render::plain_text("# Titre\n\nUn *mot* et `code`.\n\n- un\n- deux");
     assert_eq!(t.split_whitespace().collect::<Vec<_>>(), ["Titre", "Un", "mot", "et", "code.", "un", "deux"]);
 }
+
+/// Renders on a thread and waits at most `secs` for it: a renderer stuck in
+/// quadratic work fails the test instead of hanging it.
+fn render_within(markdown: String, secs: u64) -> render::Rendered {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(render::render(&markdown, &exists));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(secs)).expect("rendering finishes (nesting is capped)")
+}
+
+#[test]
+fn hostile_nesting_is_flattened_at_the_limit_and_its_text_kept() {
+    for (name, markdown) in [
+        ("200,000 quote levels", format!("{} fin du texte", ">".repeat(200_000))),
+        ("spaced quotes", format!("{} fin du texte", "> ".repeat(100_000))),
+        ("quotes and list items", format!("{} fin du texte", "> - ".repeat(60_000))),
+        ("ordered items", format!("{} fin du texte", "1. ".repeat(60_000))),
+    ] {
+        let html = render_within(markdown, 60).html;
+        let depth = html.matches("<blockquote>").count() + html.matches("<li>").count();
+        assert!(depth <= render::MAX_NESTING, "{name}: {depth} levels rendered");
+        assert!(html.contains("fin du texte"), "{name}: the text is kept");
+    }
+    // Real nesting, a few levels deep, is left alone.
+    let normal = "> Camille :\n> > Léo a dit\n> > - oui\n> >   - non\n";
+    assert_eq!(render::limit_nesting(normal), normal);
+}
