@@ -71,7 +71,7 @@ pub fn sessions(versions: &[Version]) -> Vec<Session> {
             _ => false,
         };
         match out.last_mut() {
-            Some(s) if same_person(s) && v.time >= s.end && v.time - s.end <= SESSION_GAP_SECS => {
+            Some(s) if same_person(s) && v.time >= s.end && v.time.saturating_sub(s.end) <= SESSION_GAP_SECS => {
                 s.end = v.time;
                 s.versions.push(v.clone());
             }

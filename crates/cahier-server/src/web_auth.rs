@@ -155,8 +155,12 @@ fn secure(state: &AppState) -> &'static str {
 }
 
 /// A path inside Cahier to go back to after login; anything else goes to the wiki.
+/// A path on this site to go to after logging in. Browsers drop tabs and
+/// newlines from URLs (`/\t/evil.example/` becomes `//evil.example/`), so only
+/// plain path characters are accepted, else the wiki's front page.
 fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') { next } else { "/wiki" }
+    let plain = next.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_-.~%?=&+,:;@!".contains(&b));
+    if plain && next.starts_with('/') && !next.starts_with("//") { next } else { "/wiki" }
 }
 
 #[derive(Deserialize)]

@@ -573,7 +573,7 @@ pub async fn restore(State(state): State<AppState>, Path(slug): Path<String>, he
         ..old
     };
     let editor = cahier_doc::Editor::new(v.name().unwrap_or("?"));
-    let short = &form.version[..12.min(form.version.len())];
+    let short = html::short_version(&form.version);
     match cahier_doc::apply_view(&mut doc, &restored, &editor, crate::now_ms(), &format!("restore version {short}")) {
         Ok(Some(_)) => {}
         Ok(None) => return Redirect::to(&path).into_response(),

@@ -99,6 +99,12 @@ fn date(ms: i64) -> String {
     }
 }
 
+/// The first 12 hex digits of a version, for people: whatever the request
+/// held, never a slice through a character.
+pub fn short_version(version: &str) -> String {
+    version.chars().filter(char::is_ascii_hexdigit).take(12).collect()
+}
+
 fn time_el(ms: i64) -> String {
     format!("<time datetime=\"{}\">{}</time>", cahier_doc::time::format_ms(ms), date(ms))
 }
@@ -304,7 +310,7 @@ pub fn history(ctx: &Ctx<'_>, slug: &str, title: &str, sessions: &[Session], res
         let author = s.author.clone().unwrap_or_else(|| format!("{}-{}", t.unknown_author, &s.actor[..8.min(s.actor.len())]));
         let mut li = format!(
             "<li>{} — <strong>{}</strong>, {} {}: <a href=\"/wiki/{}/history?version={v}\">{}</a>",
-            time_el(s.start * 1000),
+            time_el(s.start.saturating_mul(1000)),
             escape(&author),
             s.versions.len(),
             t.changes,
@@ -341,7 +347,7 @@ pub fn version(ctx: &Ctx<'_>, slug: &str, title: &str, version: &str, html: &str
     let m = format!(
         "<p class=\"notice\">{} <code>{}</code> — <a href=\"/wiki/{}/history\">{}</a></p>\n<article>\n<h1>{}</h1>\n<div class=\"body\">\n{html}</div>\n</article>\n",
         t.version_of,
-        escape(&version[..12.min(version.len())]),
+        escape(&short_version(version)),
         escape(slug),
         t.history,
         escape(title)

@@ -315,3 +315,43 @@ async fn deep_quotes_from_a_view_only_guest_render_flat_and_the_server_stays_res
         Err(_) => panic!("the server is still shared"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_versions_extreme_dates_and_tab_redirects_get_sane_answers() {
+    use automerge::transaction::CommitOptions;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let (boss, head) = {
+        let store = crate::open_store(&data);
+        let mut v = DocView::new_page("Dates folles");
+        v.slug = "dates-folles".into();
+        let mut loaded = store.upsert(&v, &Editor::new("ed"), 1).expect("page").0;
+        // Writers choose their changes' times: the far future, the far past.
+        // (Halves: automerge itself overflows between i64::MAX and i64::MIN.)
+        for (time, text) in [(i64::MAX / 2, "futur"), (i64::MIN / 2, "passé")] {
+            let body = cahier_doc::write::body_obj(&loaded.doc, None).expect("body");
+            let mut tx = loaded.doc.transaction();
+            let len = tx.length(&body);
+            tx.splice_text(&body, len, 0, text).expect("type");
+            tx.commit_with(CommitOptions::default().with_time(time));
+        }
+        store.save(&mut loaded).expect("save");
+        let head = loaded.doc.get_heads()[0].to_string();
+        (token_in(&store, "boss", Role::Maintainer), head)
+    };
+    let server = TestServer::start(&data, ServerConfig::default()).await;
+    let auth = format!("Bearer {boss}");
+    let history = crate::wiki::get(&server, "/wiki/dates-folles/history", &[("Authorization", &auth)]).await;
+    assert_eq!(history.status, 200, "{}", history.text());
+    // Ten spaces, an ideographic space, then a real head: the review's panic.
+    let odd = format!("/wiki/dates-folles/history?version={}%E3%80%80{head}", "%20".repeat(10));
+    let r = crate::wiki::get(&server, &odd, &[("Authorization", &auth)]).await;
+    assert!(matches!(r.status, 200 | 400 | 404), "a clear answer, not a dropped connection: {}", r.status);
+    let md = crate::wiki::get(&server, &format!("/wiki/dates-folles.md?version=%E3%80%80{head}"), &[("Authorization", &auth)]).await;
+    assert!(matches!(md.status, 200 | 400 | 404), "{}", md.status);
+    // A login link whose `next` hides a tab leads back to the wiki, not away.
+    let page = crate::wiki::get(&server, "/login?next=%2F%09%2Fevil.example%2F", &[]).await;
+    assert!(!page.text().contains("evil.example"), "{}", page.text());
+    assert_eq!(crate::wiki::get(&server, "/healthz", &[]).await.status, 200);
+    server.stop().await;
+}
