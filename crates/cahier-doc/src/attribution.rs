@@ -58,12 +58,16 @@ pub fn contributors_named(doc: &Automerge, heads: Option<&[ChangeHash]>, names: 
             imported += n;
             continue;
         };
-        match author_name(&meta) {
-            Some(name) if name == IMPORT_AUTHOR => imported += n,
-            Some(name) => *by_name.entry(name).or_default() += n,
-            None => {
-                let hex = meta.actor.to_hex_string();
-                let name = names(&hex).unwrap_or_else(|| format!("anonyme-{}", &hex[..hex.len().min(8)]));
+        // Whoever the server bound the actor to wrote it, whatever the change's
+        // own author field claims (any writer can fill that in). The field
+        // names only changes of unbound actors: those the server made itself.
+        let hex = meta.actor.to_hex_string();
+        match (names(&hex), author_name(&meta)) {
+            (Some(bound), _) => *by_name.entry(bound).or_default() += n,
+            (None, Some(name)) if name == IMPORT_AUTHOR => imported += n,
+            (None, Some(name)) => *by_name.entry(name).or_default() += n,
+            (None, None) => {
+                let name = format!("anonyme-{}", &hex[..hex.len().min(8)]);
                 *by_name.entry(name).or_default() += n;
             }
         }

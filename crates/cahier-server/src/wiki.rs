@@ -317,14 +317,16 @@ pub async fn history(State(state): State<AppState>, Path(slug): Path<String>, Qu
         html::diff(&ctx, &slug, &view.title, &cahier_doc::history::diff_versions(&doc, &from, &to))
     } else {
         let (view, _) = cahier_doc::read(&doc, None);
-        let mut sessions = cahier_doc::history::sessions(&cahier_doc::history::versions(&doc));
-        // Changes from browsers carry no author; the actor's recorded owner names them.
+        // The actor's recorded owner names a change, whatever its author field
+        // says (browsers leave it empty, a hostile writer may forge it).
         let names = crate::auth_store::actor_names(&state.store).unwrap_or_default();
-        for s in &mut sessions {
-            if s.author.is_none() {
-                s.author = names.get(&s.actor).cloned();
+        let mut versions = cahier_doc::history::versions(&doc);
+        for version in &mut versions {
+            if let Some(bound) = names.get(&version.actor) {
+                version.author = Some(bound.clone());
             }
         }
+        let sessions = cahier_doc::history::sessions(&versions);
         let restore = if allowed(&v.principal, &Act::Restore) { v.csrf.as_deref() } else { None };
         html::history(&ctx, &slug, &view.title, &sessions, restore)
     };

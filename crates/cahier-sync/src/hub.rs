@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use automerge::sync::{self, SyncDoc};
-use automerge::{Automerge, ChangeHash};
+use automerge::{Automerge, ChangeHash, ReadDoc};
 use cahier_doc::DocId;
 use cahier_doc::read::Summary;
 
@@ -753,12 +753,20 @@ impl<P: Policy> Hub<P> {
                         // client sends document chunks that build on earlier
                         // changes): apply this message alone to see whose they are.
                         let before = slot.doc.get_heads();
+                        let waiting = slot.doc.get_missing_deps(&[]).len();
                         let mut bytes = Vec::with_capacity(size);
                         for c in msg.changes.iter() {
                             bytes.extend_from_slice(c);
                         }
                         let _ = slot.doc.load_incremental(&bytes);
                         slot.bytes += size;
+                        if slot.doc.get_missing_deps(&[]).len() > waiting {
+                            // Changes left waiting for a dependency were not
+                            // checked; applied later, they would escape the check.
+                            let why = format!("changes to {doc_id} refused: they depend on changes not sent; sync again");
+                            poisoned = Some((conn, why));
+                            break;
+                        }
                         let mut actors: Vec<String> = Vec::new();
                         for m in slot.doc.get_changes_meta(&before) {
                             let a = m.actor.to_hex_string();
@@ -898,23 +906,59 @@ impl<P: Policy> Hub<P> {
 }
 
 /// The actors (hex) of the changes in `chunks` that `doc` does not have yet;
-/// `None` when a chunk cannot be read on its own.
+/// `None` when a chunk cannot be read on its own. Each chunk of the list may
+/// hold several storage chunks one after the other (as `save_after` writes
+/// them): each is read alone, so a change is checked even when it must wait
+/// for a dependency that has not arrived.
 fn new_actors(doc: &Automerge, chunks: &sync::ChunkList) -> Option<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
-    for chunk in chunks.iter() {
-        let metas: Vec<(ChangeHash, String)> = match automerge::Change::from_bytes(chunk.to_vec()) {
-            Ok(c) => vec![(c.hash(), c.actor_id().to_hex_string())],
-            // A whole-document chunk: every change in it.
-            Err(_) => match Automerge::load(chunk) {
-                Ok(d) => d.get_changes_meta(&[]).iter().map(|m| (m.hash, m.actor.to_hex_string())).collect(),
-                Err(_) => return None,
-            },
-        };
-        for (hash, actor) in metas {
-            if doc.get_change_meta_by_hash(&hash).is_none() && !out.contains(&actor) {
-                out.push(actor);
+    for bytes in chunks.iter() {
+        for chunk in split_chunks(bytes)? {
+            let metas: Vec<(ChangeHash, String)> = match automerge::Change::from_bytes(chunk.to_vec()) {
+                Ok(c) => vec![(c.hash(), c.actor_id().to_hex_string())],
+                // A whole-document chunk: every change in it.
+                Err(_) => match Automerge::load(chunk) {
+                    Ok(d) => d.get_changes_meta(&[]).iter().map(|m| (m.hash, m.actor.to_hex_string())).collect(),
+                    Err(_) => return None,
+                },
+            };
+            for (hash, actor) in metas {
+                if doc.get_change_meta_by_hash(&hash).is_none() && !out.contains(&actor) {
+                    out.push(actor);
+                }
             }
         }
+    }
+    Some(out)
+}
+
+/// Automerge's storage chunks, in order: each is the magic bytes, a checksum
+/// (4 bytes), a type (1 byte), a LEB128 length, then that many bytes. `None`
+/// if `bytes` is not such a sequence.
+fn split_chunks(bytes: &[u8]) -> Option<Vec<&[u8]>> {
+    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        if rest.get(..4)? != MAGIC {
+            return None;
+        }
+        let mut i = 9;
+        let mut len: u64 = 0;
+        for shift in 0..10 {
+            let b = *rest.get(i)?;
+            i += 1;
+            len |= u64::from(b & 0x7f) << (7 * shift);
+            if b & 0x80 == 0 {
+                break;
+            }
+            if shift == 9 {
+                return None;
+            }
+        }
+        let end = i.checked_add(usize::try_from(len).ok()?)?;
+        out.push(rest.get(..end)?);
+        rest = &rest[end..];
     }
     Some(out)
 }

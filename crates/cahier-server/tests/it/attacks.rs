@@ -355,3 +355,54 @@ async fn odd_versions_extreme_dates_and_tab_redirects_get_sane_answers() {
     assert_eq!(crate::wiki::get(&server, "/healthz", &[]).await.status, 200);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credits_name_only_who_connected_whatever_a_change_claims() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let (alice, mallory) = {
+        let store = crate::open_store(&data);
+        (token_in(&store, "alice", Role::Editor), token_in(&store, "mallory", Role::Editor))
+    };
+    let server = TestServer::start(&data, ServerConfig::default()).await;
+    let id = DocId::from_random(rand_bytes()).to_string();
+    let mut a = Client::connect_url(&server.ws_url_with(&alice), "alice").await;
+    a.join().await;
+    let mut doc = cahier_doc::new_document(&DocView::new_page("Projet d'école"), &Editor::new("alice"), 0).expect("doc");
+    append(&mut doc, "Texte d'Alice. ");
+    a.sync_all(&mut doc, &id).await;
+
+    // (b) Changes signed with Alice's actor, sent together, that wait on a
+    // change of Mallory's own not sent yet.
+    let mut m = Client::connect_url(&server.ws_url_with(&mallory), "mallory").await;
+    m.join().await;
+    let mut theirs = Automerge::new();
+    m.sync_all(&mut theirs, &id).await;
+    append(&mut theirs, "D");
+    let mut forged = theirs.fork();
+    forged.set_actor(doc.get_actor().clone());
+    append(&mut forged, "Texte forgé");
+    append(&mut forged, " !");
+    let mut msg = forged.generate_sync_message(&mut sync::State::new()).expect("a message");
+    msg.changes = vec![forged.save_after(&theirs.get_heads())].into();
+    m.send(&Message::Sync { sender_id: "mallory".into(), target_id: "s".into(), document_id: id.clone(), data: msg.encode() }).await;
+    m.expect_error("belongs to someone else").await;
+
+    // (a) A change whose author field names Alice, by Mallory's own actor.
+    let mut m = Client::connect_url(&server.ws_url_with(&mallory), "mallory").await;
+    m.join().await;
+    let mut theirs = Automerge::new();
+    m.sync_all(&mut theirs, &id).await;
+    theirs.set_author(Some(Editor::new("Alice Maintainer").author()));
+    append(&mut theirs, "Texte de Mallory.");
+    m.sync_all(&mut theirs, &id).await;
+    server.stop().await;
+
+    let store = crate::open_store(&data);
+    let (stored, _) = store.load_record(&DocId::parse(&id).expect("id")).expect("load").expect("stored");
+    let body = cahier_doc::read(&stored, None).0.body;
+    assert_eq!(body, "Texte d'Alice. Texte de Mallory.", "nothing forged was kept");
+    let credits = cahier_server::auth_store::credits(&store, &stored, None).expect("credits");
+    assert!(credits.contains(&"mallory".to_owned()), "{credits:?}");
+    assert!(!credits.contains(&"Alice Maintainer".to_owned()), "the author field is not trusted: {credits:?}");
+}
