@@ -163,10 +163,7 @@ pub fn hash_password(password: &str, salt: [u8; 16]) -> Result<String, PasswordE
         return Err(PasswordError(format!("the password must have at least {MIN_PASSWORD_CHARS} characters")));
     }
     let salt = SaltString::encode_b64(&salt).map_err(|e| PasswordError(e.to_string()))?;
-    argon2::Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| PasswordError(e.to_string()))
+    argon2::Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| PasswordError(e.to_string()))
 }
 
 /// Checks a password against a stored hash.

@@ -231,9 +231,22 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn level(args: &Args, n: usize, doc_id: &str, heads: &[ChangeHash], base: &[u8], patches: &[Arc<Vec<Patch>>], history: usize) -> anyhow::Result<serde_json::Value> {
+async fn level(
+    args: &Args,
+    n: usize,
+    doc_id: &str,
+    heads: &[ChangeHash],
+    base: &[u8],
+    patches: &[Arc<Vec<Patch>>],
+    history: usize,
+) -> anyhow::Result<serde_json::Value> {
     let measure = args.measure.clamp(1, n.max(1));
-    let shared = Arc::new(Shared { sent: Mutex::new(HashMap::new()), total_sent: AtomicUsize::new(0), typing_done: AtomicUsize::new(0), stop: AtomicBool::new(false) });
+    let shared = Arc::new(Shared {
+        sent: Mutex::new(HashMap::new()),
+        total_sent: AtomicUsize::new(0),
+        typing_done: AtomicUsize::new(0),
+        stop: AtomicBool::new(false),
+    });
     let ready = Arc::new(tokio::sync::Barrier::new(n + 1));
     let connect_limit = Arc::new(tokio::sync::Semaphore::new(32));
     let (timing_tx, timing_rx) = tokio::sync::watch::channel(None);

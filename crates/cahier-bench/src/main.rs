@@ -8,9 +8,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use automerge::ReadDoc;
 use automerge::sync::{self, SyncDoc};
 use automerge::transaction::Transactable;
-use automerge::ReadDoc;
 use cahier_doc::DocId;
 use clap::Parser;
 use futures_util::StreamExt;
@@ -275,16 +275,32 @@ fn ops(preload: &std::path::Path) -> anyhow::Result<()> {
         let saved = server.get_heads();
         let msg = client.generate_sync_message(&mut cs).context("message")?;
         let bytes: Vec<u8> = msg.changes.iter().flatten().copied().collect();
-        time("load_incremental(1 change)", &mut || { server.load_incremental(&bytes).ok(); });
+        time("load_incremental(1 change)", &mut || {
+            server.load_incremental(&bytes).ok();
+        });
         let mut dup = msg.clone();
-        time("receive_sync_message (dup changes)", &mut || { server.receive_sync_message(&mut ss, dup.clone()).ok(); });
+        time("receive_sync_message (dup changes)", &mut || {
+            server.receive_sync_message(&mut ss, dup.clone()).ok();
+        });
         dup.changes = sync::ChunkList::empty();
-        time("receive_sync_message (no changes)", &mut || { server.receive_sync_message(&mut ss, dup.clone()).ok(); });
-        time("generate_sync_message (sender)", &mut || { server.generate_sync_message(&mut ss); });
-        time("generate_sync_message (first sync of a peer)", &mut || { server.generate_sync_message(&mut ss2); });
-        time("save_after(saved heads)", &mut || { server.save_after(&saved); });
-        time("summary", &mut || { cahier_doc::read::summary(&server); });
-        if let Some(m) = server.generate_sync_message(&mut ss) { client.receive_sync_message(&mut cs, m)?; }
+        time("receive_sync_message (no changes)", &mut || {
+            server.receive_sync_message(&mut ss, dup.clone()).ok();
+        });
+        time("generate_sync_message (sender)", &mut || {
+            server.generate_sync_message(&mut ss);
+        });
+        time("generate_sync_message (first sync of a peer)", &mut || {
+            server.generate_sync_message(&mut ss2);
+        });
+        time("save_after(saved heads)", &mut || {
+            server.save_after(&saved);
+        });
+        time("summary", &mut || {
+            cahier_doc::read::summary(&server);
+        });
+        if let Some(m) = server.generate_sync_message(&mut ss) {
+            client.receive_sync_message(&mut cs, m)?;
+        }
     }
     Ok(())
 }
@@ -304,7 +320,8 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Push { url, preload, changes } => many::push(&url, &preload, changes).await,
         Scenario::Fetch { url, doc, server_pid, label } => many::fetch(&url, &doc, &label, server_pid).await,
         Scenario::Live { url, editors, seconds, rate, measure, preload, trace, server_pid, label, give_up_ms } => {
-            live::run(live::Args { url, levels: editors, seconds, rate, measure, preload, traces: trace, server_pid, label, give_up_ms }).await
+            live::run(live::Args { url, levels: editors, seconds, rate, measure, preload, traces: trace, server_pid, label, give_up_ms })
+                .await
         }
         Scenario::Search { pages, sample } => search_bench(pages, &sample),
     }
@@ -320,7 +337,9 @@ fn search_bench(pages: usize, sample: &std::path::Path) -> anyhow::Result<()> {
         if path.is_dir() {
             for f in std::fs::read_dir(&path)? {
                 let text = std::fs::read_to_string(f?.path())?;
-                words.extend(text.split_whitespace().filter(|w| w.chars().all(char::is_alphabetic) && w.chars().count() > 3).map(str::to_lowercase));
+                words.extend(
+                    text.split_whitespace().filter(|w| w.chars().all(char::is_alphabetic) && w.chars().count() > 3).map(str::to_lowercase),
+                );
             }
         }
     }
@@ -352,7 +371,11 @@ fn search_bench(pages: usize, sample: &std::path::Path) -> anyhow::Result<()> {
     let indexing = start.elapsed();
     let mut times = Vec::new();
     for i in 0..300 {
-        let q = if i % 2 == 0 { words[next(words.len())].clone() } else { format!("{} {}", words[next(words.len())], words[next(words.len())]) };
+        let q = if i % 2 == 0 {
+            words[next(words.len())].clone()
+        } else {
+            format!("{} {}", words[next(words.len())], words[next(words.len())])
+        };
         let t = Instant::now();
         let hits = index.search(&q, 20)?;
         times.push(t.elapsed().as_secs_f64() * 1000.0);

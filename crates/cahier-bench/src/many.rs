@@ -161,6 +161,9 @@ pub async fn fetch(url: &str, id: &str, label: &str, server_pid: Option<u32>) ->
     let secs = t.elapsed().as_secs_f64();
     let changes = peer.doc.get_changes(&[]).len();
     let rss = server_pid.map(rss_mib).transpose()?;
-    println!("{}", serde_json::json!({"scenario": "cold", "label": label, "doc": id, "changes": changes, "secs": secs, "server_rss_mib": rss}));
+    println!(
+        "{}",
+        serde_json::json!({"scenario": "cold", "label": label, "doc": id, "changes": changes, "secs": secs, "server_rss_mib": rss})
+    );
     Ok(())
 }

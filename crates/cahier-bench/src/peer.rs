@@ -49,9 +49,19 @@ impl Peer {
     pub async fn send_sync(&mut self) -> anyhow::Result<bool> {
         let Some(m) = self.doc.generate_sync_message(&mut self.state) else { return Ok(false) };
         let msg = if self.doc.get_heads().is_empty() {
-            Message::Request { sender_id: self.name.clone(), target_id: self.server.clone(), document_id: self.doc_id.clone(), data: m.encode() }
+            Message::Request {
+                sender_id: self.name.clone(),
+                target_id: self.server.clone(),
+                document_id: self.doc_id.clone(),
+                data: m.encode(),
+            }
         } else {
-            Message::Sync { sender_id: self.name.clone(), target_id: self.server.clone(), document_id: self.doc_id.clone(), data: m.encode() }
+            Message::Sync {
+                sender_id: self.name.clone(),
+                target_id: self.server.clone(),
+                document_id: self.doc_id.clone(),
+                data: m.encode(),
+            }
         };
         self.ws.send(Frame::Binary(msg.encode().into())).await?;
         Ok(true)
@@ -154,7 +164,12 @@ impl Thin {
             flags: None,
             version: sync::MessageVersion::V1,
         };
-        let msg = Message::Sync { sender_id: self.name.clone(), target_id: self.server.clone(), document_id: self.doc_id.clone(), data: message.encode() };
+        let msg = Message::Sync {
+            sender_id: self.name.clone(),
+            target_id: self.server.clone(),
+            document_id: self.doc_id.clone(),
+            data: message.encode(),
+        };
         self.ws.send(Frame::Binary(msg.encode().into())).await?;
         Ok(())
     }

@@ -81,8 +81,7 @@ pub fn contributors_named(doc: &Automerge, heads: Option<&[ChangeHash]>, names: 
             }
         }
     }
-    let mut rest: Vec<Contribution> =
-        by_name.into_iter().map(|(name, chars)| Contribution { name, chars }).collect();
+    let mut rest: Vec<Contribution> = by_name.into_iter().map(|(name, chars)| Contribution { name, chars }).collect();
     rest.sort_by(|a, b| b.chars.cmp(&a.chars).then_with(|| a.name.cmp(&b.name)));
     for c in rest {
         if let Some(existing) = out.iter_mut().find(|e| e.name == c.name) {

@@ -30,10 +30,7 @@ pub const TEXT_ENCODING: automerge::TextEncoding = automerge::TextEncoding::Utf1
 
 /// Loads a document from bytes, with Cahier's text encoding.
 pub fn load(bytes: &[u8]) -> Result<automerge::Automerge, automerge::AutomergeError> {
-    automerge::Automerge::load_with_options(
-        bytes,
-        automerge::LoadOptions::new().text_encoding(TEXT_ENCODING),
-    )
+    automerge::Automerge::load_with_options(bytes, automerge::LoadOptions::new().text_encoding(TEXT_ENCODING))
 }
 
 /// An empty document with Cahier's text encoding.

@@ -17,9 +17,7 @@
 
 use serde::Deserialize;
 
-use crate::schema::{
-    Action, DEFAULT_LICENSE, DocView, Kind, MinutesFields, SCHEMA_VERSION, Status, is_valid_slug, slugify,
-};
+use crate::schema::{Action, DEFAULT_LICENSE, DocView, Kind, MinutesFields, SCHEMA_VERSION, Status, is_valid_slug, slugify};
 
 /// A file that cannot be imported, and where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -192,11 +190,7 @@ pub fn from_markdown(file: &str, text: &str) -> Result<Imported, ImportError> {
 
     // Line of a top-level key in the file, for errors about its value.
     let line_of = |key: &str| {
-        fm_lines
-            .iter()
-            .position(|l| l.strip_prefix(key).is_some_and(|r| r.trim_start().starts_with(':')))
-            .map(|i| i + 2)
-            .unwrap_or(1)
+        fm_lines.iter().position(|l| l.strip_prefix(key).is_some_and(|r| r.trim_start().starts_with(':'))).map(|i| i + 2).unwrap_or(1)
     };
 
     let front: Front = if yaml.trim().is_empty() {
@@ -217,8 +211,7 @@ pub fn from_markdown(file: &str, text: &str) -> Result<Imported, ImportError> {
     };
     let kind = match front.kind.as_deref() {
         None => Kind::Page,
-        Some(k) => Kind::parse(k)
-            .ok_or_else(|| err(line_of("kind"), format!("unknown kind {k:?}: use `page` or `minutes`")))?,
+        Some(k) => Kind::parse(k).ok_or_else(|| err(line_of("kind"), format!("unknown kind {k:?}: use `page` or `minutes`")))?,
     };
     let slug = match front.slug {
         None => slugify(&title),
@@ -232,8 +225,7 @@ pub fn from_markdown(file: &str, text: &str) -> Result<Imported, ImportError> {
     };
     let status = match front.status.as_deref() {
         None => Status::Draft,
-        Some(s) => Status::parse(s)
-            .ok_or_else(|| err(line_of("status"), format!("unknown status {s:?}: use `draft` or `published`")))?,
+        Some(s) => Status::parse(s).ok_or_else(|| err(line_of("status"), format!("unknown status {s:?}: use `draft` or `published`")))?,
     };
     let license = match front.license {
         None => DEFAULT_LICENSE.to_owned(),
@@ -245,9 +237,9 @@ pub fn from_markdown(file: &str, text: &str) -> Result<Imported, ImportError> {
     let date = |key: &str, value: Option<String>| -> Result<Option<i64>, ImportError> {
         match value {
             None => Ok(None),
-            Some(v) => crate::time::parse_ms(&v).map(Some).ok_or_else(|| {
-                err(line_of(key), format!("invalid date {v:?}: use 2026-11-20T18:30:00Z or 2026-11-20"))
-            }),
+            Some(v) => crate::time::parse_ms(&v)
+                .map(Some)
+                .ok_or_else(|| err(line_of(key), format!("invalid date {v:?}: use 2026-11-20T18:30:00Z or 2026-11-20"))),
         }
     };
     let created_ms = date("created", front.created)?;

@@ -6,9 +6,7 @@
 
 use automerge::{Automerge, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 
-use crate::schema::{
-    Action, DEFAULT_LICENSE, DocView, Kind, MinutesFields, Problem, SCHEMA_VERSION, Status, key,
-};
+use crate::schema::{Action, DEFAULT_LICENSE, DocView, Kind, MinutesFields, Problem, SCHEMA_VERSION, Status, key};
 
 /// Reads the document as it is now (`heads == None`) or as it was at `heads`.
 pub fn read(doc: &Automerge, heads: Option<&[ChangeHash]>) -> (DocView, Vec<Problem>) {
@@ -83,20 +81,8 @@ impl<'a> Reader<'a> {
             Kind::Page => None,
             Kind::Minutes => Some(self.minutes_fields()),
         };
-        let view = DocView {
-            kind,
-            schema_version,
-            title,
-            slug,
-            body,
-            tags,
-            license,
-            status,
-            created_ms,
-            updated_ms,
-            imported_credits,
-            minutes,
-        };
+        let view =
+            DocView { kind, schema_version, title, slug, body, tags, license, status, created_ms, updated_ms, imported_credits, minutes };
         (view, self.problems)
     }
 

@@ -59,9 +59,7 @@ pub fn apply_view(
     }
     let (current, _) = crate::read(doc, None);
     let options = CommitOptions::default().with_message(message).with_time(now_ms.div_euclid(1000));
-    let result = doc
-        .transact_with(|_| options, |tx| write_view(tx, &current, view))
-        .map_err(|failure| failure.error)?;
+    let result = doc.transact_with(|_| options, |tx| write_view(tx, &current, view)).map_err(|failure| failure.error)?;
     Ok(result.hash)
 }
 
@@ -95,12 +93,7 @@ fn write_view(tx: &mut Transaction<'_>, current: &DocView, view: &DocView) -> Re
 
 /// Puts `value` as an Automerge text under `prop`, editing the existing text in
 /// place when there is one.
-fn put_text<P: Into<automerge::Prop> + Clone>(
-    tx: &mut Transaction<'_>,
-    obj: &ObjId,
-    prop: P,
-    value: &str,
-) -> Result<(), AutomergeError> {
+fn put_text<P: Into<automerge::Prop> + Clone>(tx: &mut Transaction<'_>, obj: &ObjId, prop: P, value: &str) -> Result<(), AutomergeError> {
     match tx.get(obj, prop.clone())? {
         Some((Value::Object(ObjType::Text), id)) => {
             if tx.text(&id)? != value {
@@ -129,13 +122,7 @@ fn list_obj(tx: &mut Transaction<'_>, obj: &ObjId, k: &str) -> Result<ObjId, Aut
 
 /// Edits a list of strings element by element: same-index texts are updated in
 /// place, extra ones removed from the end, new ones appended.
-fn put_list(
-    tx: &mut Transaction<'_>,
-    obj: &ObjId,
-    k: &str,
-    current: &[String],
-    wanted: &[String],
-) -> Result<(), AutomergeError> {
+fn put_list(tx: &mut Transaction<'_>, obj: &ObjId, k: &str, current: &[String], wanted: &[String]) -> Result<(), AutomergeError> {
     let exists = matches!(tx.get(obj, k)?, Some((Value::Object(ObjType::List), _)));
     if exists && current == wanted {
         return Ok(());

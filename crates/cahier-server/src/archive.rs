@@ -187,8 +187,7 @@ pub fn write_files(out: &Path, files: &[OutFile]) -> anyhow::Result<()> {
             for f in files {
                 // Names are made by the export itself; still, nothing is ever
                 // written outside `out`.
-                let inside = !f.path.is_empty()
-                    && Path::new(&f.path).components().all(|c| matches!(c, std::path::Component::Normal(_)));
+                let inside = !f.path.is_empty() && Path::new(&f.path).components().all(|c| matches!(c, std::path::Component::Normal(_)));
                 anyhow::ensure!(inside, "refusing to write {:?} outside {}", f.path, out.display());
                 let path = out.join(&f.path);
                 if let Some(parent) = path.parent() {
@@ -222,9 +221,7 @@ pub fn write_tar_gz(w: impl Write, files: &[OutFile]) -> anyhow::Result<()> {
 /// Writes `files` as a .zip archive.
 pub fn write_zip(w: impl Write + std::io::Seek, files: &[OutFile]) -> anyhow::Result<()> {
     let mut zip = zip::ZipWriter::new(w);
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .unix_permissions(0o644);
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated).unix_permissions(0o644);
     for f in files {
         zip.start_file(f.path.as_str(), options)?;
         zip.write_all(&f.bytes)?;
@@ -233,10 +230,7 @@ pub fn write_zip(w: impl Write + std::io::Seek, files: &[OutFile]) -> anyhow::Re
     Ok(())
 }
 
-fn write_atomically(
-    out: &Path,
-    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
+fn write_atomically(out: &Path, write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> anyhow::Result<()>) -> anyhow::Result<()> {
     let tmp: PathBuf = out.with_extension("partial");
     let file = std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     let mut w = std::io::BufWriter::new(file);

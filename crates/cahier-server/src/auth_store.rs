@@ -2,7 +2,7 @@
 //! Secrets are stored only as digests.
 
 use cahier_auth::{Principal, Role};
-use cahier_store::{Store, StorageError};
+use cahier_store::{StorageError, Store};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,8 +41,7 @@ fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, AuthError> {
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(key: &str, bytes: &[u8]) -> Result<T, AuthError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| AuthError::Storage(StorageError::Corrupt { what: key.to_owned(), cause: e.to_string() }))
+    serde_json::from_slice(bytes).map_err(|e| AuthError::Storage(StorageError::Corrupt { what: key.to_owned(), cause: e.to_string() }))
 }
 
 pub fn account(store: &Store, name: &str) -> Result<Option<Account>, AuthError> {
@@ -79,7 +78,13 @@ pub fn put_account(
 
 /// Creates an API token with the account's rights. Returns its id and the secret,
 /// which is shown once and never stored.
-pub fn create_token(store: &Store, account_name: &str, id_random: [u8; 8], secret_random: [u8; 32], now_ms: i64) -> Result<(String, String), AuthError> {
+pub fn create_token(
+    store: &Store,
+    account_name: &str,
+    id_random: [u8; 8],
+    secret_random: [u8; 32],
+    now_ms: i64,
+) -> Result<(String, String), AuthError> {
     if account(store, account_name)?.is_none() {
         return Err(AuthError::Invalid(format!("no account named {account_name:?}")));
     }
@@ -176,7 +181,13 @@ pub fn login(
         return Ok(None);
     }
     let secret = cahier_auth::new_secret(secret_random);
-    let session = Session { account: acct.name, csrf: cahier_auth::new_secret(csrf_random), created_ms: now_ms, expires_ms: now_ms + SESSION_MS, guest: None };
+    let session = Session {
+        account: acct.name,
+        csrf: cahier_auth::new_secret(csrf_random),
+        created_ms: now_ms,
+        expires_ms: now_ms + SESSION_MS,
+        guest: None,
+    };
     store.put_records(vec![(format!("sess/{}", cahier_auth::digest(&secret)), Some(json(&session)?))])?;
     Ok(Some((secret, session)))
 }
@@ -369,7 +380,14 @@ pub fn revoke_invite(store: &Store, id: &str, by: &str, now_ms: i64) -> Result<(
 }
 
 /// Opens a guest session for someone who followed an invite link and chose a name.
-pub fn join(store: &Store, secret: &str, name: &str, secret_random: [u8; 32], csrf_random: [u8; 32], now_ms: i64) -> Result<Option<(String, Invite)>, AuthError> {
+pub fn join(
+    store: &Store,
+    secret: &str,
+    name: &str,
+    secret_random: [u8; 32],
+    csrf_random: [u8; 32],
+    now_ms: i64,
+) -> Result<Option<(String, Invite)>, AuthError> {
     let name = name.trim();
     if !cahier_auth::is_valid_name(name) {
         return Err(AuthError::Invalid("choose a name of 1 to 64 characters".into()));

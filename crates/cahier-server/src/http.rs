@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::Extension;
+use axum::Router;
 use axum::extract::{Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -158,13 +158,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Accepts connections until `shutdown`, then lets open HTTP requests finish.
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    config: &ServerConfig,
-    metrics: &Metrics,
-    shutdown: CancellationToken,
-) {
+pub async fn serve(listener: TcpListener, app: Router, config: &ServerConfig, metrics: &Metrics, shutdown: CancellationToken) {
     let permits = Arc::new(Semaphore::new(config.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());

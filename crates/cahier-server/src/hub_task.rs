@@ -137,12 +137,7 @@ fn take(hub: &mut Hub<AccessPolicy>, conns: &mut HashMap<ConnId, ConnHandle>, ev
     }
 }
 
-fn route(
-    hub: &mut Hub<AccessPolicy>,
-    conns: &mut HashMap<ConnId, ConnHandle>,
-    storage: &StorageHandle,
-    metrics: &Metrics,
-) {
+fn route(hub: &mut Hub<AccessPolicy>, conns: &mut HashMap<ConnId, ConnHandle>, storage: &StorageHandle, metrics: &Metrics) {
     loop {
         let outputs = hub.flush();
         if outputs.is_empty() {

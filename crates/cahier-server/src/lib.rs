@@ -114,16 +114,16 @@ pub async fn run(
                 println!("No maintainer account yet. Open this link once to create the first one (valid 24 hours):");
                 println!("  {base_url}/setup/{secret}");
             }
-            Err(e) => eprintln!("cahier: no maintainer account yet, and the setup link cannot be made ({e:#}); use `cahier user add NAME --role maintainer`"),
+            Err(e) => eprintln!(
+                "cahier: no maintainer account yet, and the setup link cannot be made ({e:#}); use `cahier user add NAME --role maintainer`"
+            ),
         }
     }
     let state = http::AppState {
         wiki: Arc::new(std::sync::RwLock::new(wiki)),
         base_url,
         login_limiter: Arc::new(web_auth::LoginLimiter::default()),
-        render_permits: Arc::new(tokio::sync::Semaphore::new(
-            std::thread::available_parallelism().map_or(2, |n| n.get()).max(1),
-        )),
+        render_permits: Arc::new(tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()).max(1))),
         hub,
         metrics: metrics.clone(),
         config: Arc::new(config.clone()),

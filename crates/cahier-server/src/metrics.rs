@@ -74,10 +74,8 @@ impl Metrics {
         for (kind, n) in errors {
             let _ = writeln!(o, "cahier_errors_total{{kind=\"{kind}\"}} {n}");
         }
-        let _ = writeln!(
-            o,
-            "# HELP cahier_persist_seconds Time to store and flush a group commit.\n# TYPE cahier_persist_seconds histogram"
-        );
+        let _ =
+            writeln!(o, "# HELP cahier_persist_seconds Time to store and flush a group commit.\n# TYPE cahier_persist_seconds histogram");
         for (i, b) in BUCKETS.iter().enumerate() {
             let _ = writeln!(o, "cahier_persist_seconds_bucket{{le=\"{b}\"}} {}", self.persist_buckets[i].load(Ordering::Relaxed));
         }

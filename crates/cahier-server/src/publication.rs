@@ -4,7 +4,7 @@
 
 use automerge::{ChangeHash, ReadDoc};
 use cahier_doc::{DocId, Kind};
-use cahier_store::{Store, StorageError};
+use cahier_store::{StorageError, Store};
 use cahier_wiki::Published;
 use cahier_wiki::html::PubEvent;
 use serde::{Deserialize, Serialize};
@@ -78,13 +78,10 @@ pub fn publish_doc(store: &Store, id: &DocId, doc: &automerge::Automerge, by: &s
     }
     let heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
     let p = Publication { heads, at_ms: now_ms, by: by.to_owned() };
-    let log = LogEntry { doc: id.to_string(), slug: slug.clone(), title: view.title.clone(), at_ms: now_ms, by: by.to_owned(), published: true };
+    let log =
+        LogEntry { doc: id.to_string(), slug: slug.clone(), title: view.title.clone(), at_ms: now_ms, by: by.to_owned(), published: true };
     let event = AuditEvent { at_ms: now_ms, who: by.to_owned(), action: "published".into(), target: format!("{slug} ({id})") };
-    store.put_records(vec![
-        (key(id), Some(json(&p)?)),
-        log_write(store, &log)?,
-        audit_write(store, &event)?,
-    ])?;
+    store.put_records(vec![(key(id), Some(json(&p)?)), log_write(store, &log)?, audit_write(store, &event)?])?;
     Ok(p)
 }
 

@@ -31,10 +31,7 @@ pub type StorageSender = mpsc::UnboundedSender<StorageRequest>;
 
 /// Starts the thread. It ends when every sender is dropped, after finishing
 /// what was asked.
-pub fn spawn(
-    store: Store,
-    metrics: std::sync::Arc<Metrics>,
-) -> (StorageHandle, std::thread::JoinHandle<()>) {
+pub fn spawn(store: Store, metrics: std::sync::Arc<Metrics>) -> (StorageHandle, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let (hub_tx, hub_rx) = tokio::sync::oneshot::channel::<mpsc::Sender<HubEvent>>();
     let thread = std::thread::Builder::new()
@@ -61,12 +58,7 @@ impl StorageHandle {
     }
 }
 
-fn run(
-    store: Store,
-    mut rx: mpsc::UnboundedReceiver<StorageRequest>,
-    hub: mpsc::Sender<HubEvent>,
-    metrics: &Metrics,
-) {
+fn run(store: Store, mut rx: mpsc::UnboundedReceiver<StorageRequest>, hub: mpsc::Sender<HubEvent>, metrics: &Metrics) {
     let mut records: HashMap<DocId, DocRecord> = HashMap::new();
     let answer = |input: Input| {
         let _ = hub.blocking_send(HubEvent::Input(input));
@@ -112,13 +104,7 @@ fn run(
     }
 }
 
-fn commit(
-    store: &Store,
-    records: &mut HashMap<DocId, DocRecord>,
-    group: Vec<Job>,
-    metrics: &Metrics,
-    answer: &impl Fn(Input),
-) {
+fn commit(store: &Store, records: &mut HashMap<DocId, DocRecord>, group: Vec<Job>, metrics: &Metrics, answer: &impl Fn(Input)) {
     if group.is_empty() {
         return;
     }

@@ -189,8 +189,7 @@ pub async fn render(State(state): State<AppState>, headers: HeaderMap, Json(req)
     }
     // Previews render on the blocking pool, a few at a time, outside the
     // catalog's lock: however many arrive, sync and readers keep their workers.
-    let Ok(Ok(permit)) =
-        tokio::time::timeout(std::time::Duration::from_secs(10), state.render_permits.clone().acquire_owned()).await
+    let Ok(Ok(permit)) = tokio::time::timeout(std::time::Duration::from_secs(10), state.render_permits.clone().acquire_owned()).await
     else {
         return (StatusCode::SERVICE_UNAVAILABLE, "too many previews at once; try again").into_response();
     };

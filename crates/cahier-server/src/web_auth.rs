@@ -276,7 +276,11 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form
 
 /// `/setup/SECRET`: the one-time page, printed on the console at the first
 /// start, that creates the first maintainer.
-pub async fn setup_page(State(state): State<AppState>, axum::extract::Path(secret): axum::extract::Path<String>, headers: HeaderMap) -> Response {
+pub async fn setup_page(
+    State(state): State<AppState>,
+    axum::extract::Path(secret): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let v = viewer(&state, &headers, None);
 
     if !crate::auth_store::setup_secret_ok(&state.store, &secret, crate::now_ms()).unwrap_or(false) {
@@ -315,7 +319,8 @@ pub async fn setup_submit(
     if !cookie_ok {
         return html_page(StatusCode::FORBIDDEN, html::message(&v.ctx(&state, ctx_path), t.forbidden_title, t.forbidden));
     }
-    let again = |msg: &str| html_page(StatusCode::UNPROCESSABLE_ENTITY, html::setup(&v.ctx(&state, ctx_path), &secret, &form.csrf, Some(msg)));
+    let again =
+        |msg: &str| html_page(StatusCode::UNPROCESSABLE_ENTITY, html::setup(&v.ctx(&state, ctx_path), &secret, &form.csrf, Some(msg)));
     if form.password != form.password2 {
         return again(t.passwords_differ);
     }
@@ -324,7 +329,8 @@ pub async fn setup_submit(
     s16.copy_from_slice(&salt[..16]);
     let store = state.store.clone();
     let (sec, name, password) = (secret.clone(), form.name.clone(), form.password.clone());
-    let done = tokio::task::spawn_blocking(move || crate::auth_store::complete_setup(&store, &sec, &name, &password, s16, crate::now_ms())).await;
+    let done =
+        tokio::task::spawn_blocking(move || crate::auth_store::complete_setup(&store, &sec, &name, &password, s16, crate::now_ms())).await;
     match done {
         Ok(Ok(())) => Redirect::to("/login?next=/edit").into_response(),
         Ok(Err(crate::auth_store::AuthError::Invalid(why))) => again(&why),
@@ -335,7 +341,11 @@ pub async fn setup_submit(
 
 /// `/join/SECRET`: an invite link. The participant chooses a display name and
 /// gets a guest session for that one document.
-pub async fn join_page(State(state): State<AppState>, axum::extract::Path(secret): axum::extract::Path<String>, headers: HeaderMap) -> Response {
+pub async fn join_page(
+    State(state): State<AppState>,
+    axum::extract::Path(secret): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let v = viewer(&state, &headers, None);
     let Ok(Some(inv)) = crate::auth_store::invite_by_secret(&state.store, &secret, crate::now_ms()) else {
         return html_page(StatusCode::NOT_FOUND, html::not_found(&v.ctx(&state, "/wiki")));
@@ -352,11 +362,7 @@ pub async fn join_page(State(state): State<AppState>, axum::extract::Path(secret
 }
 
 fn invite_title(state: &AppState, doc: &str) -> String {
-    cahier_doc::DocId::parse(doc)
-        .ok()
-        .and_then(|id| state.store.backend().entry(&id).ok().flatten())
-        .map(|e| e.title)
-        .unwrap_or_default()
+    cahier_doc::DocId::parse(doc).ok().and_then(|id| state.store.backend().entry(&id).ok().flatten()).map(|e| e.title).unwrap_or_default()
 }
 
 #[derive(Deserialize)]
@@ -384,7 +390,11 @@ pub async fn join_submit(
                 let _ = crate::auth_store::logout(&state.store, old);
             }
             let mut resp = Redirect::to(&format!("/edit/{}", inv.doc)).into_response();
-            let c = format!("{SESSION_COOKIE}={session_secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}", crate::auth_store::SESSION_MS / 1000, secure(&state));
+            let c = format!(
+                "{SESSION_COOKIE}={session_secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+                crate::auth_store::SESSION_MS / 1000,
+                secure(&state)
+            );
             if let Ok(c) = HeaderValue::from_str(&c) {
                 resp.headers_mut().append(header::SET_COOKIE, c);
             }
@@ -396,7 +406,10 @@ pub async fn join_submit(
                 return html_page(StatusCode::NOT_FOUND, html::not_found(&v.ctx(&state, "/wiki")));
             };
             let title = invite_title(&state, &inv.doc);
-            html_page(StatusCode::UNPROCESSABLE_ENTITY, html::join(&v.ctx(&state, "/join"), &secret, &title, inv.write, &form.csrf, Some(&why)))
+            html_page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                html::join(&v.ctx(&state, "/join"), &secret, &title, inv.write, &form.csrf, Some(&why)),
+            )
         }
         Err(e) => html_page(StatusCode::INTERNAL_SERVER_ERROR, html::message(&v.ctx(&state, "/join"), t.login, &e.to_string())),
     }

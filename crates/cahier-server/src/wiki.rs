@@ -81,7 +81,8 @@ pub fn hide(wiki: &Wiki, id: &DocId) -> anyhow::Result<()> {
     Ok(())
 }
 
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' https:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const CSP: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self' https:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Security headers for every response of Cahier's HTTP side.
 pub async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
@@ -122,9 +123,16 @@ fn server_error(e: impl std::fmt::Display) -> Response {
 
 /// A cacheable response for readers: `ETag`, `304 Not Modified`, `Cache-Control`.
 /// Logged-in viewers get private, uncached pages (they carry their name and forms).
-fn cacheable<B: Into<axum::body::Body>>(headers: &HeaderMap, v: &Viewer, etag: String, content_type: &'static str, body: impl FnOnce() -> B) -> Response {
+fn cacheable<B: Into<axum::body::Body>>(
+    headers: &HeaderMap,
+    v: &Viewer,
+    etag: String,
+    content_type: &'static str,
+    body: impl FnOnce() -> B,
+) -> Response {
     if v.principal != Principal::Anonymous {
-        return (StatusCode::OK, [(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "private, no-store")], body().into()).into_response();
+        return (StatusCode::OK, [(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "private, no-store")], body().into())
+            .into_response();
     }
     let etag = format!("\"{etag}-{}\"", v.lang.code());
     let matches = headers
@@ -206,9 +214,11 @@ fn draft_or_missing(state: &AppState, v: &Viewer, slug: &str, path: &str) -> Res
         let (view, _) = cahier_doc::read(&doc, None);
         let ctx = v.ctx(state, path);
         let rendered = render_with_catalog(state, &view.body);
-        let mut body = html::version(&ctx, slug, &view.title, &doc.get_heads().first().map(|h| h.to_string()).unwrap_or_default(), &rendered);
+        let mut body =
+            html::version(&ctx, slug, &view.title, &doc.get_heads().first().map(|h| h.to_string()).unwrap_or_default(), &rendered);
         if v.csrf.is_some() {
-            let first = if view.kind == cahier_doc::Kind::Page { html::publish_form(&ctx, slug, true) } else { html::promote_form(&ctx, slug) };
+            let first =
+                if view.kind == cahier_doc::Kind::Page { html::publish_form(&ctx, slug, true) } else { html::promote_form(&ctx, slug) };
             body = body.replace("</main>", &format!("<p>{first} {}</p>\n</main>", html::delete_form(&ctx, slug)));
         }
         return html_page(StatusCode::OK, body);
@@ -333,21 +343,11 @@ pub async fn history(State(state): State<AppState>, Path(slug): Path<String>, Qu
     html_page(StatusCode::OK, body)
 }
 
-pub async fn publish(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
-) -> Response {
+pub async fn publish(State(state): State<AppState>, Path(slug): Path<String>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
     set_published(state, slug, headers, form, true).await
 }
 
-pub async fn delete(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
-) -> Response {
+pub async fn delete(State(state): State<AppState>, Path(slug): Path<String>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
     let v = viewer(&state, &headers, None);
     let path = format!("/wiki/{slug}");
     if !allowed(&v.principal, &Act::Delete) {
@@ -452,7 +452,9 @@ pub async fn recent(State(state): State<AppState>, Query(q): Query<PageQuery>, h
 
 pub async fn feed(State(state): State<AppState>) -> Response {
     match publication::events(&state.store, 50) {
-        Ok(events) => ([(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")], html::atom(&state.base_url, &events)).into_response(),
+        Ok(events) => {
+            ([(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")], html::atom(&state.base_url, &events)).into_response()
+        }
         Err(e) => server_error(e),
     }
 }
@@ -541,7 +543,12 @@ pub struct RestoreForm {
 /// `POST /wiki/SLUG/restore`: makes a past version the current one, as a new
 /// change on top of the history (which is never rewritten). The change goes
 /// through the sync engine, so open editors receive it like anyone's edit.
-pub async fn restore(State(state): State<AppState>, Path(slug): Path<String>, headers: HeaderMap, Form(form): Form<RestoreForm>) -> Response {
+pub async fn restore(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<RestoreForm>,
+) -> Response {
     let v = viewer(&state, &headers, None);
     let path = format!("/wiki/{slug}/history");
     if !allowed(&v.principal, &Act::Restore) {
@@ -639,7 +646,12 @@ pub async fn import_upload(State(state): State<AppState>, headers: HeaderMap, mu
     let Some((name, bytes)) = upload else { return (StatusCode::BAD_REQUEST, "no file in the upload").into_response() };
     let files = match crate::archive::read_markdown_upload(&name, &bytes) {
         Ok(f) => f,
-        Err(e) => return html_page(StatusCode::UNPROCESSABLE_ENTITY, html::message(&v.ctx(&state, "/import"), v.lang.t().import, &format!("{e:#}"))),
+        Err(e) => {
+            return html_page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                html::message(&v.ctx(&state, "/import"), v.lang.t().import, &format!("{e:#}")),
+            );
+        }
     };
     let page = html::import_result(&v.ctx(&state, "/import"), "\u{0}");
     let (head, tail) = page.split_once('\u{0}').map(|(a, b)| (a.to_owned(), b.to_owned())).unwrap_or_default();
@@ -666,7 +678,12 @@ pub async fn import_upload(State(state): State<AppState>, headers: HeaderMap, mu
                         let _ = hide(&state.wiki, &done.id);
                     }
                     let what = if done.created { t.import_new } else { t.import_updated };
-                    format!("<li>{what} <a href=\"/wiki/{}\">{}</a> ← {}</li>\n", html::url_segment(&done.slug), cahier_wiki::render::escape(&done.slug), cahier_wiki::render::escape(&file.name))
+                    format!(
+                        "<li>{what} <a href=\"/wiki/{}\">{}</a> ← {}</li>\n",
+                        html::url_segment(&done.slug),
+                        cahier_wiki::render::escape(&done.slug),
+                        cahier_wiki::render::escape(&file.name)
+                    )
                 }
                 Err(e) => {
                     failed += 1;
@@ -677,15 +694,18 @@ pub async fn import_upload(State(state): State<AppState>, headers: HeaderMap, mu
                 return;
             }
         }
-        let event = crate::auth_store::AuditEvent { at_ms: crate::now_ms(), who: by, action: "imported".into(), target: format!("{ok} files, {failed} failed") };
+        let event = crate::auth_store::AuditEvent {
+            at_ms: crate::now_ms(),
+            who: by,
+            action: "imported".into(),
+            target: format!("{ok} files, {failed} failed"),
+        };
         let _ = crate::auth_store::record_audit(&state.store, &event);
         let _ = tx.blocking_send(format!("</ol>\n<p role=\"status\">{ok} / {}</p>\n{tail}", ok + failed));
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|s| (Ok::<_, std::convert::Infallible>(s), rx)) });
-    (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")],
-        axum::body::Body::from_stream(stream),
-    )
+    let stream =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|s| (Ok::<_, std::convert::Infallible>(s), rx)) });
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], axum::body::Body::from_stream(stream))
         .into_response()
 }
 

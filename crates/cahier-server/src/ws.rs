@@ -34,9 +34,8 @@ pub async fn handle_socket(
     let mut ping = tokio::time::interval(config.keepalive);
     ping.tick().await;
     let mut alive = true;
-    let close = |code: u16, reason: &str| {
-        Message::Close(Some(CloseFrame { code, reason: reason.chars().take(100).collect::<String>().into() }))
-    };
+    let close =
+        |code: u16, reason: &str| Message::Close(Some(CloseFrame { code, reason: reason.chars().take(100).collect::<String>().into() }));
     loop {
         tokio::select! {
             biased;

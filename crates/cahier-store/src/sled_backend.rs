@@ -35,15 +35,15 @@ impl SledStorage {
             Err(e) => return Err(open_err(e.to_string())),
         };
         if !fresh && !dir.join("conf").exists() {
-            return Err(open_err(
-                "the folder is not empty and holds no Cahier store; choose an empty folder or an existing store".into(),
-            ));
+            return Err(open_err("the folder is not empty and holds no Cahier store; choose an empty folder or an existing store".into()));
         }
         // sled caches up to 1 GiB of pages by default; a small host cannot spare
         // that, and documents in use are in the server's memory anyway.
         let db = sled::Config::new().path(dir).cache_capacity(CACHE_BYTES).open().map_err(|e| match e {
             // sled reports a held lock only in its message (kind `Other`).
-            sled::Error::Io(io) if io.to_string().starts_with("could not acquire lock") => StorageError::Locked { path: dir.display().to_string() },
+            sled::Error::Io(io) if io.to_string().starts_with("could not acquire lock") => {
+                StorageError::Locked { path: dir.display().to_string() }
+            }
             e => open_err(e.to_string()),
         })?;
         match db.get("format").map_err(|e| open_err(e.to_string()))? {
@@ -201,9 +201,7 @@ impl Storage for SledStorage {
             None => Ok(None),
             Some(v) => {
                 let s = String::from_utf8_lossy(&v);
-                DocId::parse(&s)
-                    .map(Some)
-                    .map_err(|e| StorageError::Corrupt { what: format!("slug {slug}"), cause: e.to_string() })
+                DocId::parse(&s).map(Some).map_err(|e| StorageError::Corrupt { what: format!("slug {slug}"), cause: e.to_string() })
             }
         }
     }

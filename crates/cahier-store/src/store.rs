@@ -101,12 +101,7 @@ impl Store {
     /// Loads a document. `Ok(None)`: the store has no such document. Stored bytes
     /// that do not load are an error, never an empty document.
     pub fn load(&self, id: &DocId) -> Result<Option<LoadedDoc>, StorageError> {
-        Ok(self.load_record(id)?.map(|(doc, record)| LoadedDoc {
-            id: id.clone(),
-            saved_heads: doc.get_heads(),
-            doc,
-            record,
-        }))
+        Ok(self.load_record(id)?.map(|(doc, record)| LoadedDoc { id: id.clone(), saved_heads: doc.get_heads(), doc, record }))
     }
 
     /// Loads a document and the bookkeeping needed to persist it later.
@@ -119,9 +114,7 @@ impl Store {
         let corrupt = |cause: String| StorageError::Corrupt { what: format!("document {id}"), cause };
         let doc = automerge::Automerge::load_with_options(
             &all,
-            automerge::LoadOptions::new()
-                .text_encoding(cahier_doc::TEXT_ENCODING)
-                .on_partial_load(automerge::OnPartialLoad::Error),
+            automerge::LoadOptions::new().text_encoding(cahier_doc::TEXT_ENCODING).on_partial_load(automerge::OnPartialLoad::Error),
         )
         .map_err(|e| corrupt(e.to_string()))?;
         let missing = doc.get_missing_deps(&[]);
@@ -168,8 +161,7 @@ impl Store {
     pub fn create(&self, doc: Automerge) -> Result<LoadedDoc, StorageError> {
         let mut bytes = [0u8; 16];
         getrandom::fill(&mut bytes).map_err(|e| StorageError::Io(format!("no randomness for a document id: {e}")))?;
-        let mut loaded =
-            LoadedDoc { id: DocId::from_random(bytes), doc, saved_heads: Vec::new(), record: DocRecord::default() };
+        let mut loaded = LoadedDoc { id: DocId::from_random(bytes), doc, saved_heads: Vec::new(), record: DocRecord::default() };
         self.save(&mut loaded)?;
         Ok(loaded)
     }

@@ -101,20 +101,39 @@ impl Config {
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant, reason = "each input is moved once into the hub")]
 pub enum Input {
-    Connected { conn: ConnId },
+    Connected {
+        conn: ConnId,
+    },
     /// A binary frame.
-    Received { conn: ConnId, bytes: Vec<u8> },
+    Received {
+        conn: ConnId,
+        bytes: Vec<u8>,
+    },
     /// A text frame: not part of the protocol.
-    ReceivedText { conn: ConnId },
-    Disconnected { conn: ConnId },
+    ReceivedText {
+        conn: ConnId,
+    },
+    Disconnected {
+        conn: ConnId,
+    },
     /// The answer to [`Output::Load`]: the document and how many chunks it is
     /// stored in, `None` if the store does not have it, or why it could not be loaded.
-    Loaded { doc: DocId, result: Result<Option<(Automerge, usize)>, String> },
+    Loaded {
+        doc: DocId,
+        result: Result<Option<(Automerge, usize)>, String>,
+    },
     /// The answer to [`Output::Persist`].
-    Persisted { doc: DocId, heads: Vec<ChangeHash>, result: Result<(), String> },
+    Persisted {
+        doc: DocId,
+        heads: Vec<ChangeHash>,
+        result: Result<(), String>,
+    },
     /// Changes made by the server itself (restoring a version): applied, stored
     /// and sent to the peers like any others, with no peer's rights involved.
-    Apply { doc: DocId, changes: Vec<u8> },
+    Apply {
+        doc: DocId,
+        changes: Vec<u8>,
+    },
     Tick,
 }
 
@@ -128,15 +147,31 @@ pub enum PersistKind {
 
 #[derive(Debug)]
 pub enum Output {
-    Send { conn: ConnId, bytes: Vec<u8> },
+    Send {
+        conn: ConnId,
+        bytes: Vec<u8>,
+    },
     /// Close the connection; `reason` goes in the close frame. An `error` message
     /// naming the problem has been sent just before when there was one.
-    Close { conn: ConnId, reason: String },
-    Load { doc: DocId },
+    Close {
+        conn: ConnId,
+        reason: String,
+    },
+    Load {
+        doc: DocId,
+    },
     /// Store these bytes durably, then answer with [`Input::Persisted`].
-    Persist { doc: DocId, kind: PersistKind, bytes: Vec<u8>, heads: Vec<ChangeHash>, summary: Summary },
+    Persist {
+        doc: DocId,
+        kind: PersistKind,
+        bytes: Vec<u8>,
+        heads: Vec<ChangeHash>,
+        summary: Summary,
+    },
     /// The document left memory; the store may forget its bookkeeping.
-    Unload { doc: DocId },
+    Unload {
+        doc: DocId,
+    },
 }
 
 /// Counters for metrics.
@@ -236,10 +271,9 @@ impl<P: Policy> Hub<P> {
 
     /// Whether any document has changes not yet durable, or a persist in flight.
     pub fn has_unsaved(&self) -> bool {
-        self.docs.values().any(|d| {
-            !d.pending.is_empty()
-                || d.slot.as_ref().is_some_and(|s| s.persisting.is_some() || s.doc.get_heads() != s.saved_heads)
-        })
+        self.docs
+            .values()
+            .any(|d| !d.pending.is_empty() || d.slot.as_ref().is_some_and(|s| s.persisting.is_some() || s.doc.get_heads() != s.saved_heads))
     }
 
     /// Every connection, to close them all at shutdown.
@@ -459,11 +493,7 @@ impl<P: Policy> Hub<P> {
         let Some(c) = self.conns.get_mut(&conn) else { return };
         if !c.docs.contains(&doc_id) {
             if c.docs.len() >= limit {
-                return self.fail(
-                    conn,
-                    "too_many_documents",
-                    format!("too many documents on one connection: the limit is {limit}"),
-                );
+                return self.fail(conn, "too_many_documents", format!("too many documents on one connection: the limit is {limit}"));
             }
             c.docs.insert(doc_id.clone());
         }
@@ -531,12 +561,8 @@ impl<P: Policy> Hub<P> {
         if !doc.peers.contains_key(&conn) {
             return;
         }
-        let targets: Vec<(ConnId, String)> = doc
-            .peers
-            .keys()
-            .filter(|c| **c != conn)
-            .filter_map(|c| Some((*c, self.conns.get(c)?.peer_id.clone()?)))
-            .collect();
+        let targets: Vec<(ConnId, String)> =
+            doc.peers.keys().filter(|c| **c != conn).filter_map(|c| Some((*c, self.conns.get(c)?.peer_id.clone()?))).collect();
         for (c, target_id) in targets {
             let msg = Message::Ephemeral {
                 sender_id: sender_id.clone(),
@@ -560,7 +586,8 @@ impl<P: Policy> Hub<P> {
                 let exists = loaded.is_some();
                 let (am, chunks) = loaded.unwrap_or_else(|| (cahier_doc::empty(), 0));
                 let bytes = if exists { am.get_changes_meta(&[]).len() * 64 } else { 0 };
-                doc.slot = Some(Slot { saved_heads: am.get_heads(), doc: am, persisting: None, chunks, exists, bytes, log: Default::default() });
+                doc.slot =
+                    Some(Slot { saved_heads: am.get_heads(), doc: am, persisting: None, chunks, exists, bytes, log: Default::default() });
                 self.dirty.insert(doc_id);
             }
             Err(e) => {
@@ -609,9 +636,7 @@ impl<P: Policy> Hub<P> {
                 let doc = self.docs.remove(&doc_id);
                 self.out.push(Output::Unload { doc: doc_id.clone() });
                 for conn in doc.map(|d| d.peers.into_keys().collect::<Vec<_>>()).unwrap_or_default() {
-                    let message = format!(
-                        "could not save changes to {doc_id}: {e}; they were not stored, reconnect to send them again"
-                    );
+                    let message = format!("could not save changes to {doc_id}: {e}; they were not stored, reconnect to send them again");
                     self.fail(conn, "persist_failed", message);
                 }
             }

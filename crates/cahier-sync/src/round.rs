@@ -106,7 +106,15 @@ impl<'a> Round<'a> {
     /// `log` must have been advanced to `doc`'s current heads; `arena` holds what
     /// the round fetches from Automerge.
     pub fn new(doc: &'a Automerge, log: &'a RoundLog, arena: &'a typed_arena::Arena<Vec<Change>>) -> Round<'a> {
-        Round { doc, log, heads: doc.get_heads(), changes: doc.stats().num_changes as usize, fetched: arena, since: HashMap::new(), blooms: HashMap::new() }
+        Round {
+            doc,
+            log,
+            heads: doc.get_heads(),
+            changes: doc.stats().num_changes as usize,
+            fetched: arena,
+            since: HashMap::new(),
+            blooms: HashMap::new(),
+        }
     }
 
     fn fetch(&self, heads: &[ChangeHash]) -> Vec<&'a Change> {
@@ -152,7 +160,11 @@ impl<'a> Round<'a> {
         let need = state.their_need.as_ref()?;
         // Upstream would ask for what we lack, reset, or send the whole
         // document in these cases.
-        if their_heads.is_empty() || !need.is_empty() || !self.doc.get_missing_deps(their_heads).is_empty() || !self.doc.get_missing_deps(&have.last_sync).is_empty() {
+        if their_heads.is_empty()
+            || !need.is_empty()
+            || !self.doc.get_missing_deps(their_heads).is_empty()
+            || !self.doc.get_missing_deps(&have.last_sync).is_empty()
+        {
             return None;
         }
         let (last_sync, their_bloom) = (have.last_sync.clone(), have.bloom.clone());
@@ -176,7 +188,8 @@ impl<'a> Round<'a> {
                 }
             }
         }
-        let to_send: Vec<&Change> = since.changes.iter().copied().filter(|c| send.contains(&c.hash()) && !state.sent_hashes.contains(&c.hash())).collect();
+        let to_send: Vec<&Change> =
+            since.changes.iter().copied().filter(|c| send.contains(&c.hash()) && !state.sent_hashes.contains(&c.hash())).collect();
         let v2 = state.their_capabilities.as_ref().is_some_and(|caps| caps.contains(&sync::Capability::MessageV2));
         if to_send.len() > self.changes / 3 && v2 {
             return None;

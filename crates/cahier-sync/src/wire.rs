@@ -35,14 +35,7 @@ pub enum Message {
     Request { sender_id: String, target_id: String, document_id: String, data: Vec<u8> },
     Sync { sender_id: String, target_id: String, document_id: String, data: Vec<u8> },
     DocUnavailable { sender_id: String, target_id: String, document_id: String },
-    Ephemeral {
-        sender_id: String,
-        target_id: String,
-        count: u64,
-        session_id: String,
-        document_id: String,
-        data: Vec<u8>,
-    },
+    Ephemeral { sender_id: String, target_id: String, count: u64, session_id: String, document_id: String, data: Vec<u8> },
     RemoteSubscriptionChange { sender_id: String, target_id: String, add: Vec<String>, remove: Vec<String> },
     RemoteHeadsChanged { sender_id: String, target_id: String, document_id: String, new_heads: Vec<RemoteHeads> },
     Leave { sender_id: String },
@@ -210,8 +203,7 @@ impl Message {
                     encode_metadata(e, m)?;
                 }
             }
-            Message::Request { sender_id, target_id, document_id, data }
-            | Message::Sync { sender_id, target_id, document_id, data } => {
+            Message::Request { sender_id, target_id, document_id, data } | Message::Sync { sender_id, target_id, document_id, data } => {
                 let ty = if matches!(self, Message::Request { .. }) { "request" } else { "sync" };
                 e.map(5)?.str("type")?.str(ty)?.str("senderId")?.str(sender_id)?.str("targetId")?.str(target_id)?;
                 e.str("documentId")?.str(document_id)?.str("data")?.bytes(data)?;
@@ -271,10 +263,7 @@ impl Message {
     }
 }
 
-fn encode_metadata(
-    e: &mut Encoder<Vec<u8>>,
-    m: &PeerMetadata,
-) -> Result<(), minicbor::encode::Error<std::convert::Infallible>> {
+fn encode_metadata(e: &mut Encoder<Vec<u8>>, m: &PeerMetadata) -> Result<(), minicbor::encode::Error<std::convert::Infallible>> {
     e.map(1 + m.storage_id.is_some() as u64)?;
     if let Some(id) = &m.storage_id {
         e.str("storageId")?.str(id)?;
@@ -284,10 +273,7 @@ fn encode_metadata(
 }
 
 /// Calls `f` with each key of a map (definite or indefinite), positioned at its value.
-fn map_entries<'b>(
-    d: &mut Decoder<'b>,
-    mut f: impl FnMut(&mut Decoder<'b>, &str) -> Result<(), DecodeError>,
-) -> Result<(), DecodeError> {
+fn map_entries<'b>(d: &mut Decoder<'b>, mut f: impl FnMut(&mut Decoder<'b>, &str) -> Result<(), DecodeError>) -> Result<(), DecodeError> {
     let len = match d.datatype()? {
         Type::Map | Type::MapIndef => d.map()?,
         other => return Err(DecodeError::NotAMap(format!("{other}"))),

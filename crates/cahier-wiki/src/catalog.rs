@@ -87,8 +87,7 @@ impl Catalog {
 
     /// Published pages whose body has a wiki link to `slug`.
     pub fn backlinks(&self, slug: &str) -> Vec<&Published> {
-        let mut v: Vec<&Published> =
-            self.pages.values().filter(|p| p.slug != slug && p.rendered.links.iter().any(|l| l == slug)).collect();
+        let mut v: Vec<&Published> = self.pages.values().filter(|p| p.slug != slug && p.rendered.links.iter().any(|l| l == slug)).collect();
         v.sort_by_cached_key(|p| fold(&p.title));
         v
     }

@@ -219,7 +219,13 @@ pub fn tags(ctx: &Ctx<'_>, tags: &BTreeMap<String, Vec<&Published>>) -> String {
         let _ = writeln!(m, "<p>{}</p>", t.no_pages);
     }
     for (tag, pages) in tags {
-        let _ = write!(m, "<h2 id=\"tag-{}\"><a href=\"/tags/{}\">{}</a></h2>\n<ul>", escape(&url_segment(tag)), escape(&url_segment(tag)), escape(tag));
+        let _ = write!(
+            m,
+            "<h2 id=\"tag-{}\"><a href=\"/tags/{}\">{}</a></h2>\n<ul>",
+            escape(&url_segment(tag)),
+            escape(&url_segment(tag)),
+            escape(tag)
+        );
         for p in pages {
             let _ = write!(m, "<li><a href=\"/wiki/{}\">{}</a></li>", escape(&p.slug), escape(&p.title));
         }
@@ -247,11 +253,8 @@ pub fn recent(ctx: &Ctx<'_>, events: &[PubEvent]) -> String {
         m.push_str("<ol class=\"recent\">\n");
         for e in events {
             let what = if e.published { t.published } else { t.unpublished };
-            let link = if e.published {
-                format!("<a href=\"/wiki/{}\">{}</a>", escape(&e.slug), escape(&e.title))
-            } else {
-                escape(&e.title)
-            };
+            let link =
+                if e.published { format!("<a href=\"/wiki/{}\">{}</a>", escape(&e.slug), escape(&e.title)) } else { escape(&e.title) };
             let _ = writeln!(m, "<li>{} — {link} {what} {} {}</li>", time_el(e.at_ms), t.by, escape(&e.by));
         }
         m.push_str("</ol>\n");
@@ -294,7 +297,11 @@ pub fn search(ctx: &Ctx<'_>, query: &str, hits: &[Hit]) -> String {
 
 pub fn not_found(ctx: &Ctx<'_>) -> String {
     let t = ctx.t();
-    layout(ctx, t.not_found_title, &format!("<h1>{}</h1>\n<p>{}</p>\n<p><a href=\"/wiki\">{}</a></p>", t.not_found_title, t.not_found, t.pages))
+    layout(
+        ctx,
+        t.not_found_title,
+        &format!("<h1>{}</h1>\n<p>{}</p>\n<p><a href=\"/wiki\">{}</a></p>", t.not_found_title, t.not_found, t.pages),
+    )
 }
 
 /// A document's history: editing sessions, newest first, each linking to its
@@ -357,7 +364,13 @@ pub fn version(ctx: &Ctx<'_>, slug: &str, title: &str, version: &str, html: &str
 
 pub fn diff(ctx: &Ctx<'_>, slug: &str, title: &str, lines: &[DiffLine]) -> String {
     let t = ctx.t();
-    let mut m = format!("<h1>{} — {}</h1>\n<p><a href=\"/wiki/{}/history\">{}</a></p>\n<pre class=\"diff\">", t.diff_title, escape(title), escape(slug), t.history);
+    let mut m = format!(
+        "<h1>{} — {}</h1>\n<p><a href=\"/wiki/{}/history\">{}</a></p>\n<pre class=\"diff\">",
+        t.diff_title,
+        escape(title),
+        escape(slug),
+        t.history
+    );
     for l in lines {
         match l.change {
             LineChange::Same => {
@@ -492,7 +505,8 @@ pub fn audit(ctx: &Ctx<'_>, rows: &[(i64, String, String, String)]) -> String {
         t.audit, t.when, t.who, t.what, t.target
     );
     for (at, who, what, target) in rows {
-        let _ = writeln!(m, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", time_el(*at), escape(who), escape(what), escape(target));
+        let _ =
+            writeln!(m, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", time_el(*at), escape(who), escape(what), escape(target));
     }
     m.push_str("</tbody>\n</table>\n");
     layout(ctx, t.audit, &m)

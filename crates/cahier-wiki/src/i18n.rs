@@ -33,9 +33,7 @@ impl Lang {
         for part in accept.split(',') {
             let mut pieces = part.trim().split(';');
             let tag = pieces.next().unwrap_or("").trim().to_ascii_lowercase();
-            let q = pieces
-                .find_map(|p| p.trim().strip_prefix("q=").and_then(|v| v.parse::<f32>().ok()))
-                .unwrap_or(1.0);
+            let q = pieces.find_map(|p| p.trim().strip_prefix("q=").and_then(|v| v.parse::<f32>().ok())).unwrap_or(1.0);
             let lang = if tag == "fr" || tag.starts_with("fr-") {
                 Lang::Fr
             } else if tag == "en" || tag.starts_with("en-") {

@@ -138,9 +138,10 @@ pub fn plain_text(markdown: &str) -> String {
             NodeValue::CodeBlock(c) => out.push_str(&c.literal),
             NodeValue::SoftBreak | NodeValue::LineBreak => out.push(' '),
             NodeValue::Paragraph | NodeValue::Heading(_) | NodeValue::Item(_) | NodeValue::TableCell
-                if !out.is_empty() && !out.ends_with(' ') => {
-                    out.push(' ');
-                }
+                if !out.is_empty() && !out.ends_with(' ') =>
+            {
+                out.push(' ');
+            }
             _ => {}
         }
     }
@@ -153,11 +154,8 @@ fn rewrite<'a>(arena: &'a Arena<'a>, root: &'a AstNode<'a>, pages: &dyn Pages, l
         let value = node.data().value.clone();
         match value {
             NodeValue::HtmlBlock(b) => {
-                node.data_mut().value = NodeValue::CodeBlock(Box::new(comrak::nodes::NodeCodeBlock {
-                    fenced: true,
-                    literal: b.literal,
-                    ..Default::default()
-                }));
+                node.data_mut().value =
+                    NodeValue::CodeBlock(Box::new(comrak::nodes::NodeCodeBlock { fenced: true, literal: b.literal, ..Default::default() }));
             }
             NodeValue::HtmlInline(s) => node.data_mut().value = NodeValue::Text(s.into()),
             // A link or image to a forbidden URL keeps only its text.

@@ -23,4 +23,3 @@ pub fn run(data: &Path, out: &Path) -> anyhow::Result<ExitCode> {
     println!("{} documents exported to {}", files.len() - 1, out.display());
     Ok(ExitCode::SUCCESS)
 }
-

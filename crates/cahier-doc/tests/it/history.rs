@@ -43,10 +43,7 @@ fn a_past_version_shows_the_text_as_it_was_and_diffs_show_the_lines() {
     assert_eq!(now.body, "Ligne une\nLigne deux\nLigne trois\nLigne de Bob\n");
 
     let diff = history::diff_versions(&doc, &first, &doc.get_heads());
-    assert_eq!(
-        history::render_diff(&diff),
-        "-Ligne un\n+Ligne une\n Ligne deux\n Ligne trois\n+Ligne de Bob\n"
-    );
+    assert_eq!(history::render_diff(&diff), "-Ligne un\n+Ligne une\n Ligne deux\n Ligne trois\n+Ligne de Bob\n");
     // Bob's version alone does not contain Alice's concurrent edit.
     let bob = versions.iter().find(|v| v.author.as_deref() == Some("Bob")).expect("bob");
     let (bobs, _) = history::view_at(&doc, &[bob.hash]);
@@ -55,21 +52,14 @@ fn a_past_version_shows_the_text_as_it_was_and_diffs_show_the_lines() {
 }
 
 fn v(author: &str, time: i64) -> Version {
-    Version {
-        hash: automerge::ChangeHash([time as u8; 32]),
-        author: Some(author.to_owned()),
-        actor: "00".into(),
-        time,
-        message: None,
-    }
+    Version { hash: automerge::ChangeHash([time as u8; 32]), author: Some(author.to_owned()), actor: "00".into(), time, message: None }
 }
 
 #[test]
 fn sessions_group_one_authors_consecutive_changes_within_the_gap() {
     let check = |versions: Vec<Version>, expected: &[(&str, usize)]| {
         let sessions = history::sessions(&versions);
-        let got: Vec<(&str, usize)> =
-            sessions.iter().map(|s| (s.author.as_deref().unwrap_or("?"), s.versions.len())).collect();
+        let got: Vec<(&str, usize)> = sessions.iter().map(|s| (s.author.as_deref().unwrap_or("?"), s.versions.len())).collect();
         assert_eq!(got, expected);
     };
     let g = SESSION_GAP_SECS;

@@ -107,20 +107,21 @@ fn bad_files_are_rejected_naming_the_file_and_the_line() {
     check_error("title: \"\"\n", expect!["pages/guide.md:2: the title is empty (give a title or a slug)"]);
     check_error(
         "title: \"Guide\"\ntags: [a, b\n",
-        expect!["pages/guide.md:4: invalid front matter: did not find expected ',' or ']' at line 3 column 1, while parsing a flow sequence at line 2 column 7"],
+        expect![
+            "pages/guide.md:4: invalid front matter: did not find expected ',' or ']' at line 3 column 1, while parsing a flow sequence at line 2 column 7"
+        ],
     );
     check_error(
         "title: \"Guide\"\ntags: \"pas une liste\"\n",
-        expect!["pages/guide.md:3: invalid front matter: tags: invalid type: string \"pas une liste\", expected a sequence at line 2 column 7"],
+        expect![
+            "pages/guide.md:3: invalid front matter: tags: invalid type: string \"pas une liste\", expected a sequence at line 2 column 7"
+        ],
     );
     check_error(
         "title: \"Guide\"\nslug: \"Mon Guide\"\n",
         expect![[r#"pages/guide.md:3: invalid slug "Mon Guide": use lowercase letters, digits and hyphens, e.g. "mon-guide""#]],
     );
-    check_error(
-        "title: \"Guide\"\nkind: note\n",
-        expect![[r#"pages/guide.md:3: unknown kind "note": use `page` or `minutes`"#]],
-    );
+    check_error("title: \"Guide\"\nkind: note\n", expect![[r#"pages/guide.md:3: unknown kind "note": use `page` or `minutes`"#]]);
     check_error(
         "title: \"Guide\"\n\nstatus: archived\n",
         expect![[r#"pages/guide.md:4: unknown status "archived": use `draft` or `published`"#]],
@@ -168,25 +169,47 @@ fn any_text() -> impl Strategy<Value = String> {
         ".{0,30}",
         proptest::collection::vec(
             prop_oneof![
-                Just("\n".to_owned()), Just("\r\n".to_owned()), Just("\"".to_owned()), Just("\\".to_owned()),
-                Just("---".to_owned()), Just(": ".to_owned()), Just("#".to_owned()), Just("\u{85}".to_owned()),
-                Just("\u{2028}".to_owned()), Just("\u{feff}".to_owned()), Just("\t".to_owned()), Just("\u{0}".to_owned()),
-                Just("\u{7f}".to_owned()), Just("\u{fffe}".to_owned()), Just("é😀".to_owned()), Just("'".to_owned()),
-                Just(" ".to_owned()), Just("yes".to_owned()), Just("null".to_owned()), Just("~".to_owned()),
+                Just("\n".to_owned()),
+                Just("\r\n".to_owned()),
+                Just("\"".to_owned()),
+                Just("\\".to_owned()),
+                Just("---".to_owned()),
+                Just(": ".to_owned()),
+                Just("#".to_owned()),
+                Just("\u{85}".to_owned()),
+                Just("\u{2028}".to_owned()),
+                Just("\u{feff}".to_owned()),
+                Just("\t".to_owned()),
+                Just("\u{0}".to_owned()),
+                Just("\u{7f}".to_owned()),
+                Just("\u{fffe}".to_owned()),
+                Just("é😀".to_owned()),
+                Just("'".to_owned()),
+                Just(" ".to_owned()),
+                Just("yes".to_owned()),
+                Just("null".to_owned()),
+                Just("~".to_owned()),
             ],
             0..12,
-        ).prop_map(|v| v.concat()),
+        )
+        .prop_map(|v| v.concat()),
     ]
 }
 
 fn any_view() -> impl Strategy<Value = DocView> {
     let list = || proptest::collection::vec(any_text(), 0..4);
-    let action = (any_text(), any_text(), any_text(), any::<bool>())
-        .prop_map(|(text, owner, due, done)| Action { text, owner, due, done });
-    let minutes = (any_text(), any_text(), any_text(), list(), list(), list(), proptest::collection::vec(action, 0..3))
-        .prop_map(|(starts_at, place, facilitator, participants, agenda, decisions, actions)| MinutesFields {
-            starts_at, place, facilitator, participants, agenda, decisions, actions,
-        });
+    let action = (any_text(), any_text(), any_text(), any::<bool>()).prop_map(|(text, owner, due, done)| Action { text, owner, due, done });
+    let minutes = (any_text(), any_text(), any_text(), list(), list(), list(), proptest::collection::vec(action, 0..3)).prop_map(
+        |(starts_at, place, facilitator, participants, agenda, decisions, actions)| MinutesFields {
+            starts_at,
+            place,
+            facilitator,
+            participants,
+            agenda,
+            decisions,
+            actions,
+        },
+    );
     (
         any_text().prop_filter("a title", |t| !t.trim().is_empty()),
         "[a-z0-9]{1,8}(-[a-z0-9]{1,8}){0,3}",

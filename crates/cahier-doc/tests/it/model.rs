@@ -86,11 +86,7 @@ fn utf16_positions_agree_with_automerge_in_node() {
         "cursors": cursors,
     });
     std::fs::write(&edits, edits_json.to_string()).expect("write edits");
-    let out = Command::new(&node.0)
-        .arg(node.1.join("utf16.mjs"))
-        .args([&input, &edits, &output])
-        .output()
-        .expect("run node");
+    let out = Command::new(&node.0).arg(node.1.join("utf16.mjs")).args([&input, &edits, &output]).output().expect("run node");
     assert!(out.status.success(), "node failed: {}", String::from_utf8_lossy(&out.stderr));
     let js: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json from node");
 

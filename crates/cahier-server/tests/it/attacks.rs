@@ -83,8 +83,7 @@ async fn a_view_only_participant_cannot_drop_the_document_for_its_editors() {
         let store = crate::open_store(&data);
         let alice = token_in(&store, "alice", Role::Editor);
         let id = store.upsert(&DocView::new_minutes("Webinaire"), &Editor::new("alice"), 1).expect("minutes").0.id;
-        let (_, secret) =
-            cahier_server::auth_store::create_invite(&store, &id, false, "alice", None, [2; 8], [2; 32], 1).expect("invite");
+        let (_, secret) = cahier_server::auth_store::create_invite(&store, &id, false, "alice", None, [2; 8], [2; 32], 1).expect("invite");
         (alice, id.to_string(), format!("/join/{secret}"))
     };
     let server = TestServer::start(&data, ServerConfig::default()).await;
@@ -284,8 +283,7 @@ async fn deep_quotes_from_a_view_only_guest_render_flat_and_the_server_stays_res
     let link = {
         let store = crate::open_store(&data);
         let id = store.upsert(&DocView::new_minutes("Webinaire"), &Editor::new("alice"), 1).expect("minutes").0.id;
-        let (_, secret) =
-            cahier_server::auth_store::create_invite(&store, &id, false, "alice", None, [3; 8], [3; 32], 1).expect("invite");
+        let (_, secret) = cahier_server::auth_store::create_invite(&store, &id, false, "alice", None, [3; 8], [3; 32], 1).expect("invite");
         format!("/join/{secret}")
     };
     let server = std::sync::Arc::new(TestServer::start(&data, ServerConfig::default()).await);

@@ -35,7 +35,8 @@ async fn two_people_edit_minutes_live_offline_and_by_keyboard_in_chromium() {
         // A published page made of every payload of the injection corpus, raw
         // and inside links and images, for the browser to load.
         let corpus = web.join("../tests/js/node_modules/big-list-of-naughty-strings/blns.json");
-        let all: Vec<String> = serde_json::from_str(&std::fs::read_to_string(&corpus).expect("the corpus (installed by scripts/test)")).expect("json");
+        let all: Vec<String> =
+            serde_json::from_str(&std::fs::read_to_string(&corpus).expect("the corpus (installed by scripts/test)")).expect("json");
         let mut body = String::new();
         for p in &all {
             body.push_str(&format!("{p}\n\n[lien]({p}) ![image]({p}) <{p}>\n\n"));

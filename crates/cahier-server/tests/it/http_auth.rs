@@ -16,7 +16,12 @@ const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded")
 async fn login(server: &TestServer, name: &str, planted: Option<&str>) -> (Resp, Option<String>) {
     let page = get(server, "/login", &[]).await;
     let csrf = field(&page.text(), "csrf");
-    let login_cookie = page.cookies().iter().find_map(|c| c.split(';').next().filter(|c| c.starts_with("cahier_login="))).expect("login cookie").to_owned();
+    let login_cookie = page
+        .cookies()
+        .iter()
+        .find_map(|c| c.split(';').next().filter(|c| c.starts_with("cahier_login=")))
+        .expect("login cookie")
+        .to_owned();
     let cookie = match planted {
         Some(p) => format!("{login_cookie}; cahier_session={p}"),
         None => login_cookie,
@@ -62,7 +67,8 @@ async fn the_http_matrix_matches_the_policy_table() {
     let server = TestServer::start(dir.path(), ServerConfig::default()).await;
     let missing = get(&server, "/wiki/nulle-part", &[]).await;
     let (eb, mb) = (format!("Bearer {editor}"), format!("Bearer {maintainer}"));
-    let who: [(&str, Vec<(&str, &str)>); 3] = [("anonymous", vec![]), ("editor", vec![("Authorization", &eb)]), ("maintainer", vec![("Authorization", &mb)])];
+    let who: [(&str, Vec<(&str, &str)>); 3] =
+        [("anonymous", vec![]), ("editor", vec![("Authorization", &eb)]), ("maintainer", vec![("Authorization", &mb)])];
     // (method, path, [expected status for anonymous, editor, maintainer])
     let cells: &[(&str, &str, [u16; 3])] = &[
         ("GET", "/wiki/publiee", [200, 200, 200]),
@@ -165,7 +171,8 @@ async fn logins_are_rate_limited_per_account() {
     let server = TestServer::start(dir.path(), ServerConfig::default()).await;
     let page = get(&server, "/login", &[]).await;
     let csrf = field(&page.text(), "csrf");
-    let cookie = page.cookies().iter().find_map(|c| c.split(';').next().filter(|c| c.starts_with("cahier_login="))).expect("cookie").to_owned();
+    let cookie =
+        page.cookies().iter().find_map(|c| c.split(';').next().filter(|c| c.starts_with("cahier_login="))).expect("cookie").to_owned();
     let attempt = |password: &'static str| {
         let body = format!("name=camille&password={password}&csrf={csrf}");
         let cookie = cookie.clone();
@@ -192,7 +199,8 @@ async fn client_addresses_come_from_x_forwarded_for_only_behind_a_trusted_proxy(
     async fn fail_from(server: &TestServer, xff: &str, account: &str) -> u16 {
         let page = get(server, "/login", &[]).await;
         let csrf = field(&page.text(), "csrf");
-        let cookie = page.cookies().iter().find_map(|c| c.split(';').next().filter(|c| c.starts_with("cahier_login="))).expect("cookie").to_owned();
+        let cookie =
+            page.cookies().iter().find_map(|c| c.split(';').next().filter(|c| c.starts_with("cahier_login="))).expect("cookie").to_owned();
         let body = format!("name={account}&password=faux-mot-de-passe&csrf={csrf}");
         request(server, "POST", "/login", &[FORM, ("Cookie", &cookie), ("X-Forwarded-For", xff)], &body).await.status
     }

@@ -18,16 +18,8 @@ fn js_dir() -> PathBuf {
 
 async fn node(args: &[&str]) -> serde_json::Value {
     let dir = js_dir();
-    let out = tokio::process::Command::new("node")
-        .arg(dir.join("interop.mjs"))
-        .args(args)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(60), out)
-        .await
-        .expect("node finishes within 60 s")
-        .expect("run node");
+    let out = tokio::process::Command::new("node").arg(dir.join("interop.mjs")).args(args).stdin(Stdio::null()).kill_on_drop(true).output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), out).await.expect("node finishes within 60 s").expect("run node");
     assert!(
         out.status.success(),
         "node interop.mjs {args:?} failed:\n{}\n{}",

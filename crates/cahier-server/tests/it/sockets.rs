@@ -115,7 +115,8 @@ impl Client {
         let mut next = doc.generate_sync_message(&mut state);
         loop {
             if let Some(m) = next.take() {
-                let msg = Message::Sync { sender_id: self.name.clone(), target_id: "s".into(), document_id: id.to_owned(), data: m.encode() };
+                let msg =
+                    Message::Sync { sender_id: self.name.clone(), target_id: "s".into(), document_id: id.to_owned(), data: m.encode() };
                 self.send(&msg).await;
             }
             match self.recv().await {
@@ -136,7 +137,8 @@ impl Client {
         let mut next = doc.generate_sync_message(&mut state);
         loop {
             if let Some(m) = next.take() {
-                let msg = Message::Sync { sender_id: self.name.clone(), target_id: "s".into(), document_id: id.to_owned(), data: m.encode() };
+                let msg =
+                    Message::Sync { sender_id: self.name.clone(), target_id: "s".into(), document_id: id.to_owned(), data: m.encode() };
                 self.send(&msg).await;
             }
             match self.recv().await {
@@ -146,7 +148,12 @@ impl Client {
                     // Both sides hold the same heads: say the last word, if any, and stop.
                     if state.their_heads.as_deref() == Some(&doc.get_heads()[..]) {
                         if let Some(m) = next.take() {
-                            let msg = Message::Sync { sender_id: self.name.clone(), target_id: "s".into(), document_id: id.to_owned(), data: m.encode() };
+                            let msg = Message::Sync {
+                                sender_id: self.name.clone(),
+                                target_id: "s".into(),
+                                document_id: id.to_owned(),
+                                data: m.encode(),
+                            };
                             self.send(&msg).await;
                         }
                         return;
@@ -227,8 +234,7 @@ async fn each_kind_of_bad_input_gets_its_error_and_others_are_unaffected() {
     let mut c = Client::connect(&server, "bad-sync").await;
     c.join().await;
     let doc = DocId::from_random(rand_bytes()).to_string();
-    c.send(&Message::Sync { sender_id: "bad-sync".into(), target_id: "s".into(), document_id: doc, data: vec![0x42, 1, 2] })
-        .await;
+    c.send(&Message::Sync { sender_id: "bad-sync".into(), target_id: "s".into(), document_id: doc, data: vec![0x42, 1, 2] }).await;
     c.expect_error("malformed sync message").await;
 
     let mut c = Client::connect(&server, "many-docs").await;
@@ -253,8 +259,7 @@ async fn each_kind_of_bad_input_gets_its_error_and_others_are_unaffected() {
     let mut c = Client::connect(&server, "bad-id").await;
     c.join().await;
     let data = cahier_doc::empty().generate_sync_message(&mut automerge::sync::State::new()).expect("msg").encode();
-    c.send(&Message::Request { sender_id: "bad-id".into(), target_id: "s".into(), document_id: "not-an-id".into(), data })
-        .await;
+    c.send(&Message::Request { sender_id: "bad-id".into(), target_id: "s".into(), document_id: "not-an-id".into(), data }).await;
     assert!(matches!(c.recv().await, Got::Msg(Message::DocUnavailable { .. })));
 
     good.still_served().await;
@@ -384,7 +389,8 @@ async fn the_sync_socket_authenticates_before_anything_and_hides_what_it_refuses
     anon.join().await;
     let first = cahier_doc::empty().generate_sync_message(&mut automerge::sync::State::new()).expect("msg").encode();
     for target in [id.clone(), DocId::from_random([42; 16]).to_string()] {
-        anon.send(&Message::Request { sender_id: "anon".into(), target_id: "s".into(), document_id: target.clone(), data: first.clone() }).await;
+        anon.send(&Message::Request { sender_id: "anon".into(), target_id: "s".into(), document_id: target.clone(), data: first.clone() })
+            .await;
         match anon.recv().await {
             Got::Msg(Message::DocUnavailable { document_id, .. }) => assert_eq!(document_id, target),
             other => panic!("expected doc-unavailable, got {other:?}"),
@@ -472,8 +478,16 @@ pub(crate) async fn join_invite(server: &TestServer, link_path: &str, name: &str
     let key = "name=\"csrf\" value=\"";
     let start = html.find(key).expect("csrf field") + key.len();
     let csrf = &html[start..start + 64];
-    let cookie = page.cookies().iter().find_map(|c| c.split(';').next().filter(|c| c.starts_with("cahier_login="))).expect("cookie").to_owned();
-    let r = request(server, "POST", link_path, &[("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", &cookie)], &format!("name={name}&csrf={csrf}")).await;
+    let cookie =
+        page.cookies().iter().find_map(|c| c.split(';').next().filter(|c| c.starts_with("cahier_login="))).expect("cookie").to_owned();
+    let r = request(
+        server,
+        "POST",
+        link_path,
+        &[("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", &cookie)],
+        &format!("name={name}&csrf={csrf}"),
+    )
+    .await;
     if r.status != 303 {
         return Err(r.status);
     }
@@ -482,8 +496,8 @@ pub(crate) async fn join_invite(server: &TestServer, link_path: &str, name: &str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn participants_open_their_document_only_and_only_while_their_invite_lasts() {
-    use cahier_server::auth_store;
     use crate::wiki::{get, request};
+    use cahier_server::auth_store;
     let tmp = tempfile::tempdir().expect("tmp");
     let data = tmp.path().join("data");
     let (a, b, links, edit_id, maintainer) = {
@@ -603,9 +617,12 @@ async fn restoring_a_version_adds_a_change_that_open_editors_receive() {
     // An editor may not restore; a maintainer may.
     let form = format!("version={first}");
     let ct = ("Content-Type", "application/x-www-form-urlencoded");
-    let r = crate::wiki::request(&server, "POST", "/wiki/recette/restore", &[ct, ("Authorization", &format!("Bearer {editor}"))], &form).await;
+    let r =
+        crate::wiki::request(&server, "POST", "/wiki/recette/restore", &[ct, ("Authorization", &format!("Bearer {editor}"))], &form).await;
     assert_eq!(r.status, 403);
-    let r = crate::wiki::request(&server, "POST", "/wiki/recette/restore", &[ct, ("Authorization", &format!("Bearer {maintainer}"))], &form).await;
+    let r =
+        crate::wiki::request(&server, "POST", "/wiki/recette/restore", &[ct, ("Authorization", &format!("Bearer {maintainer}"))], &form)
+            .await;
     assert_eq!(r.status, 303, "{}", r.text());
 
     // The open editor receives the restoring change like any edit.
@@ -615,7 +632,8 @@ async fn restoring_a_version_adds_a_change_that_open_editors_receive() {
             Got::Msg(Message::Sync { data, .. }) => {
                 doc.receive_sync_message(&mut state, automerge::sync::Message::decode(&data).expect("decode")).expect("apply");
                 if let Some(m) = doc.generate_sync_message(&mut state) {
-                    open.send(&Message::Sync { sender_id: "eli".into(), target_id: "s".into(), document_id: id.clone(), data: m.encode() }).await;
+                    open.send(&Message::Sync { sender_id: "eli".into(), target_id: "s".into(), document_id: id.clone(), data: m.encode() })
+                        .await;
                 }
             }
             Got::Msg(_) => {}

@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
+use automerge::transaction::Transactable;
 use cahier_auth::Role;
 use cahier_doc::{DocView, Editor};
 use cahier_server::{ServerConfig, publication, transfer};
-use automerge::transaction::Transactable;
 use cahier_store::Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -47,10 +47,7 @@ pub async fn request(server: &TestServer, method: &str, path: &str, headers: &[(
     req.push_str(body);
     s.write_all(req.as_bytes()).await.expect("send");
     let mut raw = Vec::new();
-    tokio::time::timeout(std::time::Duration::from_secs(20), s.read_to_end(&mut raw))
-        .await
-        .expect("an answer within 20 s")
-        .expect("read");
+    tokio::time::timeout(std::time::Duration::from_secs(20), s.read_to_end(&mut raw)).await.expect("an answer within 20 s").expect("read");
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a header block");
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
@@ -138,7 +135,14 @@ async fn readers_see_the_published_version_and_nothing_unpublished() {
 
     // Unpublishing (a maintainer with a token) hides the page again.
     let auth = bearer(&maintainer);
-    let r = request(&server, "POST", "/wiki/potager/unpublish", &[("Authorization", &auth), ("Content-Type", "application/x-www-form-urlencoded")], "").await;
+    let r = request(
+        &server,
+        "POST",
+        "/wiki/potager/unpublish",
+        &[("Authorization", &auth), ("Content-Type", "application/x-www-form-urlencoded")],
+        "",
+    )
+    .await;
     assert_eq!(r.status, 303, "{}", r.text());
     let gone = get(&server, "/wiki/potager", &[]).await;
     assert_eq!((gone.status, gone.body), (404, missing.body.clone()));
@@ -176,7 +180,8 @@ async fn credits_name_only_those_whose_text_survives() {
     }
     write(&store, &minutes, "Noé", 2_500);
     let (doc, _) = store.load_record(&mid).expect("load").expect("stored");
-    let promoted = cahier_doc::write::promote_minutes(&doc, "reunion-du-20-novembre-page", &Editor::new("Camille"), 5_000).expect("promote");
+    let promoted =
+        cahier_doc::write::promote_minutes(&doc, "reunion-du-20-novembre-page", &Editor::new("Camille"), 5_000).expect("promote");
     let pid = store.create(promoted).expect("store the page").id;
     publication::publish(&store, &pid, "camille", 6_000).expect("publish");
     drop(store);
@@ -274,7 +279,10 @@ async fn maintainers_import_through_the_web_and_each_file_reports_on_its_own() {
         let ct = ct.clone();
         let server = &server;
         // As a browser asks: compressed if possible (the streamed report must still arrive whole).
-        async move { request(server, "POST", "/import", &[("Authorization", &auth), ("Content-Type", &ct), ("Accept-Encoding", "gzip, br")], &body).await }
+        async move {
+            request(server, "POST", "/import", &[("Authorization", &auth), ("Content-Type", &ct), ("Accept-Encoding", "gzip, br")], &body)
+                .await
+        }
     };
     assert_eq!(upload(&editor, good, "potager.md").await.status, 403, "editors do not import");
     assert_eq!(get(&server, "/import", &[]).await.status, 404, "readers do not learn of it");
@@ -307,7 +315,8 @@ async fn maintainers_import_through_the_web_and_each_file_reports_on_its_own() {
 #[tokio::test]
 async fn payloads_in_titles_and_tags_come_out_as_text_everywhere() {
     let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/js/node_modules/big-list-of-naughty-strings/blns.json");
-    let all: Vec<String> = serde_json::from_str(&std::fs::read_to_string(corpus).expect("the corpus (installed by scripts/test)")).expect("json");
+    let all: Vec<String> =
+        serde_json::from_str(&std::fs::read_to_string(corpus).expect("the corpus (installed by scripts/test)")).expect("json");
     let payloads: Vec<&String> = all.iter().filter(|p| p.contains('<') && p.chars().count() <= 64).collect();
     assert!(payloads.len() > 20, "{} payloads with markup", payloads.len());
     let dir = tempfile::tempdir().expect("tempdir");

@@ -103,10 +103,7 @@ fn a_corrupt_chunk_is_an_error_not_an_empty_document() {
     let mid = bad.len() / 2;
     bad[mid] ^= 0x55;
     let key = store.backend().next_key().expect("key");
-    store
-        .backend()
-        .commit(vec![Write::Append { doc: loaded.id.clone(), key, kind: ChunkKind::Incremental, bytes: bad }])
-        .expect("commit");
+    store.backend().commit(vec![Write::Append { doc: loaded.id.clone(), key, kind: ChunkKind::Incremental, bytes: bad }]).expect("commit");
     match store.load(&loaded.id) {
         Err(StorageError::Corrupt { what, .. }) => assert!(what.contains(loaded.id.as_str())),
         Err(e) => panic!("unexpected error {e}"),
@@ -146,11 +143,17 @@ fn every_document_gets_an_address_of_its_own_whatever_its_slug_says() {
         (cahier_doc::Kind::Page, "../../../../etc/x", "Attaque", "attaque"),
         (cahier_doc::Kind::Page, "e\u{301}cole", "École ouverte", "ecole-ouverte"),
         (cahier_doc::Kind::Page, "Majuscules", "", "page"),
-        (cahier_doc::Kind::Page, &long, &long, "une-tres-longue-reunion-une-tres-longue-reunion-une-tres-longue-reunion-une-tres-longue-reunion-une"),
+        (
+            cahier_doc::Kind::Page,
+            &long,
+            &long,
+            "une-tres-longue-reunion-une-tres-longue-reunion-une-tres-longue-reunion-une-tres-longue-reunion-une",
+        ),
     ];
     let mut ids = Vec::new();
     for (kind, slug, title, address) in cases {
-        let mut view = if *kind == cahier_doc::Kind::Minutes { cahier_doc::DocView::new_minutes(title) } else { cahier_doc::DocView::new_page(title) };
+        let mut view =
+            if *kind == cahier_doc::Kind::Minutes { cahier_doc::DocView::new_minutes(title) } else { cahier_doc::DocView::new_page(title) };
         view.slug = (*slug).to_owned();
         let doc = cahier_doc::new_document(&view, &Editor::new("x"), T0).expect("doc");
         let loaded = store.create(doc).expect("create");

@@ -29,11 +29,26 @@ fn sync_fully(a: &mut Automerge, sa: &mut sync::State, b: &mut Automerge, sb: &m
 /// may keep hashes upstream drops (ones the peer has: never sent again either way).
 fn same_bookkeeping(upstream: &sync::State, ours: &sync::State) {
     assert_eq!(
-        (&upstream.shared_heads, &upstream.last_sent_heads, &upstream.their_heads, &upstream.their_need, upstream.in_flight, &upstream.their_capabilities),
+        (
+            &upstream.shared_heads,
+            &upstream.last_sent_heads,
+            &upstream.their_heads,
+            &upstream.their_need,
+            upstream.in_flight,
+            &upstream.their_capabilities
+        ),
         (&ours.shared_heads, &ours.last_sent_heads, &ours.their_heads, &ours.their_need, ours.in_flight, &ours.their_capabilities)
     );
-    assert_eq!(upstream.their_have.as_ref().map(|h| h.iter().map(|h| (&h.last_sync, h.bloom.clone())).collect::<Vec<_>>()), ours.their_have.as_ref().map(|h| h.iter().map(|h| (&h.last_sync, h.bloom.clone())).collect::<Vec<_>>()));
-    assert!(upstream.sent_hashes.is_subset(&ours.sent_hashes), "sent hashes: upstream {:?}, ours {:?}", upstream.sent_hashes, ours.sent_hashes);
+    assert_eq!(
+        upstream.their_have.as_ref().map(|h| h.iter().map(|h| (&h.last_sync, h.bloom.clone())).collect::<Vec<_>>()),
+        ours.their_have.as_ref().map(|h| h.iter().map(|h| (&h.last_sync, h.bloom.clone())).collect::<Vec<_>>())
+    );
+    assert!(
+        upstream.sent_hashes.is_subset(&ours.sent_hashes),
+        "sent hashes: upstream {:?}, ours {:?}",
+        upstream.sent_hashes,
+        ours.sent_hashes
+    );
 }
 
 #[test]
@@ -42,7 +57,8 @@ fn a_round_sends_and_receives_as_automerge_itself_would() {
     let mut tx = server.transaction();
     let text = tx.put_object(ROOT, "text", ObjType::Text).unwrap();
     tx.commit();
-    let mut clients: Vec<(Automerge, sync::State, sync::State)> = (0..5).map(|_| (Automerge::new(), sync::State::new(), sync::State::new())).collect();
+    let mut clients: Vec<(Automerge, sync::State, sync::State)> =
+        (0..5).map(|_| (Automerge::new(), sync::State::new(), sync::State::new())).collect();
     for (doc, cs, ss) in &mut clients {
         sync_fully(&mut server, ss, doc, cs);
     }
@@ -78,12 +94,18 @@ fn a_round_sends_and_receives_as_automerge_itself_would() {
             match (&theirs, &ours) {
                 (Some(t), Some(o)) => {
                     assert_eq!((&t.heads, &t.need, &t.changes, &t.version), (&o.heads, &o.need, &o.changes, &o.version), "round {round}");
-                    assert_eq!(t.have.iter().map(|h| &h.last_sync).collect::<Vec<_>>(), o.have.iter().map(|h| &h.last_sync).collect::<Vec<_>>());
+                    assert_eq!(
+                        t.have.iter().map(|h| &h.last_sync).collect::<Vec<_>>(),
+                        o.have.iter().map(|h| &h.last_sync).collect::<Vec<_>>()
+                    );
                 }
                 (None, None) => {}
                 _ => panic!("round {round}: upstream {theirs:?}, round {ours:?}"),
             }
-            assert_eq!((&ss.sent_hashes, &ss.last_sent_heads, ss.in_flight, ss.have_responded), (&mine.sent_hashes, &mine.last_sent_heads, mine.in_flight, mine.have_responded));
+            assert_eq!(
+                (&ss.sent_hashes, &ss.last_sent_heads, ss.in_flight, ss.have_responded),
+                (&mine.sent_hashes, &mine.last_sent_heads, mine.in_flight, mine.have_responded)
+            );
             if let Some(m) = theirs {
                 doc.receive_sync_message(cs, m).unwrap();
                 replies.push(doc.generate_sync_message(cs));

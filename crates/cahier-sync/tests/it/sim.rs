@@ -346,7 +346,12 @@ fn replicas_converge_with_the_store_under_random_disconnects_and_reordering() {
     let seeds: u64 = std::env::var("CAHIER_SIM_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
     let first: u64 = std::env::var("CAHIER_SIM_FIRST_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
     let failures: Vec<String> = (first..first + seeds).filter_map(|s| run_seed(s).err()).collect();
-    assert!(failures.is_empty(), "{} of {seeds} seeds failed (CAHIER_SIM_FIRST_SEED=N CAHIER_SIM_SEEDS=1 replays one):\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {seeds} seeds failed (CAHIER_SIM_FIRST_SEED=N CAHIER_SIM_SEEDS=1 replays one):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -506,10 +511,19 @@ fn a_readers_changes_are_never_applied_nor_stored_and_a_refused_document_looks_m
     // The stranger asks for the same (missing) document and for one that exists:
     // both answers are the same doc-unavailable.
     let data = cahier_doc::empty().generate_sync_message(&mut sync::State::new()).expect("msg").encode();
-    hub.handle(0, Input::Received {
-        conn: 3,
-        bytes: Message::Request { sender_id: "stranger".into(), target_id: "server".into(), document_id: doc_id.to_string(), data: data.clone() }.encode(),
-    });
+    hub.handle(
+        0,
+        Input::Received {
+            conn: 3,
+            bytes: Message::Request {
+                sender_id: "stranger".into(),
+                target_id: "server".into(),
+                document_id: doc_id.to_string(),
+                data: data.clone(),
+            }
+            .encode(),
+        },
+    );
     out = hub.flush();
     assert!(matches!(sent_to(&out, 3).as_slice(), [Message::DocUnavailable { .. }]));
     // The writer creates it for real; the stranger still cannot see it.
@@ -537,10 +551,14 @@ fn a_readers_changes_are_never_applied_nor_stored_and_a_refused_document_looks_m
     }
     assert!(persisted);
     assert_eq!(hub.saved_heads(&doc_id), Some(real.get_heads().as_slice()));
-    hub.handle(0, Input::Received {
-        conn: 3,
-        bytes: Message::Request { sender_id: "stranger".into(), target_id: "server".into(), document_id: doc_id.to_string(), data }.encode(),
-    });
+    hub.handle(
+        0,
+        Input::Received {
+            conn: 3,
+            bytes: Message::Request { sender_id: "stranger".into(), target_id: "server".into(), document_id: doc_id.to_string(), data }
+                .encode(),
+        },
+    );
     out = hub.flush();
     assert!(matches!(sent_to(&out, 3).as_slice(), [Message::DocUnavailable { .. }]));
 }

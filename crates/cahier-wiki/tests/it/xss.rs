@@ -42,10 +42,8 @@ fn dangerous(html: &str) -> Option<String> {
     for node in doc.tree.nodes() {
         let Some(el) = node.value().as_element() else { continue };
         let name = el.name();
-        if matches!(
-            name,
-            "script" | "iframe" | "object" | "embed" | "svg" | "math" | "style" | "form" | "meta" | "base" | "link" | "frame"
-        ) {
+        if matches!(name, "script" | "iframe" | "object" | "embed" | "svg" | "math" | "style" | "form" | "meta" | "base" | "link" | "frame")
+        {
             return Some(format!("<{name}>"));
         }
         for (attr, value) in el.attrs() {

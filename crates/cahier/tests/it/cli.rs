@@ -35,8 +35,7 @@ fn the_sample_wiki_exports_imports_and_exports_again_identically_in_every_format
     let sample = tree(&sample_dir());
     let without_credits: Vec<_> = exported.iter().filter(|(p, _)| p != "CREDITS.md").cloned().collect();
     assert_eq!(without_credits, sample);
-    let credits = String::from_utf8(exported.iter().find(|(p, _)| p == "CREDITS.md").expect("credits").1.clone())
-        .expect("utf-8");
+    let credits = String::from_utf8(exported.iter().find(|(p, _)| p == "CREDITS.md").expect("credits").1.clone()).expect("utf-8");
     assert!(credits.contains("`pages/ecoles-ouvertes.md` « Écoles ouvertes » (CC-BY-4.0) : Équipe Cahier"), "{credits}");
 
     for ext in ["tar.gz", "zip"] {

@@ -2,16 +2,13 @@
 
 mod cli;
 mod crash;
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub fn cahier(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cahier"))
-        .args(args)
-        .env_remove("CAHIER_DATA")
-        .output()
-        .expect("run cahier")
+    Command::new(env!("CARGO_BIN_EXE_cahier")).args(args).env_remove("CAHIER_DATA").output().expect("run cahier")
 }
 
 pub fn ok(args: &[&str]) -> String {
