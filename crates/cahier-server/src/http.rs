@@ -154,7 +154,12 @@ async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([("content-type", "text/plain; version=0.0.4")], state.metrics.render())
+    let mut text = state.metrics.render();
+    text.push_str(&format!(
+        "# HELP cahier_login_limiter_keys Accounts and addresses whose failed logins are remembered.\n# TYPE cahier_login_limiter_keys gauge\ncahier_login_limiter_keys {}\n",
+        state.login_limiter.tracked()
+    ));
+    ([("content-type", "text/plain; version=0.0.4")], text)
 }
 
 /// Accepts connections until `shutdown`, then lets open HTTP requests finish.

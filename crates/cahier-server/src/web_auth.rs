@@ -105,39 +105,86 @@ pub fn client_addr(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]
 }
 
 /// Failed logins per account and per client address, in a sliding window.
-#[derive(Default)]
+/// Keys are fixed-size hashes (a long name costs nothing to remember),
+/// looking up never inserts (blocked attempts cost no memory), each key keeps
+/// at most as many times as its limit, and when a table is full the key whose
+/// last failure is oldest is forgotten, never the others.
 pub struct LoginLimiter {
-    failures: Mutex<HashMap<String, VecDeque<i64>>>,
+    accounts: Mutex<Failures>,
+    addrs: Mutex<Failures>,
+    keys: std::collections::hash_map::RandomState,
+}
+
+impl Default for LoginLimiter {
+    fn default() -> LoginLimiter {
+        LoginLimiter::with_capacity(MAX_TRACKED)
+    }
 }
 
 pub const LOGIN_WINDOW_MS: i64 = 15 * 60 * 1000;
 pub const MAX_FAILURES_PER_ACCOUNT: usize = 5;
 pub const MAX_FAILURES_PER_ADDR: usize = 20;
+/// Accounts (and, apart, addresses) whose failures are remembered at once.
+pub const MAX_TRACKED: usize = 65_536;
 
-impl LoginLimiter {
-    fn count(&self, key: &str, now: i64) -> usize {
-        let Ok(mut m) = self.failures.lock() else { return usize::MAX };
-        let q = m.entry(key.to_owned()).or_default();
-        while q.front().is_some_and(|t| *t <= now - LOGIN_WINDOW_MS) {
+struct Failures {
+    times: HashMap<u64, VecDeque<i64>>,
+    capacity: usize,
+    limit: usize,
+}
+
+impl Failures {
+    fn count(&self, key: u64, now: i64) -> usize {
+        self.times.get(&key).map_or(0, |q| q.iter().filter(|t| **t > now - LOGIN_WINDOW_MS).count())
+    }
+
+    fn record(&mut self, key: u64, now: i64) {
+        if !self.times.contains_key(&key) && self.times.len() >= self.capacity {
+            self.times.retain(|_, q| q.back().is_some_and(|t| *t > now - LOGIN_WINDOW_MS));
+            if self.times.len() >= self.capacity
+                && let Some(oldest) = self.times.iter().min_by_key(|(_, q)| q.back().copied()).map(|(k, _)| *k)
+            {
+                self.times.remove(&oldest);
+            }
+        }
+        let q = self.times.entry(key).or_default();
+        q.push_back(now);
+        while q.len() > self.limit || q.front().is_some_and(|t| *t <= now - LOGIN_WINDOW_MS) {
             q.pop_front();
         }
-        q.len()
+    }
+}
+
+impl LoginLimiter {
+    /// A limiter remembering at most `capacity` accounts and as many addresses.
+    pub fn with_capacity(capacity: usize) -> LoginLimiter {
+        let table = |limit| Mutex::new(Failures { times: HashMap::new(), capacity: capacity.max(1), limit });
+        LoginLimiter { accounts: table(MAX_FAILURES_PER_ACCOUNT), addrs: table(MAX_FAILURES_PER_ADDR), keys: Default::default() }
+    }
+
+    fn key(&self, s: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.keys.hash_one(s)
     }
 
     /// Whether another attempt is allowed now.
     pub fn allows(&self, account: &str, addr: &str, now: i64) -> bool {
-        self.count(&format!("a:{account}"), now) < MAX_FAILURES_PER_ACCOUNT && self.count(&format!("i:{addr}"), now) < MAX_FAILURES_PER_ADDR
+        let (account, addr) = (self.key(account), self.key(addr));
+        let accounts = self.accounts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).count(account, now);
+        let addrs = self.addrs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).count(addr, now);
+        accounts < MAX_FAILURES_PER_ACCOUNT && addrs < MAX_FAILURES_PER_ADDR
     }
 
     pub fn failed(&self, account: &str, addr: &str, now: i64) {
-        if let Ok(mut m) = self.failures.lock() {
-            if m.len() > 100_000 {
-                // Bounded memory: forget everything rather than grow without end.
-                m.clear();
-            }
-            m.entry(format!("a:{account}")).or_default().push_back(now);
-            m.entry(format!("i:{addr}")).or_default().push_back(now);
-        }
+        let (account, addr) = (self.key(account), self.key(addr));
+        self.accounts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).record(account, now);
+        self.addrs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).record(addr, now);
+    }
+
+    /// Keys remembered, accounts and addresses together (for tests and metrics).
+    pub fn tracked(&self) -> usize {
+        let n = |m: &Mutex<Failures>| m.lock().unwrap_or_else(std::sync::PoisonError::into_inner).times.len();
+        n(&self.accounts) + n(&self.addrs)
     }
 }
 

@@ -222,3 +222,34 @@ async fn client_addresses_come_from_x_forwarded_for_only_behind_a_trusted_proxy(
         server.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocked_logins_cost_no_memory_and_never_reset_the_limits() {
+    let (dir, _, _) = setup();
+    let server = TestServer::start(dir.path(), ServerConfig::default()).await;
+    let page = get(&server, "/login", &[]).await;
+    let csrf = field(&page.text(), "csrf");
+    let cookie =
+        page.cookies().iter().find_map(|c| c.split(';').next().filter(|c| c.starts_with("cahier_login="))).expect("cookie").to_owned();
+    let attempt = |name: String| {
+        let body = format!("name={name}&password=mauvais-mot-de-passe&csrf={csrf}");
+        let cookie = cookie.clone();
+        let server = &server;
+        async move { request(server, "POST", "/login", &[FORM, ("Cookie", &cookie)], &body).await.status }
+    };
+    // 20 failures from this address (4 accounts × 5) use up its allowance.
+    for i in 0..20 {
+        assert_eq!(attempt(format!("compte{}", i % 4)).await, 401);
+    }
+    let keys = |text: String| -> u64 {
+        text.lines().find_map(|l| l.strip_prefix("cahier_login_limiter_keys ")).and_then(|v| v.parse().ok()).expect("the gauge")
+    };
+    let before = keys(get(&server, "/metrics", &[]).await.text());
+    // Then a flood of blocked attempts, each with a new, long name.
+    for i in 0..300 {
+        assert_eq!(attempt(format!("{i}{}", "x".repeat(20_000))).await, 429);
+    }
+    assert_eq!(keys(get(&server, "/metrics", &[]).await.text()), before, "blocked attempts are not remembered");
+    assert_eq!(attempt("compte0".into()).await, 429, "and the flood did not lift the limit");
+    server.stop().await;
+}
