@@ -46,7 +46,13 @@ const fr = {
   history: "Historique",
   present: "Présents",
   you: "vous",
-  offline: (n: number) => (n > 0 ? `Hors ligne — ${n} modification(s) en attente` : "Hors ligne"),
+  // Offline: how many changes the server does not have yet, and whether this
+  // device has stored them (they survive a reload) or is still writing them.
+  offline: (n: number, stored: boolean) =>
+    n === 0 ? "Hors ligne" : stored ? `Hors ligne — ${n} modification(s) sur cet appareil seulement` : `Hors ligne — enregistrement de ${n} modification(s) sur cet appareil…`,
+  storedHere: "Enregistré sur cet appareil, pas encore sur le serveur.",
+  storingHere: "Enregistrement sur cet appareil…",
+  savedTitle: "Enregistré sur le serveur.",
   saving: "Enregistrement…",
   saved: "Enregistré",
   connecting: "Connexion…",
@@ -104,7 +110,11 @@ const en: typeof fr = {
   history: "History",
   present: "Here now",
   you: "you",
-  offline: (n: number) => (n > 0 ? `Offline — ${n} change(s) waiting` : "Offline"),
+  offline: (n: number, stored: boolean) =>
+    n === 0 ? "Offline" : stored ? `Offline — ${n} change(s) on this device only` : `Offline — storing ${n} change(s) on this device…`,
+  storedHere: "Stored on this device; not on the server yet.",
+  storingHere: "Storing on this device…",
+  savedTitle: "Saved on the server.",
   saving: "Saving…",
   saved: "Saved",
   connecting: "Connecting…",

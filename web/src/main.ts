@@ -15,6 +15,7 @@ import { basicSetup } from "codemirror"
 import { EditorView } from "@codemirror/view"
 import { bindInput, codeMirrorText } from "./binding"
 import { type RemoteCursor, remoteCursors, setRemoteCursors } from "./cursors"
+import { flushOnLeave, keepOnDevice } from "./device"
 import { lang, setLang, t } from "./i18n"
 import "./style.css"
 
@@ -109,10 +110,13 @@ async function loadSession(): Promise<Session> {
 
 function makeRepo(): Repo {
   const proto = location.protocol === "https:" ? "wss:" : "ws:"
-  return new Repo({
+  const repo = new Repo({
     network: [new BrowserWebSocketClientAdapter(`${proto}//${location.host}/sync`, 1000)],
     storage: new IndexedDBStorageAdapter("cahier"),
   })
+  // The editor writes its document itself (device.ts); this covers the rest.
+  flushOnLeave(repo)
+  return repo
 }
 
 // ---- the header, shared by both views ---------------------------------------
@@ -526,6 +530,7 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
   }
   handle.on("change", refresh)
   handle.on("remote-heads", () => updateStatus())
+  const device = keepOnDevice(repo, handle, () => updateStatus())
   refresh()
   renderPresence()
   schedulePreview()
@@ -541,10 +546,13 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
     // heads say so at once; otherwise count what the server's heads lack (when
     // they name changes we do not hold yet, we cannot tell, and wait for them).
     const saved = !!remote && ((remote.length === local.length && local.every((x) => remote.includes(x))) || pendingChanges(remote) === 0)
+    // And whether this device has stored what the editor shows (it then
+    // survives a reload, offline too).
+    const here = device.stored()
     let text: string
     let state: string
     if (!connected) {
-      text = t.offline(pendingChanges(remote))
+      text = t.offline(pendingChanges(remote), here)
       state = "offline"
     } else if (saved) {
       text = t.saved
@@ -554,9 +562,12 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
       state = "saving"
     }
     if (readOnly) text = `${text} · ${t.readOnly}`
-    if (text !== lastStatus) {
+    const onDevice = here ? "stored" : "storing"
+    if (text !== lastStatus || status.dataset.local !== onDevice) {
       status.textContent = text
       status.dataset.state = state
+      status.dataset.local = onDevice
+      status.title = saved ? t.savedTitle : here ? t.storedHere : t.storingHere
       lastStatus = text
     }
   }

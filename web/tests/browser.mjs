@@ -308,7 +308,17 @@ try {
   await lea.click(".cm-content")
   await lea.keyboard.press("Control+End")
   await lea.keyboard.type("Écrit hors ligne.")
-  await lea.waitForFunction(() => /Hors ligne — [1-9]/.test(document.querySelector("#status")?.textContent ?? ""), null, { timeout: WAIT })
+  // Reload only once the page says the text is stored on this device: the
+  // status names the changes the server lacks and that they are kept here.
+  await waitNotes(lea, ["Écrit hors ligne."])
+  await lea.waitForFunction(
+    () => {
+      const s = document.querySelector("#status")
+      return s?.dataset.local === "stored" && /^Hors ligne — [1-9]\d* modification\(s\) sur cet appareil seulement/.test(s.textContent ?? "")
+    },
+    null,
+    { timeout: WAIT },
+  )
   await shot(lea, "offline-typed")
   await lea.reload()
   await lea.waitForSelector(".cm-content", { timeout: WAIT })
