@@ -31,6 +31,7 @@ pub struct AppState {
     /// The public URL, without a trailing slash (for links in feeds and credits).
     pub base_url: String,
     pub login_limiter: Arc<crate::web_auth::LoginLimiter>,
+    pub sockets_per_address: SocketsPerAddress,
     /// Previews rendered at once (each on the blocking pool).
     pub render_permits: Arc<Semaphore>,
 }
@@ -101,6 +102,7 @@ async fn sync(
     Query(query): Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
     permit: Option<Extension<ConnPermit>>,
+    peer: Option<Extension<crate::web_auth::PeerAddr>>,
 ) -> Response {
     // A page from another site must not open a socket with the visitor's rights.
     if let (Some(origin), Some(public)) = (headers.get("origin"), state.config.public_origin.as_deref())
@@ -125,6 +127,16 @@ async fn sync(
             }
         }
     };
+    // An anonymous socket could open nothing at all: it only holds a slot.
+    if principal == cahier_auth::Principal::Anonymous {
+        return (StatusCode::UNAUTHORIZED, "log in, or open an invite link, before syncing").into_response();
+    }
+    // One address (a school behind one router, or one abuser) holds a share
+    // of the slots, never all of them.
+    let addr = crate::web_auth::client_addr(peer.map(|p| p.0.0.ip()), &headers, &state.config.trusted_proxies);
+    let Some(slot) = addr.and_then(|a| AddressSlot::take(&state.sockets_per_address, a, state.config.max_connections_per_address)) else {
+        return (StatusCode::TOO_MANY_REQUESTS, "too many sync connections from this address").into_response();
+    };
     let limit = state.config.limits.max_message_bytes;
     // Frames a little over the limit still reach the hub, which answers with an
     // `error` naming the limit; far larger ones are cut off by tungstenite.
@@ -139,8 +151,42 @@ async fn sync(
         .on_failed_upgrade(|e| tracing::info!(cause = %e, "websocket upgrade failed"))
         .on_upgrade(move |socket| async move {
             crate::ws::handle_socket(socket, state.hub, state.config, state.shutdown, principal, state.principals).await;
+            drop(slot);
             drop(permit);
         })
+}
+
+/// Open sync sockets per client address.
+pub type SocketsPerAddress = Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>;
+
+/// One socket's share of its address's count, given back when dropped.
+struct AddressSlot {
+    counts: SocketsPerAddress,
+    addr: std::net::IpAddr,
+}
+
+impl AddressSlot {
+    fn take(counts: &SocketsPerAddress, addr: std::net::IpAddr, max: usize) -> Option<AddressSlot> {
+        let mut m = counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = m.entry(addr).or_default();
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot { counts: counts.clone(), addr })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut m = self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = m.get_mut(&self.addr) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.addr);
+            }
+        }
+    }
 }
 
 /// `ok` while the sync engine lives and makes progress; 503 otherwise, so a

@@ -44,6 +44,8 @@ pub struct ServerConfig {
     pub header_timeout: Duration,
     /// Simultaneous TCP connections; more are refused.
     pub max_connections: usize,
+    /// Simultaneous sync sockets from one client address; more are refused.
+    pub max_connections_per_address: usize,
     /// Messages waiting to be sent to one peer before it counts as too slow and is dropped.
     pub max_outbound_queue: usize,
     /// How long shutdown may take to flush before giving up.
@@ -66,6 +68,7 @@ impl Default for ServerConfig {
             keepalive: Duration::from_secs(15),
             header_timeout: Duration::from_secs(30),
             max_connections: 2048,
+            max_connections_per_address: 256,
             max_outbound_queue: 4096,
             shutdown_grace: Duration::from_secs(10),
             compact_after: cahier_store::DEFAULT_COMPACT_AFTER,
@@ -123,6 +126,7 @@ pub async fn run(
         wiki: Arc::new(std::sync::RwLock::new(wiki)),
         base_url,
         login_limiter: Arc::new(web_auth::LoginLimiter::default()),
+        sockets_per_address: Default::default(),
         render_permits: Arc::new(tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()).max(1))),
         hub,
         metrics: metrics.clone(),

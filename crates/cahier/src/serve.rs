@@ -40,6 +40,10 @@ pub struct ServeArgs {
     /// Simultaneous connections.
     #[arg(long, env = "CAHIER_MAX_CONNECTIONS", default_value_t = 2048)]
     max_connections: usize,
+    /// Simultaneous sync connections from one client address (a school's
+    /// router counts as one address).
+    #[arg(long, env = "CAHIER_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256)]
+    max_connections_per_address: usize,
     /// Largest sync message, in bytes.
     #[arg(long, env = "CAHIER_MAX_MESSAGE_BYTES", default_value_t = 8 * 1024 * 1024)]
     max_message_bytes: usize,
@@ -62,6 +66,7 @@ impl ServeArgs {
             ("--keepalive-secs", self.keepalive_secs),
             ("--header-timeout-secs", self.header_timeout_secs),
             ("--max-connections", self.max_connections as u64),
+            ("--max-connections-per-address", self.max_connections_per_address as u64),
             ("--max-message-bytes", self.max_message_bytes as u64),
             ("--max-document-bytes", self.max_document_bytes as u64),
             ("--max-documents-per-connection", self.max_documents_per_connection as u64),
@@ -82,6 +87,7 @@ impl ServeArgs {
             keepalive: Duration::from_secs(self.keepalive_secs),
             header_timeout: Duration::from_secs(self.header_timeout_secs),
             max_connections: self.max_connections,
+            max_connections_per_address: self.max_connections_per_address,
             trusted_proxies: self.trusted_proxies.clone(),
             web_dir: self.web_dir.clone(),
             ..ServerConfig::default()

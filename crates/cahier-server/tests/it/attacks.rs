@@ -404,3 +404,39 @@ async fn credits_name_only_who_connected_whatever_a_change_claims() {
     assert!(credits.contains(&"mallory".to_owned()), "{credits:?}");
     assert!(!credits.contains(&"Alice Maintainer".to_owned()), "the author field is not trusted: {credits:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_holds_only_its_share_of_the_sync_slots_and_anonymous_sockets_none() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let config = ServerConfig { max_connections_per_address: 3, ..ServerConfig::default() };
+    let server = TestServer::start_with_tester(&tmp.path().join("data"), config).await;
+    let anon = tokio_tungstenite::connect_async(server.ws_url()).await.expect_err("refused");
+    assert!(anon.to_string().contains("401"), "{anon}");
+    let mut held = Vec::new();
+    for i in 0..3 {
+        let mut c = Client::connect(&server, &format!("c{i}")).await;
+        c.join().await;
+        held.push(c);
+    }
+    let refused = tokio_tungstenite::connect_async(server.ws_url_with(server.tester.as_deref().expect("tester")))
+        .await
+        .expect_err("a fourth socket from one address");
+    assert!(refused.to_string().contains("429"), "{refused}");
+    // A slot given back is free again, and the sockets held still work.
+    let mut first = held.remove(0);
+    let _ = first.ws.close(None).await;
+    while !matches!(first.recv().await, crate::sockets::Got::Closed(_)) {}
+    let mut again = loop {
+        // The server frees the slot once it has seen the close.
+        match tokio_tungstenite::connect_async(server.ws_url_with(server.tester.as_deref().expect("tester"))).await {
+            Ok((ws, _)) => break Client { ws, name: "again".into() },
+            Err(e) => assert!(e.to_string().contains("429"), "{e}"),
+        }
+        tokio::task::yield_now().await;
+    };
+    again.join().await;
+    for c in &mut held {
+        c.still_served().await;
+    }
+    server.stop().await;
+}

@@ -41,6 +41,9 @@ pub fn token_in(store: &cahier_store::Store, name: &str, role: cahier_auth::Role
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// A token of the editor account `tester`, for tests whose clients are
+    /// anyone logged in (anonymous sockets are refused at the upgrade).
+    pub tester: Option<String>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -52,7 +55,15 @@ impl TestServer {
         let addr = listener.local_addr().expect("addr");
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(cahier_server::run(listener, config, store, shutdown.clone()));
-        TestServer { addr, shutdown, task }
+        TestServer { addr, tester: None, shutdown, task }
+    }
+
+    /// [`TestServer::start`], with an editor account `tester` made first.
+    pub async fn start_with_tester(data: &Path, config: ServerConfig) -> TestServer {
+        let token = make_token(data, "tester", cahier_auth::Role::Editor);
+        let mut server = TestServer::start(data, config).await;
+        server.tester = Some(token);
+        server
     }
 
     pub fn ws_url(&self) -> String {

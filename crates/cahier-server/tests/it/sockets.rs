@@ -31,8 +31,10 @@ pub(crate) struct Client {
 }
 
 impl Client {
+    /// Connects as the server's `tester` account (see `TestServer::start_with_tester`).
     pub(crate) async fn connect(server: &TestServer, name: &str) -> Client {
-        Client::connect_url(&server.ws_url(), name).await
+        let token = server.tester.as_deref().expect("a server started with a tester account");
+        Client::connect_url(&server.ws_url_with(token), name).await
     }
 
     pub(crate) async fn connect_url(url: &str, name: &str) -> Client {
@@ -198,7 +200,7 @@ fn small_limits() -> ServerConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_kind_of_bad_input_gets_its_error_and_others_are_unaffected() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let server = TestServer::start(&tmp.path().join("data"), small_limits()).await;
+    let server = TestServer::start_with_tester(&tmp.path().join("data"), small_limits()).await;
     let mut good = Client::connect(&server, "good").await;
     good.join().await;
 
@@ -269,7 +271,7 @@ async fn each_kind_of_bad_input_gets_its_error_and_others_are_unaffected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_clients_are_dropped_handshake_and_headers() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let server = TestServer::start(&tmp.path().join("data"), small_limits()).await;
+    let server = TestServer::start_with_tester(&tmp.path().join("data"), small_limits()).await;
     // A WebSocket that never sends `join`.
     let mut c = Client::connect(&server, "mute").await;
     c.expect_error("no join message within 300 ms").await;
@@ -293,7 +295,7 @@ async fn silent_clients_are_dropped_handshake_and_headers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_closes_sockets_with_a_close_frame() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let server = TestServer::start(&tmp.path().join("data"), ServerConfig::default()).await;
+    let server = TestServer::start_with_tester(&tmp.path().join("data"), ServerConfig::default()).await;
     let mut c = Client::connect(&server, "c").await;
     c.join().await;
     let stopping = tokio::spawn(server.stop());
@@ -355,7 +357,7 @@ async fn a_document_over_the_size_limit_is_refused_and_connections_over_the_limi
 
     // Two connections are allowed; a third is refused at once.
     let config = ServerConfig { max_connections: 2, ..ServerConfig::default() };
-    let server = TestServer::start(&tmp.path().join("data2"), config).await;
+    let server = TestServer::start_with_tester(&tmp.path().join("data2"), config).await;
     let mut a = Client::connect(&server, "a").await;
     a.join().await;
     let mut b = Client::connect(&server, "b").await;
@@ -384,18 +386,10 @@ async fn the_sync_socket_authenticates_before_anything_and_hides_what_it_refuses
     let id = DocId::from_random(rand_bytes()).to_string();
     editor.sync_all(&mut doc, &id).await;
 
-    // Anonymous: the existing document and a never-shared id get the same answer.
-    let mut anon = Client::connect(&server, "anon").await;
-    anon.join().await;
-    let first = cahier_doc::empty().generate_sync_message(&mut automerge::sync::State::new()).expect("msg").encode();
-    for target in [id.clone(), DocId::from_random([42; 16]).to_string()] {
-        anon.send(&Message::Request { sender_id: "anon".into(), target_id: "s".into(), document_id: target.clone(), data: first.clone() })
-            .await;
-        match anon.recv().await {
-            Got::Msg(Message::DocUnavailable { document_id, .. }) => assert_eq!(document_id, target),
-            other => panic!("expected doc-unavailable, got {other:?}"),
-        }
-    }
+    // Anonymous sockets could open nothing: they are refused at the upgrade,
+    // before they hold a slot.
+    let err = tokio_tungstenite::connect_async(server.ws_url()).await.expect_err("refused");
+    assert!(err.to_string().contains("401"), "{err}");
 
     // A wrong token, and a page from another site, are refused at the upgrade.
     let err = tokio_tungstenite::connect_async(server.ws_url_with(&"0".repeat(64))).await.expect_err("refused");
@@ -585,9 +579,12 @@ async fn participants_open_their_document_only_and_only_while_their_invite_lasts
     let r = request(&server, "POST", &format!("/api/invites/{edit_id}/revoke"), &[("Authorization", &auth)], "").await;
     assert_eq!(r.status, 204, "{}", r.text());
     assert_eq!(get(&server, "/api/documents", &[("Cookie", &edit_cookie)]).await.status, 401);
-    let mut after = Client::connect_with_cookie(&server, &edit_cookie, "zed-again").await;
-    after.join().await;
-    assert!(!after.can_open(&a).await, "a revoked participant opens nothing");
+    // Its session is now anonymous: the socket is refused at the upgrade.
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = server.ws_url().into_client_request().expect("request");
+    req.headers_mut().insert("Cookie", edit_cookie.parse().expect("header"));
+    let err = tokio_tungstenite::connect_async(req).await.expect_err("a revoked participant opens nothing");
+    assert!(err.to_string().contains("401"), "{err}");
     server.stop().await;
 }
 
