@@ -30,6 +30,8 @@ pub struct WikiState {
     pub search: SearchIndex,
     /// Readers' pages, whole, per (slug, language), for one catalog generation.
     pub pages: std::sync::Mutex<std::collections::HashMap<(String, cahier_wiki::Lang), Arc<CachedPage>>>,
+    /// Published pages as Markdown files, by document, with the heads they show.
+    pub markdown: std::sync::Mutex<std::collections::HashMap<DocId, (Vec<ChangeHash>, Arc<MarkdownFile>)>>,
 }
 
 pub struct CachedPage {
@@ -56,7 +58,7 @@ pub fn load(store: &Store) -> anyhow::Result<WikiState> {
     search.put(&refs)?;
     let mut catalog = Catalog::default();
     catalog.extend(pages);
-    Ok(WikiState { catalog, search, pages: Default::default() })
+    Ok(WikiState { catalog, search, pages: Default::default(), markdown: Default::default() })
 }
 
 /// Puts a freshly published page in the catalog and the search index.
@@ -123,6 +125,15 @@ fn server_error(e: impl std::fmt::Display) -> Response {
 
 /// A cacheable response for readers: `ETag`, `304 Not Modified`, `Cache-Control`.
 /// Logged-in viewers get private, uncached pages (they carry their name and forms).
+/// Whether the request already holds the response `cacheable` would tag `etag`.
+fn etag_matches(headers: &HeaderMap, v: &Viewer, etag: &str) -> bool {
+    let etag = format!("\"{etag}-{}\"", v.lang.code());
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|h| h.split(',').any(|t| t.trim().trim_start_matches("W/") == etag))
+}
+
 fn cacheable<B: Into<axum::body::Body>>(
     headers: &HeaderMap,
     v: &Viewer,
@@ -134,11 +145,8 @@ fn cacheable<B: Into<axum::body::Body>>(
         return (StatusCode::OK, [(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "private, no-store")], body().into())
             .into_response();
     }
+    let matches = etag_matches(headers, v, &etag);
     let etag = format!("\"{etag}-{}\"", v.lang.code());
-    let matches = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|h| h.to_str().ok())
-        .is_some_and(|h| h.split(',').any(|t| t.trim().trim_start_matches("W/") == etag));
     let common = [
         (header::CACHE_CONTROL, "public, max-age=60".to_owned()),
         (header::ETAG, etag),
@@ -268,30 +276,66 @@ async fn markdown(state: AppState, slug: String, q: PageQuery, headers: HeaderMa
             (id, heads, false)
         }
     };
-    let doc = match state.store.load_record(&id) {
-        Ok(Some((doc, _))) => doc,
-        Ok(None) => return not_found(&state, &v, &path),
-        Err(e) => return server_error(e),
-    };
-    if heads.iter().any(|h| doc.get_change_by_hash(h).is_none()) {
-        return not_found(&state, &v, &path);
-    }
-    let (mut view, _) = cahier_doc::read(&doc, Some(&heads));
-    if published {
-        view.status = Status::Published;
-    }
-    let names: Vec<String> = match crate::auth_store::credits(&state.store, &doc, Some(&heads)) {
-        Ok(n) => n,
-        Err(e) => return server_error(e),
-    };
-    let text = cahier_doc::markdown::to_markdown(&view, &names);
     let etag: String = heads.iter().map(|h| h.to_string()[..16].to_owned()).collect::<Vec<_>>().join("-");
-    let file = cahier_doc::markdown::file_name(&view);
+    // Readers all get the same bytes for a publication: made once, and a
+    // reader who has them is answered 304 before any work.
+    let cached = published.then(|| state.wiki.read().ok()?.markdown.lock().ok()?.get(&id).filter(|(h, _)| *h == heads).cloned()).flatten();
+    let not_modified = v.principal == Principal::Anonymous && etag_matches(&headers, &v, &etag);
+    let made = match cached {
+        Some((_, made)) => made,
+        None if not_modified => Arc::new(MarkdownFile::default()),
+        None => {
+            let store = state.store.clone();
+            let (id2, heads2) = (id.clone(), heads.clone());
+            match tokio::task::spawn_blocking(move || markdown_file(&store, &id2, &heads2, published)).await {
+                Ok(Ok(Some(made))) => {
+                    let made = Arc::new(made);
+                    if published
+                        && let Ok(w) = state.wiki.read()
+                        && let Ok(mut cache) = w.markdown.lock()
+                    {
+                        cache.insert(id.clone(), (heads.clone(), made.clone()));
+                    }
+                    made
+                }
+                Ok(Ok(None)) => return not_found(&state, &v, &path),
+                Ok(Err(e)) => return server_error(e),
+                Err(e) => return server_error(e),
+            }
+        }
+    };
+    let text = made.text.clone();
     let mut resp = cacheable(&headers, &v, etag, "text/markdown; charset=utf-8", || text);
-    if let Ok(d) = HeaderValue::from_str(&format!("inline; filename=\"{file}\"")) {
+    if let Ok(d) = HeaderValue::from_str(&format!("inline; filename=\"{}\"", made.file_name)) {
         resp.headers_mut().insert(header::CONTENT_DISPOSITION, d);
     }
     resp
+}
+
+/// One version of a document as a Markdown file.
+#[derive(Default)]
+pub struct MarkdownFile {
+    text: String,
+    file_name: String,
+}
+
+/// Loads the document and writes it at `heads` with its credits; `None` if it
+/// or one of the heads is gone. Blocking: store reads and attribution.
+fn markdown_file(store: &Store, id: &DocId, heads: &[ChangeHash], published: bool) -> anyhow::Result<Option<MarkdownFile>> {
+    let Some((doc, _)) = store.load_record(id)? else { return Ok(None) };
+    if heads.iter().any(|h| doc.get_change_by_hash(h).is_none()) {
+        return Ok(None);
+    }
+    let (mut view, _) = cahier_doc::read(&doc, Some(heads));
+    if published {
+        view.status = Status::Published;
+    }
+    let address = store.address(id)?;
+    if cahier_doc::schema::is_valid_slug(&address) {
+        view.slug = address;
+    }
+    let names: Vec<String> = crate::auth_store::credits(store, &doc, Some(heads))?;
+    Ok(Some(MarkdownFile { text: cahier_doc::markdown::to_markdown(&view, &names), file_name: cahier_doc::markdown::file_name(&view) }))
 }
 
 pub async fn history(State(state): State<AppState>, Path(slug): Path<String>, Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {

@@ -121,6 +121,16 @@ async fn readers_see_the_published_version_and_nothing_unpublished() {
     let md = get(&server, "/wiki/potager.md", &[]).await;
     assert_eq!(md.status, 200);
     assert!(md.text().contains("status: published") && md.text().contains("on sème en mars") && !md.text().contains("SECRET"));
+    // The Markdown file is the same bytes again (made once per publication),
+    // and a reader who holds it gets a 304 with nothing in it.
+    let md_again = get(&server, "/wiki/potager.md", &[]).await;
+    assert_eq!(md_again.body, md.body);
+    let md_etag = md.header("etag").expect("an etag").to_owned();
+    let not_modified = get(&server, "/wiki/potager.md", &[("If-None-Match", &md_etag)]).await;
+    assert_eq!((not_modified.status, not_modified.body.len()), (304, 0));
+    let other_lang = get(&server, "/wiki/potager.md?lang=en", &[("If-None-Match", &md_etag)]).await;
+    assert_eq!(other_lang.status, 200, "another language's tag does not match");
+    assert!(other_lang.text().contains("on sème en mars"), "a full file, not an empty one");
 
     // A draft answers exactly like a page that never existed.
     let draft = get(&server, "/wiki/projet-secret", &[]).await;
