@@ -498,15 +498,10 @@ impl<P: Policy> Hub<P> {
             c.docs.insert(doc_id.clone());
         }
         if !self.policy.authorize(conn, peer_id, &doc_id, Access::Read) {
+            // Answered at once, whether the document exists or not (so the two
+            // look the same), without loading anything: refusals cost no memory.
             self.count_error("denied");
-            let now = self.now;
-            let doc = self.docs.entry(doc_id.clone()).or_insert_with(|| {
-                self.out.push(Output::Load { doc: doc_id.clone() });
-                Doc { slot: None, peers: BTreeMap::new(), pending: Vec::new(), denied: Vec::new(), local: Vec::new(), last_active: now }
-            });
-            doc.denied.push((conn, peer_id.to_owned()));
-            self.dirty.insert(doc_id);
-            return;
+            return self.unavailable(conn, peer_id, document_id);
         }
         let can_write = self.policy.authorize(conn, peer_id, &doc_id, Access::Write);
         if !can_write && !msg.changes.is_empty() {

@@ -204,3 +204,41 @@ fn too_many_last_sync_heads_are_refused() {
     });
     check(sync::Have { last_sync: last_sync.collect(), bloom: sync::BloomFilter::default() });
 }
+
+#[test]
+fn refused_requests_load_nothing_and_look_like_missing_documents() {
+    /// Connection 1 may read everything, 2 nothing.
+    struct OnlyOne;
+    impl cahier_sync::Policy for OnlyOne {
+        fn authorize(&self, conn: ConnId, _: &str, _: &DocId, _: cahier_sync::Access) -> bool {
+            conn == 1
+        }
+    }
+    let mut hub = Hub::new(Config::new("server", "storage-1"), OnlyOne);
+    hub.handle(0, Input::Connected { conn: 2 });
+    let join = Message::Join { sender_id: "stranger".into(), supported_versions: None, metadata: None };
+    hub.handle(0, Input::Received { conn: 2, bytes: join.encode() });
+    hub.flush();
+    let data = cahier_doc::empty().generate_sync_message(&mut sync::State::new()).expect("msg").encode();
+    for i in 0..200u8 {
+        let document_id = DocId::from_random([i; 16]).to_string();
+        let request = Message::Request {
+            sender_id: "stranger".into(),
+            target_id: "server".into(),
+            document_id: document_id.clone(),
+            data: data.clone(),
+        };
+        hub.handle(0, Input::Received { conn: 2, bytes: request.encode() });
+        let out = hub.flush();
+        assert!(!out.iter().any(|o| matches!(o, Output::Load { .. })), "nothing is loaded for a refused request");
+        let answers: Vec<Message> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Send { bytes, .. } => Message::decode(bytes).ok(),
+                _ => None,
+            })
+            .collect();
+        assert!(matches!(answers.as_slice(), [Message::DocUnavailable { document_id: d, .. }] if *d == document_id), "{answers:?}");
+    }
+    assert_eq!(hub.stats().documents_loaded, 0, "no document is kept in memory");
+}
