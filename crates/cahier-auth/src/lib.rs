@@ -175,9 +175,19 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
     }
 }
 
-/// A valid account or display name: 1 to 64 characters, no control characters,
-/// not only spaces.
+/// A valid account or display name: 1 to 64 characters, not only spaces, no
+/// control characters and no invisible formatting ones (zero-width spaces and
+/// joiners, bidirectional overrides), with which a name would pass for
+/// another.
 pub fn is_valid_name(name: &str) -> bool {
     let n = name.chars().count();
-    (1..=64).contains(&n) && !name.trim().is_empty() && !name.chars().any(char::is_control)
+    (1..=64).contains(&n) && !name.trim().is_empty() && !name.chars().any(|c| c.is_control() || is_invisible_format(c))
+}
+
+/// Unicode format characters (category Cf) that change how text shows
+/// without showing themselves.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
 }

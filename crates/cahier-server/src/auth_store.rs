@@ -379,6 +379,14 @@ pub fn revoke_invite(store: &Store, id: &str, by: &str, now_ms: i64) -> Result<(
     Ok(())
 }
 
+/// A name as people would read it: its slug (case, accents, look-alike forms
+/// and punctuation folded), or, for a name with no Latin letters or digits,
+/// its lowercase form.
+fn fold_name(name: &str) -> String {
+    let slug = cahier_doc::schema::slugify(name);
+    if name.chars().any(|c| c.is_ascii_alphanumeric()) || slug != "page" { slug } else { name.to_lowercase() }
+}
+
 /// Opens a guest session for someone who followed an invite link and chose a name.
 pub fn join(
     store: &Store,
@@ -390,9 +398,15 @@ pub fn join(
 ) -> Result<Option<(String, Invite)>, AuthError> {
     let name = name.trim();
     if !cahier_auth::is_valid_name(name) {
-        return Err(AuthError::Invalid("choose a name of 1 to 64 characters".into()));
+        return Err(AuthError::Invalid("choose a name of 1 to 64 visible characters".into()));
     }
     let Some(inv) = invite_by_secret(store, secret, now_ms)? else { return Ok(None) };
+    // A guest may not pass for an account holder: names are compared as their
+    // slugs are (case, accents and look-alike forms folded).
+    let folded = fold_name(name);
+    if accounts(store)?.iter().any(|a| fold_name(&a.name) == folded) {
+        return Err(AuthError::Invalid("this name belongs to an account here; choose another".into()));
+    }
     let session_secret = cahier_auth::new_secret(secret_random);
     let expires = inv.expires_ms.map_or(now_ms + SESSION_MS, |e| e.min(now_ms + SESSION_MS));
     let s = Session {

@@ -440,3 +440,23 @@ async fn one_address_holds_only_its_share_of_the_sync_slots_and_anonymous_socket
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_cannot_take_an_account_holders_name_or_hide_characters_in_theirs() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let link = {
+        let store = crate::open_store(&data);
+        token_in(&store, "boss", Role::Maintainer);
+        let id = store.upsert(&DocView::new_minutes("Webinaire"), &Editor::new("boss"), 1).expect("minutes").0.id;
+        let (_, secret) = cahier_server::auth_store::create_invite(&store, &id, true, "boss", None, [4; 8], [4; 32], 1).expect("invite");
+        format!("/join/{secret}")
+    };
+    let server = TestServer::start(&data, ServerConfig::default()).await;
+    for name in ["Boss", "bóss", "ｂｏｓｓ", "bo%E2%80%8Bss", "%E2%80%AEssob"] {
+        let joined = crate::sockets::join_invite(&server, &link, name).await;
+        assert!(joined.is_err(), "{name} is refused");
+    }
+    assert!(crate::sockets::join_invite(&server, &link, "Zo%C3%A9").await.is_ok(), "a name of one's own works");
+    server.stop().await;
+}
