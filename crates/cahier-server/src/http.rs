@@ -80,7 +80,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/invites", post(crate::web::create_invite))
         .route("/api/invites/{id}/revoke", post(crate::web::revoke_invite))
         .layer(axum::extract::DefaultBodyLimit::max(2 << 20))
-        .layer(tower_http::compression::CompressionLayer::new());
+        .layer(tower_http::compression::CompressionLayer::new())
+        .layer(axum::middleware::from_fn(api_headers));
     Router::new()
         .route("/sync", get(sync))
         .route("/healthz", get(healthz))
@@ -154,6 +155,21 @@ async fn sync(
             drop(slot);
             drop(permit);
         })
+}
+
+/// The JSON API's answers are data, never a page: no sniffing, nothing to run
+/// or frame (the editor's own pages keep their policy).
+async fn api_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let mut resp = next.run(req).await;
+    if api {
+        use axum::http::{HeaderValue, header};
+        let h = resp.headers_mut();
+        h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+        h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    }
+    resp
 }
 
 /// Open sync sockets per client address.

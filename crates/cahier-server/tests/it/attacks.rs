@@ -351,6 +351,10 @@ async fn odd_versions_extreme_dates_and_tab_redirects_get_sane_answers() {
     let page = crate::wiki::get(&server, "/login?next=%2F%09%2Fevil.example%2F", &[]).await;
     assert!(!page.text().contains("evil.example"), "{}", page.text());
     assert_eq!(crate::wiki::get(&server, "/healthz", &[]).await.status, 200);
+    // The JSON API is never sniffed as a page.
+    let api = crate::wiki::get(&server, "/api/session", &[("Authorization", &auth)]).await;
+    assert_eq!(api.header("x-content-type-options"), Some("nosniff"));
+    assert!(api.header("content-security-policy").is_some_and(|c| c.contains("default-src 'none'")));
     server.stop().await;
 }
 
