@@ -17,6 +17,7 @@ import { bindInput, codeMirrorText } from "./binding"
 import { type RemoteCursor, remoteCursors, setRemoteCursors } from "./cursors"
 import { flushOnLeave, keepOnDevice } from "./device"
 import { lang, setLang, t } from "./i18n"
+import { openDocument } from "./open"
 import "./style.css"
 
 type Action = { text: string; owner: string; due: string; done: boolean }
@@ -355,13 +356,17 @@ function bindActions(handle: DocHandle<CahierDoc>, readOnly: boolean) {
 async function editor(session: Session, repo: Repo, id: DocumentId) {
   const status = h("p", { class: "status", id: "status", role: "status", "aria-live": "polite" }, t.connecting)
   app.replaceChildren(header(session, status), h("main", { id: "main" }, h("p", {}, t.connecting)))
-  let handle: DocHandle<CahierDoc>
-  try {
-    handle = await repo.find<CahierDoc>(id)
-  } catch {
-    app.replaceChildren(header(session, status), h("main", { id: "main" }, h("p", { role: "alert" }, t.notFound)))
+  // "Connexion…" until the document is here: from this device, or from the
+  // server once connected. "Not found" only when the server answered so.
+  const visit = visits
+  const found = await openDocument<CahierDoc>(repo, id)
+  // Gone elsewhere in the meantime.
+  if (visit !== visits) return
+  if (!found) {
+    app.replaceChildren(header(session), h("main", { id: "main" }, h("p", { role: "alert" }, t.notFound)))
     return
   }
+  const handle: DocHandle<CahierDoc> = found
   const doc0 = handle.doc()
   const isMinutes = doc0.kind === "minutes"
   const readOnly = !session.write
@@ -645,7 +650,11 @@ function inviteBox(session: Session, doc: string): HTMLElement {
 let repoSingleton: Repo | undefined
 let sessionPromise: Promise<Session> | undefined
 
+/** Counts the pages shown, so that a page still loading knows it was left. */
+let visits = 0
+
 async function route() {
+  visits++
   const session = await (sessionPromise ??= loadSession())
   repoSingleton ??= makeRepo()
   const path = location.pathname.replace(/\/+$/, "")

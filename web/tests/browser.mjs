@@ -9,6 +9,7 @@
 // Rust side must find in the store.
 
 import { chromium } from "playwright-core"
+import { generateAutomergeUrl } from "@automerge/automerge-repo/slim"
 import { mkdirSync } from "node:fs"
 
 const [base, shots] = process.argv.slice(2)
@@ -273,13 +274,50 @@ try {
   const editLink = await makeLink("#invite-write", "")
   const viewLink = await makeLink("#invite-view", editLink)
   check(!editLink.includes(docId) && !viewLink.includes(docId), "invite links do not carry the document id")
+  // The guest joins while the server is slow to answer: their first
+  // connection to /sync closes before the server's "peer" message (automerge-
+  // repo stops waiting for it after a second), the next one goes through. The
+  // page says "Connexion…" meanwhile, never "introuvable", and then the notes.
   const guestCtx = await browser.newContext({ locale: "fr-FR" })
+  let syncSockets = 0
+  let reconnected
+  const secondSocket = new Promise((resolve) => (reconnected = resolve))
+  await guestCtx.routeWebSocket(/\/sync$/, (ws) => {
+    syncSockets += 1
+    if (syncSockets === 1) {
+      // Open, then closed once the page has said "join", unanswered.
+      ws.onMessage(() => ws.close())
+    } else {
+      ws.connectToServer()
+      reconnected()
+    }
+  })
+  await guestCtx.addInitScript(() => {
+    // Everything the page ever said, for the checks below.
+    window.__said = new Set()
+    new MutationObserver(() => window.__said.add(document.body?.innerText ?? "")).observe(document, { subtree: true, childList: true, characterData: true })
+  })
   const guest = await guestCtx.newPage()
   guest.on("pageerror", (e) => errors.push(`guest: ${e.message}`))
   await guest.goto(editLink)
   await guest.fill("#name", "Zed l’invité")
   await Promise.all([guest.waitForURL(url), guest.press("#name", "Enter")])
-  await guest.waitForSelector(".cm-content", { timeout: WAIT })
+  await secondSocket
+  // The notes, ready to type in, or a message.
+  await guest.waitForSelector('.cm-content[contenteditable="true"], main [role="alert"]', { timeout: WAIT })
+  const said = await guest.evaluate(() => Array.from(window.__said))
+  check(!said.some((text) => /introuvable/i.test(text)), `the guest never saw "introuvable": ${JSON.stringify(said.filter((t) => /introuvable/i.test(t)))}`)
+  check(said.some((text) => text.includes("Connexion…")), `the guest saw "Connexion…" while connecting: ${JSON.stringify(said)}`)
+  check(await guest.isVisible('.cm-content[contenteditable="true"]'), "the guest can type in the notes")
+  // A document the server does not have: the page says so once the server answered.
+  {
+    const lost = await cc.newPage()
+    lost.on("pageerror", (e) => errors.push(`camille (missing document): ${e.message}`))
+    await lost.goto(`${base}/edit/${generateAutomergeUrl().replace(/^automerge:/, "")}`)
+    await lost.waitForSelector('main [role="alert"]:has-text("Document introuvable")', { timeout: WAIT })
+    check(!(await lost.isVisible(".cm-content")), "a missing document shows no editor")
+    await lost.close()
+  }
   await guest.click(".cm-content")
   await guest.keyboard.press("Control+End")
   await guest.keyboard.press("Enter")
