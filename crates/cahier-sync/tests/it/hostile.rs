@@ -10,7 +10,7 @@ use cahier_sync::wire::Message;
 use cahier_sync::{Config, ConnId, Hub, Input, Output};
 
 /// Connections 1 and 2 write; 3 only reads.
-struct Rights;
+pub(crate) struct Rights;
 
 impl cahier_sync::Policy for Rights {
     fn authorize(&self, conn: ConnId, _: &str, _: &DocId, access: cahier_sync::Access) -> bool {
@@ -20,17 +20,17 @@ impl cahier_sync::Policy for Rights {
 
 /// The hub with a store that answers at once, and one real Automerge replica
 /// per connection.
-struct Meeting {
-    hub: Hub<Rights>,
+pub(crate) struct Meeting {
+    pub(crate) hub: Hub<Rights>,
     doc_id: DocId,
     stored: HashMap<DocId, Automerge>,
-    replicas: HashMap<ConnId, (Automerge, sync::State)>,
+    pub(crate) replicas: HashMap<ConnId, (Automerge, sync::State)>,
     /// What each connection was told: errors and closes, in order.
-    told: HashMap<ConnId, Vec<String>>,
+    pub(crate) told: HashMap<ConnId, Vec<String>>,
 }
 
 impl Meeting {
-    fn new() -> Meeting {
+    pub(crate) fn new() -> Meeting {
         let doc_id = DocId::from_random([7; 16]);
         let first = cahier_doc::new_document(&DocView::new_minutes("Réunion"), &Editor::new("camille"), 0).expect("doc");
         let mut m = Meeting {
@@ -52,17 +52,18 @@ impl Meeting {
     }
 
     fn send(&mut self, conn: ConnId, msg: sync::Message) {
-        let sync = Message::Sync {
-            sender_id: format!("peer-{conn}"),
-            target_id: "server".into(),
-            document_id: self.doc_id.to_string(),
-            data: msg.encode(),
-        };
+        self.send_data(conn, msg.encode());
+    }
+
+    /// Sends `data` as the payload of a `sync` message, whatever it holds.
+    pub(crate) fn send_data(&mut self, conn: ConnId, data: Vec<u8>) {
+        let sync =
+            Message::Sync { sender_id: format!("peer-{conn}"), target_id: "server".into(), document_id: self.doc_id.to_string(), data };
         self.hub.handle(0, Input::Received { conn, bytes: sync.encode() });
     }
 
     /// Runs the replicas, the hub and the store until nothing moves.
-    fn run(&mut self) {
+    pub(crate) fn run(&mut self) {
         for _ in 0..100 {
             let mut moved = false;
             let conns: Vec<ConnId> = self.replicas.keys().copied().collect();
@@ -109,7 +110,7 @@ impl Meeting {
         panic!("the meeting did not settle");
     }
 
-    fn type_text(&mut self, conn: ConnId, text: &str) {
+    pub(crate) fn type_text(&mut self, conn: ConnId, text: &str) {
         use automerge::ReadDoc;
         use automerge::transaction::Transactable;
         let (doc, _) = self.replicas.get_mut(&conn).expect("connected");
@@ -123,11 +124,11 @@ impl Meeting {
         tx.commit();
     }
 
-    fn body(&self, conn: ConnId) -> String {
+    pub(crate) fn body(&self, conn: ConnId) -> String {
         cahier_doc::read(&self.replicas[&conn].0, None).0.body
     }
 
-    fn stored_heads(&self) -> Vec<ChangeHash> {
+    pub(crate) fn stored_heads(&self) -> Vec<ChangeHash> {
         self.stored[&self.doc_id].get_heads()
     }
 }

@@ -1,6 +1,7 @@
 //! Tests of the sync engine: the wire format, and the hub on a deterministic
 //! in-memory network with clients that are real Automerge peers.
 
+mod fuzz;
 mod hostile;
 mod round;
 mod sim;
