@@ -61,10 +61,35 @@ pub fn publish(store: &Store, id: &DocId, by: &str, now_ms: i64) -> Result<Publi
     publish_doc(store, id, &doc, by, now_ms)
 }
 
+/// Publishes the version `heads` of a page, as the maintainer reviewed it,
+/// or its stored version when `heads` is `None`. A version the store does not
+/// hold is refused, never published.
+pub fn publish_at(store: &Store, id: &DocId, heads: Option<&[ChangeHash]>, by: &str, now_ms: i64) -> Result<Publication, AuthError> {
+    let Some((doc, _)) = store.load_record(id)? else {
+        return Err(AuthError::Invalid(format!("no document {id}")));
+    };
+    let heads = heads.map(<[ChangeHash]>::to_vec).unwrap_or_else(|| doc.get_heads());
+    if heads.is_empty() || heads.iter().any(|h| doc.get_change_by_hash(h).is_none()) {
+        return Err(AuthError::Invalid("this version is not stored (yet): reload the page and publish again".into()));
+    }
+    publish_heads(store, id, &doc, &heads, by, now_ms)
+}
+
 /// Publishes `doc` (document `id`) at its current heads, which the store has or
 /// is about to have (the sync engine is storing them).
 pub fn publish_doc(store: &Store, id: &DocId, doc: &automerge::Automerge, by: &str, now_ms: i64) -> Result<Publication, AuthError> {
-    let (view, _) = cahier_doc::read(doc, None);
+    publish_heads(store, id, doc, &doc.get_heads(), by, now_ms)
+}
+
+fn publish_heads(
+    store: &Store,
+    id: &DocId,
+    doc: &automerge::Automerge,
+    heads: &[ChangeHash],
+    by: &str,
+    now_ms: i64,
+) -> Result<Publication, AuthError> {
+    let (view, _) = cahier_doc::read(doc, Some(heads));
     if view.kind != Kind::Page {
         return Err(AuthError::Invalid(format!(
             "{} is a set of minutes; promote it to a page to publish it",
@@ -76,7 +101,7 @@ pub fn publish_doc(store: &Store, id: &DocId, doc: &automerge::Automerge, by: &s
     if !cahier_doc::schema::is_valid_slug(&slug) {
         return Err(AuthError::Invalid(format!("document {id} has no address yet; edit it once, then publish")));
     }
-    let heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
+    let heads: Vec<String> = heads.iter().map(|h| h.to_string()).collect();
     let p = Publication { heads, at_ms: now_ms, by: by.to_owned() };
     let log =
         LogEntry { doc: id.to_string(), slug: slug.clone(), title: view.title.clone(), at_ms: now_ms, by: by.to_owned(), published: true };

@@ -201,14 +201,33 @@ pub async fn page(State(state): State<AppState>, Path(slug): Path<String>, Query
     }
     let can_history = allowed(&v.principal, &Act::ReadHistory(&p.id));
     let etag = format!("{}-{generation}", p.version_tag());
-    let extra = if allowed(&v.principal, &Act::Unpublish) && v.csrf.is_some() {
+    let maintainer = allowed(&v.principal, &Act::Unpublish) && v.csrf.is_some();
+    let extra = if maintainer {
         let ctx = v.ctx(&state, &path);
         format!(" · {} {}", html::publish_form(&ctx, &slug, false), html::delete_form(&ctx, &slug))
     } else {
         String::new()
     };
+    // A maintainer learns that the draft moved on, sees what changed, and
+    // publishes exactly that version in place (readers never get a 404).
+    let notice = if maintainer
+        && let Ok(Some((doc, _))) = state.store.load_record(&p.id)
+        && let live = doc.get_heads()
+        && publication::parse_heads(&p.heads).is_some_and(|published| {
+            let mut a = published.clone();
+            let mut b = live.clone();
+            a.sort();
+            b.sort();
+            a != b
+        }) {
+        let live: Vec<String> = live.iter().map(|h| h.to_string()).collect();
+        html::unpublished_changes(&v.ctx(&state, &path), &slug, p.heads.first().map_or("", String::as_str), &live.join(","))
+    } else {
+        String::new()
+    };
     cacheable(&headers, &v, etag, "text/html; charset=utf-8", || {
-        html::page(&v.ctx(&state, &path), p, &w.catalog.backlinks(&slug), can_history, &extra)
+        let page = html::page(&v.ctx(&state, &path), p, &w.catalog.backlinks(&slug), can_history, &extra);
+        if notice.is_empty() { page } else { page.replacen("<main id=\"main\">", &format!("<main id=\"main\">\n{notice}"), 1) }
     })
 }
 
@@ -225,8 +244,12 @@ fn draft_or_missing(state: &AppState, v: &Viewer, slug: &str, path: &str) -> Res
         let mut body =
             html::version(&ctx, slug, &view.title, &doc.get_heads().first().map(|h| h.to_string()).unwrap_or_default(), &rendered);
         if v.csrf.is_some() {
-            let first =
-                if view.kind == cahier_doc::Kind::Page { html::publish_form(&ctx, slug, true) } else { html::promote_form(&ctx, slug) };
+            let heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
+            let first = if view.kind == cahier_doc::Kind::Page {
+                html::publish_version_form(&ctx, slug, &heads.join(","), v.lang.t().publish)
+            } else {
+                html::promote_form(&ctx, slug)
+            };
             body = body.replace("</main>", &format!("<p>{first} {}</p>\n</main>", html::delete_form(&ctx, slug)));
         }
         return html_page(StatusCode::OK, body);
@@ -387,8 +410,23 @@ pub async fn history(State(state): State<AppState>, Path(slug): Path<String>, Qu
     html_page(StatusCode::OK, body)
 }
 
-pub async fn publish(State(state): State<AppState>, Path(slug): Path<String>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
-    set_published(state, slug, headers, form, true).await
+#[derive(Deserialize, Default)]
+pub struct PublishForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    /// The version the maintainer reviewed (comma-separated heads): exactly
+    /// that is published. Without it (scripts), the stored version.
+    #[serde(default)]
+    heads: Option<String>,
+}
+
+pub async fn publish(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<PublishForm>,
+) -> Response {
+    set_published(state, slug, headers, CsrfForm { csrf: form.csrf }, form.heads, true).await
 }
 
 pub async fn delete(State(state): State<AppState>, Path(slug): Path<String>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
@@ -421,10 +459,17 @@ pub async fn unpublish(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    set_published(state, slug, headers, form, false).await
+    set_published(state, slug, headers, form, None, false).await
 }
 
-async fn set_published(state: AppState, slug: String, headers: HeaderMap, form: CsrfForm, publish: bool) -> Response {
+async fn set_published(
+    state: AppState,
+    slug: String,
+    headers: HeaderMap,
+    form: CsrfForm,
+    heads: Option<String>,
+    publish: bool,
+) -> Response {
     let v = viewer(&state, &headers, None);
     let path = format!("/wiki/{slug}");
     let act = if publish { Act::Publish } else { Act::Unpublish };
@@ -439,13 +484,20 @@ async fn set_published(state: AppState, slug: String, headers: HeaderMap, form: 
         Ok(None) => return not_found(&state, &v, &path),
         Err(e) => return server_error(e),
     };
+    let heads = match heads.as_deref().map(str::trim).filter(|h| !h.is_empty()) {
+        None => None,
+        Some(h) => match parse_version(h) {
+            Some(h) => Some(h),
+            None => return html_page(StatusCode::BAD_REQUEST, html::message(&v.ctx(&state, &path), v.lang.t().publish, "invalid version")),
+        },
+    };
     let by = v.name().unwrap_or("?").to_owned();
     let store = state.store.clone();
     let wiki = state.wiki.clone();
     let result = tokio::task::spawn_blocking(move || -> anyhow::Result<Result<(), String>> {
         let now = crate::now_ms();
         if publish {
-            let p = match publication::publish(&store, &id, &by, now) {
+            let p = match publication::publish_at(&store, &id, heads.as_deref(), &by, now) {
                 Ok(p) => p,
                 Err(crate::auth_store::AuthError::Invalid(why)) => return Ok(Err(why)),
                 Err(e) => return Err(e.into()),

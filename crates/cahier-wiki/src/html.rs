@@ -474,6 +474,35 @@ pub fn publish_form(ctx: &Ctx<'_>, slug: &str, publish: bool) -> String {
     )
 }
 
+/// The form that publishes exactly the version the maintainer is looking at
+/// (`heads`, comma-separated): `label` is "Publier" for a draft, "Publier les
+/// modifications" for a published page with newer changes.
+pub fn publish_version_form(ctx: &Ctx<'_>, slug: &str, heads: &str, label: &str) -> String {
+    format!(
+        "<form class=\"inline\" method=\"post\" action=\"/wiki/{}/publish\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"heads\" value=\"{}\"><button type=\"submit\">{}</button></form>",
+        escape(slug),
+        escape(ctx.csrf.unwrap_or("")),
+        escape(heads),
+        escape(label)
+    )
+}
+
+/// For maintainers on a published page whose draft has moved on: says so,
+/// links to what changed, and offers to publish exactly that version.
+pub fn unpublished_changes(ctx: &Ctx<'_>, slug: &str, published_head: &str, live_heads: &str) -> String {
+    let t = ctx.t();
+    let to = live_heads.split(',').next().unwrap_or("");
+    format!(
+        "<p class=\"notice\" role=\"status\">{} <a href=\"/wiki/{s}/history?from={}&amp;to={}\">{}</a> · {}</p>",
+        t.unpublished_changes,
+        escape(published_head),
+        escape(to),
+        t.see_changes,
+        publish_version_form(ctx, slug, live_heads, t.publish_changes),
+        s = escape(slug),
+    )
+}
+
 /// The one-time setup page that creates the first maintainer.
 pub fn setup(ctx: &Ctx<'_>, secret: &str, csrf: &str, error: Option<&str>) -> String {
     let t = ctx.t();

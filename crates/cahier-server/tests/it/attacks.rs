@@ -464,3 +464,49 @@ async fn a_guest_cannot_take_an_account_holders_name_or_hide_characters_in_their
     assert!(crate::sockets::join_invite(&server, &link, "Zo%C3%A9").await.is_ok(), "a name of one's own works");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_maintainer_publishes_exactly_the_version_reviewed_in_place() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let (ed, id) = {
+        let store = crate::open_store(&data);
+        token_in(&store, "boss", Role::Maintainer);
+        let mut v = DocView::new_page("Classe dehors");
+        v.slug = "classe-dehors".into();
+        v.body = "Première version.".into();
+        let id = store.upsert(&v, &Editor::new("boss"), 1).expect("page").0.id;
+        cahier_server::publication::publish(&store, &id, "boss", 2).expect("publish");
+        (token_in(&store, "ed", Role::Editor), id.to_string())
+    };
+    let server = TestServer::start(&data, ServerConfig::default()).await;
+    let (_, session) = crate::http_auth::login(&server, "boss", None).await;
+    let cookie = session.expect("boss is logged in");
+    let mut c = Client::connect_url(&server.ws_url_with(&ed), "ed").await;
+    c.join().await;
+    let mut doc = Automerge::new();
+    c.sync_all(&mut doc, &id).await;
+    append(&mut doc, " Deuxième version.");
+    c.sync_all(&mut doc, &id).await;
+    // The maintainer sees that the page has unpublished changes, and reviews them.
+    let page = crate::wiki::get(&server, "/wiki/classe-dehors", &[("Cookie", &cookie)]).await.text();
+    assert!(page.contains("modifications non publiées"), "{page}");
+    let reviewed = crate::http_auth::field(&page, "heads");
+    let csrf = crate::http_auth::field(&page, "csrf");
+    // Meanwhile someone types more.
+    append(&mut doc, " Ajout de dernière minute.");
+    c.sync_all(&mut doc, &id).await;
+    let form = [("Cookie", cookie.as_str()), ("Content-Type", "application/x-www-form-urlencoded")];
+    let published = request(&server, "POST", "/wiki/classe-dehors/publish", &form, &format!("csrf={csrf}&heads={reviewed}")).await;
+    assert_eq!(published.status, 303, "{}", published.text());
+    let readers = crate::wiki::get(&server, "/wiki/classe-dehors", &[]).await.text();
+    assert!(readers.contains("Première version. Deuxième version."), "{readers}");
+    assert!(!readers.contains("dernière minute"), "exactly the reviewed version is published: {readers}");
+    // A version the store does not hold is refused, and nothing changes.
+    let bogus = request(&server, "POST", "/wiki/classe-dehors/publish", &form, &format!("csrf={csrf}&heads={}", "ab".repeat(32))).await;
+    assert_eq!(bogus.status, 422);
+    assert!(crate::wiki::get(&server, "/wiki/classe-dehors", &[]).await.text().contains("Deuxième version."));
+    let recent = crate::wiki::get(&server, "/recent", &[]).await.text();
+    assert_eq!(recent.matches("dépubliée").count(), 0, "republishing never unpublished the page: {recent}");
+    server.stop().await;
+}

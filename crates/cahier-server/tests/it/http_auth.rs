@@ -13,7 +13,7 @@ const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded")
 
 /// Logs in through the form, as a browser does. Returns the session cookie
 /// (`name=value`) and the page's CSRF token.
-async fn login(server: &TestServer, name: &str, planted: Option<&str>) -> (Resp, Option<String>) {
+pub(crate) async fn login(server: &TestServer, name: &str, planted: Option<&str>) -> (Resp, Option<String>) {
     let page = get(server, "/login", &[]).await;
     let csrf = field(&page.text(), "csrf");
     let login_cookie = page
@@ -32,7 +32,7 @@ async fn login(server: &TestServer, name: &str, planted: Option<&str>) -> (Resp,
     (r, session)
 }
 
-fn field(html: &str, name: &str) -> String {
+pub(crate) fn field(html: &str, name: &str) -> String {
     let key = format!("name=\"{name}\" value=\"");
     let start = html.find(&key).unwrap_or_else(|| panic!("no {name} field")) + key.len();
     html[start..start + html[start..].find('"').expect("end")].to_owned()
