@@ -450,6 +450,8 @@ pub async fn delete(State(state): State<AppState>, Path(slug): Path<String>, hea
     if let Err(e) = hide(&state.wiki, &id) {
         return server_error(e);
     }
+    // Open editors are told at once and dropped, rather than keep syncing it.
+    let _ = state.hub.tx.send(crate::hub_task::HubEvent::Input(cahier_sync::Input::Deleted { doc: id })).await;
     Redirect::to("/edit").into_response()
 }
 

@@ -128,6 +128,11 @@ pub enum Input {
         heads: Vec<ChangeHash>,
         result: Result<(), String>,
     },
+    /// The document was deleted: its peers are told and dropped, and it leaves
+    /// memory (the policy refuses it from now on).
+    Deleted {
+        doc: DocId,
+    },
     /// Changes made by the server itself (restoring a version): applied, stored
     /// and sent to the peers like any others, with no peer's rights involved.
     Apply {
@@ -320,6 +325,15 @@ impl<P: Policy> Hub<P> {
                 entry.local.push(changes);
                 entry.last_active = now;
                 self.dirty.insert(doc);
+            }
+            Input::Deleted { doc } => {
+                self.dirty.remove(&doc);
+                if let Some(d) = self.docs.remove(&doc) {
+                    self.out.push(Output::Unload { doc: doc.clone() });
+                    for conn in d.peers.into_keys() {
+                        self.fail(conn, "document_deleted", format!("document {doc} was deleted"));
+                    }
+                }
             }
             Input::Tick => {
                 if catch_unwind(AssertUnwindSafe(|| self.tick())).is_err() {

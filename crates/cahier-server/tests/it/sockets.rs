@@ -650,3 +650,37 @@ async fn restoring_a_version_adds_a_change_that_open_editors_receive() {
     assert!(last.message.as_deref().is_some_and(|m| m.starts_with("restore version")), "{last:?}");
     assert!(cahier_server::auth_store::audit_log(&store).expect("audit").iter().any(|e| e.action == "restored"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_document_tells_its_open_editors_and_closes_it_to_them() {
+    use crate::wiki::request;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let (editor, maintainer, id) = {
+        let store = crate::open_store(&data);
+        let mut v = cahier_doc::DocView::new_page("À supprimer");
+        v.slug = "a-supprimer".into();
+        let id = store.upsert(&v, &cahier_doc::Editor::new("lea"), 1).expect("page").0.id;
+        (crate::token_in(&store, "lea", cahier_auth::Role::Editor), crate::token_in(&store, "camille", cahier_auth::Role::Maintainer), id)
+    };
+    let server = TestServer::start(&data, ServerConfig::default()).await;
+    let mut c = Client::connect_url(&server.ws_url_with(&editor), "lea").await;
+    c.join().await;
+    let mut doc = automerge::Automerge::new();
+    c.sync_all(&mut doc, id.as_str()).await;
+    let auth = format!("Bearer {maintainer}");
+    let r = request(
+        &server,
+        "POST",
+        "/wiki/a-supprimer/delete",
+        &[("Authorization", &auth), ("Content-Type", "application/x-www-form-urlencoded")],
+        "csrf=",
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    c.expect_error("was deleted").await;
+    let mut again = Client::connect_url(&server.ws_url_with(&editor), "lea-2").await;
+    again.join().await;
+    assert!(!again.can_open(id.as_str()).await, "a deleted document looks missing");
+    server.stop().await;
+}
