@@ -31,7 +31,7 @@ pub struct WikiState {
     /// Readers' pages, whole, per (slug, language), for one catalog generation.
     pub pages: std::sync::Mutex<std::collections::HashMap<(String, cahier_wiki::Lang), Arc<CachedPage>>>,
     /// Published pages as Markdown files, by document, with the heads they show.
-    pub markdown: std::sync::Mutex<std::collections::HashMap<DocId, (Vec<ChangeHash>, Arc<MarkdownFile>)>>,
+    pub markdown: std::sync::Mutex<std::collections::HashMap<DocId, MarkdownAt>>,
 }
 
 pub struct CachedPage {
@@ -334,6 +334,9 @@ async fn markdown(state: AppState, slug: String, q: PageQuery, headers: HeaderMa
     }
     resp
 }
+
+/// A published page's Markdown file and the heads it shows.
+pub type MarkdownAt = (Vec<ChangeHash>, Arc<MarkdownFile>);
 
 /// One version of a document as a Markdown file.
 #[derive(Default)]
