@@ -34,16 +34,21 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The deleted documents, shared by the engine's policy and the HTTP side
+/// that deletes them.
+pub type Deleted = Arc<std::sync::RwLock<std::collections::HashSet<DocId>>>;
+
 pub struct AccessPolicy {
     principals: Principals,
     store: cahier_store::Store,
+    deleted: Deleted,
     /// Actor (hex) → identity, as recorded in the store.
     actors: Mutex<HashMap<String, String>>,
 }
 
 impl AccessPolicy {
-    pub fn new(principals: Principals, store: cahier_store::Store) -> AccessPolicy {
-        AccessPolicy { principals, store, actors: Mutex::new(HashMap::new()) }
+    pub fn new(principals: Principals, store: cahier_store::Store, deleted: Deleted) -> AccessPolicy {
+        AccessPolicy { principals, store, deleted, actors: Mutex::new(HashMap::new()) }
     }
 
     /// Checks that `actor` is `identity`'s, claiming it durably if nobody has it yet.
@@ -75,7 +80,7 @@ impl AccessPolicy {
 impl Policy for AccessPolicy {
     fn authorize(&self, conn: ConnId, _peer_id: &str, doc: &DocId, access: Access) -> bool {
         // A deleted document is out of everyone's reach (and looks missing).
-        if crate::publication::is_deleted(&self.store, doc).unwrap_or(true) {
+        if self.deleted.read().unwrap_or_else(std::sync::PoisonError::into_inner).contains(doc) {
             return false;
         }
         let who = self.principals.get(conn);

@@ -32,6 +32,8 @@ pub struct AppState {
     pub base_url: String,
     pub login_limiter: Arc<crate::web_auth::LoginLimiter>,
     pub sockets_per_address: SocketsPerAddress,
+    /// Deleted documents, as the sync engine's policy sees them.
+    pub deleted: crate::access::Deleted,
     /// Previews rendered at once (each on the blocking pool).
     pub render_permits: Arc<Semaphore>,
 }

@@ -101,7 +101,9 @@ pub async fn run(
     sync_config.limits = config.limits.clone();
     sync_config.idle_unload_ms = config.idle_unload.as_millis() as u64;
     sync_config.compact_after = config.compact_after;
-    let policy = access::AccessPolicy::new(principals.clone(), store.clone());
+    let deleted: access::Deleted =
+        Arc::new(std::sync::RwLock::new(publication::deleted_ids(&store).context("reading the deleted documents")?));
+    let policy = access::AccessPolicy::new(principals.clone(), store.clone(), deleted.clone());
     let (hub, hub_handle) = hub_task::spawn(sync_config, config.clone(), storage, metrics.clone(), hub_stop.clone(), policy);
     let addr: SocketAddr = listener.local_addr()?;
     let base_url = config.public_origin.clone().unwrap_or_else(|| format!("http://{addr}")).trim_end_matches('/').to_owned();
@@ -127,6 +129,7 @@ pub async fn run(
         base_url,
         login_limiter: Arc::new(web_auth::LoginLimiter::default()),
         sockets_per_address: Default::default(),
+        deleted,
         render_permits: Arc::new(tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()).max(1))),
         hub,
         metrics: metrics.clone(),

@@ -199,6 +199,12 @@ pub struct Deletion {
     pub by: String,
 }
 
+/// Every deleted document (read once at start; the sync engine's policy keeps
+/// the set in memory rather than read the store for every message).
+pub fn deleted_ids(store: &Store) -> Result<std::collections::HashSet<DocId>, AuthError> {
+    store.records("del/")?.iter().map(|(k, _)| DocId::parse(k.trim_start_matches("del/")).map_err(|e| corrupt(k, e))).collect()
+}
+
 pub fn is_deleted(store: &Store, id: &DocId) -> Result<bool, AuthError> {
     Ok(store.record(&format!("del/{id}"))?.is_some())
 }

@@ -453,7 +453,9 @@ pub async fn delete(State(state): State<AppState>, Path(slug): Path<String>, hea
     if let Err(e) = hide(&state.wiki, &id) {
         return server_error(e);
     }
-    // Open editors are told at once and dropped, rather than keep syncing it.
+    // Open editors are told at once and dropped, rather than keep syncing it;
+    // from now on the engine refuses it.
+    state.deleted.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id.clone());
     let _ = state.hub.tx.send(crate::hub_task::HubEvent::Input(cahier_sync::Input::Deleted { doc: id })).await;
     Redirect::to("/edit").into_response()
 }
