@@ -43,6 +43,7 @@ pub fn app(state: AppState) -> Router {
     let pages = Router::new()
         .route("/", get(wiki::home))
         .route("/wiki", get(wiki::index))
+        .route("/wiki/", get(|| async { axum::response::Redirect::permanent("/wiki") }))
         .route("/wiki/{slug}", get(wiki::page))
         .route("/wiki/{slug}/history", get(wiki::history))
         .route("/wiki/{slug}/publish", post(wiki::publish))

@@ -218,7 +218,11 @@ pub fn tags(ctx: &Ctx<'_>, tags: &BTreeMap<String, Vec<&Published>>) -> String {
     if tags.is_empty() {
         let _ = writeln!(m, "<p>{}</p>", t.no_pages);
     }
-    for (tag, pages) in tags {
+    // In the order a French reader expects: accents and case folded
+    // ("école" among the e's, not after "z").
+    let mut sorted: Vec<(&String, &Vec<&Published>)> = tags.iter().collect();
+    sorted.sort_by_cached_key(|(tag, _)| (crate::catalog::fold(tag), (*tag).clone()));
+    for (tag, pages) in sorted {
         let _ = write!(
             m,
             "<h2 id=\"tag-{}\"><a href=\"/tags/{}\">{}</a></h2>\n<ul>",

@@ -122,7 +122,21 @@ pub fn render(markdown: &str, pages: &dyn Pages) -> Rendered {
     let mut html = String::new();
     // Writing into a String cannot fail.
     let _ = comrak::format_html(root, &options, &mut html);
-    Rendered { html: sanitizer().clean(&html).to_string(), links }
+    let html = sanitizer().clean(&html).to_string();
+    Rendered { html: label_task_boxes(&html), links }
+}
+
+/// Task-list checkboxes get a name screen readers announce (the item's text
+/// follows the box; the box itself says whether the task is done).
+fn label_task_boxes(html: &str) -> String {
+    if !html.contains("<input type=\"checkbox\"") {
+        return html.to_owned();
+    }
+    html.replace(
+        "<input type=\"checkbox\" checked=\"\" disabled=\"\">",
+        "<input type=\"checkbox\" checked=\"\" disabled=\"\" aria-label=\"fait / done\">",
+    )
+    .replace("<input type=\"checkbox\" disabled=\"\">", "<input type=\"checkbox\" disabled=\"\" aria-label=\"à faire / to do\">")
 }
 
 /// The plain text of some Markdown, for search and summaries.

@@ -132,6 +132,10 @@ async fn readers_see_the_published_version_and_nothing_unpublished() {
     assert_eq!(other_lang.status, 200, "another language's tag does not match");
     assert!(other_lang.text().contains("on sème en mars"), "a full file, not an empty one");
 
+    // The index with a trailing slash, as people type it, leads to the index.
+    let slash = get(&server, "/wiki/", &[]).await;
+    assert_eq!((slash.status, slash.header("location")), (308, Some("/wiki")));
+
     // A draft answers exactly like a page that never existed.
     let draft = get(&server, "/wiki/projet-secret", &[]).await;
     let missing = get(&server, "/wiki/nulle-part", &[]).await;

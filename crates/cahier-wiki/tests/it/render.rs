@@ -58,7 +58,7 @@ fn markdown_renders_as_readers_expect() {
         (
             "task list",
             "- [x] fait\n- [ ] à faire",
-            "<ul>\n<li><input type=\"checkbox\" checked=\"\" disabled=\"\"> fait</li>\n<li><input type=\"checkbox\" disabled=\"\"> à faire</li>\n</ul>\n"
+            "<ul>\n<li><input type=\"checkbox\" checked=\"\" disabled=\"\" aria-label=\"fait / done\"> fait</li>\n<li><input type=\"checkbox\" disabled=\"\" aria-label=\"à faire / to do\"> à faire</li>\n</ul>\n"
                 .to_owned(),
         ),
         (
@@ -122,4 +122,11 @@ fn hostile_nesting_is_flattened_at_the_limit_and_its_text_kept() {
     // Real nesting, a few levels deep, is left alone.
     let normal = "> Camille :\n> > Léo a dit\n> > - oui\n> >   - non\n";
     assert_eq!(render::limit_nesting(normal), normal);
+}
+
+#[test]
+fn task_boxes_say_whether_the_task_is_done() {
+    let html = render::render("- [ ] réserver la salle\n- [x] envoyer l'invitation\n", &exists).html;
+    assert!(html.contains("aria-label=\"à faire / to do\"") && html.contains("aria-label=\"fait / done\""), "{html}");
+    assert_eq!(html.matches("aria-label").count(), 2, "{html}");
 }
