@@ -60,6 +60,9 @@ const fr = {
   readOnly: "Lecture seule",
   logout: "Se déconnecter",
   meeting: "Réunion",
+  meetingSummary: (when: string, place: string, people: number, items: number) =>
+    ["Réunion", when, place, people ? `${people} participant${people > 1 ? "s" : ""}` : "", items ? `${items} point${items > 1 ? "s" : ""}` : ""].filter(Boolean).join(" · "),
+  menu: "Menu",
   invite: "Inviter",
   inviteWrite: "Créer un lien pour écrire",
   inviteView: "Créer un lien pour lire",
@@ -122,6 +125,9 @@ const en: typeof fr = {
   readOnly: "Read only",
   logout: "Log out",
   meeting: "Meeting",
+  meetingSummary: (when: string, place: string, people: number, items: number) =>
+    ["Meeting", when, place, people ? `${people} participant${people > 1 ? "s" : ""}` : "", items ? `${items} item${items > 1 ? "s" : ""}` : ""].filter(Boolean).join(" · "),
+  menu: "Menu",
   invite: "Invite",
   inviteWrite: "Create a link to write",
   inviteView: "Create a link to read",

@@ -85,6 +85,13 @@ function slugify(title: string): string {
     .slice(0, 80)
 }
 
+/** A meeting's date and time ("2026-05-12T14:00") as people read it here. */
+function formatWhen(startsAt: string): string {
+  const d = new Date(startsAt)
+  if (Number.isNaN(d.getTime())) return startsAt
+  return d.toLocaleString(lang, { dateStyle: "medium", timeStyle: "short" })
+}
+
 function colorFor(name: string): string {
   let hash = 0
   for (const c of name) hash = (hash * 31 + c.charCodeAt(0)) >>> 0
@@ -122,6 +129,26 @@ function makeRepo(): Repo {
 
 // ---- the header, shared by both views ---------------------------------------
 
+// Wide screens show the header's menu and the meeting's details open; phones
+// fold them (a tap opens them).
+const wide = matchMedia("(min-width: 40rem)")
+wide.addEventListener("change", () => {
+  for (const d of document.querySelectorAll<HTMLDetailsElement>("details.menu")) d.open = wide.matches
+  if (wide.matches) for (const d of document.querySelectorAll<HTMLDetailsElement>("details.meeting")) d.open = true
+})
+// A folded menu closes with Escape or a tap elsewhere.
+document.addEventListener("click", (e) => {
+  if (wide.matches) return
+  for (const d of document.querySelectorAll<HTMLDetailsElement>("details.menu[open]")) if (!d.contains(e.target as Node)) d.open = false
+})
+document.addEventListener("keydown", (e) => {
+  if (wide.matches || e.key !== "Escape") return
+  for (const d of document.querySelectorAll<HTMLDetailsElement>("details.menu[open]")) {
+    d.open = false
+    d.querySelector("summary")?.focus()
+  }
+})
+
 function header(session: Session, status?: HTMLElement): HTMLElement {
   const switcher = h("button", { type: "button", class: "lang", "aria-label": t.switchLangLabel, lang: lang === "fr" ? "en" : "fr" }, t.switchLang)
   switcher.addEventListener("click", () => {
@@ -129,10 +156,14 @@ function header(session: Session, status?: HTMLElement): HTMLElement {
     route()
   })
   const nav = h("nav", { "aria-label": t.home }, h("a", { href: "/edit", class: "brand" }, t.appName))
-  const user = h("span", { class: "user" }, session.name ?? "")
+  const items = h("div", { class: "menu-items" })
+  if (session.name) items.append(h("span", { class: "user" }, session.name))
+  items.append(switcher)
+  const menu = h("details", { class: "menu", id: "menu" }, h("summary", {}, t.menu), items)
+  menu.open = wide.matches
   const bar = h("header", { class: "bar" }, nav)
   if (status) bar.append(status)
-  bar.append(user, switcher)
+  bar.append(menu)
   return bar
 }
 
@@ -339,7 +370,17 @@ function bindActions(handle: DocHandle<CahierDoc>, readOnly: boolean) {
           }),
         )
         rows.push([bindText(handle, ["actions", i, "text"], text, readOnly), bindText(handle, ["actions", i, "owner"], owner, readOnly), bindText(handle, ["actions", i, "due"], due, readOnly)])
-        body.append(h("tr", {}, h("td", {}, text), h("td", {}, owner), h("td", {}, due), h("td", {}, done)))
+        // On a phone each action is a card: its cells stack, each with its name.
+        body.append(
+          h(
+            "tr",
+            {},
+            h("td", { "data-label": t.actionText }, text),
+            h("td", { "data-label": t.actionOwner }, owner),
+            h("td", { "data-label": t.actionDue }, due),
+            h("td", { class: "done" }, h("label", {}, done, h("span", { class: "done-label" }, t.actionDone))),
+          ),
+        )
         done.checked = actions[i].done === true
       })
     } else {
@@ -369,6 +410,8 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
   const handle: DocHandle<CahierDoc> = found
   const doc0 = handle.doc()
   const isMinutes = doc0.kind === "minutes"
+  // Just created here: it starts at its title, its details open.
+  const isNew = (history.state as { focusTitle?: boolean } | null)?.focusTitle === true
   const readOnly = !session.write
   const changes: ((d: CahierDoc) => void)[] = []
 
@@ -490,10 +533,24 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
     const decisions = bindList(handle, "decisions", t.decision, t.addDecision, readOnly)
     const actions = bindActions(handle, readOnly)
     changes.push(participants.update, agenda.update, decisions.update, actions.update)
-    main.append(
+    // On a phone the notes come first: the meeting's details fold into one
+    // line that says what they hold (open on wide screens, and for new minutes).
+    const summary = h("summary", { id: "meeting-summary" })
+    changes.push((d) => {
+      const text = t.meetingSummary(d.startsAt ? formatWhen(d.startsAt) : "", d.place ?? "", (d.participants ?? []).length, (d.agenda ?? []).length)
+      if (summary.textContent !== text) summary.textContent = text
+    })
+    const meeting = h(
+      "details",
+      { class: "meeting", id: "meeting" },
+      summary,
       h("fieldset", {}, h("legend", {}, t.meeting), labelled(t.startsAt, startsAt), labelled(t.place, place), labelled(t.facilitator, facilitator)),
       h("section", { "aria-labelledby": "h-participants" }, h("h2", { id: "h-participants" }, t.participants), participants.element),
       h("section", { "aria-labelledby": "h-agenda" }, h("h2", { id: "h-agenda" }, t.agenda), agenda.element),
+    )
+    meeting.open = wide.matches || isNew
+    main.append(
+      meeting,
       h("section", { class: "notes" }, cmLabel, cmHost),
       h("section", { "aria-labelledby": "h-decisions" }, h("h2", { id: "h-decisions" }, t.decisions), decisions.element),
       h("section", { "aria-labelledby": "h-actions" }, h("h2", { id: "h-actions" }, t.actions), actions.element),
@@ -540,7 +597,7 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
   renderPresence()
   schedulePreview()
   // A new document starts at its title; otherwise at the top of the page.
-  if ((history.state as { focusTitle?: boolean } | null)?.focusTitle) title.focus()
+  if (isNew) title.focus()
 
   // Saved state: the server's heads (its storage id) against ours.
   function updateStatus() {

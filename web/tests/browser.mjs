@@ -24,9 +24,9 @@ const browser = await chromium.launch({
 })
 const errors = []
 let step = 0
-async function shot(page, name) {
+async function shot(page, name, fullPage = true) {
   step += 1
-  await page.screenshot({ path: `${shots}/${String(step).padStart(2, "0")}-${name}.png`, fullPage: true })
+  await page.screenshot({ path: `${shots}/${String(step).padStart(2, "0")}-${name}.png`, fullPage })
 }
 async function newUser(name, locale = "fr-FR") {
   const context = await browser.newContext({ locale })
@@ -411,6 +411,85 @@ try {
   await shot(camille, "same-spot-three-camille")
   await shot(ines, "same-spot-three-ines")
   await inesCtx.close()
+
+  // 7. On a phone: fields and buttons big enough to tap (44 px) with text
+  // iOS does not zoom into (16 px), a one-line header, the notes within the
+  // first screen, and the actions readable without scrolling sideways.
+  {
+    const phoneLink = await makeLink("#invite-write", inviteLink)
+    const phoneCtx = await browser.newContext({ locale: "fr-FR", viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true })
+    const phone = await phoneCtx.newPage()
+    phone.on("pageerror", (e) => errors.push(`phone: ${e.message}`))
+    const sizes = (page, selector) =>
+      page.$$eval(selector, (els) =>
+        els
+          .filter((el) => el.getClientRects().length > 0)
+          .map((el) => ({ what: el.id || el.getAttribute("aria-label") || el.textContent.trim(), height: el.getBoundingClientRect().height, font: parseFloat(getComputedStyle(el).fontSize) })),
+      )
+    const checkTappable = async (page, selector, where) => {
+      const found = await sizes(page, selector)
+      check(found.length > 0, `${where}: ${selector} shown`)
+      const small = found.filter((f) => f.height < 44 || f.font < 16)
+      check(small.length === 0, `${where}: fields and buttons at least 44 px tall with 16 px text: ${JSON.stringify(small)}`)
+    }
+    const noSideways = async (page, where) => {
+      const wide = await page.evaluate(() => ({ page: document.documentElement.scrollWidth, screen: innerWidth }))
+      check(wide.page <= wide.screen, `${where}: nothing wider than the screen: ${JSON.stringify(wide)}`)
+    }
+    await phone.goto(phoneLink)
+    await phone.fill("#name", "Pia")
+    await Promise.all([phone.waitForURL(url), phone.press("#name", "Enter")])
+    await phone.waitForSelector('.cm-content[contenteditable="true"]', { timeout: WAIT })
+    await waitNotes(phone, ["Inès vote vendredi."])
+    const header = await phone.$eval("header.bar", (el) => el.getBoundingClientRect().height)
+    check(header <= 56, `the phone's header is one line (${header} px)`)
+    const notesTop = await phone.$eval("#body-editor", (el) => el.getBoundingClientRect().top)
+    check(notesTop < 844 - 100, `the notes start within the phone's first screen (at ${notesTop} px of 844)`)
+    await shot(phone, "phone-minutes-first-screen", false)
+    // Offline, the longest status still fits the one-line header, whole.
+    await phoneCtx.setOffline(true)
+    await waitState(phone, "offline")
+    await phone.tap(".cm-content")
+    await phone.keyboard.press("Control+End")
+    await phone.keyboard.type(" Pia relit.")
+    await phone.waitForFunction(() => /sur cet appareil seulement/.test(document.querySelector("#status")?.textContent ?? ""), null, { timeout: WAIT })
+    const offlineHeader = await phone.$eval("header.bar", (el) => el.getBoundingClientRect().height)
+    check(offlineHeader <= 56, `offline, the phone's header is still one line (${offlineHeader} px)`)
+    const clipped = await phone.$eval("#status", (el) => el.scrollHeight > el.clientHeight + 1 || el.scrollWidth > el.clientWidth + 1)
+    check(!clipped, `the phone shows the whole offline status: ${await phone.textContent("#status")}`)
+    await shot(phone, "phone-offline", false)
+    await phoneCtx.setOffline(false)
+    await waitState(phone, "saved")
+    // The meeting's details open with a tap; the actions stack as cards.
+    await phone.tap("#meeting-summary")
+    await phone.waitForSelector("#place", { state: "visible", timeout: WAIT })
+    await phone.fill("#actions-new", "Envoyer le compte rendu aux absents")
+    await phone.tap("#actions-add")
+    await phone.waitForSelector("#actions-table tbody tr", { timeout: WAIT })
+    await phone.fill('[aria-label="Responsable 1"]', "Léa et Camille")
+    await checkTappable(phone, 'main input:not([type="checkbox"]), main button, header summary', "the minutes on a phone")
+    // Each field of an action shows its whole text and lies within the screen.
+    const cut = await phone.$$eval('#actions-table input[type="text"], #actions-table input[type="date"]', (els) =>
+      els
+        .filter((el) => el.scrollWidth > el.clientWidth + 1 || el.getBoundingClientRect().right > innerWidth || el.getBoundingClientRect().width < 120)
+        .map((el) => ({ field: el.getAttribute("aria-label"), value: el.value, width: el.clientWidth, needs: el.scrollWidth })),
+    )
+    check(cut.length === 0, `the actions are readable on a phone: ${JSON.stringify(cut)}`)
+    const labels = await phone.$$eval("#actions-table td", (tds) => tds.map((td) => getComputedStyle(td, "::before").content))
+    check(labels.includes('"Responsable"') && labels.includes('"Échéance"'), `each action's fields are named on a phone: ${JSON.stringify(labels)}`)
+    await noSideways(phone, "the minutes on a phone")
+    // The menu folds into one button and opens with a tap.
+    await shot(phone, "phone-minutes")
+    await phone.evaluate(() => document.querySelector("#h-actions").scrollIntoView())
+    await shot(phone, "phone-actions", false)
+    check(!(await phone.isVisible(".menu-items")), "the phone's menu starts folded")
+    await phone.evaluate(() => scrollTo(0, 0))
+    await phone.tap("#menu > summary")
+    await phone.waitForSelector(".menu-items", { state: "visible", timeout: WAIT })
+    await checkTappable(phone, ".menu-items button, .menu-items a", "the phone's menu")
+    await shot(phone, "phone-menu", false)
+    await phoneCtx.close()
+  }
   await lc.close()
   await cc.close()
   check(errors.length === 0, `no script errors: ${errors.join("; ")}`)
