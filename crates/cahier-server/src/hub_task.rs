@@ -30,15 +30,42 @@ pub enum HubEvent {
     Input(Input),
 }
 
+/// Where the engine's answers to acknowledged applies go.
+type Acks = Arc<std::sync::Mutex<HashMap<u64, tokio::sync::oneshot::Sender<Result<(), String>>>>>;
+
 #[derive(Clone)]
 pub struct HubHandle {
     pub tx: mpsc::Sender<HubEvent>,
     next_conn: Arc<AtomicU64>,
+    acks: Acks,
+    next_ack: Arc<AtomicU64>,
 }
 
 impl HubHandle {
     pub fn next_conn(&self) -> ConnId {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// An `Input::Apply` whose answer the receiver gets once the changes are
+    /// stored (`Ok`), or were not (why). The receiver errs if the engine
+    /// stopped before answering.
+    pub fn apply_input(&self, doc: cahier_doc::DocId, changes: Vec<u8>) -> (HubEvent, tokio::sync::oneshot::Receiver<Result<(), String>>) {
+        let ack = self.next_ack.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.acks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(ack, tx);
+        (HubEvent::Input(Input::Apply { doc, changes, ack: Some(ack) }), rx)
+    }
+
+    /// Hands changes the server made to the engine and waits until they are
+    /// stored: only then may the user be told they are saved.
+    pub async fn apply(&self, doc: cahier_doc::DocId, changes: Vec<u8>) -> Result<(), String> {
+        let (event, rx) = self.apply_input(doc, changes);
+        self.tx.send(event).await.map_err(|_| "the sync engine is stopping".to_owned())?;
+        match tokio::time::timeout(Duration::from_secs(30), rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err("the sync engine stopped before storing the change".into()),
+            Err(_) => Err("the change was not stored within 30 s".into()),
+        }
     }
 }
 
@@ -61,8 +88,9 @@ pub fn spawn(
 ) -> (HubHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(8192);
     storage.connect(tx.clone());
-    let handle = HubHandle { tx, next_conn: Arc::new(AtomicU64::new(1)) };
-    let task = tokio::spawn(run(Hub::new(sync_config, policy), config, rx, storage, metrics, stop));
+    let acks: Acks = Default::default();
+    let handle = HubHandle { tx, next_conn: Arc::new(AtomicU64::new(1)), acks: acks.clone(), next_ack: Arc::new(AtomicU64::new(1)) };
+    let task = tokio::spawn(run(Hub::new(sync_config, policy), config, rx, storage, metrics, stop, acks));
     (handle, task)
 }
 
@@ -73,6 +101,7 @@ async fn run(
     storage: StorageHandle,
     metrics: Arc<Metrics>,
     stop: CancellationToken,
+    acks: Acks,
 ) {
     let mut conns: HashMap<ConnId, ConnHandle> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -94,7 +123,7 @@ async fn run(
             _ = tick.tick() => hub.handle(now_ms(), Input::Tick),
             _ = stop.cancelled() => break,
         }
-        route(&mut hub, &mut conns, &storage, &metrics);
+        route(&mut hub, &mut conns, &storage, &metrics, &acks);
     }
     // Shutdown: close every socket with a close frame, then finish storing.
     for (conn, c) in conns.drain() {
@@ -103,7 +132,7 @@ async fn run(
         }
         hub.handle(now_ms(), Input::Disconnected { conn });
     }
-    route(&mut hub, &mut conns, &storage, &metrics);
+    route(&mut hub, &mut conns, &storage, &metrics, &acks);
     let deadline = Instant::now() + config.shutdown_grace;
     while hub.has_unsaved() && Instant::now() < deadline {
         match tokio::time::timeout_at(deadline.into(), rx.recv()).await {
@@ -115,7 +144,7 @@ async fn run(
             Ok(Some(HubEvent::Connect { kill, .. })) => kill.cancel(),
             Ok(None) | Err(_) => break,
         }
-        route(&mut hub, &mut conns, &storage, &metrics);
+        route(&mut hub, &mut conns, &storage, &metrics, &acks);
     }
     if hub.has_unsaved() {
         tracing::error!("shutdown grace period over with changes not yet stored");
@@ -137,7 +166,7 @@ fn take(hub: &mut Hub<AccessPolicy>, conns: &mut HashMap<ConnId, ConnHandle>, ev
     }
 }
 
-fn route(hub: &mut Hub<AccessPolicy>, conns: &mut HashMap<ConnId, ConnHandle>, storage: &StorageHandle, metrics: &Metrics) {
+fn route(hub: &mut Hub<AccessPolicy>, conns: &mut HashMap<ConnId, ConnHandle>, storage: &StorageHandle, metrics: &Metrics, acks: &Acks) {
     loop {
         let outputs = hub.flush();
         if outputs.is_empty() {
@@ -177,6 +206,11 @@ fn route(hub: &mut Hub<AccessPolicy>, conns: &mut HashMap<ConnId, ConnHandle>, s
                 }
                 Output::Unload { doc } => {
                     let _ = storage.tx.send(StorageRequest::Unload(doc));
+                }
+                Output::Applied { ack, result } => {
+                    if let Some(tx) = acks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&ack) {
+                        let _ = tx.send(result);
+                    }
                 }
             }
         }

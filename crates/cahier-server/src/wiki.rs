@@ -692,9 +692,14 @@ pub async fn restore(
         Err(e) => return server_error(e),
     }
     let Some(change) = doc.get_last_local_change() else { return server_error("no change made") };
-    let input = cahier_sync::Input::Apply { doc: id.clone(), changes: change.raw_bytes().to_vec() };
-    if state.hub.tx.send(crate::hub_task::HubEvent::Input(input)).await.is_err() {
-        return server_error("the sync engine is stopping");
+    // Confirmed, and written in the audit log, only once stored.
+    if let Err(why) = state.hub.apply(id.clone(), change.raw_bytes().to_vec()).await {
+        tracing::error!(%id, cause = %why, "a restore was not stored");
+        let t = v.lang.t();
+        return html_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            html::message(&v.ctx(&state, &path), t.restore, &format!("{}: {why}", t.not_saved)),
+        );
     }
     let event = crate::auth_store::AuditEvent {
         at_ms: crate::now_ms(),
@@ -759,14 +764,21 @@ pub async fn import_upload(State(state): State<AppState>, headers: HeaderMap, mu
     let page = html::import_result(&v.ctx(&state, "/import"), "\u{0}");
     let (head, tail) = page.split_once('\u{0}').map(|(a, b)| (a.to_owned(), b.to_owned())).unwrap_or_default();
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(16);
-    let hub = state.hub.tx.clone();
+    let hub = state.hub.clone();
     let by = v.name().unwrap_or("?").to_owned();
     let t = v.lang.t();
     tokio::task::spawn_blocking(move || {
         let _ = tx.blocking_send(head);
+        // Each change waits until the store has it: the file is reported
+        // imported (and published, if it says so) only then.
         let engine = |id: &DocId, change: Vec<u8>| -> anyhow::Result<()> {
-            hub.blocking_send(crate::hub_task::HubEvent::Input(cahier_sync::Input::Apply { doc: id.clone(), changes: change }))
-                .map_err(|_| anyhow::anyhow!("the server is stopping"))
+            let (event, answer) = hub.apply_input(id.clone(), change);
+            hub.tx.blocking_send(event).map_err(|_| anyhow::anyhow!("the server is stopping"))?;
+            match answer.blocking_recv() {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(why)) => Err(anyhow::anyhow!("not saved: {why}")),
+                Err(_) => Err(anyhow::anyhow!("not saved: the server is stopping")),
+            }
         };
         let (mut ok, mut failed) = (0, 0);
         for file in &files {

@@ -10,11 +10,18 @@ use crate::{Batch, Chunk, IndexEntry, Storage, StorageError};
 pub struct FaultyStorage<S> {
     pub inner: S,
     failing: AtomicBool,
+    documents_failing: AtomicBool,
 }
 
 impl<S: Storage> FaultyStorage<S> {
     pub fn new(inner: S) -> FaultyStorage<S> {
-        FaultyStorage { inner, failing: AtomicBool::new(false) }
+        FaultyStorage { inner, failing: AtomicBool::new(false), documents_failing: AtomicBool::new(false) }
+    }
+
+    /// While set, writes of documents fail (records still succeed), as when
+    /// the documents' large writes find no room but small ones still do.
+    pub fn set_documents_failing(&self, failing: bool) {
+        self.documents_failing.store(failing, Ordering::SeqCst);
     }
 
     /// While set, every write fails with "No space left on device".
@@ -39,6 +46,9 @@ impl<S: Storage> Storage for FaultyStorage<S> {
     }
     fn commit(&self, batch: Batch) -> Result<(), StorageError> {
         self.check()?;
+        if self.documents_failing.load(Ordering::SeqCst) {
+            return Err(StorageError::Io("No space left on device (os error 28)".into()));
+        }
         self.inner.commit(batch)
     }
     fn list(&self) -> Result<Vec<IndexEntry>, StorageError> {

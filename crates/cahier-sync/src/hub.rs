@@ -133,11 +133,14 @@ pub enum Input {
     Deleted {
         doc: DocId,
     },
-    /// Changes made by the server itself (restoring a version): applied, stored
-    /// and sent to the peers like any others, with no peer's rights involved.
+    /// Changes made by the server itself (restoring a version, an import):
+    /// applied, stored and sent to the peers like any others, with no peer's
+    /// rights involved. With an `ack`, [`Output::Applied`] says once they are
+    /// durable, or why they are not.
     Apply {
         doc: DocId,
         changes: Vec<u8>,
+        ack: Option<u64>,
     },
     Tick,
 }
@@ -177,6 +180,12 @@ pub enum Output {
     Unload {
         doc: DocId,
     },
+    /// The answer to an [`Input::Apply`] with an `ack`: its changes are in the
+    /// store (`Ok`), or were not stored and why.
+    Applied {
+        ack: u64,
+        result: Result<(), String>,
+    },
 }
 
 /// Counters for metrics.
@@ -213,6 +222,10 @@ struct Slot {
     doc: Automerge,
     saved_heads: Vec<ChangeHash>,
     persisting: Option<Vec<ChangeHash>>,
+    /// Applies applied in memory, not yet in a persist.
+    acks: Vec<u64>,
+    /// Applies the persist in flight confirms.
+    acks_in_flight: Vec<u64>,
     /// Incremental chunks stored since the last snapshot.
     chunks: usize,
     /// Whether the store has the document.
@@ -229,7 +242,7 @@ struct Doc {
     /// document is loaded, so a refusal takes as long as a missing document.
     denied: Vec<(ConnId, String)>,
     /// Changes from the server itself ([`Input::Apply`]), waiting for the document to load.
-    local: Vec<Vec<u8>>,
+    local: Vec<(Vec<u8>, Option<u64>)>,
     last_active: u64,
 }
 
@@ -316,19 +329,19 @@ impl<P: Policy> Hub<P> {
                 let id = doc.clone();
                 self.contained_doc(&id, |hub| hub.persisted(doc, heads, result));
             }
-            Input::Apply { doc, changes } => {
+            Input::Apply { doc, changes, ack } => {
                 let now = self.now;
                 let entry = self.docs.entry(doc.clone()).or_insert_with(|| {
                     self.out.push(Output::Load { doc: doc.clone() });
                     Doc { slot: None, peers: BTreeMap::new(), pending: Vec::new(), denied: Vec::new(), local: Vec::new(), last_active: now }
                 });
-                entry.local.push(changes);
+                entry.local.push((changes, ack));
                 entry.last_active = now;
                 self.dirty.insert(doc);
             }
             Input::Deleted { doc } => {
                 self.dirty.remove(&doc);
-                if let Some(d) = self.docs.remove(&doc) {
+                if let Some(d) = self.remove_doc(&doc, "the document was deleted") {
                     self.out.push(Output::Unload { doc: doc.clone() });
                     for conn in d.peers.into_keys() {
                         self.fail(conn, "document_deleted", format!("document {doc} was deleted"));
@@ -595,8 +608,17 @@ impl<P: Policy> Hub<P> {
                 let exists = loaded.is_some();
                 let (am, chunks) = loaded.unwrap_or_else(|| (cahier_doc::empty(), 0));
                 let bytes = if exists { am.get_changes_meta(&[]).len() * 64 } else { 0 };
-                doc.slot =
-                    Some(Slot { saved_heads: am.get_heads(), doc: am, persisting: None, chunks, exists, bytes, log: Default::default() });
+                doc.slot = Some(Slot {
+                    saved_heads: am.get_heads(),
+                    doc: am,
+                    persisting: None,
+                    acks: Vec::new(),
+                    acks_in_flight: Vec::new(),
+                    chunks,
+                    exists,
+                    bytes,
+                    log: Default::default(),
+                });
                 self.dirty.insert(doc_id);
             }
             Err(e) => {
@@ -605,7 +627,7 @@ impl<P: Policy> Hub<P> {
                 for (conn, peer_id) in denied {
                     self.unavailable(conn, &peer_id, doc_id.as_str());
                 }
-                let doc = self.docs.remove(&doc_id);
+                let doc = self.remove_doc(&doc_id, &format!("the document cannot be loaded: {e}"));
                 self.out.push(Output::Unload { doc: doc_id.clone() });
                 for conn in doc.map(|d| d.peers.into_keys().collect::<Vec<_>>()).unwrap_or_default() {
                     let message = format!("document {doc_id} cannot be loaded from the store: {e}");
@@ -632,6 +654,9 @@ impl<P: Policy> Hub<P> {
             Ok(()) => {
                 slot.saved_heads = heads.clone();
                 slot.exists = true;
+                for ack in std::mem::take(&mut slot.acks_in_flight) {
+                    self.out.push(Output::Applied { ack, result: Ok(()) });
+                }
                 // Advertise what is now durable, before applying anything newer.
                 self.generate(&doc_id);
                 self.gossip_heads(&doc_id, &heads);
@@ -642,7 +667,7 @@ impl<P: Policy> Hub<P> {
                 // reloaded from what is durable) and tell its peers, whose clients
                 // still hold their changes and send them again when they reconnect.
                 self.count_error("persist_failed");
-                let doc = self.docs.remove(&doc_id);
+                let doc = self.remove_doc(&doc_id, &e);
                 self.out.push(Output::Unload { doc: doc_id.clone() });
                 for conn in doc.map(|d| d.peers.into_keys().collect::<Vec<_>>()).unwrap_or_default() {
                     let message = format!("could not save changes to {doc_id}: {e}; they were not stored, reconnect to send them again");
@@ -704,7 +729,7 @@ impl<P: Policy> Hub<P> {
     fn forget_poisoned(&mut self, doc_id: &DocId, offender: ConnId, why: String) {
         self.count_error("refused_change");
         self.dirty.remove(doc_id);
-        let doc = self.docs.remove(doc_id);
+        let doc = self.remove_doc(doc_id, "the document is reloading");
         self.out.push(Output::Unload { doc: doc_id.clone() });
         self.fail(offender, "refused_change", why);
         for conn in doc.map(|d| d.peers.into_keys().collect::<Vec<_>>()).unwrap_or_default() {
@@ -714,9 +739,23 @@ impl<P: Policy> Hub<P> {
         }
     }
 
+    /// Removes a document from memory; applies it had not confirmed are told
+    /// they were not stored.
+    fn remove_doc(&mut self, doc_id: &DocId, why: &str) -> Option<Doc> {
+        let doc = self.docs.remove(doc_id)?;
+        let mut acks: Vec<u64> = doc.local.iter().filter_map(|(_, a)| *a).collect();
+        if let Some(slot) = &doc.slot {
+            acks.extend(slot.acks.iter().chain(&slot.acks_in_flight));
+        }
+        for ack in acks {
+            self.out.push(Output::Applied { ack, result: Err(format!("not stored: {why}")) });
+        }
+        Some(doc)
+    }
+
     fn drop_panicked(&mut self, doc_id: &DocId) {
         self.dirty.remove(doc_id);
-        let doc = self.docs.remove(doc_id);
+        let doc = self.remove_doc(doc_id, "internal error on the document");
         self.out.push(Output::Unload { doc: doc_id.clone() });
         for conn in doc.map(|d| d.peers.into_keys().collect::<Vec<_>>()).unwrap_or_default() {
             self.fail(conn, "document_dropped", format!("internal error on document {doc_id}; other documents are unaffected"));
@@ -749,12 +788,25 @@ impl<P: Policy> Hub<P> {
         if slot.persisting.is_some() {
             return;
         }
-        for changes in std::mem::take(&mut doc.local) {
+        for (changes, ack) in std::mem::take(&mut doc.local) {
             // Made by the server from this document's stored history: they
-            // apply (a change whose dependencies are missing waits inside
-            // Automerge until they arrive).
-            let _ = slot.doc.load_incremental(&changes);
+            // apply. One that cannot (or waits on a missing dependency) is
+            // reported, never confirmed.
+            let applied = slot.doc.load_incremental(&changes).map_err(|e| e.to_string()).and_then(|_| {
+                let hashes: Vec<ChangeHash> = split_chunks(&changes)
+                    .map(|chunks| chunks.iter().filter_map(|c| automerge::Change::from_bytes(c.to_vec()).ok()).map(|c| c.hash()).collect())
+                    .unwrap_or_default();
+                match hashes.iter().all(|h| slot.doc.get_change_by_hash(h).is_some()) {
+                    true => Ok(()),
+                    false => Err("the change depends on history this document does not hold".to_owned()),
+                }
+            });
             slot.bytes += changes.len();
+            match (ack, applied) {
+                (Some(ack), Ok(())) => slot.acks.push(ack),
+                (Some(ack), Err(e)) => self.out.push(Output::Applied { ack, result: Err(e) }),
+                (None, _) => {}
+            }
         }
         let mut refused: Vec<(ConnId, String)> = Vec::new();
         if !doc.pending.is_empty() {
@@ -854,8 +906,15 @@ impl<P: Policy> Hub<P> {
             slot.chunks = if kind == PersistKind::Snapshot { 0 } else { slot.chunks + 1 };
             slot.persisting = Some(heads.clone());
             let summary = cahier_doc::read::summary(&slot.doc);
+            // Confirmed when this persist is.
+            let acks = std::mem::take(&mut slot.acks);
+            slot.acks_in_flight = acks;
             self.out.push(Output::Persist { doc: doc_id.clone(), kind, bytes, heads, summary });
         } else {
+            // Nothing new to store: what was applied is stored already.
+            for ack in std::mem::take(&mut slot.acks) {
+                self.out.push(Output::Applied { ack, result: Ok(()) });
+            }
             self.generate(doc_id);
         }
         for (conn, message) in refused {

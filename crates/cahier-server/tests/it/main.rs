@@ -44,8 +44,8 @@ pub struct TestServer {
     /// A token of the editor account `tester`, for tests whose clients are
     /// anyone logged in (anonymous sockets are refused at the upgrade).
     pub tester: Option<String>,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    pub shutdown: CancellationToken,
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 impl TestServer {

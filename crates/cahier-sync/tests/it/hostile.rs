@@ -27,6 +27,10 @@ pub(crate) struct Meeting {
     pub(crate) replicas: HashMap<ConnId, (Automerge, sync::State)>,
     /// What each connection was told: errors and closes, in order.
     pub(crate) told: HashMap<ConnId, Vec<String>>,
+    /// The store fails every write while this is set.
+    pub(crate) full_disk: bool,
+    /// What each acknowledged apply was answered.
+    pub(crate) applied: HashMap<u64, Result<(), String>>,
 }
 
 impl Meeting {
@@ -39,6 +43,8 @@ impl Meeting {
             stored: HashMap::new(),
             replicas: HashMap::new(),
             told: HashMap::new(),
+            full_disk: false,
+            applied: HashMap::new(),
         };
         for conn in [1, 2, 3] {
             m.hub.handle(0, Input::Connected { conn });
@@ -81,10 +87,16 @@ impl Meeting {
                         let result = Ok(self.stored.get(&doc).map(|d| (d.clone(), 0)));
                         self.hub.handle(0, Input::Loaded { doc, result });
                     }
+                    Output::Persist { doc, heads, .. } if self.full_disk => {
+                        self.hub.handle(0, Input::Persisted { doc, heads, result: Err("No space left on device".into()) });
+                    }
                     Output::Persist { doc, bytes, heads, .. } => {
                         let stored = self.stored.entry(doc.clone()).or_default();
                         stored.load_incremental(&bytes).expect("the hub persists valid changes");
                         self.hub.handle(0, Input::Persisted { doc, heads, result: Ok(()) });
+                    }
+                    Output::Applied { ack, result } => {
+                        self.applied.insert(ack, result);
                     }
                     Output::Send { conn, bytes } => match Message::decode(&bytes).expect("the hub sends valid messages") {
                         Message::Sync { data, .. } => {
@@ -242,4 +254,52 @@ fn refused_requests_load_nothing_and_look_like_missing_documents() {
         assert!(matches!(answers.as_slice(), [Message::DocUnavailable { document_id: d, .. }] if *d == document_id), "{answers:?}");
     }
     assert_eq!(hub.stats().documents_loaded, 0, "no document is kept in memory");
+}
+
+/// A change the server makes itself (a restore, an import), from the stored
+/// document: the text appended to the body.
+fn server_change(m: &Meeting, text: &str) -> Vec<u8> {
+    use automerge::ReadDoc;
+    use automerge::transaction::Transactable;
+    let mut doc = m.stored[&m.doc_id].clone();
+    let body = doc.get(automerge::ROOT, "body").expect("read").expect("a body").1;
+    let len = doc.length(&body);
+    let mut tx = doc.transaction();
+    tx.splice_text(&body, len, 0, text).expect("type");
+    tx.commit();
+    doc.get_last_local_change().expect("a change").raw_bytes().to_vec()
+}
+
+#[test]
+fn a_change_the_server_makes_is_confirmed_only_once_stored() {
+    let mut m = Meeting::new();
+    m.type_text(1, "Notes.");
+    m.run();
+    let changes = server_change(&m, " Restauré.");
+    m.hub.handle(0, Input::Apply { doc: m.doc_id.clone(), changes, ack: Some(1) });
+    m.run();
+    assert_eq!(m.applied.get(&1), Some(&Ok(())));
+    assert!(cahier_doc::read(&m.stored[&m.doc_id], None).0.body.ends_with("Restauré."), "stored before confirmed");
+    assert!(m.body(1).ends_with("Restauré."), "and sent to the open editors");
+    // With the disk full, the same kind of change is reported as not stored.
+    m.full_disk = true;
+    let changes = server_change(&m, " Perdu ?");
+    m.hub.handle(0, Input::Apply { doc: m.doc_id.clone(), changes, ack: Some(2) });
+    m.run();
+    let answer = m.applied.get(&2).expect("an answer");
+    assert!(answer.as_ref().is_err_and(|e| e.contains("No space left")), "{answer:?}");
+    assert!(!cahier_doc::read(&m.stored[&m.doc_id], None).0.body.contains("Perdu"));
+    // A change built on history the document does not hold is never confirmed.
+    m.full_disk = false;
+    let mut other = cahier_doc::new_document(&DocView::new_page("Autre"), &Editor::new("x"), 0).expect("doc");
+    {
+        use automerge::transaction::Transactable;
+        let mut tx = other.transaction();
+        tx.put(automerge::ROOT, "title", "Autre titre").expect("put");
+        tx.commit();
+    }
+    let orphan = other.get_last_local_change().expect("a change").raw_bytes().to_vec();
+    m.hub.handle(0, Input::Apply { doc: m.doc_id.clone(), changes: orphan, ack: Some(3) });
+    m.run();
+    assert!(m.applied.get(&3).is_some_and(Result::is_err), "{:?}", m.applied.get(&3));
 }

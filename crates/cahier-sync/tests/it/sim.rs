@@ -140,6 +140,7 @@ impl World {
                     chunks.push(bytes);
                     self.store_work.push(Input::Persisted { doc, heads, result: Ok(()) });
                 }
+                Output::Applied { .. } => {}
                 Output::Unload { .. } => {}
             }
         }
