@@ -49,7 +49,7 @@ pub fn app(state: AppState) -> Router {
         .route("/wiki/{slug}/publish", post(wiki::publish))
         .route("/wiki/{slug}/unpublish", post(wiki::unpublish))
         .route("/wiki/{slug}/restore", post(wiki::restore))
-        .route("/wiki/{slug}/delete", post(wiki::delete))
+        .route("/wiki/{slug}/delete", get(wiki::delete_page).post(wiki::delete))
         .route("/wiki/{slug}/promote", post(wiki::promote))
         .route("/tags", get(wiki::tags))
         .route("/tags/{tag}", get(wiki::tag))

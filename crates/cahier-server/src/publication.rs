@@ -212,7 +212,10 @@ pub fn is_deleted(store: &Store, id: &DocId) -> Result<bool, AuthError> {
 pub fn delete(store: &Store, id: &DocId, by: &str, now_ms: i64) -> Result<(), AuthError> {
     unpublish(store, id, by, now_ms)?;
     let d = Deletion { at_ms: now_ms, by: by.to_owned() };
-    let event = AuditEvent { at_ms: now_ms, who: by.to_owned(), action: "deleted".into(), target: id.to_string() };
+    // The audit log names what was deleted, so that it can be found again.
+    let title = store.load_record(id)?.map(|(doc, _)| cahier_doc::read::summary(&doc).title).unwrap_or_default();
+    let target = format!("{} « {title} » ({id})", store.address(id)?);
+    let event = AuditEvent { at_ms: now_ms, who: by.to_owned(), action: "deleted".into(), target };
     store.put_records(vec![(format!("del/{id}"), Some(json(&d)?)), audit_write(store, &event)?])?;
     Ok(())
 }

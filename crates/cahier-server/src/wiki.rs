@@ -432,7 +432,36 @@ pub async fn publish(
     set_published(state, slug, headers, CsrfForm { csrf: form.csrf }, form.heads, true).await
 }
 
-pub async fn delete(State(state): State<AppState>, Path(slug): Path<String>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
+#[derive(Deserialize, Default)]
+pub struct DeleteForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    /// `yes` once the maintainer confirmed; without it, the question is asked.
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+/// `GET /wiki/SLUG/delete`: asks before deleting, naming the page.
+pub async fn delete_page(State(state): State<AppState>, Path(slug): Path<String>, headers: HeaderMap) -> Response {
+    let v = viewer(&state, &headers, None);
+    let path = format!("/wiki/{slug}/delete");
+    if !allowed(&v.principal, &Act::Delete) {
+        return if v.principal == Principal::Anonymous { not_found(&state, &v, &path) } else { forbidden(&state, &v, &path) };
+    }
+    confirm_delete(&state, &v, &slug, &path)
+}
+
+fn confirm_delete(state: &AppState, v: &Viewer, slug: &str, path: &str) -> Response {
+    let title = match find_live(state, slug).map(|id| id.map(|id| state.store.load_record(&id))) {
+        Ok(Some(Ok(Some((doc, _))))) => cahier_doc::read(&doc, None).0.title,
+        Ok(None) | Ok(Some(Ok(None))) => return not_found(state, v, path),
+        Ok(Some(Err(e))) => return server_error(e),
+        Err(e) => return server_error(e),
+    };
+    html_page(StatusCode::OK, html::delete_confirmation(&v.ctx(state, path), slug, &title))
+}
+
+pub async fn delete(State(state): State<AppState>, Path(slug): Path<String>, headers: HeaderMap, Form(form): Form<DeleteForm>) -> Response {
     let v = viewer(&state, &headers, None);
     let path = format!("/wiki/{slug}");
     if !allowed(&v.principal, &Act::Delete) {
@@ -440,6 +469,9 @@ pub async fn delete(State(state): State<AppState>, Path(slug): Path<String>, hea
     }
     if !v.csrf_ok(form.csrf.as_deref()) {
         return forbidden(&state, &v, &path);
+    }
+    if form.confirm.as_deref() != Some("yes") {
+        return confirm_delete(&state, &v, &slug, &format!("/wiki/{slug}/delete"));
     }
     let id = match find_live(&state, &slug) {
         Ok(Some(id)) => id,

@@ -458,13 +458,27 @@ pub fn promote_form(ctx: &Ctx<'_>, slug: &str) -> String {
 }
 
 /// A maintainer's delete button (the document is kept, out of reach; `cahier undelete` brings it back).
+/// A link to the page that asks before deleting (deleting is never one click).
 pub fn delete_form(ctx: &Ctx<'_>, slug: &str) -> String {
-    format!(
-        "<form class=\"inline\" method=\"post\" action=\"/wiki/{}/delete\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">{}</button></form>",
-        escape(slug),
-        escape(ctx.csrf.unwrap_or("")),
-        ctx.t().delete
-    )
+    format!("<a class=\"danger\" href=\"/wiki/{}/delete\">{}</a>", escape(slug), ctx.t().delete)
+}
+
+/// Asks a maintainer to confirm deleting the page titled `title`.
+pub fn delete_confirmation(ctx: &Ctx<'_>, slug: &str, title: &str) -> String {
+    let t = ctx.t();
+    let m = format!(
+        "<h1>{question}</h1>\n<p><strong>« {title} »</strong> (<code>/wiki/{slug}</code>)</p>\n<p>{explain}</p>\n\
+<form method=\"post\" action=\"/wiki/{slug}/delete\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"confirm\" value=\"yes\">\
+<button type=\"submit\" class=\"danger\">{confirm}</button> <a href=\"/wiki/{slug}\">{cancel}</a></form>\n",
+        question = t.delete_question,
+        title = escape(title),
+        slug = escape(slug),
+        explain = t.delete_explain,
+        csrf = escape(ctx.csrf.unwrap_or("")),
+        confirm = t.delete_confirm,
+        cancel = t.cancel,
+    );
+    layout(ctx, t.delete_question, &m)
 }
 
 /// A maintainer's publish or unpublish button.

@@ -85,6 +85,8 @@ async fn the_http_matrix_matches_the_policy_table() {
         ("POST", "/wiki/publiee/unpublish", [404, 403, 303]),
         ("GET", "/api/documents", [401, 200, 200]),
         ("GET", "/audit", [404, 403, 200]),
+        // Deleting asks first (naming the page), then deletes once confirmed.
+        ("GET", "/wiki/a-supprimer/delete", [404, 403, 200]),
         ("POST", "/wiki/a-supprimer/delete", [404, 403, 303]),
         // Promoting minutes makes a new page (editors create documents).
         ("POST", "/wiki/reunion/promote", [404, 303, 303]),
@@ -102,7 +104,9 @@ async fn the_http_matrix_matches_the_policy_table() {
             if *method == "POST" {
                 h.push(FORM);
             }
-            let r = request(&server, method, path, &h, "").await;
+            // Forms that ask for a confirmation get it (the others ignore it).
+            let body = if *method == "POST" { "confirm=yes" } else { "" };
+            let r = request(&server, method, path, &h, body).await;
             if r.status != expected[i] {
                 wrong.push(format!("{name} {method} {path}: {} (expected {})", r.status, expected[i]));
             }
@@ -251,5 +255,25 @@ async fn blocked_logins_cost_no_memory_and_never_reset_the_limits() {
     }
     assert_eq!(keys(get(&server, "/metrics", &[]).await.text()), before, "blocked attempts are not remembered");
     assert_eq!(attempt("compte0".into()).await, 429, "and the flood did not lift the limit");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_asks_first_names_the_page_and_the_audit_log_says_which() {
+    let (dir, _, maintainer) = setup();
+    let server = TestServer::start(dir.path(), ServerConfig::default()).await;
+    let auth = format!("Bearer {maintainer}");
+    // The button on the page is a link to a question, not a deletion.
+    let question = get(&server, "/wiki/a-supprimer/delete", &[("Authorization", &auth)]).await;
+    assert_eq!(question.status, 200);
+    assert!(question.text().contains("Supprimer cette page ?") && question.text().contains("Oui, supprimer"), "{}", question.text());
+    // A form sent without the confirmation asks again and deletes nothing.
+    let unconfirmed = request(&server, "POST", "/wiki/a-supprimer/delete", &[("Authorization", &auth), FORM], "csrf=").await;
+    assert_eq!(unconfirmed.status, 200);
+    assert_eq!(get(&server, "/wiki/a-supprimer/delete", &[("Authorization", &auth)]).await.status, 200, "still there");
+    let done = request(&server, "POST", "/wiki/a-supprimer/delete", &[("Authorization", &auth), FORM], "csrf=&confirm=yes").await;
+    assert_eq!(done.status, 303);
+    let audit = get(&server, "/audit", &[("Authorization", &auth)]).await.text();
+    assert!(audit.contains("a-supprimer « À supprimer »") && audit.contains("deleted"), "the audit log names the page: {audit}");
     server.stop().await;
 }

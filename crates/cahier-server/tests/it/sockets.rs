@@ -681,7 +681,7 @@ async fn deleting_a_document_tells_its_open_editors_and_closes_it_to_them() {
         "POST",
         "/wiki/a-supprimer/delete",
         &[("Authorization", &auth), ("Content-Type", "application/x-www-form-urlencoded")],
-        "csrf=",
+        "csrf=&confirm=yes",
     )
     .await;
     assert_eq!(r.status, 303, "{}", r.text());
