@@ -158,7 +158,22 @@ function header(session: Session, status?: HTMLElement): HTMLElement {
   const nav = h("nav", { "aria-label": t.home }, h("a", { href: "/edit", class: "brand" }, t.appName))
   const items = h("div", { class: "menu-items" })
   if (session.name) items.append(h("span", { class: "user" }, session.name))
-  items.append(switcher)
+  items.append(h("a", { href: "/wiki", id: "wiki-link" }, t.wiki), switcher)
+  if (session.kind !== "anonymous" && session.csrf) {
+    // The server's own logout (it ends the session and opens the wiki).
+    const logout = h(
+      "form",
+      { method: "post", action: "/logout", id: "logout" },
+      h("input", { type: "hidden", name: "csrf", value: session.csrf }),
+      h("button", { type: "submit" }, t.logout),
+    )
+    logout.addEventListener("submit", (e) => {
+      // Changes the server does not have yet stay on this device only.
+      const state = document.querySelector<HTMLElement>("#status")?.dataset.state
+      if (state && state !== "saved" && !confirm(t.logoutUnsaved)) e.preventDefault()
+    })
+    items.append(logout)
+  }
   const menu = h("details", { class: "menu", id: "menu" }, h("summary", {}, t.menu), items)
   menu.open = wide.matches
   const bar = h("header", { class: "bar" }, nav)
@@ -194,11 +209,15 @@ async function home(session: Session, repo: Repo) {
       const when = e.updated_ms ? new Date(e.updated_ms).toLocaleString(lang) : ""
       const li = h(
         "li",
-        {},
+        { "data-state": e.published ? "published" : "draft" },
         h("a", { href: `/edit/${e.id}` }, e.title || (e.kind === "minutes" ? t.untitledMinutes : t.untitledPage)),
         " ",
-        h("small", {}, when),
+        h("span", { class: `badge ${e.published ? "published" : "draft"}` }, e.published ? t.publishedBadge(e.kind) : t.draft),
+        " ",
       )
+      // A published document's public page, for readers.
+      if (e.published && e.slug) li.append(h("a", { href: `/wiki/${e.slug}`, class: "public", "aria-label": `${t.publicPage} : ${e.title}` }, t.publicPage), " ")
+      li.append(h("small", {}, when))
       ;(e.kind === "minutes" ? minutesList : pagesList).append(li)
     }
     for (const list of [minutesList, pagesList]) {
@@ -430,6 +449,9 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
 
   const main = h("main", { id: "main", class: isMinutes ? "minutes" : "page" })
   main.append(h("h1", { class: "visually-hidden" }, isMinutes ? t.minutes : t.pages), labelled(t.title, title))
+  // Draft or published, from the server's list (nothing shown offline).
+  const publication = h("p", { id: "publication", class: "publication", hidden: "" })
+  void showPublication(publication, session, id, doc0.kind)
 
   // The Markdown text, in CodeMirror, bound to `body`.
   const cmLabel = h("h2", { id: "body-label" }, isMinutes ? t.notes : t.body)
@@ -550,6 +572,7 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
     )
     meeting.open = wide.matches || isNew
     main.append(
+      publication,
       meeting,
       h("section", { class: "notes" }, cmLabel, cmHost),
       h("section", { "aria-labelledby": "h-decisions" }, h("h2", { id: "h-decisions" }, t.decisions), decisions.element),
@@ -569,12 +592,10 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
       const v = (d.tags ?? []).join(", ")
       if (document.activeElement !== tags && tags.value !== v) tags.value = v
     })
-    const link = h("a", { id: "published-link" }, t.publishedPage)
-    changes.push((d) => link.setAttribute("href", `/wiki/${d.slug}`))
     main.append(
       labelled(t.slug, slugInput),
       labelled(t.tags, tags),
-      h("p", {}, link),
+      publication,
       h("div", { class: "split" }, h("section", { class: "notes" }, cmLabel, cmHost), h("section", { "aria-labelledby": "h-preview", class: "preview" }, h("h2", { id: "h-preview" }, t.preview), preview)),
     )
   }
@@ -672,6 +693,28 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
 }
 let previewTimer: number | undefined
 const preview = h("div", { class: "rendered", id: "preview" })
+
+/** Says whether the document is a draft or published, with a link to its
+ * public page (or, for those who may publish a draft, to the wiki's view of
+ * it, where the publish button is). */
+async function showPublication(el: HTMLElement, session: Session, id: string, kind: string) {
+  let entry: Entry | undefined
+  try {
+    const r = await fetch("/api/documents", { credentials: "same-origin" })
+    if (!r.ok) return
+    entry = ((await r.json()) as Entry[]).find((e) => e.id === id)
+  } catch {
+    return
+  }
+  // Not on the server's list yet: new, hence a draft.
+  const published = entry?.published === true
+  const slug = entry?.slug ?? ""
+  el.replaceChildren(h("span", { class: `badge ${published ? "published" : "draft"}` }, published ? t.publishedBadge(kind) : t.draft))
+  el.dataset.state = published ? "published" : "draft"
+  if (published && slug) el.append(" ", h("a", { href: `/wiki/${slug}`, id: "published-link" }, t.publishedPage))
+  else if (!published && slug && session.may_publish) el.append(" ", h("a", { href: `/wiki/${slug}`, id: "publish-link" }, kind === "minutes" ? t.reviewDraftMinutes : t.reviewDraft))
+  el.hidden = false
+}
 
 /** Invite links: anyone with the link joins this document under a name they choose. */
 function inviteBox(session: Session, doc: string): HTMLElement {

@@ -490,6 +490,40 @@ try {
     await shot(phone, "phone-menu", false)
     await phoneCtx.close()
   }
+
+  // 8. Finding one's way: the minutes say they are a draft; the home says
+  // which documents are drafts and which are published, with their public
+  // page; a published page's editor links to it; the wiki is one click away;
+  // logging out ends the session.
+  const publication = (page) => page.$eval("#publication", (el) => (el.hidden ? "" : el.textContent.trim()))
+  await camille.waitForFunction(() => !document.querySelector("#publication")?.hidden, null, { timeout: WAIT })
+  check((await publication(camille)).startsWith("Brouillon"), `the new minutes say they are a draft: ${await publication(camille)}`)
+  await camille.click("header .brand")
+  await camille.waitForSelector('#minutes-list li:has(a:text-is("Webinaire du jeudi"))', { timeout: WAIT })
+  const listed = async (list, title) =>
+    camille.$eval(`${list} li:has(a:text-is("${title}"))`, (li) => ({
+      badge: li.querySelector(".badge")?.textContent,
+      public: li.querySelector("a.public")?.getAttribute("href") ?? null,
+    }))
+  const minutesEntry = await listed("#minutes-list", "Webinaire du jeudi")
+  check(minutesEntry.badge === "Brouillon" && minutesEntry.public === null, `the home lists the minutes as a draft: ${JSON.stringify(minutesEntry)}`)
+  const pageEntry = await listed("#pages-list", "Injections")
+  check(pageEntry.badge === "Publiée" && pageEntry.public === "/wiki/injections", `the home lists the published page with its public page: ${JSON.stringify(pageEntry)}`)
+  await shot(camille, "home-drafts-and-published")
+  await camille.click('#pages-list a:text-is("Injections")')
+  await camille.waitForSelector("#published-link", { timeout: WAIT })
+  check((await publication(camille)).startsWith("Publiée"), `a published page's editor says so: ${await publication(camille)}`)
+  await shot(camille, "published-page-editor", false)
+  await Promise.all([camille.waitForURL(`${base}/wiki/injections`), camille.click("#published-link")])
+  await camille.goBack()
+  await camille.waitForSelector("#wiki-link", { timeout: WAIT })
+  await Promise.all([camille.waitForURL(`${base}/wiki`), camille.click("#wiki-link")])
+  await camille.goto(`${base}/edit`)
+  await camille.waitForSelector("#logout button", { timeout: WAIT })
+  await Promise.all([camille.waitForURL(`${base}/wiki`), camille.click("#logout button")])
+  await camille.goto(`${base}/edit`)
+  await camille.waitForSelector("#password", { timeout: WAIT })
+  check(new URL(camille.url()).pathname === "/login", `logged out, the editor asks to log in again: ${camille.url()}`)
   await lc.close()
   await cc.close()
   check(errors.length === 0, `no script errors: ${errors.join("; ")}`)
