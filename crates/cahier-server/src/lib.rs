@@ -46,6 +46,8 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Simultaneous sync sockets from one client address; more are refused.
     pub max_connections_per_address: usize,
+    /// Where readers' dates are shown.
+    pub time_zone: jiff::tz::TimeZone,
     /// Messages waiting to be sent to one peer before it counts as too slow and is dropped.
     pub max_outbound_queue: usize,
     /// How long shutdown may take to flush before giving up.
@@ -69,6 +71,7 @@ impl Default for ServerConfig {
             header_timeout: Duration::from_secs(30),
             max_connections: 2048,
             max_connections_per_address: 256,
+            time_zone: jiff::tz::TimeZone::system(),
             max_outbound_queue: 4096,
             shutdown_grace: Duration::from_secs(10),
             compact_after: cahier_store::DEFAULT_COMPACT_AFTER,
@@ -179,6 +182,15 @@ pub async fn run(
     tokio::task::spawn_blocking(move || storage_thread.join()).await.ok();
     tracing::info!("cahier stopped");
     Ok(())
+}
+
+/// The time zone named `name` (an IANA name such as `Europe/Paris`), or the
+/// system's when there is none.
+pub fn time_zone(name: Option<&str>) -> anyhow::Result<jiff::tz::TimeZone> {
+    match name {
+        None => Ok(jiff::tz::TimeZone::system()),
+        Some(n) => jiff::tz::TimeZone::get(n).with_context(|| format!("unknown time zone {n:?}: use a name like Europe/Paris")),
+    }
 }
 
 /// Milliseconds since the epoch, now.

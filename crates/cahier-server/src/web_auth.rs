@@ -41,7 +41,14 @@ impl Viewer {
     }
 
     pub fn ctx<'a>(&'a self, state: &'a AppState, path: &'a str) -> Ctx<'a> {
-        Ctx { lang: self.lang, base_url: &state.base_url, path, user: self.name(), csrf: self.csrf.as_deref() }
+        Ctx {
+            lang: self.lang,
+            base_url: &state.base_url,
+            path,
+            user: self.name(),
+            csrf: self.csrf.as_deref(),
+            zone: &state.config.time_zone,
+        }
     }
 
     /// Whether a state-changing request carries proof that it comes from

@@ -26,6 +26,8 @@ pub struct Ctx<'a> {
     pub user: Option<&'a str>,
     /// The session's CSRF token, for the forms on the page.
     pub csrf: Option<&'a str>,
+    /// Where dates are shown (`cahier serve --time-zone`).
+    pub zone: &'a jiff::tz::TimeZone,
 }
 
 impl Ctx<'_> {
@@ -90,12 +92,23 @@ pub fn layout(ctx: &Ctx<'_>, title: &str, main: &str) -> String {
     )
 }
 
-fn date(ms: i64) -> String {
-    let s = cahier_doc::time::format_ms(ms);
-    // 2026-11-23T09:17:11Z → 2026-11-23 09:17 UTC
-    match (s.get(..10), s.get(11..16)) {
-        (Some(d), Some(h)) => format!("{d} {h} UTC"),
-        _ => s,
+/// A date as a reader of `lang` writes it, in `zone`: "1er décembre 2026 à
+/// 8 h 24", "1 December 2026 at 08:24" (with "UTC" when the zone is UTC).
+pub fn date(lang: Lang, zone: &jiff::tz::TimeZone, ms: i64) -> String {
+    const MOIS: [&str; 12] =
+        ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"];
+    const MONTHS: [&str; 12] =
+        ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+    let Ok(t) = jiff::Timestamp::from_millisecond(ms) else { return cahier_doc::time::format_ms(ms) };
+    let z = zone.to_datetime(t);
+    let month = usize::try_from(z.month() - 1).unwrap_or(0).min(11);
+    let utc = if zone.iana_name() == Some("UTC") || zone.iana_name() == Some("Etc/UTC") { " UTC" } else { "" };
+    match lang {
+        Lang::Fr => {
+            let day = if z.day() == 1 { "1er".to_owned() } else { z.day().to_string() };
+            format!("{day} {} {} à {} h {:02}{utc}", MOIS[month], z.year(), z.hour(), z.minute())
+        }
+        Lang::En => format!("{} {} {} at {:02}:{:02}{utc}", z.day(), MONTHS[month], z.year(), z.hour(), z.minute()),
     }
 }
 
@@ -105,8 +118,8 @@ pub fn short_version(version: &str) -> String {
     version.chars().filter(char::is_ascii_hexdigit).take(12).collect()
 }
 
-fn time_el(ms: i64) -> String {
-    format!("<time datetime=\"{}\">{}</time>", cahier_doc::time::format_ms(ms), date(ms))
+fn time_el(ctx: &Ctx<'_>, ms: i64) -> String {
+    format!("<time datetime=\"{}\">{}</time>", cahier_doc::time::format_ms(ms), date(ctx.lang, ctx.zone, ms))
 }
 
 fn tag_links(tags: &[String]) -> String {
@@ -141,7 +154,7 @@ pub fn page(ctx: &Ctx<'_>, p: &Published, backlinks: &[&Published], can_see_hist
     let t = ctx.t();
     let mut m = String::new();
     let _ = write!(m, "<article>\n<h1>{}</h1>\n", escape(&p.title));
-    let _ = write!(m, "<p class=\"meta\">{} {} {} {}", t.published_on, time_el(p.published_ms), t.by, escape(&p.published_by));
+    let _ = write!(m, "<p class=\"meta\">{} {} {} {}", t.published_on, time_el(ctx, p.published_ms), t.by, escape(&p.published_by));
     if !p.tags.is_empty() {
         let _ = write!(m, " · {} {}", t.tagged, tag_links(&p.tags));
     }
@@ -259,7 +272,7 @@ pub fn recent(ctx: &Ctx<'_>, events: &[PubEvent]) -> String {
             let what = if e.published { t.published } else { t.unpublished };
             let link =
                 if e.published { format!("<a href=\"/wiki/{}\">{}</a>", escape(&e.slug), escape(&e.title)) } else { escape(&e.title) };
-            let _ = writeln!(m, "<li>{} — {link} {what} {} {}</li>", time_el(e.at_ms), t.by, escape(&e.by));
+            let _ = writeln!(m, "<li>{} — {link} {what} {} {}</li>", time_el(ctx, e.at_ms), t.by, escape(&e.by));
         }
         m.push_str("</ol>\n");
     }
@@ -321,7 +334,7 @@ pub fn history(ctx: &Ctx<'_>, slug: &str, title: &str, sessions: &[Session], res
         let author = s.author.clone().unwrap_or_else(|| format!("{}-{}", t.unknown_author, &s.actor[..8.min(s.actor.len())]));
         let mut li = format!(
             "<li>{} — <strong>{}</strong>, {} {}: <a href=\"/wiki/{}/history?version={v}\">{}</a>",
-            time_el(s.start.saturating_mul(1000)),
+            time_el(ctx, s.start.saturating_mul(1000)),
             escape(&author),
             s.versions.len(),
             t.changes,
@@ -552,8 +565,14 @@ pub fn audit(ctx: &Ctx<'_>, rows: &[(i64, String, String, String)]) -> String {
         t.audit, t.when, t.who, t.what, t.target
     );
     for (at, who, what, target) in rows {
-        let _ =
-            writeln!(m, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", time_el(*at), escape(who), escape(what), escape(target));
+        let _ = writeln!(
+            m,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            time_el(ctx, *at),
+            escape(who),
+            escape(what),
+            escape(target)
+        );
     }
     m.push_str("</tbody>\n</table>\n");
     layout(ctx, t.audit, &m)

@@ -44,6 +44,10 @@ pub struct ServeArgs {
     /// router counts as one address).
     #[arg(long, env = "CAHIER_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256)]
     max_connections_per_address: usize,
+    /// The time zone readers' dates are shown in (e.g. Europe/Paris); the
+    /// system's by default.
+    #[arg(long, env = "CAHIER_TIME_ZONE")]
+    time_zone: Option<String>,
     /// Largest sync message, in bytes.
     #[arg(long, env = "CAHIER_MAX_MESSAGE_BYTES", default_value_t = 8 * 1024 * 1024)]
     max_message_bytes: usize,
@@ -88,6 +92,7 @@ impl ServeArgs {
             header_timeout: Duration::from_secs(self.header_timeout_secs),
             max_connections: self.max_connections,
             max_connections_per_address: self.max_connections_per_address,
+            time_zone: cahier_server::time_zone(self.time_zone.as_deref())?,
             trusted_proxies: self.trusted_proxies.clone(),
             web_dir: self.web_dir.clone(),
             ..ServerConfig::default()

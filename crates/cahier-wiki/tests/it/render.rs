@@ -130,3 +130,22 @@ fn task_boxes_say_whether_the_task_is_done() {
     assert!(html.contains("aria-label=\"à faire / to do\"") && html.contains("aria-label=\"fait / done\""), "{html}");
     assert_eq!(html.matches("aria-label").count(), 2, "{html}");
 }
+
+#[test]
+fn dates_read_as_french_and_english_readers_write_them_in_the_servers_zone() {
+    use cahier_wiki::html::date;
+    use cahier_wiki::i18n::Lang;
+    let paris = jiff::tz::TimeZone::get("Europe/Paris").expect("the system's time zone database");
+    let utc = jiff::tz::TimeZone::UTC;
+    // 2026-12-01T07:24Z, 2026-07-14T20:05Z
+    let (december, july) = (1_796_109_840_000, 1_784_059_500_000);
+    let cases = [
+        (Lang::Fr, &paris, december, "1er décembre 2026 à 8 h 24"),
+        (Lang::En, &paris, december, "1 December 2026 at 08:24"),
+        (Lang::Fr, &paris, july, "14 juillet 2026 à 22 h 05"),
+        (Lang::Fr, &utc, december, "1er décembre 2026 à 7 h 24 UTC"),
+    ];
+    for (lang, zone, ms, expected) in cases {
+        assert_eq!(date(lang, zone, ms), expected);
+    }
+}
