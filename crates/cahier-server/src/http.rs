@@ -65,7 +65,8 @@ pub fn app(state: AppState) -> Router {
         .route("/join/{secret}", get(web_auth::join_page).post(web_auth::join_submit))
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
-        .layer(axum::middleware::from_fn(wiki::security_headers));
+        .layer(axum::middleware::from_fn(wiki::security_headers))
+        .layer(axum::middleware::from_fn(web_auth::remember_lang));
     // The import report is streamed line by line: not through the compression
     // layer, which would hold the lines back (and cut the stream short).
     let import = Router::new()

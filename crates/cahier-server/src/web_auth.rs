@@ -71,8 +71,38 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     })
 }
 
+/// The cookie that keeps a reader's language choice across pages.
+pub const LANG_COOKIE: &str = "cahier_lang";
+
+/// `?lang=`, else the language chosen before (its cookie), else
+/// `Accept-Language`, else French.
 pub fn lang(headers: &HeaderMap, query_lang: Option<&str>) -> Lang {
-    Lang::negotiate(query_lang, headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()))
+    let chosen = query_lang.or_else(|| cookie(headers, LANG_COOKIE));
+    Lang::negotiate(chosen, headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()))
+}
+
+/// Remembers a language chosen with `?lang=fr|en`: a cookie on the response,
+/// and, for this request, as if it had come with it (so every page, the join
+/// and setup pages included, speaks it from this click on).
+pub async fn remember_lang(mut req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let chosen = req.uri().query().and_then(|q| {
+        q.split('&').find_map(|kv| match kv {
+            "lang=fr" => Some("fr"),
+            "lang=en" => Some("en"),
+            _ => None,
+        })
+    });
+    let Some(code) = chosen else { return next.run(req).await };
+    let existing = req.headers().get(header::COOKIE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let merged = if existing.is_empty() { format!("{LANG_COOKIE}={code}") } else { format!("{LANG_COOKIE}={code}; {existing}") };
+    if let Ok(v) = HeaderValue::from_str(&merged) {
+        req.headers_mut().insert(header::COOKIE, v);
+    }
+    let mut resp = next.run(req).await;
+    if let Ok(c) = HeaderValue::from_str(&format!("{LANG_COOKIE}={code}; Path=/; Max-Age=31536000; SameSite=Lax")) {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
 }
 
 /// Resolves the viewer: an API token in `Authorization: Bearer`, else a session
@@ -342,7 +372,8 @@ pub async fn setup_page(
     }
     let Some(r) = random32() else { return html_page(StatusCode::SERVICE_UNAVAILABLE, String::new()) };
     let csrf = cahier_auth::new_secret(r);
-    let body = html::setup(&v.ctx(&state, "/setup"), &secret, &csrf, None);
+    let here = format!("/setup/{secret}");
+    let body = html::setup(&v.ctx(&state, &here), &secret, &csrf, None);
     let mut resp = html_page(StatusCode::OK, body);
     let c = format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/setup; HttpOnly; SameSite=Strict; Max-Age=3600{}", secure(&state));
     if let Ok(c) = HeaderValue::from_str(&c) {
@@ -407,7 +438,8 @@ pub async fn join_page(
     let title = invite_title(&state, &inv.doc);
     let Some(r) = random32() else { return html_page(StatusCode::SERVICE_UNAVAILABLE, String::new()) };
     let csrf = cahier_auth::new_secret(r);
-    let mut resp = html_page(StatusCode::OK, html::join(&v.ctx(&state, "/join"), &secret, &title, inv.write, &csrf, None));
+    let here = format!("/join/{secret}");
+    let mut resp = html_page(StatusCode::OK, html::join(&v.ctx(&state, &here), &secret, &title, inv.write, &csrf, None));
     let c = format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/join; HttpOnly; SameSite=Strict; Max-Age=3600{}", secure(&state));
     if let Ok(c) = HeaderValue::from_str(&c) {
         resp.headers_mut().append(header::SET_COOKIE, c);

@@ -277,3 +277,28 @@ async fn deleting_asks_first_names_the_page_and_the_audit_log_says_which() {
     assert!(audit.contains("a-supprimer « À supprimer »") && audit.contains("deleted"), "the audit log names the page: {audit}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_language_chosen_once_stays_on_every_page_the_invite_page_included() {
+    let (dir, _, _) = setup();
+    let link = {
+        let store = crate::open_store(dir.path());
+        let id = store.find_slug("reunion").expect("find").expect("the minutes");
+        let (_, secret) = cahier_server::auth_store::create_invite(&store, &id, true, "camille", None, [6; 8], [6; 32], 1).expect("invite");
+        format!("/join/{secret}")
+    };
+    let server = TestServer::start(dir.path(), ServerConfig::default()).await;
+    let chosen = get(&server, "/wiki?lang=en", &[]).await;
+    let cookie =
+        chosen.cookies().iter().find_map(|c| c.split(';').next().filter(|c| c.starts_with("cahier_lang="))).expect("a cookie").to_owned();
+    assert_eq!(cookie, "cahier_lang=en");
+    let next = get(&server, "/recent", &[("Cookie", &cookie)]).await.text();
+    assert!(next.contains("<html lang=\"en\">"), "the next page is in English too");
+    // On an invite link, "English" keeps the link (it used to lead to a 404).
+    let invite = get(&server, &link, &[]).await.text();
+    assert!(invite.contains(&format!("href=\"{link}?lang=en\"")), "the switch keeps the token: {invite}");
+    let english = get(&server, &format!("{link}?lang=en"), &[]).await;
+    assert_eq!(english.status, 200);
+    assert!(english.text().contains("<html lang=\"en\">"), "{}", english.text());
+    server.stop().await;
+}
