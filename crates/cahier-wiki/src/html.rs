@@ -570,12 +570,36 @@ pub fn audit(ctx: &Ctx<'_>, rows: &[(i64, String, String, String)]) -> String {
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             time_el(ctx, *at),
             escape(who),
-            escape(what),
+            escape(&action_label(ctx.lang, what)),
             escape(target)
         );
     }
     m.push_str("</tbody>\n</table>\n");
     layout(ctx, t.audit, &m)
+}
+
+/// An audit action (stored in English, as a stable key) as the reader reads it.
+pub fn action_label(lang: Lang, action: &str) -> String {
+    let fr = match action {
+        "account created" => "compte créé",
+        "account changed" => "compte modifié",
+        "token created" => "jeton créé",
+        "token revoked" => "jeton révoqué",
+        "invite created" => "lien d’invitation créé",
+        "invite revoked" => "lien d’invitation révoqué",
+        "published" => "publication",
+        "unpublished" => "dépublication",
+        "deleted" => "suppression",
+        "undeleted" => "rétablissement",
+        "restored" => "restauration d’une version",
+        "imported" => "import",
+        "promoted" => "compte rendu devenu page",
+        other => other,
+    };
+    match lang {
+        Lang::Fr => fr.to_owned(),
+        Lang::En => action.to_owned(),
+    }
 }
 
 /// The page an invite link opens: choose the name others will see.

@@ -274,7 +274,10 @@ async fn deleting_asks_first_names_the_page_and_the_audit_log_says_which() {
     let done = request(&server, "POST", "/wiki/a-supprimer/delete", &[("Authorization", &auth), FORM], "csrf=&confirm=yes").await;
     assert_eq!(done.status, 303);
     let audit = get(&server, "/audit", &[("Authorization", &auth)]).await.text();
-    assert!(audit.contains("a-supprimer « À supprimer »") && audit.contains("deleted"), "the audit log names the page: {audit}");
+    assert!(
+        audit.contains("a-supprimer « À supprimer »") && audit.contains("<td>suppression</td>"),
+        "the audit log names the page, in French: {audit}"
+    );
     server.stop().await;
 }
 
