@@ -149,3 +149,43 @@ fn dates_read_as_french_and_english_readers_write_them_in_the_servers_zone() {
         assert_eq!(date(lang, zone, ms), expected);
     }
 }
+
+/// A small deterministic generator of hostile Markdown: deep and mixed
+/// nesting, long runs of brackets, emphasis, tables, links and raw HTML.
+fn hostile_markdown(seed: u64) -> String {
+    let mut x = seed | 1;
+    let mut next = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n.max(1)
+    };
+    let pieces = ["> ", "- ", "* ", "1. ", "  ", "[", "]", "(", ")", "*", "_", "`", "|", "<div>", "[[", "]]", "#", "\n", "x", "é"];
+    let mut out = String::new();
+    let lines = 1 + next(40);
+    for _ in 0..lines {
+        let depth = [0, 1, 5, 40, 2_000][next(5) as usize];
+        for _ in 0..depth {
+            out.push_str(pieces[next(5) as usize]);
+        }
+        let run = [1, 10, 1_000, 20_000][next(4) as usize];
+        let piece = pieces[next(pieces.len() as u64) as usize];
+        for _ in 0..run.min(50_000 / piece.len().max(1)) {
+            out.push_str(piece);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn generated_hostile_markdown_renders_flat_safe_and_in_bounded_time() {
+    let cases: u64 = std::env::var("CAHIER_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(60);
+    for seed in 1..=cases {
+        let markdown = hostile_markdown(seed);
+        let html = render_within(markdown.clone(), 60).html;
+        let depth = html.matches("<blockquote>").count();
+        assert!(depth <= render::MAX_NESTING * (markdown.lines().count() + 1), "seed {seed}: {depth} quotes");
+        assert!(!html.contains("<div>") && !html.contains("<script"), "seed {seed}: raw HTML came through");
+    }
+}
