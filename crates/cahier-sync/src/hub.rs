@@ -576,6 +576,16 @@ impl<P: Policy> Hub<P> {
         if !self.policy.authorize(conn, peer_id, &doc_id, Access::Read) {
             return;
         }
+        // Only a peer's own presence is relayed: clients pass on what they
+        // received (the server already relayed it to everyone), and nobody may
+        // speak in another peer's name.
+        if sender_id != peer_id {
+            return;
+        }
+        if data.len() > MAX_EPHEMERAL_BYTES {
+            let message = format!("ephemeral message too large: {} bytes, the limit is {MAX_EPHEMERAL_BYTES}", data.len());
+            return self.fail(conn, "ephemeral_too_large", message);
+        }
         if minicbor::Decoder::new(&data).skip().is_err() {
             return self.fail(conn, "malformed_ephemeral", "ephemeral data is not CBOR".into());
         }
@@ -997,6 +1007,10 @@ impl<P: Policy> Hub<P> {
         }
     }
 }
+
+/// Presence is a name, a colour and a cursor: a few hundred bytes. Each
+/// ephemeral message is copied to every peer of the document.
+pub const MAX_EPHEMERAL_BYTES: usize = 16 * 1024;
 
 /// The actors (hex) of the changes in `chunks` that `doc` does not have yet;
 /// `None` when a chunk cannot be read on its own. Each chunk of the list may

@@ -31,6 +31,8 @@ pub(crate) struct Meeting {
     pub(crate) full_disk: bool,
     /// What each acknowledged apply was answered.
     pub(crate) applied: HashMap<u64, Result<(), String>>,
+    /// Presence received: (by whom, in whose name).
+    pub(crate) presence: Vec<(ConnId, String)>,
 }
 
 impl Meeting {
@@ -45,6 +47,7 @@ impl Meeting {
             told: HashMap::new(),
             full_disk: false,
             applied: HashMap::new(),
+            presence: Vec::new(),
         };
         for conn in [1, 2, 3] {
             m.hub.handle(0, Input::Connected { conn });
@@ -106,6 +109,7 @@ impl Meeting {
                             }
                         }
                         Message::Error { message } => self.told.entry(conn).or_default().push(message),
+                        Message::Ephemeral { sender_id, .. } => self.presence.push((conn, sender_id)),
                         _ => {}
                     },
                     Output::Close { conn, reason } => {
@@ -302,4 +306,37 @@ fn a_change_the_server_makes_is_confirmed_only_once_stored() {
     m.hub.handle(0, Input::Apply { doc: m.doc_id.clone(), changes: orphan, ack: Some(3) });
     m.run();
     assert!(m.applied.get(&3).is_some_and(Result::is_err), "{:?}", m.applied.get(&3));
+}
+
+#[test]
+fn presence_is_relayed_only_in_its_senders_own_name_and_small() {
+    let mut m = Meeting::new();
+    m.run();
+    let mut data = Vec::new();
+    minicbor::encode(["Léo", "hsl(200 70% 40%)"], &mut data).expect("cbor");
+    let presence = |sender: &str, data: Vec<u8>| Message::Ephemeral {
+        sender_id: sender.into(),
+        target_id: "server".into(),
+        count: 1,
+        session_id: "s".into(),
+        document_id: DocId::from_random([7; 16]).to_string(),
+        data,
+    };
+    // In another peer's name (or passed on from it): relayed to nobody.
+    m.hub.handle(0, Input::Received { conn: 2, bytes: presence("peer-1", data.clone()).encode() });
+    m.run();
+    assert!(m.presence.is_empty(), "{:?}", m.presence);
+    // In its own name: to everyone else.
+    m.hub.handle(0, Input::Received { conn: 2, bytes: presence("peer-2", data).encode() });
+    m.run();
+    let mut got = m.presence.clone();
+    got.sort();
+    assert_eq!(got, [(1, "peer-2".to_owned()), (3, "peer-2".to_owned())]);
+    // Far larger than any presence: refused, the sender told.
+    let mut big = Vec::new();
+    minicbor::encode(minicbor::bytes::ByteVec::from(vec![0u8; 100_000]), &mut big).expect("cbor");
+    m.hub.handle(0, Input::Received { conn: 2, bytes: presence("peer-2", big).encode() });
+    m.run();
+    assert!(m.told.get(&2).is_some_and(|t| t[0].contains("ephemeral message too large")), "{:?}", m.told.get(&2));
+    assert_eq!(m.presence.len(), 2, "nothing of it relayed");
 }
