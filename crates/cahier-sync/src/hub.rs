@@ -889,13 +889,30 @@ impl<P: Policy> Hub<P> {
             let batch_ok = batch.is_empty() || slot.doc.load_incremental(&batch).is_ok();
             slot.bytes += batch.len();
             for (conn, msg) in accepted {
+                // Automerge counts our heads as sent when a peer's message, with
+                // no changes, names heads equal to ours. But the peer may have
+                // merged them itself (its own change and another's, crossing
+                // ours on the wire) and never been told that we hold them: it
+                // would wait for that forever ("Enregistrement…"). Our heads
+                // count as sent only once we sent them.
+                let keep_sent = |state: &mut sync::State, sent: Vec<ChangeHash>| {
+                    if state.last_sent_heads != sent && !state.last_sent_heads.is_empty() {
+                        state.last_sent_heads = sent;
+                    }
+                };
                 match doc.peers.get_mut(&conn) {
                     // Every change of the round is in the document already.
-                    Some(peer) if batch_ok => crate::round::receive_applied(&slot.doc, &mut peer.state, msg),
+                    Some(peer) if batch_ok => {
+                        let sent = peer.state.last_sent_heads.clone();
+                        crate::round::receive_applied(&slot.doc, &mut peer.state, msg);
+                        keep_sent(&mut peer.state, sent);
+                    }
                     Some(peer) => {
+                        let sent = peer.state.last_sent_heads.clone();
                         if let Err(e) = slot.doc.receive_sync_message(&mut peer.state, msg) {
                             refused.push((conn, format!("invalid sync message for {doc_id}: {e}")));
                         }
+                        keep_sent(&mut peer.state, sent);
                     }
                     None if !batch_ok => {
                         // The sender is gone; apply what it sent on its own.

@@ -33,6 +33,8 @@ pub(crate) struct Meeting {
     pub(crate) applied: HashMap<u64, Result<(), String>>,
     /// Presence received: (by whom, in whose name).
     pub(crate) presence: Vec<(ConnId, String)>,
+    /// Sync messages for connections whose replica the test holds itself.
+    pub(crate) held: HashMap<ConnId, Vec<Vec<u8>>>,
 }
 
 impl Meeting {
@@ -48,6 +50,7 @@ impl Meeting {
             full_disk: false,
             applied: HashMap::new(),
             presence: Vec::new(),
+            held: HashMap::new(),
         };
         for conn in [1, 2, 3] {
             m.hub.handle(0, Input::Connected { conn });
@@ -106,6 +109,8 @@ impl Meeting {
                             if let Some((doc, state)) = self.replicas.get_mut(&conn) {
                                 let msg = sync::Message::decode(&data).expect("valid sync");
                                 doc.receive_sync_message(state, msg).expect("apply");
+                            } else {
+                                self.held.entry(conn).or_default().push(data);
                             }
                         }
                         Message::Error { message } => self.told.entry(conn).or_default().push(message),
@@ -339,4 +344,40 @@ fn presence_is_relayed_only_in_its_senders_own_name_and_small() {
     m.run();
     assert!(m.told.get(&2).is_some_and(|t| t[0].contains("ephemeral message too large")), "{:?}", m.told.get(&2));
     assert_eq!(m.presence.len(), 2, "nothing of it relayed");
+}
+
+/// Léa's keystroke crosses Camille's on the wire: she merges Camille's change
+/// and tells the server heads it already holds. She must still hear that the
+/// server stored her change, or her editor says "Enregistrement…" for ever.
+#[test]
+fn a_typist_whose_change_crossed_anothers_is_told_it_is_stored() {
+    use automerge::ReadDoc;
+    use automerge::transaction::Transactable;
+    let mut m = Meeting::new();
+    m.type_text(1, "Camille : ");
+    m.run();
+    let (mut lea, mut lea_state) = m.replicas.remove(&2).expect("Léa");
+    let body = lea.get(automerge::ROOT, "body").expect("read").expect("a body").1;
+    let mut tx = lea.transaction();
+    let len = tx.length(&body);
+    tx.splice_text(&body, len, 0, "L").expect("type");
+    tx.commit();
+    let mine = lea.generate_sync_message(&mut lea_state).expect("her change");
+    // Camille types; what the server sends Léa meanwhile reaches her first.
+    m.type_text(1, "C");
+    m.run();
+    for data in m.held.remove(&2).unwrap_or_default() {
+        lea.receive_sync_message(&mut lea_state, sync::Message::decode(&data).expect("sync")).expect("apply");
+    }
+    let ack = lea.generate_sync_message(&mut lea_state).expect("her answer, with the merged heads");
+    assert!(ack.changes.is_empty(), "her change went in the first message");
+    // Both of her messages reach the server together.
+    m.send_data(2, mine.encode());
+    m.send_data(2, ack.encode());
+    m.run();
+    for data in m.held.remove(&2).unwrap_or_default() {
+        lea.receive_sync_message(&mut lea_state, sync::Message::decode(&data).expect("sync")).expect("apply");
+    }
+    assert_eq!(m.stored_heads(), lea.get_heads(), "the server stored everything");
+    assert_eq!(lea_state.their_heads.as_deref(), Some(&lea.get_heads()[..]), "and Léa was told so");
 }
