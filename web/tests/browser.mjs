@@ -437,6 +437,9 @@ try {
       check(wide.page <= wide.screen, `${where}: nothing wider than the screen: ${JSON.stringify(wide)}`)
     }
     await phone.goto(phoneLink)
+    // The join page (drawn by the server) is tappable too.
+    const joinField = await phone.$eval("#name", (el) => ({ h: el.getBoundingClientRect().height, f: parseFloat(getComputedStyle(el).fontSize) }))
+    check(joinField.h >= 44 && joinField.f >= 16, `the join page's name field is ${joinField.h} px high with ${joinField.f} px text`)
     await phone.fill("#name", "Pia")
     await Promise.all([phone.waitForURL(url), phone.press("#name", "Enter")])
     await phone.waitForSelector('.cm-content[contenteditable="true"]', { timeout: WAIT })
