@@ -55,10 +55,7 @@ pub fn publications(store: &Store) -> Result<Vec<(DocId, Publication)>, AuthErro
 /// Publishes the stored version of a page (its current heads in the store).
 /// Minutes are not published as such: promote them to a page first.
 pub fn publish(store: &Store, id: &DocId, by: &str, now_ms: i64) -> Result<Publication, AuthError> {
-    let Some((doc, _)) = store.load_record(id)? else {
-        return Err(AuthError::Invalid(format!("no document {id}")));
-    };
-    publish_doc(store, id, &doc, by, now_ms)
+    publish_at(store, id, None, by, now_ms)
 }
 
 /// Publishes the version `heads` of a page, as the maintainer reviewed it,

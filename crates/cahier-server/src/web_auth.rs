@@ -238,7 +238,6 @@ fn secure(state: &AppState) -> &'static str {
     if state.base_url.starts_with("https://") { "; Secure" } else { "" }
 }
 
-/// A path inside Cahier to go back to after login; anything else goes to the wiki.
 /// A path on this site to go to after logging in. Browsers drop tabs and
 /// newlines from URLs (`/\t/evil.example/` becomes `//evil.example/`), so only
 /// plain path characters are accepted, else the wiki's front page.

@@ -204,7 +204,7 @@ pub async fn page(State(state): State<AppState>, Path(slug): Path<String>, Query
     let maintainer = allowed(&v.principal, &Act::Unpublish) && v.csrf.is_some();
     let extra = if maintainer {
         let ctx = v.ctx(&state, &path);
-        format!(" · {} {}", html::publish_form(&ctx, &slug, false), html::delete_form(&ctx, &slug))
+        format!(" · {} {}", html::unpublish_form(&ctx, &slug), html::delete_form(&ctx, &slug))
     } else {
         String::new()
     };

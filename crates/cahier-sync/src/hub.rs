@@ -238,9 +238,6 @@ struct Doc {
     slot: Option<Slot>,
     peers: BTreeMap<ConnId, PeerSync>,
     pending: Vec<(ConnId, sync::Message)>,
-    /// Peers refused this document, answered `doc-unavailable` once the
-    /// document is loaded, so a refusal takes as long as a missing document.
-    denied: Vec<(ConnId, String)>,
     /// Changes from the server itself ([`Input::Apply`]), waiting for the document to load.
     local: Vec<(Vec<u8>, Option<u64>)>,
     last_active: u64,
@@ -333,7 +330,7 @@ impl<P: Policy> Hub<P> {
                 let now = self.now;
                 let entry = self.docs.entry(doc.clone()).or_insert_with(|| {
                     self.out.push(Output::Load { doc: doc.clone() });
-                    Doc { slot: None, peers: BTreeMap::new(), pending: Vec::new(), denied: Vec::new(), local: Vec::new(), last_active: now }
+                    Doc { slot: None, peers: BTreeMap::new(), pending: Vec::new(), local: Vec::new(), last_active: now }
                 });
                 entry.local.push((changes, ack));
                 entry.last_active = now;
@@ -400,7 +397,6 @@ impl<P: Policy> Hub<P> {
         for doc in c.docs {
             if let Some(d) = self.docs.get_mut(&doc) {
                 d.peers.remove(&conn);
-                d.denied.retain(|(c, _)| *c != conn);
                 d.last_active = self.now;
             }
         }
@@ -541,7 +537,7 @@ impl<P: Policy> Hub<P> {
         let now = self.now;
         let doc = self.docs.entry(doc_id.clone()).or_insert_with(|| {
             self.out.push(Output::Load { doc: doc_id.clone() });
-            Doc { slot: None, peers: BTreeMap::new(), pending: Vec::new(), denied: Vec::new(), local: Vec::new(), last_active: now }
+            Doc { slot: None, peers: BTreeMap::new(), pending: Vec::new(), local: Vec::new(), last_active: now }
         });
         doc.last_active = now;
         let peer = doc.peers.entry(conn).or_insert_with(|| PeerSync {
@@ -632,11 +628,7 @@ impl<P: Policy> Hub<P> {
                 self.dirty.insert(doc_id);
             }
             Err(e) => {
-                let denied = doc.denied.clone();
                 self.count_error("load_failed");
-                for (conn, peer_id) in denied {
-                    self.unavailable(conn, &peer_id, doc_id.as_str());
-                }
                 let doc = self.remove_doc(&doc_id, &format!("the document cannot be loaded: {e}"));
                 self.out.push(Output::Unload { doc: doc_id.clone() });
                 for conn in doc.map(|d| d.peers.into_keys().collect::<Vec<_>>()).unwrap_or_default() {
@@ -788,12 +780,7 @@ impl<P: Policy> Hub<P> {
         if doc.slot.is_none() {
             return;
         }
-        let denied = doc.denied.clone();
-        for (conn, peer_id) in denied {
-            self.unavailable(conn, &peer_id, doc_id.as_str());
-        }
         let Some(doc) = self.docs.get_mut(doc_id) else { return };
-        doc.denied.clear();
         let Some(slot) = doc.slot.as_mut() else { return };
         if slot.persisting.is_some() {
             return;
@@ -1012,7 +999,6 @@ impl<P: Policy> Hub<P> {
             .filter(|(_, d)| {
                 d.peers.is_empty()
                     && d.pending.is_empty()
-                    && d.denied.is_empty()
                     && now.saturating_sub(d.last_active) >= idle
                     && d.slot.as_ref().is_some_and(|s| s.persisting.is_none() && s.doc.get_heads() == s.saved_heads)
             })

@@ -494,14 +494,14 @@ pub fn delete_confirmation(ctx: &Ctx<'_>, slug: &str, title: &str) -> String {
     layout(ctx, t.delete_question, &m)
 }
 
-/// A maintainer's publish or unpublish button.
-pub fn publish_form(ctx: &Ctx<'_>, slug: &str, publish: bool) -> String {
-    let t = ctx.t();
-    let (action, label) = if publish { ("publish", t.publish) } else { ("unpublish", t.unpublish) };
+/// A maintainer's unpublish button (publishing names a version: see
+/// [`publish_version_form`]).
+pub fn unpublish_form(ctx: &Ctx<'_>, slug: &str) -> String {
     format!(
-        "<form class=\"inline\" method=\"post\" action=\"/wiki/{}/{action}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">{label}</button></form>",
+        "<form class=\"inline\" method=\"post\" action=\"/wiki/{}/unpublish\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">{}</button></form>",
         escape(slug),
-        escape(ctx.csrf.unwrap_or(""))
+        escape(ctx.csrf.unwrap_or("")),
+        ctx.t().unpublish
     )
 }
 
