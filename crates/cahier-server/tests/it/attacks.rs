@@ -35,12 +35,10 @@ async fn a_poisoned_bloom_filter_stops_its_sender_and_nobody_else() {
     };
     let server = TestServer::start(&data, ServerConfig::default()).await;
     let id = DocId::from_random(rand_bytes()).to_string();
-    let mut a = Client::connect_url(&server.ws_url_with(&alice), "alice").await;
-    a.join().await;
+    let mut a = Client::joined(&server, &alice, "alice").await;
     let mut doc = cahier_doc::new_document(&DocView::new_minutes("Webinaire"), &Editor::new("alice"), 0).expect("doc");
     a.sync_all(&mut doc, &id).await;
-    let mut m = Client::connect_url(&server.ws_url_with(&mallory), "mallory").await;
-    m.join().await;
+    let mut m = Client::joined(&server, &mallory, "mallory").await;
     let mut theirs = Automerge::new();
     m.sync_all(&mut theirs, &id).await;
 
@@ -62,8 +60,7 @@ async fn a_poisoned_bloom_filter_stops_its_sender_and_nobody_else() {
     a.sync_all(&mut doc, &id).await;
     let health = request(&server, "GET", "/healthz", &[], "").await;
     assert_eq!((health.status, health.text().as_str()), (200, "ok"));
-    let mut newcomer = Client::connect_url(&server.ws_url_with(&alice), "alice-2").await;
-    newcomer.join().await;
+    let mut newcomer = Client::joined(&server, &alice, "alice-2").await;
     let mut fresh = Automerge::new();
     newcomer.sync_all(&mut fresh, &id).await;
     assert_eq!(cahier_doc::read(&fresh, None).0.body, "Alice : on continue.");
@@ -87,8 +84,7 @@ async fn a_view_only_participant_cannot_drop_the_document_for_its_editors() {
         (alice, id.to_string(), format!("/join/{secret}"))
     };
     let server = TestServer::start(&data, ServerConfig::default()).await;
-    let mut a = Client::connect_url(&server.ws_url_with(&alice), "alice").await;
-    a.join().await;
+    let mut a = Client::joined(&server, &alice, "alice").await;
     let mut doc = Automerge::new();
     a.sync_all(&mut doc, &id).await;
     let cookie = crate::sockets::join_invite(&server, &link, "Yasmine").await.expect("the view link works");
@@ -157,8 +153,7 @@ async fn hostile_slugs_written_over_sync_never_make_an_export_lose_a_page_or_lea
             with(DocView::new_page(&long_title), &"a".repeat(300)),
         ]
     };
-    let mut c = Client::connect_url(&server.ws_url_with(&ed), "ed").await;
-    c.join().await;
+    let mut c = Client::joined(&server, &ed, "ed").await;
     for v in &views {
         let mut doc = cahier_doc::new_document(v, &Editor::new("ed"), 1).expect("doc");
         c.sync_all(&mut doc, &DocId::from_random(rand_bytes()).to_string()).await;
@@ -242,8 +237,7 @@ async fn a_page_that_copies_a_published_slug_gets_its_own_address_and_drafts_nev
     let server = TestServer::start(&data, ServerConfig::default()).await;
     assert_eq!(post_as(&server, &boss, "/wiki/alice-notes/publish").await, 303);
     // An editor writes another page claiming the same slug, over sync.
-    let mut c = Client::connect_url(&server.ws_url_with(&ed), "ed").await;
-    c.join().await;
+    let mut c = Client::joined(&server, &ed, "ed").await;
     let mut fake = DocView::new_page("Fausses notes");
     fake.slug = "alice-notes".into();
     fake.body = "Texte piégé.".into();
@@ -368,16 +362,14 @@ async fn credits_name_only_who_connected_whatever_a_change_claims() {
     };
     let server = TestServer::start(&data, ServerConfig::default()).await;
     let id = DocId::from_random(rand_bytes()).to_string();
-    let mut a = Client::connect_url(&server.ws_url_with(&alice), "alice").await;
-    a.join().await;
+    let mut a = Client::joined(&server, &alice, "alice").await;
     let mut doc = cahier_doc::new_document(&DocView::new_page("Projet d'école"), &Editor::new("alice"), 0).expect("doc");
     append(&mut doc, "Texte d'Alice. ");
     a.sync_all(&mut doc, &id).await;
 
     // (b) Changes signed with Alice's actor, sent together, that wait on a
     // change of Mallory's own not sent yet.
-    let mut m = Client::connect_url(&server.ws_url_with(&mallory), "mallory").await;
-    m.join().await;
+    let mut m = Client::joined(&server, &mallory, "mallory").await;
     let mut theirs = Automerge::new();
     m.sync_all(&mut theirs, &id).await;
     append(&mut theirs, "D");
@@ -391,8 +383,7 @@ async fn credits_name_only_who_connected_whatever_a_change_claims() {
     m.expect_error("belongs to someone else").await;
 
     // (a) A change whose author field names Alice, by Mallory's own actor.
-    let mut m = Client::connect_url(&server.ws_url_with(&mallory), "mallory").await;
-    m.join().await;
+    let mut m = Client::joined(&server, &mallory, "mallory").await;
     let mut theirs = Automerge::new();
     m.sync_all(&mut theirs, &id).await;
     theirs.set_author(Some(Editor::new("Alice Maintainer").author()));
@@ -482,8 +473,7 @@ async fn a_maintainer_publishes_exactly_the_version_reviewed_in_place() {
     let server = TestServer::start(&data, ServerConfig::default()).await;
     let (_, session) = crate::http_auth::login(&server, "boss", None).await;
     let cookie = session.expect("boss is logged in");
-    let mut c = Client::connect_url(&server.ws_url_with(&ed), "ed").await;
-    c.join().await;
+    let mut c = Client::joined(&server, &ed, "ed").await;
     let mut doc = Automerge::new();
     c.sync_all(&mut doc, &id).await;
     append(&mut doc, " Deuxième version.");

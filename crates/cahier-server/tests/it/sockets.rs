@@ -42,6 +42,13 @@ impl Client {
         Client { ws, name: name.to_owned() }
     }
 
+    /// Connects with `token` and joins (the server answered `peer`).
+    pub(crate) async fn joined(server: &TestServer, token: &str, name: &str) -> Client {
+        let mut c = Client::connect_url(&server.ws_url_with(token), name).await;
+        c.join().await;
+        c
+    }
+
     /// Connects with a browser's session cookie instead of a token.
     pub(crate) async fn connect_with_cookie(server: &TestServer, cookie: &str, name: &str) -> Client {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
