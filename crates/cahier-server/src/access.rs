@@ -38,42 +38,61 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// that deletes them.
 pub type Deleted = Arc<std::sync::RwLock<std::collections::HashSet<DocId>>>;
 
-pub struct AccessPolicy {
-    principals: Principals,
-    store: cahier_store::Store,
-    deleted: Deleted,
-    /// Actor (hex) → identity, as recorded in the store.
-    actors: Mutex<HashMap<String, String>>,
+/// Who owns each Automerge actor, in memory: the engine decides claims
+/// without touching the store. A new claim waits in `unsaved` until the
+/// storage thread writes it, before the changes that carry it (see
+/// `storage.rs`), so no stored change has an actor without its owner.
+#[derive(Default)]
+pub struct Bindings {
+    owners: Mutex<HashMap<String, String>>,
+    unsaved: Mutex<Vec<(String, crate::auth_store::ActorBinding)>>,
 }
 
-impl AccessPolicy {
-    pub fn new(principals: Principals, store: cahier_store::Store, deleted: Deleted) -> AccessPolicy {
-        AccessPolicy { principals, store, deleted, actors: Mutex::new(HashMap::new()) }
+impl Bindings {
+    /// Every binding the store has.
+    pub fn load(store: &cahier_store::Store) -> Result<Bindings, crate::auth_store::AuthError> {
+        Ok(Bindings { owners: Mutex::new(crate::auth_store::actor_identities(store)?), unsaved: Mutex::default() })
     }
 
-    /// Checks that `actor` is `identity`'s, claiming it durably if nobody has it yet.
+    /// Checks that `actor` is `identity`'s, claiming it if nobody has it yet.
     fn claim(&self, actor: &str, identity: &str, name: &str) -> Result<(), String> {
-        const TAKEN: &str = "their Automerge actor belongs to someone else";
-        let mut cache = lock(&self.actors);
-        if let Some(owner) = cache.get(actor) {
-            return if owner == identity { Ok(()) } else { Err(TAKEN.into()) };
-        }
-        let unsaved = |e: crate::auth_store::AuthError| {
-            tracing::error!(cause = %e, "cannot record who an actor is; refusing the change");
-            format!("could not save changes (recording their author failed: {e}); reconnect to send them again")
-        };
-        match crate::auth_store::actor_binding(&self.store, actor).map_err(unsaved)? {
-            Some(b) => {
-                let ok = b.identity == identity;
-                cache.insert(actor.to_owned(), b.identity);
-                if ok { Ok(()) } else { Err(TAKEN.into()) }
-            }
+        let mut owners = lock(&self.owners);
+        match owners.get(actor) {
+            Some(owner) if owner == identity => Ok(()),
+            Some(_) => Err("their Automerge actor belongs to someone else".into()),
             None => {
-                crate::auth_store::bind_actor(&self.store, actor, identity, name, crate::now_ms()).map_err(unsaved)?;
-                cache.insert(actor.to_owned(), identity.to_owned());
+                owners.insert(actor.to_owned(), identity.to_owned());
+                let b = crate::auth_store::ActorBinding { identity: identity.to_owned(), name: name.to_owned(), at_ms: crate::now_ms() };
+                lock(&self.unsaved).push((actor.to_owned(), b));
                 Ok(())
             }
         }
+    }
+
+    /// The claims not yet written, to write before the next changes.
+    pub fn take_unsaved(&self) -> Vec<(String, crate::auth_store::ActorBinding)> {
+        std::mem::take(&mut *lock(&self.unsaved))
+    }
+
+    /// Claims whose write failed: written with the next commit instead.
+    pub fn put_back(&self, mut failed: Vec<(String, crate::auth_store::ActorBinding)>) {
+        let mut unsaved = lock(&self.unsaved);
+        failed.append(&mut unsaved);
+        *unsaved = failed;
+    }
+}
+
+/// The engine's decisions: pure, from what is in memory (principals, the
+/// deleted documents, actor owners); nothing here waits on the store.
+pub struct AccessPolicy {
+    principals: Principals,
+    deleted: Deleted,
+    bindings: Arc<Bindings>,
+}
+
+impl AccessPolicy {
+    pub fn new(principals: Principals, deleted: Deleted, bindings: Arc<Bindings>) -> AccessPolicy {
+        AccessPolicy { principals, deleted, bindings }
     }
 }
 
@@ -95,6 +114,6 @@ impl Policy for AccessPolicy {
         let (Some(identity), Some(name)) = (who.identity(), who.display_name()) else {
             return Err("only people who are logged in may write".into());
         };
-        actors.iter().try_for_each(|a| self.claim(a, &identity, name))
+        actors.iter().try_for_each(|a| self.bindings.claim(a, &identity, name))
     }
 }

@@ -245,8 +245,24 @@ pub fn actor_binding(store: &Store, actor: &str) -> Result<Option<ActorBinding>,
 
 pub fn bind_actor(store: &Store, actor: &str, identity: &str, name: &str, now_ms: i64) -> Result<(), AuthError> {
     let b = ActorBinding { identity: identity.to_owned(), name: name.to_owned(), at_ms: now_ms };
-    store.put_records(vec![(format!("actor/{actor}"), Some(json(&b)?))])?;
+    bind_actors(store, &[(actor.to_owned(), b)])
+}
+
+/// Records several actors' owners in one durable write.
+pub fn bind_actors(store: &Store, bindings: &[(String, ActorBinding)]) -> Result<(), AuthError> {
+    let writes = bindings.iter().map(|(actor, b)| Ok((format!("actor/{actor}"), Some(json(b)?)))).collect::<Result<Vec<_>, AuthError>>()?;
+    store.put_records(writes)?;
     Ok(())
+}
+
+/// Every actor's owner (`account:NAME`, `guest:INVITE:NAME`), by actor.
+pub fn actor_identities(store: &Store) -> Result<std::collections::HashMap<String, String>, AuthError> {
+    let mut m = std::collections::HashMap::new();
+    for (k, v) in store.records("actor/")? {
+        let b: ActorBinding = parse(&k, &v)?;
+        m.insert(k.trim_start_matches("actor/").to_owned(), b.identity);
+    }
+    Ok(m)
 }
 
 /// Every actor's name, for credits and history.

@@ -1,21 +1,29 @@
-//! The hub task: owns the sync engine, feeds it every input waiting, flushes once,
-//! and carries out the outputs.
+//! The engine's tasks: one router task (every connection, the handshake,
+//! the checks, who may see what) and one task per loaded document (its
+//! replica and its peers), so that documents progress in parallel and one
+//! document's work never delays another's or a `join`.
+//!
+//! Each task feeds its state machine every input waiting, flushes once, and
+//! carries out the outputs. A document's task sends to its peers' sockets
+//! directly and takes the store's answers on a channel of its own.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use cahier_sync::{ConnId, Hub, Input, Output};
-
-use crate::access::AccessPolicy;
+use cahier_doc::DocId;
+use cahier_sync::doc::{DocEngine, DocInput};
+use cahier_sync::router::Router;
+use cahier_sync::{ConnId, Input, Output, Stats};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::ServerConfig;
+use crate::access::AccessPolicy;
 use crate::metrics::Metrics;
-use crate::storage::{StorageHandle, StorageRequest};
+use crate::storage::{StorageRequest, StorageSender};
 
 /// What a connection task is told to do.
 pub enum Outbound {
@@ -26,8 +34,18 @@ pub enum Outbound {
 
 #[allow(clippy::large_enum_variant, reason = "each event is moved once through a channel")]
 pub enum HubEvent {
-    Connect { conn: ConnId, tx: mpsc::Sender<Outbound>, kill: CancellationToken },
+    Connect {
+        conn: ConnId,
+        tx: mpsc::Sender<Outbound>,
+        kill: CancellationToken,
+    },
     Input(Input),
+    /// A document's task has nothing to do and nobody to serve, having taken
+    /// `seen` events: it goes if the router sent it no more since.
+    Idle {
+        doc: DocId,
+        seen: u64,
+    },
 }
 
 /// Where the engine's answers to acknowledged applies go.
@@ -49,16 +67,16 @@ impl HubHandle {
     /// An `Input::Apply` whose answer the receiver gets once the changes are
     /// stored (`Ok`), or were not (why). The receiver errs if the engine
     /// stopped before answering.
-    pub fn apply_input(&self, doc: cahier_doc::DocId, changes: Vec<u8>) -> (HubEvent, tokio::sync::oneshot::Receiver<Result<(), String>>) {
+    pub fn apply_input(&self, doc: DocId, changes: Vec<u8>) -> (HubEvent, tokio::sync::oneshot::Receiver<Result<(), String>>) {
         let ack = self.next_ack.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.acks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(ack, tx);
+        lock(&self.acks).insert(ack, tx);
         (HubEvent::Input(Input::Apply { doc, changes, ack: Some(ack) }), rx)
     }
 
     /// Hands changes the server made to the engine and waits until they are
     /// stored: only then may the user be told they are saved.
-    pub async fn apply(&self, doc: cahier_doc::DocId, changes: Vec<u8>) -> Result<(), String> {
+    pub async fn apply(&self, doc: DocId, changes: Vec<u8>) -> Result<(), String> {
         let (event, rx) = self.apply_input(doc, changes);
         self.tx.send(event).await.map_err(|_| "the sync engine is stopping".to_owned())?;
         match tokio::time::timeout(Duration::from_secs(30), rx).await {
@@ -69,6 +87,11 @@ impl HubHandle {
     }
 }
 
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[derive(Clone)]
 struct ConnHandle {
     tx: mpsc::Sender<Outbound>,
     kill: CancellationToken,
@@ -78,144 +101,365 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
+/// An input for a document's task, with the socket of the peer it comes from.
+struct DocEvent {
+    input: DocInput,
+    peer: Option<(ConnId, ConnHandle)>,
+    /// Bytes of peers' messages it carries, counted in the document's queue.
+    bytes: usize,
+}
+
+/// The router's side of a document's task.
+struct DocTask {
+    tx: mpsc::UnboundedSender<DocEvent>,
+    /// Events sent to it.
+    sent: u64,
+    /// Bytes of peers' messages waiting in its queue.
+    queued: Arc<AtomicUsize>,
+}
+
+/// What every task shares.
+#[derive(Clone)]
+struct Shared {
+    sync_config: Arc<cahier_sync::Config>,
+    policy: Arc<AccessPolicy>,
+    storage: StorageSender,
+    metrics: Arc<Metrics>,
+    acks: Acks,
+    stop: CancellationToken,
+    router: mpsc::Sender<HubEvent>,
+    shutdown_grace: Duration,
+}
+
 pub fn spawn(
     sync_config: cahier_sync::Config,
     config: ServerConfig,
-    mut storage: StorageHandle,
+    storage: StorageSender,
     metrics: Arc<Metrics>,
     stop: CancellationToken,
     policy: AccessPolicy,
 ) -> (HubHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(8192);
-    storage.connect(tx.clone());
     let acks: Acks = Default::default();
-    let handle = HubHandle { tx, next_conn: Arc::new(AtomicU64::new(1)), acks: acks.clone(), next_ack: Arc::new(AtomicU64::new(1)) };
-    let task = tokio::spawn(run(Hub::new(sync_config, policy), config, rx, storage, metrics, stop, acks));
+    let handle =
+        HubHandle { tx: tx.clone(), next_conn: Arc::new(AtomicU64::new(1)), acks: acks.clone(), next_ack: Arc::new(AtomicU64::new(1)) };
+    let shared = Shared {
+        sync_config: Arc::new(sync_config),
+        policy: Arc::new(policy),
+        storage,
+        metrics,
+        acks,
+        stop,
+        router: tx,
+        shutdown_grace: config.shutdown_grace,
+    };
+    let task = tokio::spawn(run_router(shared, config, rx));
     (handle, task)
 }
 
-async fn run(
-    mut hub: Hub<AccessPolicy>,
-    config: ServerConfig,
-    mut rx: mpsc::Receiver<HubEvent>,
-    storage: StorageHandle,
-    metrics: Arc<Metrics>,
-    stop: CancellationToken,
-    acks: Acks,
-) {
-    let mut conns: HashMap<ConnId, ConnHandle> = HashMap::new();
+struct RouterTask {
+    router: Router<AccessPolicy>,
+    conns: HashMap<ConnId, ConnHandle>,
+    docs: HashMap<DocId, DocTask>,
+    tasks: JoinSet<()>,
+    shared: Shared,
+    /// Bytes of peers' messages one document's queue may hold; a peer whose
+    /// message does not fit is dropped (the document is that far behind).
+    max_queue: usize,
+    stats: Stats,
+}
+
+async fn run_router(shared: Shared, config: ServerConfig, mut rx: mpsc::Receiver<HubEvent>) {
+    let mut r = RouterTask {
+        router: Router::new(shared.sync_config.clone(), shared.policy.clone()),
+        conns: HashMap::new(),
+        docs: HashMap::new(),
+        tasks: JoinSet::new(),
+        max_queue: config.limits.max_message_bytes.saturating_mul(4),
+        shared: shared.clone(),
+        stats: Stats::default(),
+    };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        metrics.engine_beat_ms.store(now_ms(), Ordering::Relaxed);
+        shared.metrics.engine_beat_ms.store(now_ms(), Ordering::Relaxed);
         tokio::select! {
             ev = rx.recv() => {
                 let Some(ev) = ev else { break };
-                take(&mut hub, &mut conns, ev);
-                // Everything that arrived meanwhile goes into the same flush.
+                r.take(ev);
+                // Everything that arrived meanwhile goes into the same round.
                 for _ in 0..4096 {
                     match rx.try_recv() {
-                        Ok(ev) => take(&mut hub, &mut conns, ev),
+                        Ok(ev) => r.take(ev),
                         Err(_) => break,
                     }
                 }
             }
-            _ = tick.tick() => hub.handle(now_ms(), Input::Tick),
-            _ = stop.cancelled() => break,
+            _ = tick.tick() => r.router.handle(now_ms(), Input::Tick),
+            // Finished document tasks are reaped as they end.
+            Some(_) = r.tasks.join_next(), if !r.tasks.is_empty() => {}
+            _ = shared.stop.cancelled() => break,
         }
-        route(&mut hub, &mut conns, &storage, &metrics, &acks);
+        r.dispatch();
     }
-    // Shutdown: close every socket with a close frame, then finish storing.
-    for (conn, c) in conns.drain() {
+    // Shutdown: close every socket with a close frame; each document's task
+    // finishes storing what it has, then ends.
+    for (conn, c) in std::mem::take(&mut r.conns) {
         if c.tx.try_send(Outbound::Close("server shutting down".into())).is_err() {
             c.kill.cancel();
         }
-        hub.handle(now_ms(), Input::Disconnected { conn });
+        r.router.handle(now_ms(), Input::Disconnected { conn });
     }
-    route(&mut hub, &mut conns, &storage, &metrics, &acks);
-    let deadline = Instant::now() + config.shutdown_grace;
-    while hub.has_unsaved() && Instant::now() < deadline {
-        match tokio::time::timeout_at(deadline.into(), rx.recv()).await {
-            Ok(Some(HubEvent::Input(input))) => {
-                if !matches!(input, Input::Received { .. } | Input::ReceivedText { .. }) {
-                    hub.handle(now_ms(), input);
+    r.dispatch();
+    let deadline = Instant::now() + shared.shutdown_grace;
+    loop {
+        tokio::select! {
+            done = r.tasks.join_next() => if done.is_none() { break },
+            ev = rx.recv() => match ev {
+                Some(HubEvent::Connect { kill, .. }) => kill.cancel(),
+                Some(_) => {}
+                None => {}
+            },
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                tracing::error!(documents = r.tasks.len(), "shutdown grace period over with changes not yet stored");
+                break;
+            }
+        }
+    }
+}
+
+impl RouterTask {
+    fn take(&mut self, ev: HubEvent) {
+        match ev {
+            HubEvent::Connect { conn, tx, kill } => {
+                self.conns.insert(conn, ConnHandle { tx, kill });
+                self.router.handle(now_ms(), Input::Connected { conn });
+            }
+            HubEvent::Input(input) => {
+                if let Input::Disconnected { conn } = &input {
+                    self.conns.remove(conn);
+                }
+                self.router.handle(now_ms(), input);
+            }
+            HubEvent::Idle { doc, seen } => {
+                if self.docs.get(&doc).is_some_and(|t| t.sent == seen) {
+                    // Dropping its sender ends the task once it has taken
+                    // what is queued (nothing: it had seen everything).
+                    self.docs.remove(&doc);
+                    let _ = self.shared.storage.send(StorageRequest::Unload(doc));
                 }
             }
-            Ok(Some(HubEvent::Connect { kill, .. })) => kill.cancel(),
-            Ok(None) | Err(_) => break,
         }
-        route(&mut hub, &mut conns, &storage, &metrics, &acks);
     }
-    if hub.has_unsaved() {
-        tracing::error!("shutdown grace period over with changes not yet stored");
-    }
-}
 
-fn take(hub: &mut Hub<AccessPolicy>, conns: &mut HashMap<ConnId, ConnHandle>, ev: HubEvent) {
-    match ev {
-        HubEvent::Connect { conn, tx, kill } => {
-            conns.insert(conn, ConnHandle { tx, kill });
-            hub.handle(now_ms(), Input::Connected { conn });
-        }
-        HubEvent::Input(input) => {
-            if let Input::Disconnected { conn } = &input {
-                conns.remove(conn);
+    /// Carries out the router's outputs and hands each document its work.
+    fn dispatch(&mut self) {
+        loop {
+            let (outs, routes) = self.router.take();
+            if outs.is_empty() && routes.is_empty() {
+                break;
             }
-            hub.handle(now_ms(), input);
+            for out in outs {
+                match out {
+                    Output::Send { conn, bytes } => {
+                        let Some(c) = self.conns.get(&conn) else { continue };
+                        if !deliver(c, bytes, &self.shared.metrics) {
+                            self.conns.remove(&conn);
+                            self.router.handle(now_ms(), Input::Disconnected { conn });
+                        }
+                    }
+                    Output::Close { conn, reason } => {
+                        if let Some(c) = self.conns.remove(&conn) {
+                            close(&c, reason);
+                        }
+                    }
+                    // The router has no other outputs.
+                    _ => {}
+                }
+            }
+            for (doc, input) in routes {
+                self.route_to(doc, input);
+            }
         }
+        self.stats.add(&self.router.take_stats());
+        let mut m = lock(&self.shared.metrics.hub);
+        m.add(&std::mem::take(&mut self.stats));
+        m.connections = self.router.connection_count();
+        m.documents_loaded = self.docs.len();
+    }
+
+    fn route_to(&mut self, doc: DocId, input: DocInput) {
+        let (peer, bytes) = match &input {
+            DocInput::Sync { conn, msg, .. } => {
+                (*conn, msg.changes.iter().map(<[u8]>::len).sum::<usize>() + msg.have.len() * 64 + msg.heads.len() * 32 + 64)
+            }
+            DocInput::Ephemeral { conn, data, .. } => (*conn, data.len() + 64),
+            _ => (0, 0),
+        };
+        let peer = match peer {
+            0 => None,
+            conn => match self.conns.get(&conn) {
+                Some(c) => Some((conn, c.clone())),
+                // Gone already: nothing to do for it.
+                None => return,
+            },
+        };
+        if !self.docs.contains_key(&doc) {
+            if !input.wants_document() {
+                return;
+            }
+            let task = self.start(doc.clone());
+            self.docs.insert(doc.clone(), task);
+        }
+        let Some(task) = self.docs.get_mut(&doc) else { return };
+        if bytes > 0 && task.queued.load(Ordering::Relaxed) + bytes > self.max_queue {
+            // The document is this far behind: shed the peer that adds to it.
+            if let Some((conn, c)) = peer {
+                *self.stats.errors.entry("document_busy").or_default() += 1;
+                let [send, _] = cahier_sync::hub::failure(conn, format!("document {doc} is busy: too much is waiting for it; reconnect"));
+                if let Output::Send { bytes, .. } = send {
+                    let _ = c.tx.try_send(Outbound::Bytes(bytes));
+                }
+                close(&c, "document busy".into());
+                self.conns.remove(&conn);
+                self.router.handle(now_ms(), Input::Disconnected { conn });
+            }
+            return;
+        }
+        task.queued.fetch_add(bytes, Ordering::Relaxed);
+        task.sent += 1;
+        if task.tx.send(DocEvent { input, peer, bytes }).is_err() {
+            // The task ended (a panic outside the engine's containment).
+            self.docs.remove(&doc);
+        }
+    }
+
+    fn start(&mut self, doc: DocId) -> DocTask {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let engine = DocEngine::new(doc, self.shared.sync_config.clone(), self.shared.policy.clone());
+        self.tasks.spawn(run_doc(engine, rx, queued.clone(), self.shared.clone()));
+        DocTask { tx, sent: 0, queued }
     }
 }
 
-fn route(hub: &mut Hub<AccessPolicy>, conns: &mut HashMap<ConnId, ConnHandle>, storage: &StorageHandle, metrics: &Metrics, acks: &Acks) {
+/// Hands bytes to a socket; `false` if the socket is gone or too slow (it is
+/// killed: a reader this slow would make memory grow without bound).
+fn deliver(c: &ConnHandle, bytes: Vec<u8>, metrics: &Metrics) -> bool {
+    match c.tx.try_send(Outbound::Bytes(bytes)) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            metrics.slow_readers.fetch_add(1, Ordering::Relaxed);
+            c.kill.cancel();
+            false
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    }
+}
+
+fn close(c: &ConnHandle, reason: String) {
+    if c.tx.try_send(Outbound::Close(reason)).is_err() {
+        c.kill.cancel();
+    }
+}
+
+/// One document's task: its engine, fed by the router and the store.
+async fn run_doc(mut engine: DocEngine<AccessPolicy>, mut rx: mpsc::UnboundedReceiver<DocEvent>, queued: Arc<AtomicUsize>, shared: Shared) {
+    let (reply, mut replies) = mpsc::unbounded_channel::<DocInput>();
+    let mut peers: HashMap<ConnId, ConnHandle> = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seen: u64 = 0;
+    let mut asked_idle = false;
+    let mut stopping = false;
     loop {
-        let outputs = hub.flush();
-        if outputs.is_empty() {
+        tokio::select! {
+            ev = rx.recv() => {
+                let Some(ev) = ev else { break };
+                let mut take = |ev: DocEvent| {
+                    seen += 1;
+                    queued.fetch_sub(ev.bytes, Ordering::Relaxed);
+                    if let DocInput::PeerLeft { conn } = &ev.input {
+                        peers.remove(conn);
+                    }
+                    if let Some((conn, c)) = ev.peer {
+                        peers.entry(conn).or_insert(c);
+                    }
+                    engine.handle(now_ms(), ev.input);
+                };
+                take(ev);
+                for _ in 0..4096 {
+                    match rx.try_recv() {
+                        Ok(ev) => take(ev),
+                        Err(_) => break,
+                    }
+                }
+                asked_idle = false;
+            }
+            Some(answer) = replies.recv() => {
+                engine.handle(now_ms(), answer);
+                while let Ok(answer) = replies.try_recv() {
+                    engine.handle(now_ms(), answer);
+                }
+            }
+            _ = tick.tick() => engine.handle(now_ms(), DocInput::Tick),
+            _ = shared.stop.cancelled(), if !stopping => stopping = true,
+        }
+        // Carrying out the outputs may drop a peer (a slow reader), which is
+        // more work for the engine: round again until it is quiet.
+        loop {
+            let outputs = engine.flush();
+            if outputs.is_empty() {
+                break;
+            }
+            for out in outputs {
+                carry_out(&mut engine, &mut peers, out, &reply, &shared);
+            }
+        }
+        lock(&shared.metrics.hub).add(&engine.take_stats());
+        if stopping && !engine.has_unsaved() {
             break;
         }
-        for out in outputs {
-            match out {
-                Output::Send { conn, bytes } => {
-                    let Some(c) = conns.get(&conn) else { continue };
-                    match c.tx.try_send(Outbound::Bytes(bytes)) {
-                        Ok(()) => {}
-                        Err(mpsc::error::TrySendError::Full(_)) => {
-                            // A reader this slow would make memory grow without bound.
-                            metrics.slow_readers.fetch_add(1, Ordering::Relaxed);
-                            c.kill.cancel();
-                            conns.remove(&conn);
-                            hub.handle(now_ms(), Input::Disconnected { conn });
-                        }
-                        Err(mpsc::error::TrySendError::Closed(_)) => {
-                            conns.remove(&conn);
-                            hub.handle(now_ms(), Input::Disconnected { conn });
-                        }
-                    }
-                }
-                Output::Close { conn, reason } => {
-                    if let Some(c) = conns.remove(&conn)
-                        && c.tx.try_send(Outbound::Close(reason)).is_err()
-                    {
-                        c.kill.cancel();
-                    }
-                }
-                Output::Load { doc } => {
-                    let _ = storage.tx.send(StorageRequest::Load(doc));
-                }
-                Output::Persist { doc, kind, bytes, heads, summary } => {
-                    let _ = storage.tx.send(StorageRequest::Persist { doc, kind, bytes, heads, summary });
-                }
-                Output::Unload { doc } => {
-                    let _ = storage.tx.send(StorageRequest::Unload(doc));
-                }
-                Output::Applied { ack, result } => {
-                    if let Some(tx) = acks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&ack) {
-                        let _ = tx.send(result);
-                    }
-                }
-            }
+        if !asked_idle && !stopping && engine.is_idle(now_ms()) {
+            // Asked again at the next tick if the router's inbox was full.
+            asked_idle = shared.router.try_send(HubEvent::Idle { doc: engine.id().clone(), seen }).is_ok();
         }
     }
-    if let Ok(mut s) = metrics.hub.lock() {
-        *s = hub.stats();
+}
+
+fn carry_out(
+    engine: &mut DocEngine<AccessPolicy>,
+    peers: &mut HashMap<ConnId, ConnHandle>,
+    out: Output,
+    reply: &mpsc::UnboundedSender<DocInput>,
+    shared: &Shared,
+) {
+    match out {
+        Output::Send { conn, bytes } => {
+            let Some(c) = peers.get(&conn) else { return };
+            if !deliver(c, bytes, &shared.metrics) {
+                peers.remove(&conn);
+                engine.handle(now_ms(), DocInput::PeerLeft { conn });
+            }
+        }
+        Output::Close { conn, reason } => {
+            if let Some(c) = peers.remove(&conn) {
+                close(&c, reason);
+            }
+        }
+        Output::Load { doc } => {
+            let _ = shared.storage.send(StorageRequest::Load { doc, reply: reply.clone() });
+        }
+        Output::Persist { doc, kind, bytes, heads, summary } => {
+            let _ = shared.storage.send(StorageRequest::Persist { doc, kind, bytes, heads, summary, reply: reply.clone() });
+        }
+        Output::Unload { doc } => {
+            let _ = shared.storage.send(StorageRequest::Unload(doc));
+        }
+        Output::Applied { ack, result } => {
+            if let Some(tx) = lock(&shared.acks).remove(&ack) {
+                let _ = tx.send(result);
+            }
+        }
     }
 }

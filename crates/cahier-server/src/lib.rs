@@ -1,11 +1,12 @@
 //! Cahier's server: runs the sync engine ([`cahier_sync::Hub`]) on WebSockets and
 //! the store.
 //!
-//! Start at [`run`]. Three kinds of tasks: one per connection (`ws.rs`: frames in
-//! and out, keepalive), one hub task (`hub_task.rs`: owns the engine, drains
-//! every pending input before each flush so changes are applied in batches), and
-//! one storage thread (`storage.rs`: loads, and group commits that return only
-//! after sled's flush). HTTP routes are in `http.rs`.
+//! Start at [`run`]. Four kinds of tasks: one per connection (`ws.rs`: frames
+//! in and out, keepalive), one router task and one task per loaded document
+//! (`hub_task.rs`: each drains every pending input before a flush, so changes
+//! are applied in batches, and documents progress in parallel), and one
+//! storage thread (`storage.rs`: loads, and group commits that return only
+//! after the store's commit). HTTP routes are in `http.rs`.
 
 mod access;
 pub mod archive;
@@ -97,7 +98,8 @@ pub async fn run(
         .context("loading the published wiki")?
         .context("loading the published wiki")?;
     let metrics = Arc::new(Metrics::default());
-    let (storage, storage_thread) = storage::spawn(store.clone(), metrics.clone());
+    let bindings = Arc::new(access::Bindings::load(&store).context("reading who owns each Automerge actor")?);
+    let (storage, storage_thread) = storage::spawn(store.clone(), bindings.clone(), metrics.clone());
     let principals = access::Principals::default();
     let hub_stop = CancellationToken::new();
     let mut sync_config = cahier_sync::Config::new(&format!("cahier-{}", &storage_id[..8.min(storage_id.len())]), &storage_id);
@@ -106,7 +108,7 @@ pub async fn run(
     sync_config.compact_after = config.compact_after;
     let deleted: access::Deleted =
         Arc::new(std::sync::RwLock::new(publication::deleted_ids(&store).context("reading the deleted documents")?));
-    let policy = access::AccessPolicy::new(principals.clone(), store.clone(), deleted.clone());
+    let policy = access::AccessPolicy::new(principals.clone(), deleted.clone(), bindings);
     let (hub, hub_handle) = hub_task::spawn(sync_config, config.clone(), storage, metrics.clone(), hub_stop.clone(), policy);
     let addr: SocketAddr = listener.local_addr()?;
     let base_url = config.public_origin.clone().unwrap_or_else(|| format!("http://{addr}")).trim_end_matches('/').to_owned();

@@ -8,8 +8,10 @@
 //! CBOR message format, owned by this crate alone.
 
 pub mod check;
+pub mod doc;
 pub mod hub;
 pub mod round;
+pub mod router;
 pub mod wire;
 
 pub use hub::{Access, AllowAll, Config, ConnId, Hub, Input, Limits, Output, PersistKind, Policy, Stats};

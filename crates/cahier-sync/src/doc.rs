@@ -1,0 +1,713 @@
+//! One document's engine: its replica, its peers' sync states, what waits to
+//! be applied and what is being stored.
+//!
+//! A [`DocEngine`] knows nothing of other documents: the router
+//! ([`crate::router`]) checks and routes each peer's messages to it, and the
+//! server runs each engine on a task of its own, so that one document's work
+//! never delays another's. Incoming sync messages are queued and applied in
+//! batches: the caller feeds all the inputs it has, then calls
+//! [`DocEngine::flush`]. While changes are being persisted, newer messages wait
+//! and are applied together afterwards. New heads are advertised (sync
+//! replies, heads gossip) only after the store reported them durable.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use automerge::sync::{self, SyncDoc};
+use automerge::{Automerge, ChangeHash, ReadDoc};
+use cahier_doc::DocId;
+
+use crate::hub::{Config, ConnId, Output, PersistKind, Policy, Stats};
+use crate::wire::{self, Message, RemoteHeads};
+
+/// What a document's engine is told.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant, reason = "each input is moved once into the engine")]
+pub enum DocInput {
+    /// A peer's sync message, already decoded, checked and authorized by the
+    /// router. `request` when it came as `request` (the peer may not have the
+    /// document); `can_write` whether its changes may be applied.
+    Sync {
+        conn: ConnId,
+        peer: PeerInfo,
+        msg: sync::Message,
+        request: bool,
+        can_write: bool,
+    },
+    /// A peer's own presence, checked by the router, to relay to the others.
+    Ephemeral {
+        conn: ConnId,
+        count: u64,
+        session_id: String,
+        data: Vec<u8>,
+    },
+    /// The connection is gone.
+    PeerLeft {
+        conn: ConnId,
+    },
+    /// The connection (un)subscribed to our heads gossip.
+    Subscribed {
+        conn: ConnId,
+        on: bool,
+    },
+    /// The answer to [`Output::Load`].
+    Loaded {
+        result: Result<Option<(Automerge, usize)>, String>,
+    },
+    /// The answer to [`Output::Persist`].
+    Persisted {
+        heads: Vec<ChangeHash>,
+        result: Result<(), String>,
+    },
+    /// The document was deleted: its peers are told and dropped.
+    Deleted,
+    /// Changes made by the server itself; see [`crate::Input::Apply`].
+    Apply {
+        changes: Vec<u8>,
+        ack: Option<u64>,
+    },
+    Tick,
+}
+
+impl DocInput {
+    /// Whether this input needs the document in memory (loading it if it is
+    /// not). Others are for a document already there, and are dropped if it is not.
+    pub fn wants_document(&self) -> bool {
+        matches!(self, DocInput::Sync { .. } | DocInput::Apply { .. })
+    }
+}
+
+/// Who a peer is, as the router knows it.
+#[derive(Debug, Clone)]
+pub struct PeerInfo {
+    pub peer_id: String,
+    /// Wants `remote-heads-changed` for our storage id.
+    pub subscribed: bool,
+}
+
+struct PeerSync {
+    info: PeerInfo,
+    state: sync::State,
+    /// May read but not write: its changes are never applied.
+    read_only: bool,
+    requested: bool,
+    told_unavailable: bool,
+}
+
+struct Slot {
+    doc: Automerge,
+    saved_heads: Vec<ChangeHash>,
+    persisting: Option<Vec<ChangeHash>>,
+    /// Applies applied in memory, not yet in a persist.
+    acks: Vec<u64>,
+    /// Applies the persist in flight confirms.
+    acks_in_flight: Vec<u64>,
+    /// Incremental chunks stored since the last snapshot.
+    chunks: usize,
+    /// Whether the store has the document.
+    exists: bool,
+    bytes: usize,
+    log: crate::round::RoundLog,
+}
+
+pub struct DocEngine<P: Policy> {
+    id: DocId,
+    config: Arc<Config>,
+    policy: Arc<P>,
+    slot: Option<Slot>,
+    /// A [`Output::Load`] is out and not answered.
+    loading: bool,
+    peers: BTreeMap<ConnId, PeerSync>,
+    /// Connections this engine closed: what they still send is dropped.
+    closed: BTreeSet<ConnId>,
+    pending: Vec<(ConnId, sync::Message)>,
+    /// Changes from the server itself, waiting for the document to load.
+    local: Vec<(Vec<u8>, Option<u64>)>,
+    last_active: u64,
+    dirty: bool,
+    out: Vec<Output>,
+    stats: Stats,
+    now: u64,
+}
+
+impl<P: Policy> DocEngine<P> {
+    pub fn new(id: DocId, config: Arc<Config>, policy: Arc<P>) -> DocEngine<P> {
+        DocEngine {
+            id,
+            config,
+            policy,
+            slot: None,
+            loading: false,
+            peers: BTreeMap::new(),
+            closed: BTreeSet::new(),
+            pending: Vec::new(),
+            local: Vec::new(),
+            last_active: 0,
+            dirty: false,
+            out: Vec::new(),
+            stats: Stats::default(),
+            now: 0,
+        }
+    }
+
+    pub fn id(&self) -> &DocId {
+        &self.id
+    }
+
+    /// Whether the document is in memory.
+    pub fn is_loaded(&self) -> bool {
+        self.slot.is_some()
+    }
+
+    /// The heads the store has, if the document is loaded.
+    pub fn saved_heads(&self) -> Option<&[ChangeHash]> {
+        self.slot.as_ref().map(|s| s.saved_heads.as_slice())
+    }
+
+    /// Changes not yet durable, or a persist in flight.
+    pub fn has_unsaved(&self) -> bool {
+        !self.pending.is_empty()
+            || !self.local.is_empty()
+            || self.slot.as_ref().is_some_and(|s| s.persisting.is_some() || s.doc.get_heads() != s.saved_heads)
+    }
+
+    /// Nothing to do and nobody to serve for `idle_unload_ms`, everything
+    /// stored: the engine may go. An engine that dropped its document (an
+    /// error) and has no peer left may go at once.
+    pub fn is_idle(&self, now: u64) -> bool {
+        if !self.peers.is_empty() || self.has_unsaved() || self.loading {
+            return false;
+        }
+        self.slot.is_none() || now.saturating_sub(self.last_active) >= self.config.idle_unload_ms
+    }
+
+    /// The counters since the last call.
+    pub fn take_stats(&mut self) -> Stats {
+        std::mem::take(&mut self.stats)
+    }
+
+    /// Takes one input. Outputs accumulate until [`DocEngine::flush`].
+    pub fn handle(&mut self, now_ms: u64, input: DocInput) {
+        self.now = now_ms;
+        match input {
+            DocInput::Sync { conn, peer, msg, request, can_write } => {
+                if self.closed.contains(&conn) {
+                    return;
+                }
+                self.sync_in(conn, peer, msg, request, can_write);
+            }
+            DocInput::Ephemeral { conn, count, session_id, data } => self.ephemeral(conn, count, session_id, data),
+            DocInput::PeerLeft { conn } => {
+                self.closed.remove(&conn);
+                if self.peers.remove(&conn).is_some() {
+                    self.last_active = now_ms;
+                }
+            }
+            DocInput::Subscribed { conn, on } => {
+                if let Some(p) = self.peers.get_mut(&conn) {
+                    p.info.subscribed = on;
+                }
+            }
+            DocInput::Loaded { result } => self.contained(|e| e.loaded(result)),
+            DocInput::Persisted { heads, result } => self.contained(|e| e.persisted(heads, result)),
+            DocInput::Apply { changes, ack } => {
+                self.ensure_loading();
+                self.local.push((changes, ack));
+                self.last_active = now_ms;
+                self.dirty = true;
+            }
+            DocInput::Deleted => {
+                self.dirty = false;
+                let peers = self.reset("the document was deleted");
+                for conn in peers {
+                    self.fail(conn, "document_deleted", format!("document {} was deleted", self.id));
+                }
+            }
+            DocInput::Tick => {}
+        }
+    }
+
+    /// Processes the queued work and returns everything to do.
+    pub fn flush(&mut self) -> Vec<Output> {
+        if std::mem::take(&mut self.dirty) && catch_unwind(AssertUnwindSafe(|| self.process())).is_err() {
+            // A panic inside automerge: this document alone is dropped.
+            self.count_error("panic");
+            self.drop_panicked();
+        }
+        for o in &self.out {
+            if let Output::Send { bytes, .. } = o {
+                self.stats.messages_out += 1;
+                self.stats.bytes_out += bytes.len() as u64;
+            }
+        }
+        std::mem::take(&mut self.out)
+    }
+
+    fn count_error(&mut self, kind: &'static str) {
+        *self.stats.errors.entry(kind).or_default() += 1;
+    }
+
+    fn send(&mut self, conn: ConnId, msg: &Message) {
+        self.out.push(Output::Send { conn, bytes: msg.encode() });
+    }
+
+    /// Sends an `error` naming the problem, then closes the connection.
+    fn fail(&mut self, conn: ConnId, kind: &'static str, message: String) {
+        if !self.closed.insert(conn) {
+            return;
+        }
+        self.peers.remove(&conn);
+        self.count_error(kind);
+        self.out.extend(crate::hub::failure(conn, message));
+    }
+
+    fn ensure_loading(&mut self) {
+        if self.slot.is_none() && !self.loading {
+            self.loading = true;
+            self.out.push(Output::Load { doc: self.id.clone() });
+        }
+    }
+
+    fn unavailable(&mut self, conn: ConnId, peer_id: &str) {
+        let msg = Message::DocUnavailable {
+            sender_id: self.config.peer_id.clone(),
+            target_id: peer_id.to_owned(),
+            document_id: self.id.to_string(),
+        };
+        self.send(conn, &msg);
+    }
+
+    fn sync_in(&mut self, conn: ConnId, info: PeerInfo, msg: sync::Message, request: bool, can_write: bool) {
+        self.ensure_loading();
+        self.last_active = self.now;
+        let peer = self.peers.entry(conn).or_insert_with(|| PeerSync {
+            info,
+            state: if can_write { sync::State::new() } else { sync::State::new_read_only() },
+            read_only: !can_write,
+            requested: false,
+            told_unavailable: false,
+        });
+        peer.requested |= request;
+        if peer.read_only && can_write {
+            // Rights can only be checked per message: a peer whose rights grew
+            // starts a fresh, writable sync state.
+            peer.read_only = false;
+            peer.state = sync::State::new();
+        }
+        self.pending.push((conn, msg));
+        self.dirty = true;
+    }
+
+    fn ephemeral(&mut self, conn: ConnId, count: u64, session_id: String, data: Vec<u8>) {
+        let Some(sender) = self.peers.get(&conn) else { return };
+        let sender_id = sender.info.peer_id.clone();
+        let targets: Vec<(ConnId, String)> =
+            self.peers.iter().filter(|(c, _)| **c != conn).map(|(c, p)| (*c, p.info.peer_id.clone())).collect();
+        for (c, target_id) in targets {
+            let msg = Message::Ephemeral {
+                sender_id: sender_id.clone(),
+                target_id,
+                count,
+                session_id: session_id.clone(),
+                document_id: self.id.to_string(),
+                data: data.clone(),
+            };
+            self.send(c, &msg);
+        }
+    }
+
+    fn loaded(&mut self, result: Result<Option<(Automerge, usize)>, String>) {
+        if self.slot.is_some() || !self.loading {
+            return;
+        }
+        self.loading = false;
+        match result {
+            Ok(loaded) => {
+                let exists = loaded.is_some();
+                let (am, chunks) = loaded.unwrap_or_else(|| (cahier_doc::empty(), 0));
+                let bytes = if exists { am.get_changes_meta(&[]).len() * 64 } else { 0 };
+                self.slot = Some(Slot {
+                    saved_heads: am.get_heads(),
+                    doc: am,
+                    persisting: None,
+                    acks: Vec::new(),
+                    acks_in_flight: Vec::new(),
+                    chunks,
+                    exists,
+                    bytes,
+                    log: Default::default(),
+                });
+                self.dirty = true;
+            }
+            Err(e) => {
+                self.count_error("load_failed");
+                let peers: Vec<(ConnId, String)> = self.peers.iter().map(|(c, p)| (*c, p.info.peer_id.clone())).collect();
+                self.reset(&format!("the document cannot be loaded: {e}"));
+                for (conn, peer_id) in peers {
+                    let message = format!("document {} cannot be loaded from the store: {e}", self.id);
+                    self.send(conn, &Message::Error { message });
+                    self.unavailable(conn, &peer_id);
+                }
+            }
+        }
+    }
+
+    fn persisted(&mut self, heads: Vec<ChangeHash>, result: Result<(), String>) {
+        let Some(slot) = self.slot.as_mut() else { return };
+        if slot.persisting.as_ref() != Some(&heads) {
+            return;
+        }
+        slot.persisting = None;
+        match result {
+            Ok(()) => {
+                slot.saved_heads = heads.clone();
+                slot.exists = true;
+                for ack in std::mem::take(&mut slot.acks_in_flight) {
+                    self.out.push(Output::Applied { ack, result: Ok(()) });
+                }
+                // Advertise what is now durable, before applying anything newer.
+                self.generate();
+                self.gossip_heads(&heads);
+                self.dirty = true;
+            }
+            Err(e) => {
+                // Refuse the changes: forget the in-memory document (it will be
+                // reloaded from what is durable) and tell its peers, whose clients
+                // still hold their changes and send them again when they reconnect.
+                self.count_error("persist_failed");
+                let peers = self.reset(&e);
+                for conn in peers {
+                    let message = format!("could not save changes to {}: {e}; they were not stored, reconnect to send them again", self.id);
+                    self.fail(conn, "persist_failed", message);
+                }
+            }
+        }
+    }
+
+    fn gossip_heads(&mut self, heads: &[ChangeHash]) {
+        let targets: Vec<(ConnId, String)> =
+            self.peers.iter().filter(|(_, p)| p.info.subscribed).map(|(c, p)| (*c, p.info.peer_id.clone())).collect();
+        for (conn, target_id) in targets {
+            let msg = Message::RemoteHeadsChanged {
+                sender_id: self.config.peer_id.clone(),
+                target_id,
+                document_id: self.id.to_string(),
+                new_heads: vec![RemoteHeads {
+                    storage_id: self.config.storage_id.clone(),
+                    heads: heads.iter().map(wire::encode_head).collect(),
+                    timestamp: self.now,
+                }],
+            };
+            self.send(conn, &msg);
+        }
+    }
+
+    /// Runs `f`; a panic inside it drops the document and fails its peers, nothing else.
+    fn contained(&mut self, f: impl FnOnce(&mut Self)) {
+        if catch_unwind(AssertUnwindSafe(|| f(self))).is_err() {
+            self.count_error("panic");
+            self.drop_panicked();
+        }
+    }
+
+    /// Forgets the document (it reloads from the store when next wanted):
+    /// applies it had not confirmed are told they were not stored. Returns
+    /// the peers it had, now dropped.
+    fn reset(&mut self, why: &str) -> Vec<ConnId> {
+        let mut acks: Vec<u64> = self.local.drain(..).filter_map(|(_, a)| a).collect();
+        if let Some(slot) = self.slot.take() {
+            acks.extend(slot.acks.iter().chain(&slot.acks_in_flight));
+            self.out.push(Output::Unload { doc: self.id.clone() });
+        }
+        for ack in acks {
+            self.out.push(Output::Applied { ack, result: Err(format!("not stored: {why}")) });
+        }
+        self.pending.clear();
+        self.dirty = false;
+        // A load still out is answered for a document no longer wanted.
+        self.loading = false;
+        std::mem::take(&mut self.peers).into_keys().collect()
+    }
+
+    fn drop_panicked(&mut self) {
+        let peers = self.reset("internal error on the document");
+        for conn in peers {
+            self.fail(conn, "document_dropped", format!("internal error on document {}; other documents are unaffected", self.id));
+        }
+    }
+
+    /// A document that took changes it must not keep: forgotten (it reloads from
+    /// the store), the offender told why, the other peers asked to reconnect.
+    fn forget_poisoned(&mut self, offender: ConnId, why: String) {
+        self.count_error("refused_change");
+        let peers = self.reset("the document is reloading");
+        self.fail(offender, "refused_change", why);
+        for conn in peers {
+            if conn != offender {
+                self.fail(conn, "document_reloaded", format!("document {} is reloading; reconnect", self.id));
+            }
+        }
+    }
+
+    /// Applies what is pending, persists, or advertises: one step per call.
+    fn process(&mut self) {
+        let max_doc = self.config.limits.max_document_bytes;
+        let compact_after = self.config.compact_after;
+        let doc_id = self.id.clone();
+        let Some(slot) = self.slot.as_mut() else { return };
+        if slot.persisting.is_some() {
+            return;
+        }
+        for (changes, ack) in std::mem::take(&mut self.local) {
+            // Made by the server from this document's stored history: they
+            // apply. One that cannot (or waits on a missing dependency) is
+            // reported, never confirmed.
+            let applied = slot.doc.load_incremental(&changes).map_err(|e| e.to_string()).and_then(|_| {
+                let hashes: Vec<ChangeHash> = split_chunks(&changes)
+                    .map(|chunks| chunks.iter().filter_map(|c| automerge::Change::from_bytes(c.to_vec()).ok()).map(|c| c.hash()).collect())
+                    .unwrap_or_default();
+                match hashes.iter().all(|h| slot.doc.get_change_by_hash(h).is_some()) {
+                    true => Ok(()),
+                    false => Err("the change depends on history this document does not hold".to_owned()),
+                }
+            });
+            slot.bytes += changes.len();
+            match (ack, applied) {
+                (Some(ack), Ok(())) => slot.acks.push(ack),
+                (Some(ack), Err(e)) => self.out.push(Output::Applied { ack, result: Err(e) }),
+                (None, _) => {}
+            }
+        }
+        let mut refused: Vec<(ConnId, String)> = Vec::new();
+        if !self.pending.is_empty() {
+            let pending = std::mem::take(&mut self.pending);
+            // One batch for every change that arrived: applying changes one by one
+            // costs as much per change as the whole batch on a long document.
+            let mut batch = Vec::new();
+            let mut accepted = Vec::new();
+            let mut poisoned: Option<(ConnId, String)> = None;
+            for (conn, msg) in pending {
+                let size: usize = msg.changes.iter().map(<[u8]>::len).sum();
+                if size > 0 && slot.bytes + batch.len() + size > max_doc {
+                    refused.push((conn, format!("document too large: the limit is {max_doc} bytes of changes")));
+                    continue;
+                }
+                match new_actors(&slot.doc, &msg.changes) {
+                    Some(actors) => {
+                        if !actors.is_empty()
+                            && let Err(why) = self.policy.claim_actors(conn, &actors)
+                        {
+                            refused.push((conn, format!("changes to {doc_id} refused: {why}")));
+                            continue;
+                        }
+                        for c in msg.changes.iter() {
+                            batch.extend_from_slice(c);
+                        }
+                    }
+                    None => {
+                        // Chunks whose changes cannot be read on their own (the JS
+                        // client sends document chunks that build on earlier
+                        // changes): apply this message alone to see whose they are.
+                        let before = slot.doc.get_heads();
+                        let waiting = slot.doc.get_missing_deps(&[]).len();
+                        let mut bytes = Vec::with_capacity(size);
+                        for c in msg.changes.iter() {
+                            bytes.extend_from_slice(c);
+                        }
+                        let _ = slot.doc.load_incremental(&bytes);
+                        slot.bytes += size;
+                        if slot.doc.get_missing_deps(&[]).len() > waiting {
+                            // Changes left waiting for a dependency were not
+                            // checked; applied later, they would escape the check.
+                            let why = format!("changes to {doc_id} refused: they depend on changes not sent; sync again");
+                            poisoned = Some((conn, why));
+                            break;
+                        }
+                        let mut actors: Vec<String> = Vec::new();
+                        for m in slot.doc.get_changes_meta(&before) {
+                            let a = m.actor.to_hex_string();
+                            if !actors.contains(&a) {
+                                actors.push(a);
+                            }
+                        }
+                        if !actors.is_empty()
+                            && let Err(why) = self.policy.claim_actors(conn, &actors)
+                        {
+                            // Already in the in-memory document: it must go (nothing
+                            // of this round was stored or sent yet).
+                            poisoned = Some((conn, format!("changes to {doc_id} refused: {why}")));
+                            break;
+                        }
+                    }
+                }
+                accepted.push((conn, msg));
+            }
+            if let Some((conn, why)) = poisoned {
+                self.forget_poisoned(conn, why);
+                return;
+            }
+            let batch_ok = batch.is_empty() || slot.doc.load_incremental(&batch).is_ok();
+            slot.bytes += batch.len();
+            for (conn, msg) in accepted {
+                // Automerge counts our heads as sent when a peer's message, with
+                // no changes, names heads equal to ours. But the peer may have
+                // merged them itself (its own change and another's, crossing
+                // ours on the wire) and never been told that we hold them: it
+                // would wait for that forever ("Enregistrement…"). Our heads
+                // count as sent only once we sent them.
+                let keep_sent = |state: &mut sync::State, sent: Vec<ChangeHash>| {
+                    if state.last_sent_heads != sent && !state.last_sent_heads.is_empty() {
+                        state.last_sent_heads = sent;
+                    }
+                };
+                match self.peers.get_mut(&conn) {
+                    // Every change of the round is in the document already.
+                    Some(peer) if batch_ok => {
+                        let sent = peer.state.last_sent_heads.clone();
+                        crate::round::receive_applied(&slot.doc, &mut peer.state, msg);
+                        keep_sent(&mut peer.state, sent);
+                    }
+                    Some(peer) => {
+                        let sent = peer.state.last_sent_heads.clone();
+                        if let Err(e) = slot.doc.receive_sync_message(&mut peer.state, msg) {
+                            refused.push((conn, format!("invalid sync message for {doc_id}: {e}")));
+                        }
+                        keep_sent(&mut peer.state, sent);
+                    }
+                    None if !batch_ok => {
+                        // The sender is gone; apply what it sent on its own.
+                        let mut state = sync::State::new();
+                        let _ = slot.doc.receive_sync_message(&mut state, msg);
+                    }
+                    None => {}
+                }
+            }
+        }
+        let heads = slot.doc.get_heads();
+        if heads != slot.saved_heads && !heads.is_empty() {
+            let (kind, bytes) = if !slot.exists || slot.chunks + 1 >= compact_after {
+                (PersistKind::Snapshot, slot.doc.save())
+            } else {
+                (PersistKind::Incremental, slot.doc.save_after(&slot.saved_heads))
+            };
+            slot.chunks = if kind == PersistKind::Snapshot { 0 } else { slot.chunks + 1 };
+            slot.persisting = Some(heads.clone());
+            let summary = cahier_doc::read::summary(&slot.doc);
+            // Confirmed when this persist is.
+            slot.acks_in_flight = std::mem::take(&mut slot.acks);
+            self.out.push(Output::Persist { doc: doc_id, kind, bytes, heads, summary });
+        } else {
+            // Nothing new to store: what was applied is stored already.
+            for ack in std::mem::take(&mut slot.acks) {
+                self.out.push(Output::Applied { ack, result: Ok(()) });
+            }
+            self.generate();
+        }
+        for (conn, message) in refused {
+            self.fail(conn, "refused_change", message);
+        }
+    }
+
+    /// One sync round to every peer of the document: what it lacks of the
+    /// durable state, or `doc-unavailable` if nobody has the document.
+    fn generate(&mut self) {
+        let Some(slot) = self.slot.as_mut() else { return };
+        let mut sends = Vec::new();
+        slot.log.advance(&slot.doc);
+        let arena = typed_arena::Arena::new();
+        let mut round = crate::round::Round::new(&slot.doc, &slot.log, &arena);
+        let unknown = !slot.exists && slot.doc.get_heads().is_empty();
+        for (conn, peer) in self.peers.iter_mut() {
+            let peer_id = peer.info.peer_id.clone();
+            if unknown && peer.requested {
+                // Nobody has it (yet). A peer that sent `sync` rather than
+                // `request` has the document and gets a normal reply instead.
+                if !peer.told_unavailable {
+                    peer.told_unavailable = true;
+                    sends.push((
+                        *conn,
+                        Message::DocUnavailable {
+                            sender_id: self.config.peer_id.clone(),
+                            target_id: peer_id,
+                            document_id: self.id.to_string(),
+                        },
+                    ));
+                }
+                continue;
+            }
+            if let Some(msg) = round.generate(&mut peer.state) {
+                sends.push((
+                    *conn,
+                    Message::Sync {
+                        sender_id: self.config.peer_id.clone(),
+                        target_id: peer_id,
+                        document_id: self.id.to_string(),
+                        data: msg.encode(),
+                    },
+                ));
+            }
+        }
+        for (conn, msg) in sends {
+            self.send(conn, &msg);
+        }
+    }
+}
+
+/// The actors (hex) of the changes in `chunks` that `doc` does not have yet;
+/// `None` when a chunk cannot be read on its own. Each chunk of the list may
+/// hold several storage chunks one after the other (as `save_after` writes
+/// them): each is read alone, so a change is checked even when it must wait
+/// for a dependency that has not arrived.
+fn new_actors(doc: &Automerge, chunks: &sync::ChunkList) -> Option<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for bytes in chunks.iter() {
+        for chunk in split_chunks(bytes)? {
+            let metas: Vec<(ChangeHash, String)> = match automerge::Change::from_bytes(chunk.to_vec()) {
+                Ok(c) => vec![(c.hash(), c.actor_id().to_hex_string())],
+                // A whole-document chunk: every change in it.
+                Err(_) => match Automerge::load(chunk) {
+                    Ok(d) => d.get_changes_meta(&[]).iter().map(|m| (m.hash, m.actor.to_hex_string())).collect(),
+                    Err(_) => return None,
+                },
+            };
+            for (hash, actor) in metas {
+                if doc.get_change_meta_by_hash(&hash).is_none() && !out.contains(&actor) {
+                    out.push(actor);
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Automerge's storage chunks, in order: each is the magic bytes, a checksum
+/// (4 bytes), a type (1 byte), a LEB128 length, then that many bytes. `None`
+/// if `bytes` is not such a sequence.
+fn split_chunks(bytes: &[u8]) -> Option<Vec<&[u8]>> {
+    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        if rest.get(..4)? != MAGIC {
+            return None;
+        }
+        let mut i = 9;
+        let mut len: u64 = 0;
+        for shift in 0..10 {
+            let b = *rest.get(i)?;
+            i += 1;
+            len |= u64::from(b & 0x7f) << (7 * shift);
+            if b & 0x80 == 0 {
+                break;
+            }
+            if shift == 9 {
+                return None;
+            }
+        }
+        let end = i.checked_add(usize::try_from(len).ok()?)?;
+        out.push(rest.get(..end)?);
+        rest = &rest[end..];
+    }
+    Some(out)
+}
