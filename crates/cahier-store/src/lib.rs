@@ -1,19 +1,24 @@
-//! Cahier's storage: a fallible [`Storage`] trait, its sled backend, and [`Store`],
-//! which keeps Automerge documents in it.
+//! Cahier's storage: a fallible [`Storage`] trait, its sled and PostgreSQL
+//! backends, and [`Store`], which keeps Automerge documents in it.
 //!
 //! Start with [`Storage`]: everything a backend must do, in terms that a networked
 //! database could also provide (no sled type appears in it). Then [`Store`]: how
 //! documents are appended as incremental changes, compacted into snapshots, and
-//! indexed, all in atomic, durable batches. [`SledStorage`] is the embedded default.
+//! indexed, all in atomic, durable batches. [`SledStorage`] is the embedded default;
+//! [`PostgresStorage`] keeps the same in a PostgreSQL database, which several
+//! servers may share. [`Store::open`] picks one from the `--data` value.
 //!
 //! Invariant: when [`Storage::commit`] returns `Ok`, the batch is on disk (sled's
-//! `flush()` has returned). Nothing is acknowledged to a user before that.
+//! `flush()` has returned, or PostgreSQL committed with `synchronous_commit =
+//! on`). Nothing is acknowledged to a user before that.
 
 mod faulty;
+mod postgres_backend;
 mod sled_backend;
 mod store;
 
 pub use faulty::FaultyStorage;
+pub use postgres_backend::PostgresStorage;
 pub use sled_backend::SledStorage;
 pub use store::{DEFAULT_COMPACT_AFTER, DocRecord, LoadedDoc, PersistItem, Store, UpsertError};
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use automerge::{Automerge, ChangeHash, ReadDoc};
 use cahier_doc::{DocId, DocView, Editor};
 
-use crate::{Batch, ChunkKind, IndexEntry, SledStorage, Storage, StorageError, Write};
+use crate::{Batch, ChunkKind, IndexEntry, PostgresStorage, SledStorage, Storage, StorageError, Write};
 
 /// Incremental chunks a document may pile up before they are compacted into one snapshot.
 pub const DEFAULT_COMPACT_AFTER: usize = 64;
@@ -67,6 +67,28 @@ pub struct Store {
 impl Store {
     pub fn new(backend: Arc<dyn Storage>) -> Store {
         Store { backend, compact_after: DEFAULT_COMPACT_AFTER }
+    }
+
+    /// Opens the store `data` names: a PostgreSQL database for a
+    /// `postgres://` or `postgresql://` URL (see [`PostgresStorage::open`]),
+    /// else the embedded store in the folder `data` (see [`Store::open_sled`]).
+    pub fn open(data: &str) -> Result<Store, StorageError> {
+        if Store::names_database(data) {
+            Ok(Store::new(Arc::new(PostgresStorage::open(data)?)))
+        } else {
+            Store::open_sled(std::path::Path::new(data))
+        }
+    }
+
+    /// How to name the store `data` names in messages: a database URL without
+    /// its password, a folder as it is.
+    pub fn describe(data: &str) -> String {
+        if Store::names_database(data) { crate::postgres_backend::redact(data) } else { data.to_owned() }
+    }
+
+    /// Whether `data` is a database URL rather than a folder.
+    pub fn names_database(data: &str) -> bool {
+        data.starts_with("postgres://") || data.starts_with("postgresql://")
     }
 
     /// Opens (or creates, in an empty folder) the embedded sled store.

@@ -16,12 +16,12 @@ pub enum UserCommand {
         name: String,
         #[arg(long, value_parser = ["editor", "maintainer"])]
         role: String,
-        #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data", help = crate::DATA_HELP)]
         data: std::path::PathBuf,
     },
     /// List accounts.
     List {
-        #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data", help = crate::DATA_HELP)]
         data: std::path::PathBuf,
     },
 }
@@ -31,18 +31,18 @@ pub enum TokenCommand {
     /// Print a new API token with ACCOUNT's rights (shown once; only its digest is kept).
     Create {
         account: String,
-        #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data", help = crate::DATA_HELP)]
         data: std::path::PathBuf,
     },
     /// Revoke a token by its id.
     Revoke {
         id: String,
-        #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data", help = crate::DATA_HELP)]
         data: std::path::PathBuf,
     },
     /// List tokens (ids and accounts, never the secrets).
     List {
-        #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data", help = crate::DATA_HELP)]
         data: std::path::PathBuf,
     },
 }
@@ -126,7 +126,7 @@ pub enum InviteCommand {
         public_url: String,
         #[arg(long, env = "CAHIER_USER", default_value = "admin")]
         by: String,
-        #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data", help = crate::DATA_HELP)]
         data: std::path::PathBuf,
     },
     /// Revoke an invite by its id: the link and the sessions opened with it stop working.
@@ -134,12 +134,12 @@ pub enum InviteCommand {
         id: String,
         #[arg(long, env = "CAHIER_USER", default_value = "admin")]
         by: String,
-        #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data", help = crate::DATA_HELP)]
         data: std::path::PathBuf,
     },
     /// List invites (ids, documents, modes, expiry; never the secrets).
     List {
-        #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data", help = crate::DATA_HELP)]
         data: std::path::PathBuf,
     },
 }

@@ -28,14 +28,12 @@ enum Command {
     Import {
         /// The file, folder or archive to import.
         path: PathBuf,
-        /// The data folder (the embedded store).
-        #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data", help = crate::DATA_HELP)]
         data: PathBuf,
     },
     /// Export every page and set of minutes as Markdown, with a credits file.
     Export {
-        /// The data folder (the embedded store).
-        #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data", help = crate::DATA_HELP)]
         data: PathBuf,
         /// Where to write: a folder, or a file ending in .tar.gz, .tgz or .zip.
         #[arg(long, env = "CAHIER_EXPORT_OUT")]
@@ -55,7 +53,7 @@ enum Command {
         /// Recorded as the publisher.
         #[arg(long, env = "CAHIER_USER", default_value = "admin")]
         by: String,
-        #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data", help = crate::DATA_HELP)]
         data: PathBuf,
     },
     /// Hide a published page from readers.
@@ -63,7 +61,7 @@ enum Command {
         page: String,
         #[arg(long, env = "CAHIER_USER", default_value = "admin")]
         by: String,
-        #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data", help = crate::DATA_HELP)]
         data: PathBuf,
     },
     /// Delete a page or minutes: kept in the store, out of everyone's reach, unpublished.
@@ -71,7 +69,7 @@ enum Command {
         document: String,
         #[arg(long, env = "CAHIER_USER", default_value = "admin")]
         by: String,
-        #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data", help = crate::DATA_HELP)]
         data: PathBuf,
     },
     /// Bring back a deleted document.
@@ -79,7 +77,7 @@ enum Command {
         document: String,
         #[arg(long, env = "CAHIER_USER", default_value = "admin")]
         by: String,
-        #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data", help = crate::DATA_HELP)]
         data: PathBuf,
     },
     /// Turn a set of minutes into a wiki page that keeps its whole history and credits.
@@ -90,7 +88,7 @@ enum Command {
         slug: Option<String>,
         #[arg(long, env = "CAHIER_USER", default_value = "admin")]
         by: String,
-        #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data", help = crate::DATA_HELP)]
         data: PathBuf,
     },
     /// Manage invite links (participants without an account).
@@ -98,7 +96,7 @@ enum Command {
     Invite(accounts::InviteCommand),
     /// List the documents in the store.
     List {
-        #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data", help = crate::DATA_HELP)]
         data: PathBuf,
     },
     /// Test helper: appends and acknowledges changes until killed (the crash test).
@@ -141,10 +139,20 @@ fn main() -> ExitCode {
     }
 }
 
-/// Opens the store, refusing (with the reason) rather than starting empty.
+/// What every `--data` says.
+const DATA_HELP: &str = "Where Cahier keeps everything: a folder (the embedded store) or a PostgreSQL database, \
+                         postgres://USER@HOST:PORT/DB";
+
+/// Opens the store `--data` names (a folder or a `postgres://` URL),
+/// refusing (with the reason) rather than starting empty.
 fn open_store(data: &std::path::Path) -> anyhow::Result<cahier_store::Store> {
     use anyhow::Context;
-    cahier_store::Store::open_sled(data).with_context(|| format!("cannot use the data folder {}", data.display()))
+    match data.to_str() {
+        Some(url) if cahier_store::Store::names_database(url) => {
+            cahier_store::Store::open(url).with_context(|| format!("cannot use the database {}", cahier_store::Store::describe(url)))
+        }
+        _ => cahier_store::Store::open_sled(data).with_context(|| format!("cannot use the data folder {}", data.display())),
+    }
 }
 
 fn list(data: &std::path::Path) -> anyhow::Result<ExitCode> {

@@ -1,4 +1,4 @@
-//! `cahier serve`: the live sync server on the embedded store.
+//! `cahier serve`: the live sync server, on the embedded store or PostgreSQL.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,8 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
-    /// The data folder (the embedded store).
-    #[arg(long, env = "CAHIER_DATA", default_value = "./data")]
+    #[arg(long, env = "CAHIER_DATA", default_value = "./data", help = crate::DATA_HELP)]
     data: PathBuf,
     /// The address to listen on.
     #[arg(long, env = "CAHIER_LISTEN", default_value = "127.0.0.1:8080")]
@@ -118,7 +117,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             eprintln!("cahier: stopping (closing connections, flushing)");
             signal.cancel();
         });
-        println!("cahier: serving {} on http://{}", args.data.display(), listener.local_addr()?);
+        println!("cahier: serving {} on http://{}", cahier_store::Store::describe(&args.data.to_string_lossy()), listener.local_addr()?);
         cahier_server::run(listener, config, store, shutdown).await
     });
     // A stalled engine task never yields: do not wait for it forever.

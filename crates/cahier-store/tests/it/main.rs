@@ -1,9 +1,78 @@
-//! Store tests on real sled files in temporary folders.
+//! Store tests, each run on both backends: real sled files in temporary
+//! folders, and a real PostgreSQL cluster the tests start (`cahier-testpg`),
+//! one fresh database per test. Then what only one backend has: sled's
+//! refusal of a foreign folder, PostgreSQL's migrations, lost connections and
+//! one database shared by two stores.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use cahier_doc::{DocView, Editor};
-use cahier_store::{ChunkKind, FaultyStorage, SledStorage, StorageError, Store, Write};
+use cahier_store::{ChunkKind, FaultyStorage, PostgresStorage, SledStorage, Storage, StorageError, Store, Write};
+
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Sled,
+    Postgres,
+}
+
+/// An empty store of one backend: a folder, or a database of its own.
+struct Place {
+    backend: Backend,
+    /// What `--data` would say.
+    data: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Place {
+    fn new(backend: Backend) -> Place {
+        match backend {
+            Backend::Sled => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let data = dir.path().join("data").to_str().expect("utf-8").to_owned();
+                Place { backend, data, _dir: Some(dir) }
+            }
+            Backend::Postgres => Place { backend, data: cahier_testpg::cluster().database(), _dir: None },
+        }
+    }
+
+    fn open(&self) -> Store {
+        Store::open(&self.data).unwrap_or_else(|e| panic!("open {}: {e}", self.data))
+    }
+
+    /// Opens it again after a store on it was dropped.
+    fn reopen(&self) -> Store {
+        match self.backend {
+            // Reopened at once in this process: sled lets go of the lock a moment after the drop.
+            Backend::Sled => Store::open_sled_waiting(Path::new(&self.data), std::time::Duration::from_secs(10)).expect("reopen"),
+            Backend::Postgres => self.open(),
+        }
+    }
+}
+
+/// Each test named here runs as `sled::NAME` and `postgres::NAME`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sled {
+            $(#[test] fn $name() { super::$name(super::Backend::Sled) })*
+        }
+        mod postgres {
+            $(#[test] fn $name() { super::$name(super::Backend::Postgres) })*
+        }
+    };
+}
+
+on_both_backends!(
+    documents_survive_reopening_with_every_change_and_their_index,
+    importing_the_same_slug_again_updates_the_page_as_a_new_change,
+    renaming_a_slug_frees_the_old_one_and_never_steals_anothers,
+    a_corrupt_chunk_is_an_error_not_an_empty_document,
+    a_failed_write_is_reported_and_the_change_stays_unsaved_until_it_succeeds,
+    every_document_gets_an_address_of_its_own_whatever_its_slug_says,
+    records_are_listed_by_prefix_in_key_order_whatever_their_characters,
+    any_title_is_indexed_as_written,
+    the_storage_id_stays_across_reopening,
+);
 
 const T0: i64 = 1_795_199_400_000;
 
@@ -18,11 +87,10 @@ fn append(loaded: &mut cahier_store::LoadedDoc, text: &str, at: i64) {
     cahier_doc::apply_view(&mut loaded.doc, &view, &Editor::new("Camille"), at, "edit").expect("edit");
 }
 
-#[test]
-fn documents_survive_reopening_with_every_change_and_their_index() {
-    let dir = tempfile::tempdir().expect("tempdir");
+fn documents_survive_reopening_with_every_change_and_their_index(backend: Backend) {
+    let place = Place::new(backend);
     let id = {
-        let store = Store::open_sled(dir.path()).expect("open").with_compact_after(4);
+        let store = place.open().with_compact_after(4);
         let doc = cahier_doc::new_document(&page("Écoles", "a"), &Editor::new("Camille"), T0).expect("doc");
         let mut loaded = store.create(doc).expect("create");
         for i in 0..10 {
@@ -37,8 +105,7 @@ fn documents_survive_reopening_with_every_change_and_their_index() {
         assert_eq!(chunks[0].kind, ChunkKind::Snapshot);
         loaded.id
     };
-    // Reopened at once in this process: sled lets go of the lock a moment after the drop.
-    let store = Store::open_sled_waiting(dir.path(), std::time::Duration::from_secs(10)).expect("reopen");
+    let store = place.reopen();
     let loaded = store.load(&id).expect("load").expect("exists");
     assert_eq!(cahier_doc::read(&loaded.doc, None).0.body, "a0123456789");
     assert_eq!(loaded.doc.get_changes_meta(&[]).len(), 11, "the whole history is kept");
@@ -49,10 +116,8 @@ fn documents_survive_reopening_with_every_change_and_their_index() {
     assert_eq!(store.find_slug("ecoles").expect("slug"), Some(id));
 }
 
-#[test]
-fn importing_the_same_slug_again_updates_the_page_as_a_new_change() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open_sled(dir.path()).expect("open");
+fn importing_the_same_slug_again_updates_the_page_as_a_new_change(backend: Backend) {
+    let store = Place::new(backend).open();
     let (first, created) = store.upsert(&page("Guide", "v1\n"), &Editor::import(), T0).expect("import");
     assert!(created);
     let (second, created) = store.upsert(&page("Guide", "v1\nv2\n"), &Editor::import(), T0 + 1000).expect("import");
@@ -64,10 +129,8 @@ fn importing_the_same_slug_again_updates_the_page_as_a_new_change() {
     assert_eq!(loaded.doc.get_changes_meta(&[]).len(), 2);
 }
 
-#[test]
-fn renaming_a_slug_frees_the_old_one_and_never_steals_anothers() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open_sled(dir.path()).expect("open");
+fn renaming_a_slug_frees_the_old_one_and_never_steals_anothers(backend: Backend) {
+    let store = Place::new(backend).open();
     let (mut a, _) = store.upsert(&page("Alpha", ""), &Editor::new("x"), T0).expect("a");
     let (b, _) = store.upsert(&page("Beta", ""), &Editor::new("x"), T0).expect("b");
     let mut view = cahier_doc::read(&a.doc, None).0;
@@ -92,10 +155,8 @@ fn a_folder_with_other_files_is_refused_not_overwritten() {
     assert_eq!(std::fs::read_to_string(dir.path().join("notes.txt")).expect("read"), "mine");
 }
 
-#[test]
-fn a_corrupt_chunk_is_an_error_not_an_empty_document() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open_sled(dir.path()).expect("open");
+fn a_corrupt_chunk_is_an_error_not_an_empty_document(backend: Backend) {
+    let store = Place::new(backend).open();
     let (mut loaded, _) = store.upsert(&page("Guide", "texte"), &Editor::new("x"), T0).expect("doc");
     append(&mut loaded, " suite", T0 + 1);
     let good = loaded.doc.save_after(loaded.saved_heads());
@@ -111,10 +172,16 @@ fn a_corrupt_chunk_is_an_error_not_an_empty_document() {
     }
 }
 
-#[test]
-fn a_failed_write_is_reported_and_the_change_stays_unsaved_until_it_succeeds() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let backend = Arc::new(FaultyStorage::new(SledStorage::open(dir.path()).expect("open")));
+fn a_failed_write_is_reported_and_the_change_stays_unsaved_until_it_succeeds(backend: Backend) {
+    let place = Place::new(backend);
+    match backend {
+        Backend::Sled => failed_write(FaultyStorage::new(SledStorage::open(Path::new(&place.data)).expect("open"))),
+        Backend::Postgres => failed_write(FaultyStorage::new(PostgresStorage::open(&place.data).expect("open"))),
+    }
+}
+
+fn failed_write<S: Storage + 'static>(backend: FaultyStorage<S>) {
+    let backend = Arc::new(backend);
     let store = Store::new(backend.clone());
     let (mut loaded, _) = store.upsert(&page("Guide", "a"), &Editor::new("x"), T0).expect("doc");
     backend.set_failing(true);
@@ -130,10 +197,8 @@ fn a_failed_write_is_reported_and_the_change_stays_unsaved_until_it_succeeds() {
 
 /// Whatever slug a writer puts in a document, the store gives it an address
 /// of its own: a valid slug, never another document's.
-#[test]
-fn every_document_gets_an_address_of_its_own_whatever_its_slug_says() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open_sled(dir.path()).expect("open");
+fn every_document_gets_an_address_of_its_own_whatever_its_slug_says(backend: Backend) {
+    let store = Place::new(backend).open();
     let long = "Une très longue réunion ".repeat(13);
     let cases: &[(cahier_doc::Kind, &str, &str, &str)] = &[
         (cahier_doc::Kind::Minutes, "", "", "compte-rendu"),
@@ -176,4 +241,155 @@ fn every_document_gets_an_address_of_its_own_whatever_its_slug_says() {
     unique.dedup();
     assert_eq!(unique.len(), listed.len(), "{listed:?}");
     assert!(listed.iter().all(|s| cahier_doc::schema::is_valid_slug(s)), "{listed:?}");
+}
+
+fn records_are_listed_by_prefix_in_key_order_whatever_their_characters(backend: Backend) {
+    let store = Place::new(backend).open();
+    let keys =
+        ["acct/zoé", "acct/a\0b", "acct/", "acct0", "acc", "acct/\u{10ffff}", "audit/00000000000000000002", "audit/00000000000000000010"];
+    store.put_records(keys.iter().map(|k| (k.to_string(), Some(k.as_bytes().to_vec()))).collect()).expect("put");
+    let listed: Vec<String> = store
+        .records("acct/")
+        .expect("records")
+        .into_iter()
+        .map(|(k, v)| {
+            assert_eq!(k.as_bytes(), &v[..]);
+            k
+        })
+        .collect();
+    assert_eq!(listed, ["acct/", "acct/a\0b", "acct/zoé", "acct/\u{10ffff}"]);
+    assert_eq!(store.records("").expect("all").len(), keys.len());
+    assert_eq!(store.records("audit/").expect("audit").len(), 2);
+    assert_eq!(store.record("acct/a\0b").expect("record"), Some(b"acct/a\0b".to_vec()));
+    store.put_records(vec![("acct/zoé".into(), None), ("acct/".into(), Some(b"new".to_vec()))]).expect("put");
+    assert_eq!(store.record("acct/zoé").expect("record"), None);
+    assert_eq!(store.record("acct/").expect("record"), Some(b"new".to_vec()));
+    assert_eq!(store.records("acct/").expect("records").len(), 3);
+}
+
+/// A writer may put any character in a title, NUL included (which
+/// PostgreSQL's text refuses): the change is stored and listed as written.
+fn any_title_is_indexed_as_written(backend: Backend) {
+    let place = Place::new(backend);
+    let store = place.open();
+    let (loaded, _) = store.upsert(&page("Nul\0 et \u{1F600}", "x"), &Editor::new("x"), T0).expect("stored");
+    assert_eq!(store.list().expect("list")[0].title, "Nul\0 et \u{1F600}");
+    assert_eq!(store.find_slug("a\0b").expect("find"), None);
+    drop(store);
+    let store = place.reopen();
+    assert_eq!(cahier_doc::read(&store.load(&loaded.id).expect("load").expect("there").doc, None).0.title, "Nul\0 et \u{1F600}");
+}
+
+fn the_storage_id_stays_across_reopening(backend: Backend) {
+    let place = Place::new(backend);
+    let first = place.open().storage_id().expect("id");
+    assert_eq!(first.len(), 32, "{first}");
+    assert_eq!(place.reopen().storage_id().expect("id"), first);
+    assert_ne!(Place::new(backend).open().storage_id().expect("id"), first, "each store has its own");
+}
+
+#[test]
+fn a_database_url_is_shown_without_its_password() {
+    for (data, shown) in [
+        ("postgres://cahier:s3cret@db:5432/cahier", "postgres://cahier:***@db:5432/cahier"),
+        ("postgres://cahier@db:5432/cahier", "postgres://cahier@db:5432/cahier"),
+        ("postgresql:///cahier?host=/run/postgresql", "postgresql:///cahier?host=/run/postgresql"),
+        ("./data", "./data"),
+    ] {
+        assert_eq!(Store::describe(data), shown);
+    }
+}
+
+#[test]
+fn an_unreachable_database_is_an_error_at_open() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let url = format!("postgres://cahier:s3cret@127.0.0.1:{port}/cahier");
+    let msg = Store::open(&url).err().expect("refused").to_string();
+    assert!(msg.contains("cannot open the store at postgres://cahier:***@127.0.0.1"), "{msg}");
+    assert!(!msg.contains("s3cret"), "{msg}");
+}
+
+#[test]
+fn a_database_holding_a_foreign_cahier_schema_is_refused() {
+    let cluster = cahier_testpg::cluster();
+    let url = cluster.database();
+    cluster.sql(
+        cahier_testpg::database_name(&url),
+        "CREATE SCHEMA cahier; CREATE TABLE cahier.notes (x text); INSERT INTO cahier.notes VALUES ('mine')",
+    );
+    let msg = Store::open(&url).err().expect("refused").to_string();
+    assert!(msg.contains("a schema \"cahier\" that Cahier did not create"), "{msg}");
+    assert_eq!(cluster.sql(cahier_testpg::database_name(&url), "SELECT x FROM cahier.notes"), "mine");
+}
+
+#[test]
+fn migrations_are_applied_once_and_a_newer_schema_is_refused() {
+    let cluster = cahier_testpg::cluster();
+    let url = cluster.database();
+    let db = cahier_testpg::database_name(&url);
+    // Nodes starting together: each migration is applied once.
+    let opened: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || Store::open(&url).map(|s| s.storage_id()))
+        })
+        .collect();
+    let ids: Vec<String> = opened.into_iter().map(|t| t.join().expect("thread").expect("open").expect("id")).collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    assert_eq!(cluster.sql(db, "SELECT string_agg(version::text, ',' ORDER BY version) FROM cahier.migrations"), "1");
+    cluster.sql(db, "INSERT INTO cahier.migrations (version) VALUES (99)");
+    let msg = Store::open(&url).err().expect("refused").to_string();
+    assert!(msg.contains("schema version 99; this Cahier knows up to version 1"), "{msg}");
+}
+
+/// PostgreSQL restarts or an administrator ends the sessions: the next calls
+/// open new connections. While the database refuses connections, calls are
+/// errors (never panics, never hangs), and it works again by itself.
+#[test]
+fn lost_connections_are_errors_then_reopened() {
+    let cluster = cahier_testpg::cluster();
+    let url = cluster.database();
+    let db = cahier_testpg::database_name(&url);
+    let store = Store::open(&url).expect("open");
+    let (mut loaded, _) = store.upsert(&page("Guide", "a"), &Editor::new("x"), T0).expect("doc");
+    let terminate =
+        format!("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{db}' AND pid <> pg_backend_pid()");
+    cluster.sql("postgres", &terminate);
+    // A connection found closed before anything of a request was sent is replaced at once.
+    append(&mut loaded, "b", T0 + 1);
+    assert!(store.save(&mut loaded).expect("saved on a new connection"));
+    assert_eq!(store.list().expect("list").len(), 1);
+
+    cluster.sql("postgres", &format!("ALTER DATABASE {db} ALLOW_CONNECTIONS false"));
+    cluster.sql("postgres", &terminate);
+    append(&mut loaded, "c", T0 + 2);
+    let err = store.save(&mut loaded).expect_err("no connection");
+    assert!(err.to_string().contains("PostgreSQL"), "{err}");
+    assert!(!loaded.is_saved());
+    assert!(store.list().is_err());
+
+    cluster.sql("postgres", &format!("ALTER DATABASE {db} ALLOW_CONNECTIONS true"));
+    assert!(store.save(&mut loaded).expect("saved once the database is back"));
+    let again = Store::open(&url).expect("open").load(&loaded.id).expect("load").expect("there");
+    assert_eq!(cahier_doc::read(&again.doc, None).0.body, "abc");
+}
+
+/// Two stores (two nodes) on one database: what one stores, the other loads;
+/// chunk keys grow across both.
+#[test]
+fn two_stores_on_one_database_share_documents_and_keys() {
+    let url = cahier_testpg::cluster().database();
+    let (a, b) = (Store::open(&url).expect("a"), Store::open(&url).expect("b"));
+    let (mut doc, _) = a.upsert(&page("Partagé", "a"), &Editor::new("x"), T0).expect("doc");
+    append(&mut doc, "b", T0 + 1);
+    a.save(&mut doc).expect("save");
+    let mut from_b = b.load(&doc.id).expect("load").expect("b sees it");
+    assert_eq!(cahier_doc::read(&from_b.doc, None).0.body, "ab");
+    assert_eq!(b.find_slug("partage").expect("slug"), Some(doc.id.clone()));
+    append(&mut from_b, "c", T0 + 2);
+    b.save(&mut from_b).expect("save on b");
+    assert_eq!(cahier_doc::read(&a.load(&doc.id).expect("load").expect("there").doc, None).0.body, "abc");
+    let (ka, kb, ka2) = (a.backend().next_key().expect("key"), b.backend().next_key().expect("key"), a.backend().next_key().expect("key"));
+    assert!(ka < kb && kb < ka2, "{ka} {kb} {ka2}");
+    assert_eq!(a.storage_id().expect("id"), b.storage_id().expect("id"));
 }

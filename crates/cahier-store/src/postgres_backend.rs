@@ -1,0 +1,504 @@
+//! The networked backend: PostgreSQL, for hosts that run several `cahier serve`
+//! nodes on one database or that already trust a PostgreSQL cluster.
+//!
+//! Everything lives in the schema `cahier` (see [`MIGRATIONS`]):
+//! - `chunks (doc_id, key)` → the chunk kind and bytes; keys come from the
+//!   sequence `chunk_keys`, so they grow across restarts and across nodes;
+//! - `documents (doc_id)` → the index entry, as JSON text (JSON escapes control
+//!   characters, so a title holding U+0000, which PostgreSQL text refuses,
+//!   is stored as written);
+//! - `slugs (slug)` → the id of the document with that slug;
+//! - `records (key)` → Cahier's own records; keys are `bytea`, so they sort
+//!   bytewise (as sled does) and may hold any character;
+//! - `meta` → the storage id; `migrations` → the schema versions applied.
+//!
+//! The `postgres` client runs its own tokio runtime and panics when called from
+//! inside another (the server calls storage from its runtime's threads). So
+//! the client lives on threads of this backend: [`POOL`] threads, each owning
+//! one connection, take requests from one channel; a caller on any thread
+//! sends a job and waits for its answer. A connection that fails is dropped
+//! and a new one is opened for the next request. Every session runs with
+//! `synchronous_commit = on`: `commit` returns once PostgreSQL has the batch
+//! on disk.
+
+use std::panic::AssertUnwindSafe;
+use std::str::FromStr;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cahier_doc::DocId;
+use postgres::{Client, NoTls, Statement};
+
+use crate::{Batch, Chunk, ChunkKind, IndexEntry, Storage, StorageError, Write};
+
+/// Connections (and threads) per backend.
+const POOL: usize = 4;
+
+/// How long opening a connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long sent data may stay unacknowledged by the server's host before the
+/// connection counts as lost (a silent network cut), and when keepalives start.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(15);
+
+/// Taken (as a transaction-level advisory lock) while migrating, so two nodes
+/// starting together apply each migration once.
+const MIGRATION_LOCK: i64 = 0x6361_6869_6572; // "cahier"
+
+/// The schema, one entry per version, applied in order and never edited once
+/// released: a change of schema is a new entry.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    "CREATE TABLE cahier.meta (key text PRIMARY KEY, value text NOT NULL);
+     CREATE SEQUENCE cahier.chunk_keys AS bigint MINVALUE 1;
+     CREATE TABLE cahier.chunks (
+         doc_id text NOT NULL,
+         key bigint NOT NULL,
+         kind text NOT NULL CHECK (kind IN ('snapshot', 'incremental')),
+         bytes bytea NOT NULL,
+         PRIMARY KEY (doc_id, key)
+     );
+     CREATE TABLE cahier.documents (doc_id text PRIMARY KEY, entry text NOT NULL);
+     CREATE TABLE cahier.slugs (slug text PRIMARY KEY, doc_id text NOT NULL);
+     CREATE TABLE cahier.records (key bytea PRIMARY KEY, value bytea NOT NULL);",
+];
+
+pub struct PostgresStorage {
+    jobs: mpsc::Sender<Job>,
+    storage_id: String,
+}
+
+/// A request for a worker thread; it answers on a channel of its own.
+type Job = Box<dyn FnOnce(&mut Worker) + Send>;
+
+impl PostgresStorage {
+    /// Connects to the database `url` names (`postgres://USER@HOST:PORT/DB`,
+    /// or any URL or key=value string libpq takes), applies the migrations this
+    /// build knows and refuses a database whose schema is newer.
+    pub fn open(url: &str) -> Result<PostgresStorage, StorageError> {
+        let shown = redact(url);
+        let open_err = |cause: String| StorageError::Open { path: shown.clone(), cause };
+        let mut config = postgres::Config::from_str(url).map_err(|e| open_err(e.to_string()))?;
+        config
+            .application_name("cahier")
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_user_timeout(TCP_USER_TIMEOUT)
+            .keepalives(true)
+            .keepalives_idle(KEEPALIVE_IDLE);
+        // The first connection, made here, migrates: a wrong address, password
+        // or database is said at start, not at the first write.
+        let mut client = session(&config).map_err(|e| open_err(describe(&e)))?;
+        let storage_id = migrate(&mut client).map_err(|e| open_err(e.to_string()))?;
+        let first = prepare(client).map_err(|e| open_err(describe(&e)))?;
+
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        let mut first = Some(first);
+        for n in 0..POOL {
+            let rx = rx.clone();
+            let mut worker = Worker { config: config.clone(), conn: first.take() };
+            std::thread::Builder::new()
+                .name(format!("cahier-postgres-{n}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only while waiting for one job.
+                        let job = match rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(job) = job else { return };
+                        // A panic costs this job (its caller gets an error) and
+                        // the connection, never the thread.
+                        if std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut worker))).is_err() {
+                            worker.conn = None;
+                        }
+                    }
+                })
+                .map_err(|e| open_err(format!("cannot start a connection thread: {e}")))?;
+        }
+        Ok(PostgresStorage { jobs, storage_id })
+    }
+
+    /// Runs `f` on a worker's connection and waits for its answer. When `f`
+    /// fails with [`Attempt::Retry`] (nothing of it took effect and the
+    /// connection is gone: the server restarted, the network dropped it), it
+    /// runs once more on a new connection.
+    fn call<T: Send + 'static>(&self, f: impl Fn(&mut Conn) -> Result<T, Attempt> + Send + 'static) -> Result<T, StorageError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move |worker: &mut Worker| {
+            let _ = tx.send(worker.run(&f));
+        });
+        self.jobs.send(job).map_err(|_| StorageError::Io("the PostgreSQL connection threads stopped".into()))?;
+        rx.recv().map_err(|_| StorageError::Io("a PostgreSQL request failed unexpectedly (see the log)".into()))?
+    }
+}
+
+/// One worker thread's connection, opened when first needed.
+struct Worker {
+    config: postgres::Config,
+    conn: Option<Conn>,
+}
+
+struct Conn {
+    client: Client,
+    st: Statements,
+}
+
+/// Prepared once per connection: each request is then one round trip.
+struct Statements {
+    load: Statement,
+    next_key: Statement,
+    append: Statement,
+    remove: Statement,
+    index: Statement,
+    list: Statement,
+    entry: Statement,
+    find_slug: Statement,
+    set_slug: Statement,
+    free_slug: Statement,
+    record: Statement,
+    records: Statement,
+    put_record: Statement,
+    delete_record: Statement,
+}
+
+/// How a request on one connection ended, when it did not succeed.
+enum Attempt {
+    /// Nothing took effect and the connection is unusable: try a new one.
+    Retry(postgres::Error),
+    Fail(StorageError),
+}
+
+impl Worker {
+    fn run<T>(&mut self, f: &impl Fn(&mut Conn) -> Result<T, Attempt>) -> Result<T, StorageError> {
+        let mut retried = false;
+        loop {
+            let fresh = self.conn.as_ref().is_none_or(|c| c.client.is_closed());
+            let conn = match &mut self.conn {
+                Some(c) if !c.client.is_closed() => c,
+                slot => {
+                    slot.insert(connect(&self.config).map_err(|e| StorageError::Io(format!("cannot reach PostgreSQL: {}", describe(&e))))?)
+                }
+            };
+            match f(conn) {
+                Ok(v) => return Ok(v),
+                Err(Attempt::Retry(e)) => {
+                    self.conn = None;
+                    if fresh || retried {
+                        return Err(pg(e));
+                    }
+                    retried = true;
+                }
+                Err(Attempt::Fail(e)) => {
+                    if conn.client.is_closed() {
+                        self.conn = None;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+fn connect(config: &postgres::Config) -> Result<Conn, postgres::Error> {
+    prepare(session(config)?)
+}
+
+/// A new session, set up for Cahier.
+fn session(config: &postgres::Config) -> Result<Client, postgres::Error> {
+    let mut client = config.connect(NoTls)?;
+    // Saved means committed: whatever the server's default, this session's
+    // commits return once they are on disk.
+    client.batch_execute("SET synchronous_commit = on")?;
+    Ok(client)
+}
+
+fn prepare(mut client: Client) -> Result<Conn, postgres::Error> {
+    let st = Statements {
+        load: client.prepare("SELECT key, kind, bytes FROM cahier.chunks WHERE doc_id = $1 ORDER BY key")?,
+        next_key: client.prepare("SELECT nextval('cahier.chunk_keys')")?,
+        append: client.prepare("INSERT INTO cahier.chunks (doc_id, key, kind, bytes) VALUES ($1, $2, $3, $4)")?,
+        remove: client.prepare("DELETE FROM cahier.chunks WHERE doc_id = $1 AND key = ANY($2)")?,
+        index: client.prepare(
+            "INSERT INTO cahier.documents (doc_id, entry) VALUES ($1, $2) ON CONFLICT (doc_id) DO UPDATE SET entry = EXCLUDED.entry",
+        )?,
+        list: client.prepare("SELECT doc_id, entry FROM cahier.documents")?,
+        entry: client.prepare("SELECT entry FROM cahier.documents WHERE doc_id = $1")?,
+        find_slug: client.prepare("SELECT doc_id FROM cahier.slugs WHERE slug = $1")?,
+        set_slug: client
+            .prepare("INSERT INTO cahier.slugs (slug, doc_id) VALUES ($1, $2) ON CONFLICT (slug) DO UPDATE SET doc_id = EXCLUDED.doc_id")?,
+        free_slug: client.prepare("DELETE FROM cahier.slugs WHERE slug = $1")?,
+        record: client.prepare("SELECT value FROM cahier.records WHERE key = $1")?,
+        records: client
+            .prepare("SELECT key, value FROM cahier.records WHERE key >= $1 AND ($2::bytea IS NULL OR key < $2) ORDER BY key")?,
+        put_record: client
+            .prepare("INSERT INTO cahier.records (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value")?,
+        delete_record: client.prepare("DELETE FROM cahier.records WHERE key = $1")?,
+    };
+    Ok(Conn { client, st })
+}
+
+/// Brings the schema to this build's version, in one transaction under an
+/// advisory lock, and returns the storage id (made when the schema is).
+fn migrate(client: &mut Client) -> Result<String, String> {
+    let mut tx = client.transaction().map_err(|e| describe(&e))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).map_err(|e| describe(&e))?;
+    let row = tx
+        .query_one(
+            "SELECT to_regclass('cahier.migrations') IS NOT NULL,
+                    (SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                     WHERE n.nspname = 'cahier')",
+            &[],
+        )
+        .map_err(|e| describe(&e))?;
+    let (ours, objects): (bool, i64) = (row.get(0), row.get(1));
+    if !ours && objects > 0 {
+        return Err("the database has a schema \"cahier\" that Cahier did not create; use another database".into());
+    }
+    tx.batch_execute(
+        "CREATE SCHEMA IF NOT EXISTS cahier;
+         CREATE TABLE IF NOT EXISTS cahier.migrations (
+             version integer PRIMARY KEY,
+             applied_at timestamptz NOT NULL DEFAULT now()
+         );",
+    )
+    .map_err(|e| describe(&e))?;
+    let applied: i32 = tx.query_one("SELECT coalesce(max(version), 0) FROM cahier.migrations", &[]).map_err(|e| describe(&e))?.get(0);
+    let known = MIGRATIONS.len() as i32;
+    if applied > known {
+        return Err(format!("the database has Cahier's schema version {applied}; this Cahier knows up to version {known}"));
+    }
+    for (n, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        let version = n as i32 + 1;
+        tx.batch_execute(sql).map_err(|e| format!("migration {version}: {}", describe(&e)))?;
+        tx.execute("INSERT INTO cahier.migrations (version) VALUES ($1)", &[&version]).map_err(|e| describe(&e))?;
+    }
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).map_err(|e| format!("no randomness: {e}"))?;
+    let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    tx.execute("INSERT INTO cahier.meta (key, value) VALUES ('storage-id', $1) ON CONFLICT (key) DO NOTHING", &[&id])
+        .map_err(|e| describe(&e))?;
+    let id: String = tx.query_one("SELECT value FROM cahier.meta WHERE key = 'storage-id'", &[]).map_err(|e| describe(&e))?.get(0);
+    tx.commit().map_err(|e| describe(&e))?;
+    Ok(id)
+}
+
+/// `url` with its password, if any, replaced by `***`, for messages.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else { return url.to_owned() };
+    match rest[..at].split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
+fn pg(e: postgres::Error) -> StorageError {
+    StorageError::Io(format!("PostgreSQL: {}", describe(&e)))
+}
+
+/// The server's own message when there is one (the `Display` of a database
+/// error is only "db error").
+fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => e.to_string(),
+    }
+}
+
+/// Whether a request failed because its connection is gone (the server
+/// closed it, or is shutting down): a new connection may succeed.
+fn lost(e: &postgres::Error) -> bool {
+    // 57P01..57P03: administrator shutdown, crash shutdown, cannot connect now;
+    // class 08: connection exceptions.
+    e.is_closed()
+        || e.code().is_some_and(|c| {
+            let c = c.code();
+            c.starts_with("57P") || c.starts_with("08")
+        })
+}
+
+/// For a request that only reads: any failure on a lost connection may be retried.
+fn read(conn: &Conn, e: postgres::Error) -> Attempt {
+    if lost(&e) || conn.client.is_closed() { Attempt::Retry(e) } else { Attempt::Fail(pg(e)) }
+}
+
+fn corrupt(what: String, cause: impl ToString) -> StorageError {
+    StorageError::Corrupt { what, cause: cause.to_string() }
+}
+
+fn decode_entry(what: &str, json: &str) -> Result<IndexEntry, StorageError> {
+    serde_json::from_str(json).map_err(|e| corrupt(what.to_owned(), e))
+}
+
+/// The smallest byte string greater than every string starting with `prefix`,
+/// or `None` if there is none (the prefix is empty or all 0xff).
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// Applies one batch inside a transaction.
+fn apply(tx: &mut postgres::Transaction<'_>, st: &Statements, batch: &Batch) -> Result<(), StorageError> {
+    for write in batch {
+        match write {
+            Write::Append { doc, key, kind, bytes } => {
+                let key = i64::try_from(*key).map_err(|_| StorageError::Io(format!("chunk key {key} is out of PostgreSQL's range")))?;
+                let kind = match kind {
+                    ChunkKind::Snapshot => "snapshot",
+                    ChunkKind::Incremental => "incremental",
+                };
+                tx.execute(&st.append, &[&doc.as_str(), &key, &kind, bytes]).map_err(pg)?;
+            }
+            Write::Remove { doc, keys } => {
+                let keys: Vec<i64> = keys.iter().filter_map(|k| i64::try_from(*k).ok()).collect();
+                tx.execute(&st.remove, &[&doc.as_str(), &keys]).map_err(pg)?;
+            }
+            Write::Index(entry) => {
+                let json = serde_json::to_string(entry).map_err(|e| StorageError::Io(e.to_string()))?;
+                tx.execute(&st.index, &[&entry.id, &json]).map_err(pg)?;
+            }
+            Write::Slug { slug, owner: Some(owner) } => {
+                tx.execute(&st.set_slug, &[slug, &owner.as_str()]).map_err(pg)?;
+            }
+            Write::Slug { slug, owner: None } => {
+                tx.execute(&st.free_slug, &[slug]).map_err(pg)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `writes` in one transaction and commits it. Only a failure to begin
+/// on a lost connection may be retried: after that, the outcome of a
+/// transaction cut short is the server's to say, so it is reported.
+fn transaction(
+    conn: &mut Conn,
+    writes: impl FnOnce(&mut postgres::Transaction<'_>, &Statements) -> Result<(), StorageError>,
+) -> Result<(), Attempt> {
+    let Conn { client, st } = conn;
+    let mut tx = match client.transaction() {
+        Ok(tx) => tx,
+        Err(e) if lost(&e) => return Err(Attempt::Retry(e)),
+        Err(e) => return Err(Attempt::Fail(pg(e))),
+    };
+    writes(&mut tx, &*st).map_err(Attempt::Fail)?;
+    tx.commit().map_err(|e| Attempt::Fail(pg(e)))
+}
+
+impl Storage for PostgresStorage {
+    fn load(&self, doc: &DocId) -> Result<Option<Vec<Chunk>>, StorageError> {
+        let id = doc.clone();
+        self.call(move |conn| {
+            let rows = conn.client.query(&conn.st.load, &[&id.as_str()]).map_err(|e| read(conn, e))?;
+            let mut chunks = Vec::with_capacity(rows.len());
+            for row in rows {
+                let key: i64 = row.get(0);
+                let kind = match row.get::<_, &str>(1) {
+                    "snapshot" => ChunkKind::Snapshot,
+                    "incremental" => ChunkKind::Incremental,
+                    other => return Err(Attempt::Fail(corrupt(format!("chunk of {id}"), format!("unknown chunk kind {other:?}")))),
+                };
+                let key = u64::try_from(key).map_err(|_| Attempt::Fail(corrupt(format!("chunk of {id}"), "negative key")))?;
+                chunks.push(Chunk { key, kind, bytes: row.get(2) });
+            }
+            Ok(if chunks.is_empty() { None } else { Some(chunks) })
+        })
+    }
+
+    fn next_key(&self) -> Result<u64, StorageError> {
+        self.call(|conn| {
+            let key: i64 = conn.client.query_one(&conn.st.next_key, &[]).map_err(|e| read(conn, e))?.get(0);
+            u64::try_from(key).map_err(|_| Attempt::Fail(corrupt("chunk key sequence".into(), "negative key")))
+        })
+    }
+
+    fn commit(&self, batch: Batch) -> Result<(), StorageError> {
+        if let Some(bad) = batch.iter().find_map(|w| match w {
+            Write::Slug { slug, .. } if slug.contains('\0') => Some(slug),
+            _ => None,
+        }) {
+            return Err(StorageError::Io(format!("slug {bad:?} holds a NUL character")));
+        }
+        let batch = Arc::new(batch);
+        self.call(move |conn| transaction(conn, |tx, st| apply(tx, st, &batch)))
+    }
+
+    fn list(&self) -> Result<Vec<IndexEntry>, StorageError> {
+        self.call(|conn| {
+            let rows = conn.client.query(&conn.st.list, &[]).map_err(|e| read(conn, e))?;
+            rows.iter()
+                .map(|row| decode_entry(&format!("index of {}", row.get::<_, &str>(0)), row.get(1)))
+                .collect::<Result<_, _>>()
+                .map_err(Attempt::Fail)
+        })
+    }
+
+    fn entry(&self, doc: &DocId) -> Result<Option<IndexEntry>, StorageError> {
+        let id = doc.clone();
+        self.call(move |conn| {
+            let row = conn.client.query_opt(&conn.st.entry, &[&id.as_str()]).map_err(|e| read(conn, e))?;
+            row.map(|r| decode_entry(&format!("index of {id}"), r.get(0))).transpose().map_err(Attempt::Fail)
+        })
+    }
+
+    fn find_slug(&self, slug: &str) -> Result<Option<DocId>, StorageError> {
+        // PostgreSQL text cannot hold NUL, so no stored slug has one.
+        if slug.contains('\0') {
+            return Ok(None);
+        }
+        let slug = slug.to_owned();
+        self.call(move |conn| {
+            let Some(row) = conn.client.query_opt(&conn.st.find_slug, &[&slug]).map_err(|e| read(conn, e))? else {
+                return Ok(None);
+            };
+            DocId::parse(row.get(0)).map(Some).map_err(|e| Attempt::Fail(corrupt(format!("slug {slug}"), e)))
+        })
+    }
+
+    fn storage_id(&self) -> Result<String, StorageError> {
+        Ok(self.storage_id.clone())
+    }
+
+    fn record(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let key = key.as_bytes().to_vec();
+        self.call(move |conn| {
+            let row = conn.client.query_opt(&conn.st.record, &[&key]).map_err(|e| read(conn, e))?;
+            Ok(row.map(|r| r.get(0)))
+        })
+    }
+
+    fn records(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        let start = prefix.as_bytes().to_vec();
+        let end = prefix_end(&start);
+        self.call(move |conn| {
+            let rows = conn.client.query(&conn.st.records, &[&start, &end]).map_err(|e| read(conn, e))?;
+            Ok(rows.iter().map(|r| (String::from_utf8_lossy(r.get::<_, &[u8]>(0)).into_owned(), r.get::<_, Vec<u8>>(1))).collect())
+        })
+    }
+
+    fn put_records(&self, writes: Vec<(String, Option<Vec<u8>>)>) -> Result<(), StorageError> {
+        let writes = Arc::new(writes);
+        self.call(move |conn| {
+            transaction(conn, |tx, st| {
+                for (key, value) in writes.iter() {
+                    let key = key.as_bytes();
+                    match value {
+                        Some(v) => tx.execute(&st.put_record, &[&key, v]).map_err(pg)?,
+                        None => tx.execute(&st.delete_record, &[&key]).map_err(pg)?,
+                    };
+                }
+                Ok(())
+            })
+        })
+    }
+}
