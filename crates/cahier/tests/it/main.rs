@@ -1,7 +1,9 @@
-//! Tests of the `cahier` command as a user runs it: real processes, real sled files.
+//! Tests of the `cahier` command as a user runs it: real processes, real sled
+//! files, a real PostgreSQL cluster.
 
 mod cli;
 mod crash;
+mod postgres;
 mod tidy;
 
 use std::path::{Path, PathBuf};

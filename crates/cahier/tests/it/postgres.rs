@@ -1,0 +1,228 @@
+//! `cahier serve --data postgres://…` as a host runs it, on a real PostgreSQL
+//! cluster (`cahier-testpg`): a document written over a real sync WebSocket
+//! survives SIGKILL and a restart, and two nodes on one database serve what
+//! the other stored.
+
+use std::io::{BufRead, BufReader, Write as _};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use automerge::ChangeHash;
+use automerge::sync::SyncDoc;
+use cahier_doc::{DocId, DocView, Editor};
+use cahier_sync::wire::Message;
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message as Frame;
+
+use crate::ok;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// One `cahier serve` process; killed (SIGKILL) when dropped.
+struct Node {
+    child: Child,
+    addr: String,
+    log: tempfile::NamedTempFile,
+}
+
+impl Node {
+    fn start(data: &str) -> Node {
+        let log = tempfile::NamedTempFile::new().expect("log file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cahier"))
+            .args(["serve", "--data", data, "--listen", "127.0.0.1:0"])
+            .env_remove("CAHIER_DATA")
+            .stdout(Stdio::piped())
+            .stderr(log.reopen().expect("log"))
+            .spawn()
+            .expect("start cahier serve");
+        let mut line = String::new();
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let read = stdout.read_line(&mut line);
+        // The server prints more (the setup link): keep reading, or its
+        // next line would find the pipe closed.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        let addr = match (read, line.trim().rsplit_once(" on http://")) {
+            (Ok(_), Some((_, addr))) => addr.to_owned(),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("cahier serve did not start: {line:?}\n{}", std::fs::read_to_string(log.path()).unwrap_or_default());
+            }
+        };
+        Node { child, addr, log }
+    }
+
+    fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        let status = self.child.wait().expect("wait");
+        assert!(!status.success(), "the server was killed");
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A sync client on one node's `/sync`, joined.
+struct Client {
+    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    name: String,
+}
+
+impl Client {
+    async fn joined(node: &Node, token: &str, name: &str) -> Client {
+        let url = format!("ws://{}/sync?token={token}", node.addr);
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
+        let mut c = Client { ws, name: name.to_owned() };
+        c.send(Message::Join { sender_id: c.name.clone(), supported_versions: Some(vec!["1".into()]), metadata: None }).await;
+        match c.recv(node).await {
+            Message::Peer { .. } => c,
+            other => panic!("expected peer, got {other:?}"),
+        }
+    }
+
+    async fn send(&mut self, msg: Message) {
+        self.ws.send(Frame::Binary(msg.encode().into())).await.expect("send");
+    }
+
+    async fn recv(&mut self, node: &Node) -> Message {
+        loop {
+            let next =
+                tokio::time::timeout(WAIT, self.ws.next()).await.unwrap_or_else(|_| panic!("no answer within {WAIT:?}\n{}", node.log()));
+            match next {
+                Some(Ok(Frame::Binary(b))) => return Message::decode(&b).expect("valid CBOR"),
+                Some(Ok(Frame::Close(f))) => panic!("closed: {f:?}\n{}", node.log()),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => panic!("socket error {e}\n{}", node.log()),
+                None => panic!("socket ended\n{}", node.log()),
+            }
+        }
+    }
+
+    fn sync(&self, id: &str, m: automerge::sync::Message) -> Message {
+        Message::Sync { sender_id: self.name.clone(), target_id: "s".into(), document_id: id.to_owned(), data: m.encode() }
+    }
+
+    /// Syncs `doc` as `id` until the server's heads are ours: the server
+    /// advertises heads only once they are committed.
+    async fn push(&mut self, node: &Node, doc: &mut automerge::Automerge, id: &str) {
+        let mut state = automerge::sync::State::new();
+        let first = doc.generate_sync_message(&mut state).expect("something to send");
+        self.send(self.sync(id, first)).await;
+        loop {
+            match self.recv(node).await {
+                Message::Sync { data, .. } => {
+                    doc.receive_sync_message(&mut state, automerge::sync::Message::decode(&data).expect("decode")).expect("apply");
+                    if state.their_heads.as_deref() == Some(&doc.get_heads()[..]) {
+                        return;
+                    }
+                    if let Some(m) = doc.generate_sync_message(&mut state) {
+                        self.send(self.sync(id, m)).await;
+                    }
+                }
+                Message::RemoteHeadsChanged { .. } => {}
+                other => panic!("expected sync, got {other:?}\n{}", node.log()),
+            }
+        }
+    }
+
+    /// Requests `id` and syncs until this client holds `heads`.
+    async fn fetch(&mut self, node: &Node, id: &str, heads: &[ChangeHash]) -> automerge::Automerge {
+        let mut doc = cahier_doc::empty();
+        let mut state = automerge::sync::State::new();
+        let data = doc.generate_sync_message(&mut state).expect("first message").encode();
+        self.send(Message::Request { sender_id: self.name.clone(), target_id: "s".into(), document_id: id.to_owned(), data }).await;
+        while doc.get_heads() != heads {
+            match self.recv(node).await {
+                Message::Sync { data, .. } => {
+                    doc.receive_sync_message(&mut state, automerge::sync::Message::decode(&data).expect("decode")).expect("apply");
+                    if let Some(m) = doc.generate_sync_message(&mut state) {
+                        self.send(self.sync(id, m)).await;
+                    }
+                }
+                Message::RemoteHeadsChanged { .. } => {}
+                other => panic!("expected the document, got {other:?}\n{}", node.log()),
+            }
+        }
+        doc
+    }
+}
+
+/// A fresh database with an editor account; returns its URL and a token.
+fn database_with_editor() -> (String, String) {
+    let url = cahier_testpg::cluster().database();
+    let mut add = Command::new(env!("CARGO_BIN_EXE_cahier"))
+        .args(["user", "add", "camille", "--role", "editor", "--data", &url])
+        .env_remove("CAHIER_DATA")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cahier user add");
+    add.stdin.take().expect("stdin").write_all(b"un mot de passe assez long\n").expect("password");
+    let out = add.wait_with_output().expect("wait");
+    assert!(out.status.success(), "cahier user add: {}", String::from_utf8_lossy(&out.stderr));
+    let token = ok(&["token", "create", "camille", "--data", &url]).trim().to_owned();
+    (url, token)
+}
+
+fn minutes(text: &str) -> (String, automerge::Automerge) {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("random");
+    let view = DocView { body: text.to_owned(), ..DocView::new_minutes("Conseil d'école") };
+    let doc = cahier_doc::new_document(&view, &Editor::new("Camille"), 1_795_199_400_000).expect("doc");
+    (DocId::from_random(bytes).to_string(), doc)
+}
+
+fn body(doc: &automerge::Automerge) -> String {
+    cahier_doc::read(doc, None).0.body
+}
+
+#[test]
+fn a_document_written_over_sync_survives_sigkill_and_a_restart_on_postgres() {
+    let (url, token) = database_with_editor();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (id, mut doc) = minutes("Ordre du jour : la cantine.");
+    let node = Node::start(&url);
+    rt.block_on(async {
+        let mut c = Client::joined(&node, &token, "camille-1").await;
+        c.push(&node, &mut doc, &id).await;
+    });
+    node.kill();
+
+    let node = Node::start(&url);
+    let again = rt.block_on(async {
+        let mut c = Client::joined(&node, &token, "camille-2").await;
+        c.fetch(&node, &id, &doc.get_heads()).await
+    });
+    assert_eq!(body(&again), "Ordre du jour : la cantine.");
+    drop(node);
+    // The command line reads the same database.
+    let listed = ok(&["list", "--data", &url]);
+    assert!(listed.contains(&id) && listed.contains("Conseil d'école"), "{listed}");
+}
+
+#[test]
+fn two_nodes_on_one_database_serve_what_the_other_stored() {
+    let (url, token) = database_with_editor();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (a, b) = (Node::start(&url), Node::start(&url));
+    let (id, mut doc) = minutes("Écrit sur le nœud A.");
+    let (other_id, mut other) = minutes("Écrit sur le nœud B.");
+    rt.block_on(async {
+        let mut on_a = Client::joined(&a, &token, "sur-a").await;
+        on_a.push(&a, &mut doc, &id).await;
+        let mut on_b = Client::joined(&b, &token, "sur-b").await;
+        assert_eq!(body(&on_b.fetch(&b, &id, &doc.get_heads()).await), "Écrit sur le nœud A.");
+        on_b.push(&b, &mut other, &other_id).await;
+        let mut on_a = Client::joined(&a, &token, "encore-sur-a").await;
+        assert_eq!(body(&on_a.fetch(&a, &other_id, &other.get_heads()).await), "Écrit sur le nœud B.");
+    });
+}
