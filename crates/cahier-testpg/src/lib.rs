@@ -82,7 +82,9 @@ pub fn database_name(url: &str) -> &str {
 /// The folder of PostgreSQL's server programs.
 fn bin_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("CAHIER_PG_BIN") {
-        return PathBuf::from(dir);
+        let dir = PathBuf::from(dir);
+        assert!(dir.join("initdb").exists(), "CAHIER_PG_BIN is {}, which holds no initdb", dir.display());
+        return dir;
     }
     let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
