@@ -408,7 +408,7 @@ async fn run_doc(mut engine: DocEngine<AccessPolicy>, mut rx: mpsc::UnboundedRec
         // Carrying out the outputs may drop a peer (a slow reader), which is
         // more work for the engine: round again until it is quiet.
         loop {
-            let outputs = engine.flush();
+            let outputs = heavy(|| engine.flush());
             if outputs.is_empty() {
                 break;
             }
@@ -424,6 +424,17 @@ async fn run_doc(mut engine: DocEngine<AccessPolicy>, mut rx: mpsc::UnboundedRec
             // Asked again at the next tick if the router's inbox was full.
             asked_idle = shared.router.try_send(HubEvent::Idle { doc: engine.id().clone(), seen }).is_ok();
         }
+    }
+}
+
+/// Runs `f`, work that may keep the thread busy for a long while (a large
+/// change applied to a long history): on a multi-threaded runtime the
+/// worker's other tasks move to another thread meanwhile, so that nothing
+/// queued behind it waits.
+fn heavy<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod attacks;
 mod browser;
+mod engine;
 mod http_auth;
 mod js_interop;
 mod sockets;
