@@ -67,6 +67,10 @@ pub enum DocInput {
         changes: Vec<u8>,
         ack: Option<u64>,
     },
+    /// Changes another node stored; see [`crate::Input::Stored`].
+    Stored {
+        changes: Vec<u8>,
+    },
     Tick,
 }
 
@@ -216,6 +220,12 @@ impl<P: Policy> DocEngine<P> {
                 self.local.push((changes, ack));
                 self.last_active = now_ms;
                 self.dirty = true;
+            }
+            DocInput::Stored { changes } => {
+                if self.slot.is_some() || self.loading {
+                    self.local.push((changes, None));
+                    self.dirty = true;
+                }
             }
             DocInput::Deleted => {
                 self.dirty = false;

@@ -146,6 +146,13 @@ pub enum Input {
         changes: Vec<u8>,
         ack: Option<u64>,
     },
+    /// Changes another node stored (several nodes sharing one database): if
+    /// the document is in memory here, they are applied and sent to its peers;
+    /// otherwise nothing is done (it loads them with the rest when wanted).
+    Stored {
+        doc: DocId,
+        changes: Vec<u8>,
+    },
     Tick,
 }
 

@@ -16,6 +16,10 @@ use crate::doc::{DocInput, PeerInfo};
 use crate::hub::{Access, Config, ConnId, Input, MAX_EPHEMERAL_BYTES, Output, Policy, Stats};
 use crate::wire::{Message, PROTOCOL_VERSION, PeerMetadata};
 
+/// A `join` is a peer id, versions and a little metadata: a few hundred
+/// bytes. More before it is refused unread.
+pub const MAX_JOIN_BYTES: usize = 4096;
+
 struct Conn {
     peer_id: Option<String>,
     connected_at: u64,
@@ -90,6 +94,7 @@ impl<P: Policy> Router<P> {
             Input::Persisted { doc, heads, result } => self.routes.push((doc, DocInput::Persisted { heads, result })),
             Input::Deleted { doc } => self.routes.push((doc, DocInput::Deleted)),
             Input::Apply { doc, changes, ack } => self.routes.push((doc, DocInput::Apply { changes, ack })),
+            Input::Stored { doc, changes } => self.routes.push((doc, DocInput::Stored { changes })),
             Input::Tick => self.tick(),
         }
     }
@@ -138,6 +143,11 @@ impl<P: Policy> Router<P> {
         if bytes.len() > max_bytes {
             let msg = format!("message too large: {} bytes, the limit is {max_bytes} bytes", bytes.len());
             return self.fail(conn, "message_too_large", msg);
+        }
+        if c.peer_id.is_none() && bytes.len() > MAX_JOIN_BYTES {
+            // Before `join`, nobody is known: only a small handshake is read.
+            let msg = format!("the first message must be a join of at most {MAX_JOIN_BYTES} bytes, not {} bytes", bytes.len());
+            return self.fail(conn, "protocol", msg);
         }
         let msg = match Message::decode(bytes) {
             Ok(m) => m,

@@ -228,6 +228,35 @@ fn too_many_last_sync_heads_are_refused() {
 }
 
 #[test]
+fn before_join_only_a_small_handshake_is_read() {
+    let mut hub = Hub::new(Config::new("server", "storage-1"), Rights);
+    hub.handle(0, Input::Connected { conn: 1 });
+    let big = Message::Join { sender_id: "x".repeat(200), supported_versions: Some(vec!["1".into(); 2000]), metadata: None };
+    assert!(big.encode().len() > cahier_sync::router::MAX_JOIN_BYTES);
+    hub.handle(0, Input::Received { conn: 1, bytes: big.encode() });
+    let out = hub.flush();
+    let said: Vec<String> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send { bytes, .. } => Some(format!("{:?}", Message::decode(bytes).expect("valid"))),
+            Output::Close { reason, .. } => Some(format!("close: {reason}")),
+            _ => None,
+        })
+        .collect();
+    assert!(said[0].contains("the first message must be a join of at most 4096 bytes"), "{said:?}");
+    assert!(said[1].starts_with("close:"), "{said:?}");
+    // An ordinary join is still answered.
+    hub.handle(0, Input::Connected { conn: 2 });
+    let join = Message::Join { sender_id: "peer-2".into(), supported_versions: Some(vec!["1".into()]), metadata: None };
+    hub.handle(0, Input::Received { conn: 2, bytes: join.encode() });
+    assert!(
+        hub.flush()
+            .iter()
+            .any(|o| matches!(o, Output::Send { conn: 2, bytes } if matches!(Message::decode(bytes), Ok(Message::Peer { .. }))))
+    );
+}
+
+#[test]
 fn refused_requests_load_nothing_and_look_like_missing_documents() {
     /// Connection 1 may read everything, 2 nothing.
     struct OnlyOne;
