@@ -9,26 +9,14 @@ use std::time::Duration;
 
 use cahier_doc::DocId;
 
-use crate::s;
-
-/// A small deterministic generator, so a failing run can be replayed by its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+use crate::{Rng, s};
 
 #[test]
 fn no_acknowledged_change_is_lost_when_the_process_is_killed() {
     let cycles: usize = std::env::var("CAHIER_CRASH_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
     let seed: u64 = std::env::var("CAHIER_CRASH_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x5eed_cafe);
     eprintln!("crash test: {cycles} cycles, seed {seed} (CAHIER_CRASH_SEED to replay)");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let tmp = tempfile::tempdir().expect("tmp");
     let data = tmp.path().join("data");
     let mut max_acked: Option<u64> = None;
@@ -51,8 +39,8 @@ fn no_acknowledged_change_is_lost_when_the_process_is_killed() {
         });
         // Kill at a random moment: sometimes while the store is still opening
         // (before READY), mostly while it writes, after a random number of acks.
-        let kill_during_open = rng.next().is_multiple_of(10);
-        let acks_before_kill = rng.next() % 60;
+        let kill_during_open = rng.next_u64().is_multiple_of(10);
+        let acks_before_kill = rng.next_u64() % 60;
         if !kill_during_open {
             let mut seen = 0;
             loop {
