@@ -110,6 +110,9 @@ pub async fn run(
         Arc::new(std::sync::RwLock::new(publication::deleted_ids(&store).context("reading the deleted documents")?));
     let policy = access::AccessPolicy::new(principals.clone(), deleted.clone(), bindings);
     let (hub, hub_handle) = hub_task::spawn(sync_config, config.clone(), storage, metrics.clone(), hub_stop.clone(), policy);
+    if let Some(appended) = store.watch() {
+        relay_stored(store.clone(), appended, hub.tx.clone()).context("starting the relay of other nodes' changes")?;
+    }
     let addr: SocketAddr = listener.local_addr()?;
     let base_url = config.public_origin.clone().unwrap_or_else(|| format!("http://{addr}")).trim_end_matches('/').to_owned();
     if !auth_store::has_maintainer(&store).context("reading the accounts")? {
@@ -183,6 +186,34 @@ pub async fn run(
     let _ = tokio::time::timeout(config.shutdown_grace, hub_handle).await;
     tokio::task::spawn_blocking(move || storage_thread.join()).await.ok();
     tracing::info!("cahier stopped");
+    Ok(())
+}
+
+/// Hands the engine each chunk another node sharing the store committed: it
+/// applies them to the document if it is loaded here, and syncs its peers.
+/// On a thread of its own, as reading the store blocks; it ends when the
+/// engine has.
+fn relay_stored(
+    store: cahier_store::Store,
+    appended: std::sync::mpsc::Receiver<cahier_store::Appended>,
+    hub: tokio::sync::mpsc::Sender<hub_task::HubEvent>,
+) -> std::io::Result<()> {
+    std::thread::Builder::new().name("cahier-relay".into()).spawn(move || {
+        for cahier_store::Appended { doc, key } in appended {
+            match store.load_chunk(&doc, key) {
+                Ok(Some(chunk)) => {
+                    let event = hub_task::HubEvent::Input(cahier_sync::Input::Stored { doc, changes: chunk.bytes });
+                    if hub.blocking_send(event).is_err() {
+                        return;
+                    }
+                }
+                // A compaction removed it since: the snapshot that replaced it
+                // was announced too.
+                Ok(None) => {}
+                Err(e) => tracing::warn!(%doc, key, error = %e, "cannot read a chunk another node stored"),
+            }
+        }
+    })?;
     Ok(())
 }
 

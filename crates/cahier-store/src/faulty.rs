@@ -73,4 +73,10 @@ impl<S: Storage> Storage for FaultyStorage<S> {
         self.check()?;
         self.inner.put_records(writes)
     }
+    fn load_chunk(&self, doc: &DocId, key: u64) -> Result<Option<Chunk>, StorageError> {
+        self.inner.load_chunk(doc, key)
+    }
+    fn watch(&self) -> Option<std::sync::mpsc::Receiver<crate::Appended>> {
+        self.inner.watch()
+    }
 }

@@ -92,6 +92,26 @@ pub trait Storage: Send + Sync {
     fn records(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError>;
     /// Sets (`Some`) or removes (`None`) records, atomically, durable on return.
     fn put_records(&self, writes: Vec<(String, Option<Vec<u8>>)>) -> Result<(), StorageError>;
+    /// One chunk of a document, or `None` if it is not stored (never was, or a
+    /// compaction removed it).
+    fn load_chunk(&self, doc: &DocId, key: u64) -> Result<Option<Chunk>, StorageError> {
+        Ok(self.load(doc)?.and_then(|chunks| chunks.into_iter().find(|c| c.key == key)))
+    }
+    /// Chunks that other processes sharing this store append, as they commit
+    /// them, for a server to relay to its peers; `None` when nobody else can
+    /// write to this store (sled: one process holds it). The stream is made of
+    /// hints: one may be missed (while the connection that listens is lost),
+    /// and the chunk it names may be gone by the time it is read.
+    fn watch(&self) -> Option<std::sync::mpsc::Receiver<Appended>> {
+        None
+    }
+}
+
+/// A chunk another process committed; see [`Storage::watch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub doc: DocId,
+    pub key: u64,
 }
 
 impl IndexEntry {

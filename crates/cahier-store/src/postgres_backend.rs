@@ -20,6 +20,21 @@
 //! and a new one is opened for the next request. Every session runs with
 //! `synchronous_commit = on`: `commit` returns once PostgreSQL has the batch
 //! on disk.
+//!
+//! Several nodes on one database learn of each other's writes through
+//! `LISTEN`/`NOTIFY` on the channel [`CHANNEL`]. Once a batch that appends
+//! chunks has committed, its `(document, key)` pairs go to this backend's
+//! notifier thread, which sends them from a connection of its own, in a
+//! transaction of their own (`synchronous_commit = off`: a hint need not be
+//! durable), coalescing whatever is waiting into one statement. Not inside
+//! the write transaction: a transaction that notifies takes a lock shared by
+//! the whole cluster at commit, and a write transaction holding it while it
+//! waits for its flush would serialize every node's commits. Each payload is
+//! `NODE:DOC:KEY`, `NODE` being a random name of this backend, so that
+//! [`Storage::watch`]'s listener (one more thread and connection, opened when a
+//! server asks) skips its own. Notifications are hints: one sent while the
+//! listener was disconnected is lost, and a node dying between its commit and
+//! its notification sends none.
 
 use std::panic::AssertUnwindSafe;
 use std::str::FromStr;
@@ -28,6 +43,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cahier_doc::DocId;
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls, Statement};
 
 use crate::{Batch, Chunk, ChunkKind, IndexEntry, Storage, StorageError, Write};
@@ -46,6 +62,13 @@ const KEEPALIVE_IDLE: Duration = Duration::from_secs(15);
 /// Taken (as a transaction-level advisory lock) while migrating, so two nodes
 /// starting together apply each migration once.
 const MIGRATION_LOCK: i64 = 0x6361_6869_6572; // "cahier"
+
+/// The channel on which nodes announce the chunks they appended.
+pub const CHANNEL: &str = "cahier_changes";
+
+/// How long the listener waits for a notification before checking that its
+/// connection is alive, and before reconnecting after a failure.
+const LISTEN_CHECK: Duration = Duration::from_secs(5);
 
 /// The schema, one entry per version, applied in order and never edited once
 /// released: a change of schema is a new entry.
@@ -68,6 +91,11 @@ const MIGRATIONS: &[&str] = &[
 pub struct PostgresStorage {
     jobs: mpsc::Sender<Job>,
     storage_id: String,
+    config: postgres::Config,
+    /// This backend's name in the payloads it notifies.
+    node: String,
+    /// The appended chunks to announce, for the notifier thread.
+    notify: Mutex<mpsc::Sender<(DocId, u64)>>,
 }
 
 /// A request for a worker thread; it answers on a channel of its own.
@@ -118,7 +146,18 @@ impl PostgresStorage {
                 })
                 .map_err(|e| open_err(format!("cannot start a connection thread: {e}")))?;
         }
-        Ok(PostgresStorage { jobs, storage_id })
+        let mut node = [0u8; 8];
+        getrandom::fill(&mut node).map_err(|e| open_err(format!("no randomness: {e}")))?;
+        let node: String = node.iter().map(|b| format!("{b:02x}")).collect();
+        let (notify, hints) = mpsc::channel();
+        {
+            let (config, node) = (config.clone(), node.clone());
+            std::thread::Builder::new()
+                .name("cahier-postgres-notify".into())
+                .spawn(move || notifier(&config, &node, &hints))
+                .map_err(|e| open_err(format!("cannot start the notifier thread: {e}")))?;
+        }
+        Ok(PostgresStorage { jobs, storage_id, config, node, notify: Mutex::new(notify) })
     }
 
     /// Runs `f` on a worker's connection and waits for its answer. When `f`
@@ -132,6 +171,96 @@ impl PostgresStorage {
         });
         self.jobs.send(job).map_err(|_| StorageError::Io("the PostgreSQL connection threads stopped".into()))?;
         rx.recv().map_err(|_| StorageError::Io("a PostgreSQL request failed unexpectedly (see the log)".into()))?
+    }
+}
+
+/// Sends every hint it is given on [`CHANNEL`], those waiting together in one
+/// statement, until the backend is dropped. A hint that cannot be sent (no
+/// connection) is dropped: notifications are not the truth.
+fn notifier(config: &postgres::Config, node: &str, hints: &mpsc::Receiver<(DocId, u64)>) {
+    let mut client: Option<Client> = None;
+    while let Ok(first) = hints.recv() {
+        let mut payloads = vec![format!("{node}:{}:{}", first.0, first.1)];
+        payloads.extend(hints.try_iter().map(|(doc, key)| format!("{node}:{doc}:{key}")));
+        // PostgreSQL folds identical payloads of one transaction.
+        for attempt in 0..2 {
+            let conn = match &mut client {
+                Some(c) if !c.is_closed() => c,
+                slot => match config.connect(NoTls) {
+                    Ok(mut c) => match c.batch_execute("SET synchronous_commit = off") {
+                        Ok(()) => slot.insert(c),
+                        Err(_) => break,
+                    },
+                    Err(e) => {
+                        eprintln!("cahier: cannot reach PostgreSQL to tell other nodes of new changes: {}", describe(&e));
+                        break;
+                    }
+                },
+            };
+            match conn.execute("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p", &[&CHANNEL, &payloads]) {
+                Ok(_) => break,
+                Err(e) => {
+                    client = None;
+                    if attempt == 1 {
+                        eprintln!("cahier: cannot tell other nodes of new changes: {}", describe(&e));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Listens on [`CHANNEL`] and hands every chunk another node appended to
+/// `out`, reconnecting when the connection is lost, until `out`'s receiver is
+/// dropped.
+fn listener(config: &postgres::Config, node: &str, out: &mpsc::Sender<crate::Appended>) {
+    let own = format!("{node}:");
+    loop {
+        let mut client = match config.connect(NoTls).and_then(|mut c| c.batch_execute(&format!("LISTEN {CHANNEL}")).map(|()| c)) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("cahier: cannot listen for other nodes' changes ({}); trying again", describe(&e));
+                std::thread::sleep(LISTEN_CHECK);
+                continue;
+            }
+        };
+        loop {
+            let (mut got, mut failed) = (false, false);
+            {
+                let mut notifications = client.notifications();
+                let mut iter = notifications.timeout_iter(LISTEN_CHECK);
+                loop {
+                    let n = match iter.next() {
+                        Ok(Some(n)) => n,
+                        Ok(None) => break,
+                        Err(_) => {
+                            failed = true;
+                            break;
+                        }
+                    };
+                    got = true;
+                    let payload = n.payload();
+                    if payload.starts_with(&own) {
+                        continue;
+                    }
+                    let mut parts = payload.splitn(3, ':').skip(1);
+                    let (Some(doc), Some(key)) =
+                        (parts.next().and_then(|d| DocId::parse(d).ok()), parts.next().and_then(|k| k.parse().ok()))
+                    else {
+                        eprintln!("cahier: an unreadable notification on {CHANNEL}: {payload:?}");
+                        continue;
+                    };
+                    if out.send(crate::Appended { doc, key }).is_err() {
+                        return;
+                    }
+                }
+            }
+            // Nothing for a while, or the connection failed: is it alive?
+            if failed || client.is_closed() || (!got && client.is_valid(LISTEN_CHECK).is_err()) {
+                eprintln!("cahier: the connection listening for other nodes' changes was lost; reconnecting");
+                break;
+            }
+        }
     }
 }
 
@@ -149,6 +278,7 @@ struct Conn {
 /// Prepared once per connection: each request is then one round trip.
 struct Statements {
     load: Statement,
+    load_chunk: Statement,
     next_key: Statement,
     append: Statement,
     remove: Statement,
@@ -218,6 +348,7 @@ fn session(config: &postgres::Config) -> Result<Client, postgres::Error> {
 fn prepare(mut client: Client) -> Result<Conn, postgres::Error> {
     let st = Statements {
         load: client.prepare("SELECT key, kind, bytes FROM cahier.chunks WHERE doc_id = $1 ORDER BY key")?,
+        load_chunk: client.prepare("SELECT kind, bytes FROM cahier.chunks WHERE doc_id = $1 AND key = $2")?,
         next_key: client.prepare("SELECT nextval('cahier.chunk_keys')")?,
         append: client.prepare("INSERT INTO cahier.chunks (doc_id, key, kind, bytes) VALUES ($1, $2, $3, $4)")?,
         remove: client.prepare("DELETE FROM cahier.chunks WHERE doc_id = $1 AND key = ANY($2)")?,
@@ -430,7 +561,44 @@ impl Storage for PostgresStorage {
             return Err(StorageError::Io(format!("slug {bad:?} holds a NUL character")));
         }
         let batch = Arc::new(batch);
-        self.call(move |conn| transaction(conn, |tx, st| apply(tx, st, &batch)))
+        let hints = batch.clone();
+        self.call(move |conn| transaction(conn, |tx, st| apply(tx, st, &batch)))?;
+        // Committed: tell the other nodes (a hint; the notifier sends it).
+        let notify = self.notify.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for write in hints.iter() {
+            if let Write::Append { doc, key, .. } = write {
+                let _ = notify.send((doc.clone(), *key));
+            }
+        }
+        Ok(())
+    }
+
+    fn load_chunk(&self, doc: &DocId, key: u64) -> Result<Option<Chunk>, StorageError> {
+        let id = doc.clone();
+        let Ok(key) = i64::try_from(key) else { return Ok(None) };
+        self.call(move |conn| {
+            let row = conn.client.query_opt(&conn.st.load_chunk, &[&id.as_str(), &key]).map_err(|e| read(conn, e))?;
+            let Some(row) = row else { return Ok(None) };
+            let kind = match row.get::<_, &str>(0) {
+                "snapshot" => ChunkKind::Snapshot,
+                "incremental" => ChunkKind::Incremental,
+                other => return Err(Attempt::Fail(corrupt(format!("chunk of {id}"), format!("unknown chunk kind {other:?}")))),
+            };
+            Ok(Some(Chunk { key: key as u64, kind, bytes: row.get(1) }))
+        })
+    }
+
+    fn watch(&self) -> Option<mpsc::Receiver<crate::Appended>> {
+        let (tx, rx) = mpsc::channel();
+        let (config, node) = (self.config.clone(), self.node.clone());
+        let started = std::thread::Builder::new().name("cahier-postgres-listen".into()).spawn(move || listener(&config, &node, &tx));
+        match started {
+            Ok(_) => Some(rx),
+            Err(e) => {
+                eprintln!("cahier: cannot start the thread listening for other nodes' changes: {e}");
+                None
+            }
+        }
     }
 
     fn list(&self) -> Result<Vec<IndexEntry>, StorageError> {

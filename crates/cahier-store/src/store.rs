@@ -7,7 +7,7 @@ use std::sync::Arc;
 use automerge::{Automerge, ChangeHash, ReadDoc};
 use cahier_doc::{DocId, DocView, Editor};
 
-use crate::{Batch, ChunkKind, IndexEntry, PostgresStorage, SledStorage, Storage, StorageError, Write};
+use crate::{Batch, Chunk, ChunkKind, IndexEntry, PostgresStorage, SledStorage, Storage, StorageError, Write};
 
 /// Incremental chunks a document may pile up before they are compacted into one snapshot.
 pub const DEFAULT_COMPACT_AFTER: usize = 64;
@@ -279,6 +279,16 @@ impl Store {
 
     pub fn put_records(&self, writes: Vec<(String, Option<Vec<u8>>)>) -> Result<(), StorageError> {
         self.backend.put_records(writes)
+    }
+
+    /// One stored chunk of a document; see [`Storage::load_chunk`].
+    pub fn load_chunk(&self, id: &DocId, key: u64) -> Result<Option<Chunk>, StorageError> {
+        self.backend.load_chunk(id, key)
+    }
+
+    /// Chunks other processes append to this store; see [`Storage::watch`].
+    pub fn watch(&self) -> Option<std::sync::mpsc::Receiver<crate::Appended>> {
+        self.backend.watch()
     }
 
     pub fn storage_id(&self) -> Result<String, StorageError> {

@@ -1,14 +1,15 @@
 //! `cahier serve --data postgres://…` as a host runs it, on a real PostgreSQL
 //! cluster (`cahier-testpg`): a document written over a real sync WebSocket
-//! survives SIGKILL and a restart, and two nodes on one database serve what
-//! the other stored.
+//! survives SIGKILL and a restart, two nodes on one database serve what
+//! the other stored, and a change made on one node reaches, live, a client of
+//! the same document on the other.
 
 use std::io::{BufRead, BufReader, Write as _};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use automerge::ChangeHash;
 use automerge::sync::SyncDoc;
+use automerge::{ChangeHash, ReadDoc as _};
 use cahier_doc::{DocId, DocView, Editor};
 use cahier_sync::wire::Message;
 use futures_util::{SinkExt, StreamExt};
@@ -133,6 +134,38 @@ impl Client {
         }
     }
 
+    /// Syncs `doc` as `id` with `state` (answering the server) until `done`,
+    /// failing after [`WAIT`] in all (the server's pings do not extend it).
+    async fn sync_until(
+        &mut self,
+        node: &Node,
+        id: &str,
+        doc: &mut automerge::Automerge,
+        state: &mut automerge::sync::State,
+        done: impl Fn(&automerge::Automerge, &automerge::sync::State) -> bool,
+    ) {
+        if let Some(m) = doc.generate_sync_message(state) {
+            self.send(self.sync(id, m)).await;
+        }
+        let until = async {
+            while !done(doc, state) {
+                match self.recv(node).await {
+                    Message::Sync { data, document_id, .. } if document_id == id => {
+                        doc.receive_sync_message(state, automerge::sync::Message::decode(&data).expect("decode")).expect("apply");
+                        if let Some(m) = doc.generate_sync_message(state) {
+                            self.send(self.sync(id, m)).await;
+                        }
+                    }
+                    Message::RemoteHeadsChanged { .. } | Message::Ephemeral { .. } => {}
+                    other => panic!("expected sync, got {other:?}\n{}", node.log()),
+                }
+            }
+        };
+        if tokio::time::timeout(WAIT, until).await.is_err() {
+            panic!("{} not in sync with {} within {WAIT:?}\n{}", self.name, node.addr, node.log());
+        }
+    }
+
     /// Requests `id` and syncs until this client holds `heads`.
     async fn fetch(&mut self, node: &Node, id: &str, heads: &[ChangeHash]) -> automerge::Automerge {
         let mut doc = cahier_doc::empty();
@@ -224,5 +257,59 @@ fn two_nodes_on_one_database_serve_what_the_other_stored() {
         on_b.push(&b, &mut other, &other_id).await;
         let mut on_a = Client::joined(&a, &token, "encore-sur-a").await;
         assert_eq!(body(&on_a.fetch(&a, &other_id, &other.get_heads()).await), "Écrit sur le nœud B.");
+    });
+}
+
+/// Whether `doc` holds every change `heads` name.
+fn holds(doc: &automerge::Automerge, heads: &[ChangeHash]) -> bool {
+    heads.iter().all(|h| doc.get_change_by_hash(h).is_some())
+}
+
+/// Appends `text` to the document's body, as one change.
+fn type_at_end(doc: &mut automerge::Automerge, text: &str) {
+    use automerge::transaction::Transactable as _;
+    let body = cahier_doc::write::body_obj(doc, None).expect("a body");
+    let mut tx = doc.transaction();
+    let len = tx.length(&body);
+    tx.splice_text(&body, len, 0, text).expect("type");
+    tx.commit();
+}
+
+#[test]
+fn a_change_on_one_node_reaches_the_other_nodes_client_live() {
+    let (url, token) = database_with_editor();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (a, b) = (Node::start(&url), Node::start(&url));
+    let (id, mut on_x) = minutes("Ordre du jour.");
+    rt.block_on(async {
+        // X stores the document on A; Y opens it on B: both nodes hold it.
+        let mut x = Client::joined(&a, &token, "x-sur-a").await;
+        let mut x_state = automerge::sync::State::new();
+        x.sync_until(&a, &id, &mut on_x, &mut x_state, |d, s| s.their_heads.as_deref() == Some(&d.get_heads()[..])).await;
+        let mut y = Client::joined(&b, &token, "y-sur-b").await;
+        let mut on_y = cahier_doc::empty();
+        let mut y_state = automerge::sync::State::new();
+        let data = on_y.generate_sync_message(&mut y_state).expect("first message").encode();
+        y.send(Message::Request { sender_id: y.name.clone(), target_id: "s".into(), document_id: id.clone(), data }).await;
+        let heads = on_x.get_heads();
+        y.sync_until(&b, &id, &mut on_y, &mut y_state, |d, _| holds(d, &heads)).await;
+
+        // X writes on A: Y hears of it from B, without asking.
+        type_at_end(&mut on_x, " Point 1 : la cantine.");
+        let heads = on_x.get_heads();
+        let sent = std::time::Instant::now();
+        x.sync_until(&a, &id, &mut on_x, &mut x_state, |d, s| s.their_heads.as_deref() == Some(&d.get_heads()[..])).await;
+        y.sync_until(&b, &id, &mut on_y, &mut y_state, |d, _| holds(d, &heads)).await;
+        eprintln!("A to B: {:?}", sent.elapsed());
+        assert_eq!(body(&on_y), "Ordre du jour. Point 1 : la cantine.");
+
+        // Y writes on B: X hears of it from A.
+        type_at_end(&mut on_y, " Point 2 : la kermesse.");
+        let heads = on_y.get_heads();
+        let sent = std::time::Instant::now();
+        y.sync_until(&b, &id, &mut on_y, &mut y_state, |d, s| s.their_heads.as_deref() == Some(&d.get_heads()[..])).await;
+        x.sync_until(&a, &id, &mut on_x, &mut x_state, |d, _| holds(d, &heads)).await;
+        eprintln!("B to A: {:?}", sent.elapsed());
+        assert_eq!(body(&on_x), "Ordre du jour. Point 1 : la cantine. Point 2 : la kermesse.");
     });
 }
