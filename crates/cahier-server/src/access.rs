@@ -8,13 +8,22 @@ use cahier_auth::{Act, Principal, allowed};
 use cahier_doc::DocId;
 use cahier_sync::{Access, ConnId, Policy};
 
-/// Each open connection's principal, set at the upgrade, before any document is touched.
+/// Each open connection's principal, set at the upgrade, before any document
+/// is touched, with what it takes to close that connection when the rights it
+/// was opened with are taken back.
 #[derive(Clone, Default)]
-pub struct Principals(Arc<Mutex<HashMap<ConnId, Principal>>>);
+pub struct Principals(Arc<Mutex<HashMap<ConnId, (Principal, Closer)>>>);
+
+/// The way to a connection's socket task: its outbound queue, and, should
+/// that queue be full, the token that ends it at once.
+pub struct Closer {
+    pub out: tokio::sync::mpsc::Sender<crate::hub_task::Outbound>,
+    pub kill: tokio_util::sync::CancellationToken,
+}
 
 impl Principals {
-    pub fn insert(&self, conn: ConnId, who: Principal) {
-        lock(&self.0).insert(conn, who);
+    pub fn insert(&self, conn: ConnId, who: Principal, closer: Closer) {
+        lock(&self.0).insert(conn, (who, closer));
     }
 
     pub fn remove(&self, conn: ConnId) {
@@ -22,7 +31,23 @@ impl Principals {
     }
 
     fn get(&self, conn: ConnId) -> Principal {
-        lock(&self.0).get(&conn).cloned().unwrap_or(Principal::Anonymous)
+        lock(&self.0).get(&conn).map_or(Principal::Anonymous, |(who, _)| who.clone())
+    }
+
+    /// Closes the sockets of guests who joined through `invite`, with a close
+    /// frame giving `reason`. Returns how many there were.
+    pub fn close_invite(&self, invite: &str, reason: &str) -> usize {
+        let map = lock(&self.0);
+        let mut n = 0;
+        for (who, closer) in map.values() {
+            if matches!(who, Principal::Guest { invite: i, .. } if i == invite) {
+                n += 1;
+                if closer.out.try_send(crate::hub_task::Outbound::Close(reason.to_owned())).is_err() {
+                    closer.kill.cancel();
+                }
+            }
+        }
+        n
     }
 }
 

@@ -327,6 +327,40 @@ pub struct Invite {
     pub created_by: String,
     pub created_ms: i64,
     pub expires_ms: Option<i64>,
+    /// When a maintainer revoked it: the record stays, so that its link can
+    /// say it no longer works and the document's list can show it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_ms: Option<i64>,
+}
+
+/// Whether an invite link still opens its document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InviteStatus {
+    Active,
+    Expired,
+    Revoked,
+}
+
+impl InviteStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InviteStatus::Active => "active",
+            InviteStatus::Expired => "expired",
+            InviteStatus::Revoked => "revoked",
+        }
+    }
+}
+
+impl Invite {
+    pub fn status(&self, now_ms: i64) -> InviteStatus {
+        if self.revoked_ms.is_some() {
+            InviteStatus::Revoked
+        } else if self.expires_ms.is_some_and(|e| e <= now_ms) {
+            InviteStatus::Expired
+        } else {
+            InviteStatus::Active
+        }
+    }
 }
 
 /// Creates an invite link's secret (256 random bits, not the document id; only
@@ -344,7 +378,8 @@ pub fn create_invite(
 ) -> Result<(Invite, String), AuthError> {
     let id: String = id_random.iter().map(|b| format!("{b:02x}")).collect();
     let secret = cahier_auth::new_secret(secret_random);
-    let inv = Invite { id: id.clone(), doc: doc.to_string(), write, created_by: by.to_owned(), created_ms: now_ms, expires_ms };
+    let inv =
+        Invite { id: id.clone(), doc: doc.to_string(), write, created_by: by.to_owned(), created_ms: now_ms, expires_ms, revoked_ms: None };
     let digest = cahier_auth::digest(&secret);
     let event = AuditEvent {
         at_ms: now_ms,
@@ -361,17 +396,23 @@ pub fn create_invite(
 }
 
 fn valid(inv: Invite, now_ms: i64) -> Option<Invite> {
-    inv.expires_ms.is_none_or(|e| e > now_ms).then_some(inv)
+    (inv.status(now_ms) == InviteStatus::Active).then_some(inv)
 }
 
 /// The invite a link's secret opens, if it is still valid.
 pub fn invite_by_secret(store: &Store, secret: &str, now_ms: i64) -> Result<Option<Invite>, AuthError> {
+    Ok(any_invite_by_secret(store, secret)?.and_then(|inv| valid(inv, now_ms)))
+}
+
+/// The invite a link's secret names, valid or not (to tell people why a link
+/// no longer works); none for a secret Cahier never made.
+pub fn any_invite_by_secret(store: &Store, secret: &str) -> Result<Option<Invite>, AuthError> {
     if !cahier_auth::is_well_formed_secret(secret) {
         return Ok(None);
     }
     let key = format!("inv/{}", cahier_auth::digest(secret));
     let Some(bytes) = store.record(&key)? else { return Ok(None) };
-    Ok(valid(parse(&key, &bytes)?, now_ms))
+    Ok(Some(parse(&key, &bytes)?))
 }
 
 pub fn invite_by_id(store: &Store, id: &str, now_ms: i64) -> Result<Option<Invite>, AuthError> {
@@ -381,17 +422,35 @@ pub fn invite_by_id(store: &Store, id: &str, now_ms: i64) -> Result<Option<Invit
     Ok(valid(parse(&key, &bytes)?, now_ms))
 }
 
+/// Every invite, revoked and expired ones included.
 pub fn invites(store: &Store) -> Result<Vec<Invite>, AuthError> {
     store.records("inv/")?.iter().map(|(k, v)| parse(k, v)).collect()
 }
 
+/// A document's invites, newest first.
+pub fn invites_of(store: &Store, doc: &cahier_doc::DocId) -> Result<Vec<Invite>, AuthError> {
+    let mut list: Vec<Invite> = invites(store)?.into_iter().filter(|i| i.doc == doc.as_str()).collect();
+    list.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then_with(|| a.id.cmp(&b.id)));
+    Ok(list)
+}
+
+/// Marks an invite revoked: its link and the guest sessions opened with it
+/// stop working. Revoking it again changes nothing.
 pub fn revoke_invite(store: &Store, id: &str, by: &str, now_ms: i64) -> Result<(), AuthError> {
     let Some(digest) = store.record(&format!("invid/{id}"))? else {
         return Err(AuthError::Invalid(format!("no invite with id {id:?}")));
     };
-    let digest = String::from_utf8_lossy(&digest).into_owned();
+    let key = format!("inv/{}", String::from_utf8_lossy(&digest));
+    let Some(bytes) = store.record(&key)? else {
+        return Err(AuthError::Invalid(format!("no invite with id {id:?}")));
+    };
+    let mut inv: Invite = parse(&key, &bytes)?;
+    if inv.revoked_ms.is_some() {
+        return Ok(());
+    }
+    inv.revoked_ms = Some(now_ms);
     let event = AuditEvent { at_ms: now_ms, who: by.to_owned(), action: "invite revoked".into(), target: id.to_owned() };
-    store.put_records(vec![(format!("inv/{digest}"), None), (format!("invid/{id}"), None), audit_write(store, &event)?])?;
+    store.put_records(vec![(key, Some(json(&inv)?)), audit_write(store, &event)?])?;
     Ok(())
 }
 

@@ -245,8 +245,59 @@ pub async fn create_invite(State(state): State<AppState>, headers: HeaderMap, Js
     }
 }
 
+#[derive(Serialize)]
+struct InviteEntry {
+    id: String,
+    write: bool,
+    created_by: String,
+    created_ms: i64,
+    expires_ms: Option<i64>,
+    revoked_ms: Option<i64>,
+    /// `active`, `expired` or `revoked`.
+    status: &'static str,
+}
+
+/// `GET /api/documents/ID/invites`: the document's invite links, newest
+/// first, for those who may invite to it. The store keeps only each link's
+/// digest, so no link is in the answer: the editor shows the address of the
+/// links it made itself.
+pub async fn list_invites(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    let v = viewer(&state, &headers, None);
+    if v.principal == Principal::Anonymous {
+        return (StatusCode::UNAUTHORIZED, "log in first").into_response();
+    }
+    let Ok(doc) = DocId::parse(&id) else { return (StatusCode::BAD_REQUEST, "not a document id").into_response() };
+    if !allowed(&v.principal, &Act::CreateInvite(&doc)) {
+        return (StatusCode::FORBIDDEN, "you may not invite people to this document").into_response();
+    }
+    let now = crate::now_ms();
+    match crate::auth_store::invites_of(&state.store, &doc) {
+        Ok(list) => {
+            let invites: Vec<InviteEntry> = list
+                .into_iter()
+                .map(|i| InviteEntry {
+                    status: i.status(now).as_str(),
+                    id: i.id,
+                    write: i.write,
+                    created_by: i.created_by,
+                    created_ms: i.created_ms,
+                    expires_ms: i.expires_ms,
+                    revoked_ms: i.revoked_ms,
+                })
+                .collect();
+            let may_revoke = allowed(&v.principal, &Act::RevokeInvite);
+            ([(header::CACHE_CONTROL, "no-store")], Json(serde_json::json!({ "invites": invites, "may_revoke": may_revoke })))
+                .into_response()
+        }
+        Err(e) => {
+            tracing::error!(cause = %e, "cannot list invites");
+            (StatusCode::INTERNAL_SERVER_ERROR, "cannot list the invites").into_response()
+        }
+    }
+}
+
 /// `POST /api/invites/ID/revoke`: the link stops working, and so do the guest
-/// sessions opened with it. Maintainers only.
+/// sessions opened with it, their open sync sockets closed at once. Maintainers only.
 pub async fn revoke_invite(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
     let v = viewer(&state, &headers, None);
     if !allowed(&v.principal, &Act::RevokeInvite) {
@@ -257,7 +308,12 @@ pub async fn revoke_invite(State(state): State<AppState>, Path(id): Path<String>
     }
     let by = v.name().unwrap_or("?").to_owned();
     match crate::auth_store::revoke_invite(&state.store, &id, &by, crate::now_ms()) {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Ok(()) => {
+            // Its guests' open sockets close now, not at their next reconnect.
+            let closed = state.principals.close_invite(&id, "invite revoked");
+            tracing::info!(invite = %id, closed, "invite revoked");
+            StatusCode::NO_CONTENT.into_response()
+        }
         Err(crate::auth_store::AuthError::Invalid(why)) => (StatusCode::NOT_FOUND, why).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }

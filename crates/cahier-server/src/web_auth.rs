@@ -432,7 +432,7 @@ pub async fn join_page(
 ) -> Response {
     let v = viewer(&state, &headers, None);
     let Ok(Some(inv)) = crate::auth_store::invite_by_secret(&state.store, &secret, crate::now_ms()) else {
-        return html_page(StatusCode::NOT_FOUND, html::not_found(&v.ctx(&state, "/wiki")));
+        return invite_gone(&state, &v, &secret);
     };
     let title = invite_title(&state, &inv.doc);
     let Some(r) = random32() else { return html_page(StatusCode::SERVICE_UNAVAILABLE, String::new()) };
@@ -444,6 +444,25 @@ pub async fn join_page(
         resp.headers_mut().append(header::SET_COOKIE, c);
     }
     resp
+}
+
+/// A link that opens nothing: why, and what to do. 410 for a link that worked
+/// once (expired or revoked), 404 for one Cahier never made (a typo, a link
+/// cut short by a mail client).
+fn invite_gone(state: &AppState, v: &Viewer, secret: &str) -> Response {
+    let status = match crate::auth_store::any_invite_by_secret(&state.store, secret) {
+        Ok(Some(_)) => StatusCode::GONE,
+        Ok(None) => StatusCode::NOT_FOUND,
+        Err(e) => {
+            tracing::error!(cause = %e, "cannot read an invite");
+            return html_page(StatusCode::INTERNAL_SERVER_ERROR, String::new());
+        }
+    };
+    // The language switch comes back to this link, unless it is not even the
+    // shape of one.
+    let here = if secret.bytes().all(|b| b.is_ascii_alphanumeric()) { format!("/join/{secret}") } else { "/join".to_owned() };
+    let t = v.lang.t();
+    html_page(status, html::message(&v.ctx(state, &here), t.invite_gone_title, t.invite_gone))
 }
 
 fn invite_title(state: &AppState, doc: &str) -> String {
@@ -485,10 +504,10 @@ pub async fn join_submit(
             }
             resp
         }
-        Ok(None) => html_page(StatusCode::NOT_FOUND, html::not_found(&v.ctx(&state, "/wiki"))),
+        Ok(None) => invite_gone(&state, &v, &secret),
         Err(crate::auth_store::AuthError::Invalid(why)) => {
             let Ok(Some(inv)) = crate::auth_store::invite_by_secret(&state.store, &secret, crate::now_ms()) else {
-                return html_page(StatusCode::NOT_FOUND, html::not_found(&v.ctx(&state, "/wiki")));
+                return invite_gone(&state, &v, &secret);
             };
             let title = invite_title(&state, &inv.doc);
             html_page(

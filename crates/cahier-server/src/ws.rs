@@ -21,9 +21,9 @@ pub async fn handle_socket(
     principals: crate::access::Principals,
 ) {
     let conn = hub.next_conn();
-    principals.insert(conn, principal);
     let (tx, mut rx) = mpsc::channel(config.max_outbound_queue);
     let kill = CancellationToken::new();
+    principals.insert(conn, principal, crate::access::Closer { out: tx.clone(), kill: kill.clone() });
     if hub.tx.send(HubEvent::Connect { conn, tx, kill: kill.clone() }).await.is_err() {
         principals.remove(conn);
         return;

@@ -168,7 +168,8 @@ pub fn invite(cmd: InviteCommand) -> anyhow::Result<ExitCode> {
             let store = crate::open_store(&data)?;
             for i in auth_store::invites(&store)? {
                 let expires = i.expires_ms.map(cahier_doc::time::format_ms).unwrap_or_else(|| "never".into());
-                println!("{}\t{}\t{}\t{}\texpires {expires}", i.id, i.doc, if i.write { "edit" } else { "view" }, i.created_by);
+                let status = i.status(crate::now_ms()).as_str();
+                println!("{}\t{}\t{}\t{}\texpires {expires}\t{status}", i.id, i.doc, if i.write { "edit" } else { "view" }, i.created_by);
             }
         }
     }

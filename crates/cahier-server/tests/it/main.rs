@@ -5,6 +5,7 @@ mod attacks;
 mod browser;
 mod engine;
 mod http_auth;
+mod invites;
 mod js_interop;
 mod sockets;
 mod wiki;

@@ -531,9 +531,9 @@ async fn participants_open_their_document_only_and_only_while_their_invite_lasts
     let server = TestServer::start(&data, ServerConfig::default()).await;
     let [edit, view, expired, other, revoked] = &links;
     assert!(!links.iter().any(|l| l.contains(&a) || l.contains(&b)), "links do not carry document ids");
-    // Expired and revoked links open nothing, like a missing page.
-    assert_eq!(join_invite(&server, expired, "Zed").await, Err(404));
-    assert_eq!(join_invite(&server, revoked, "Zed").await, Err(404));
+    // Expired and revoked links open nothing (and say they are gone).
+    assert_eq!(join_invite(&server, expired, "Zed").await, Err(410));
+    assert_eq!(join_invite(&server, revoked, "Zed").await, Err(410));
     let edit_cookie = join_invite(&server, edit, "Zed").await.expect("the edit link works");
     let view_cookie = join_invite(&server, view, "Yasmine").await.expect("the view link works");
     let other_cookie = join_invite(&server, other, "Xavier").await.expect("the other link works");
