@@ -17,6 +17,7 @@ import { bindInput, codeMirrorText } from "./binding"
 import { type RemoteCursor, remoteCursors, setRemoteCursors } from "./cursors"
 import { flushOnLeave, keepOnDevice } from "./device"
 import { lang, setLang, t } from "./i18n"
+import { invitePanel } from "./invites"
 import { openDocument } from "./open"
 import "./style.css"
 
@@ -600,7 +601,7 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
     )
   }
   main.append(h("aside", { "aria-labelledby": "h-present" }, h("h2", { id: "h-present" }, t.present), peopleList))
-  if (session.kind === "account") main.append(inviteBox(session, id))
+  if (session.kind === "account" && session.csrf) main.append(invitePanel(id, session.csrf).element)
   app.replaceChildren(header(session, status), main)
   document.title = `${doc0.title || (isMinutes ? t.untitledMinutes : t.untitledPage)} · Cahier`
 
@@ -714,35 +715,6 @@ async function showPublication(el: HTMLElement, session: Session, id: string, ki
   if (published && slug) el.append(" ", h("a", { href: `/wiki/${slug}`, id: "published-link" }, t.publishedPage))
   else if (!published && slug && session.may_publish) el.append(" ", h("a", { href: `/wiki/${slug}`, id: "publish-link" }, kind === "minutes" ? t.reviewDraftMinutes : t.reviewDraft))
   el.hidden = false
-}
-
-/** Invite links: anyone with the link joins this document under a name they choose. */
-function inviteBox(session: Session, doc: string): HTMLElement {
-  const out = h("input", { type: "text", id: "invite-link", readonly: "" })
-  const result = h("p", { class: "field", hidden: "" }, h("label", { for: "invite-link" }, t.inviteLink), out)
-  const make = (write: boolean) => async () => {
-    try {
-      const r = await fetch("/api/invites", {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "content-type": "application/json", "x-cahier-csrf": session.csrf ?? "" },
-        body: JSON.stringify({ doc, write }),
-      })
-      if (!r.ok) throw new Error(await r.text())
-      out.value = ((await r.json()) as { url: string }).url
-      result.hidden = false
-      out.focus()
-      out.select()
-    } catch {
-      out.value = t.inviteFailed
-      result.hidden = false
-    }
-  }
-  const w = h("button", { type: "button", id: "invite-write" }, t.inviteWrite)
-  const v = h("button", { type: "button", id: "invite-view" }, t.inviteView)
-  w.addEventListener("click", make(true))
-  v.addEventListener("click", make(false))
-  return h("section", { "aria-labelledby": "h-invite" }, h("h2", { id: "h-invite" }, t.invite), h("p", {}, w, " ", v), result)
 }
 
 // ---- routing ------------------------------------------------------------------

@@ -259,20 +259,23 @@ try {
   await shot(lea, "two-editors-lea")
 
   // 4b. Camille invites a participant (edit link) and a viewer (view link).
-  const makeLink = async (button, previous) => {
-    await camille.click(button)
+  // The panel lists links newest first: the first address is the new link's.
+  const newestLink = () => document.querySelector("#invite-list .invite-url")?.value ?? ""
+  const makeLink = async (write, previous) => {
+    await camille.check(write ? "#invite-rights-write" : "#invite-rights-read")
+    await camille.click("#invite-create")
     await camille.waitForFunction(
       (prev) => {
-        const v = document.querySelector("#invite-link")?.value ?? ""
+        const v = document.querySelector("#invite-list .invite-url")?.value ?? ""
         return v.includes("/join/") && v !== prev
       },
       previous,
       { timeout: WAIT },
     )
-    return camille.inputValue("#invite-link")
+    return camille.evaluate(newestLink)
   }
-  const editLink = await makeLink("#invite-write", "")
-  const viewLink = await makeLink("#invite-view", editLink)
+  const editLink = await makeLink(true, "")
+  const viewLink = await makeLink(false, editLink)
   check(!editLink.includes(docId) && !viewLink.includes(docId), "invite links do not carry the document id")
   // The guest joins while the server is slow to answer: their first
   // connection to /sync closes before the server's "peer" message (automerge-
@@ -388,7 +391,7 @@ try {
     ],
     inputField("#decisions-list input"),
   )
-  const inviteLink = await makeLink("#invite-write", viewLink)
+  const inviteLink = await makeLink(true, viewLink)
   const inesCtx = await browser.newContext({ locale: "fr-FR" })
   const ines = await inesCtx.newPage()
   ines.on("pageerror", (e) => errors.push(`Inès: ${e.message}`))
@@ -416,7 +419,7 @@ try {
   // iOS does not zoom into (16 px), a one-line header, the notes within the
   // first screen, and the actions readable without scrolling sideways.
   {
-    const phoneLink = await makeLink("#invite-write", inviteLink)
+    const phoneLink = await makeLink(true, inviteLink)
     const phoneCtx = await browser.newContext({ locale: "fr-FR", viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true })
     const phone = await phoneCtx.newPage()
     phone.on("pageerror", (e) => errors.push(`phone: ${e.message}`))
@@ -492,6 +495,75 @@ try {
     await checkTappable(phone, ".menu-items button, .menu-items a", "the phone's menu")
     await shot(phone, "phone-menu", false)
     await phoneCtx.close()
+  }
+
+  // 7b. Running a webinar: the facilitator makes a read link valid one day
+  // with the keyboard, sees its rights, author and expiry, shows its QR code
+  // and copies it; a participant joins with it; the facilitator revokes it
+  // (the participant's socket closes) and the link then says plainly that it
+  // no longer works, in French and in English.
+  {
+    await camille.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: base })
+    await camille.focus("#invite-rights-read")
+    await camille.keyboard.press("Space")
+    await camille.selectOption("#invite-duration", "1")
+    await camille.focus("#invite-create")
+    const before = await camille.evaluate(newestLink)
+    await camille.keyboard.press("Enter")
+    await camille.waitForFunction((prev) => (document.querySelector("#invite-list .invite-url")?.value ?? prev) !== prev, before, { timeout: WAIT })
+    const link = await camille.evaluate(newestLink)
+    const card = "#invite-list li.invite:first-child"
+    const shown = await camille.$eval(card, (li) => ({
+      text: li.innerText,
+      qr: li.querySelector(".invite-qr:not([hidden]) svg[role=img]")?.getAttribute("aria-label") ?? null,
+      qrModules: li.querySelector(".invite-qr svg path")?.getAttribute("d")?.split("M").length ?? 0,
+    }))
+    check(/Lecture/.test(shown.text) && /Actif/.test(shown.text) && /créé par camille/.test(shown.text), `the new link's card says its rights, status and author: ${shown.text}`)
+    check(/Expire le \d{1,2} \p{L}+ \d{4}.*\(demain\)/su.test(shown.text), `the new link's expiry is a French date and duration: ${shown.text}`)
+    check(shown.qr !== null && shown.qr.startsWith("QR code du lien d’invitation") && shown.qrModules > 200, `the new link's QR code is drawn and labelled: ${JSON.stringify(shown)}`)
+    const earlier = await camille.$$eval("#invite-list li.invite", (lis) => lis.map((li) => li.dataset.status))
+    check(earlier.length >= 5 && earlier.every((st) => st === "active"), `the panel lists every link of the document: ${earlier}`)
+    await camille.evaluate(() => document.querySelector("#invite-panel").scrollIntoView())
+    await camille.click(`${card} .invite-copy`)
+    await camille.waitForFunction((sel) => document.querySelector(`${sel} .invite-copy`)?.textContent === "Copié", card, { timeout: WAIT })
+    const copied = await camille.evaluate(() => navigator.clipboard.readText())
+    check(copied === link, `the copy button put the link on the clipboard: ${copied} vs ${link}`)
+    await shot(camille, "invite-panel-qr-copied", false)
+    // At a phone's width the panel fits the screen.
+    const wide = camille.viewportSize()
+    await camille.setViewportSize({ width: 390, height: 844 })
+    await camille.evaluate(() => document.querySelector("#invite-panel").scrollIntoView())
+    const overflow = await camille.$eval("#invite-panel", (el) => ({ right: Math.max(...Array.from(el.querySelectorAll("*")).map((c) => c.getBoundingClientRect().right)), screen: innerWidth }))
+    check(overflow.right <= overflow.screen, `the invite panel fits 390 px: ${JSON.stringify(overflow)}`)
+    await shot(camille, "invite-panel-phone-width", false)
+    await camille.setViewportSize(wide)
+
+    const remiCtx = await browser.newContext({ locale: "fr-FR" })
+    const remi = await remiCtx.newPage()
+    remi.on("pageerror", (e) => errors.push(`Rémi: ${e.message}`))
+    await remi.goto(link)
+    await remi.fill("#name", "Rémi")
+    await Promise.all([remi.waitForURL(url), remi.press("#name", "Enter")])
+    await remi.waitForSelector(".cm-content", { timeout: WAIT })
+    await waitState(remi, "saved")
+    camille.once("dialog", (d) => d.accept())
+    await camille.click(`${card} .invite-revoke`)
+    await camille.waitForSelector(`${card}[data-status="revoked"]`, { timeout: WAIT })
+    check(!(await camille.$(`${card} .invite-revoke`)), "a revoked link has no revoke button")
+    check(/Révoqué/.test(await camille.$eval(card, (li) => li.innerText)), "the card says the link is revoked")
+    // Rémi's open connection ends at once: his page is no longer saved to the server.
+    await remi.waitForFunction(() => document.querySelector("#status")?.dataset.state !== "saved", null, { timeout: WAIT })
+    const answer = await remi.goto(link)
+    check(answer.status() === 410, `a revoked link answers 410: ${answer.status()}`)
+    const gone = await remi.textContent("main")
+    check(gone.includes("Cette invitation a expiré (ou n’existe pas). Demandez un nouveau lien à la personne qui anime la réunion.") && !gone.includes("introuvable"), `the revoked link says why: ${gone}`)
+    await shot(remi, "invite-revoked-fr")
+    await Promise.all([remi.waitForURL(/lang=en/), remi.click('a[href$="?lang=en"]')])
+    check((await remi.textContent("main")).includes("This invitation has expired (or does not exist)."), "and in English")
+    await shot(remi, "invite-revoked-en")
+    const cut = await remi.goto(link.slice(0, -12))
+    check(cut.status() === 404 && (await remi.textContent("main")).includes("Ask the person running the meeting for a new link."), `a truncated link says the same: ${cut.status()}`)
+    await remiCtx.close()
   }
 
   // 8. Finding one's way: the minutes say they are a draft; the home says
