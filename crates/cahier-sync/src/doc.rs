@@ -128,6 +128,8 @@ pub struct DocEngine<P: Policy> {
     pending: Vec<(ConnId, sync::Message)>,
     /// Changes from the server itself, waiting for the document to load.
     local: Vec<(Vec<u8>, Option<u64>)>,
+    /// Changes another node stored, waiting to be applied.
+    remote: Vec<Vec<u8>>,
     last_active: u64,
     dirty: bool,
     out: Vec<Output>,
@@ -147,6 +149,7 @@ impl<P: Policy> DocEngine<P> {
             closed: BTreeSet::new(),
             pending: Vec::new(),
             local: Vec::new(),
+            remote: Vec::new(),
             last_active: 0,
             dirty: false,
             out: Vec::new(),
@@ -223,7 +226,7 @@ impl<P: Policy> DocEngine<P> {
             }
             DocInput::Stored { changes } => {
                 if self.slot.is_some() || self.loading {
-                    self.local.push((changes, None));
+                    self.remote.push(changes);
                     self.dirty = true;
                 }
             }
@@ -434,6 +437,7 @@ impl<P: Policy> DocEngine<P> {
             self.out.push(Output::Applied { ack, result: Err(format!("not stored: {why}")) });
         }
         self.pending.clear();
+        self.remote.clear();
         self.dirty = false;
         // A load still out is answered for a document no longer wanted.
         self.loading = false;
@@ -468,6 +472,20 @@ impl<P: Policy> DocEngine<P> {
         let Some(slot) = self.slot.as_mut() else { return };
         if slot.persisting.is_some() {
             return;
+        }
+        if !self.remote.is_empty() {
+            // Durable already (another node committed them): when nothing of
+            // ours is waiting to be stored, the document's new heads are
+            // stored heads, and are not written a second time.
+            let clean = slot.doc.get_heads() == slot.saved_heads;
+            for changes in std::mem::take(&mut self.remote) {
+                let _ = slot.doc.load_incremental(&changes);
+                slot.bytes += changes.len();
+            }
+            if clean && slot.doc.get_missing_deps(&[]).is_empty() {
+                slot.saved_heads = slot.doc.get_heads();
+                slot.exists = true;
+            }
         }
         for (changes, ack) in std::mem::take(&mut self.local) {
             // Made by the server from this document's stored history: they

@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// Messages one connection may send per second.
     #[arg(long, env = "CAHIER_MAX_MESSAGES_PER_SECOND", default_value_t = 5000)]
     max_messages_per_second: u32,
+    /// Threads that run the server's tasks (sockets, the router, the
+    /// documents); the default is one per core.
+    #[arg(long, env = "CAHIER_WORKER_THREADS")]
+    worker_threads: Option<usize>,
 }
 
 impl ServeArgs {
@@ -107,7 +111,12 @@ impl ServeArgs {
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (addr, config) = args.config()?;
     let store = crate::open_store(&args.data)?;
-    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.worker_threads {
+        anyhow::ensure!(n > 0, "--worker-threads must be at least 1");
+        builder.worker_threads(n);
+    }
+    let runtime = builder.enable_all().build().context("starting the runtime")?;
     let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let shutdown = CancellationToken::new();

@@ -410,3 +410,27 @@ fn a_typist_whose_change_crossed_anothers_is_told_it_is_stored() {
     assert_eq!(m.stored_heads(), lea.get_heads(), "the server stored everything");
     assert_eq!(lea_state.their_heads.as_deref(), Some(&lea.get_heads()[..]), "and Léa was told so");
 }
+
+#[test]
+fn changes_another_node_stored_reach_the_peers_and_are_not_stored_again() {
+    let mut m = Meeting::new();
+    let changes = server_change(&m, " Écrit sur l’autre nœud.");
+    m.hub.handle(0, Input::Stored { doc: m.doc_id.clone(), changes });
+    let out = m.hub.flush();
+    assert!(!out.iter().any(|o| matches!(o, Output::Persist { .. })), "durable already: not written again");
+    for o in out {
+        if let Output::Send { conn, bytes } = o
+            && let Ok(Message::Sync { data, .. }) = Message::decode(&bytes)
+            && let Some((doc, state)) = m.replicas.get_mut(&conn)
+        {
+            doc.receive_sync_message(state, sync::Message::decode(&data).expect("valid")).expect("apply");
+        }
+    }
+    m.run();
+    for conn in [1, 2, 3] {
+        assert!(m.body(conn).ends_with(" Écrit sur l’autre nœud."), "peer {conn}: {:?}", m.body(conn));
+    }
+    // A document this node does not hold is left to load when wanted.
+    m.hub.handle(0, Input::Stored { doc: DocId::from_random([9; 16]), changes: vec![1, 2, 3] });
+    assert!(m.hub.flush().is_empty(), "nothing is loaded for it");
+}
