@@ -1,5 +1,5 @@
 """Writes docs/benchmarks.md from the JSON lines cahier-bench printed (scripts/bench)."""
-import datetime, glob, gzip, json, os, platform, sys
+import datetime, glob, gzip, json, os, platform, re, sys
 
 results, out, rss_c, rss_j, ops_path, readers_path, idle_path, profile_path, profile_editors = sys.argv[1:]
 rows = [json.loads(l) for l in open(results) if l.strip().startswith("{")]
@@ -220,5 +220,12 @@ head += [f"| {t} | {m} | {'yes' if ok else '**no**'} |" for t, m, ok in summary]
 head.append("\nWhere a target is missed, the section below says why, as far as this run shows.\n")
 i = next(k for k, l in enumerate(L) if l.startswith("## "))
 L[i:i] = head
-open(out, "w").write("\n".join(L))
+# The Engine section belongs to scripts/bench-engine: kept as it is.
+if os.path.exists(out):
+    prev = open(out).read()
+    m = re.search(r"(?ms)^## Engine\n.*?<!-- engine:end -->\n?", prev)
+    if m:
+        L.append("")
+        L.append(m.group(0).rstrip("\n"))
+open(out, "w").write("\n".join(L) + "\n")
 print(f"wrote {out}")

@@ -408,7 +408,7 @@ async fn run_doc(mut engine: DocEngine<AccessPolicy>, mut rx: mpsc::UnboundedRec
         // Carrying out the outputs may drop a peer (a slow reader), which is
         // more work for the engine: round again until it is quiet.
         loop {
-            let outputs = heavy(|| engine.flush());
+            let outputs = if engine.flush_is_heavy() { heavy(|| engine.flush()) } else { engine.flush() };
             if outputs.is_empty() {
                 break;
             }

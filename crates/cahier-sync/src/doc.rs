@@ -109,6 +109,10 @@ struct Slot {
     acks_in_flight: Vec<u64>,
     /// Incremental chunks stored since the last snapshot.
     chunks: usize,
+    /// Their bytes.
+    since_snapshot: usize,
+    /// The last snapshot's bytes (0 until this engine wrote one).
+    snapshot_bytes: usize,
     /// Whether the store has the document.
     exists: bool,
     bytes: usize,
@@ -170,6 +174,17 @@ impl<P: Policy> DocEngine<P> {
     /// The heads the store has, if the document is loaded.
     pub fn saved_heads(&self) -> Option<&[ChangeHash]> {
         self.slot.as_ref().map(|s| s.saved_heads.as_slice())
+    }
+
+    /// Whether the next flush may keep its thread busy for long (much to
+    /// apply): a runner may move other work off the thread for it, which
+    /// for a keystroke costs more than the flush itself.
+    pub fn flush_is_heavy(&self) -> bool {
+        const HEAVY_BYTES: usize = 256 * 1024;
+        let queued: usize = self.pending.iter().map(|(_, m)| m.changes.iter().map(<[u8]>::len).sum::<usize>()).sum::<usize>()
+            + self.local.iter().map(|(c, _)| c.len()).sum::<usize>()
+            + self.remote.iter().map(Vec::len).sum::<usize>();
+        self.dirty && (queued >= HEAVY_BYTES)
     }
 
     /// Changes not yet durable, or a persist in flight.
@@ -347,6 +362,8 @@ impl<P: Policy> DocEngine<P> {
                     acks: Vec::new(),
                     acks_in_flight: Vec::new(),
                     chunks,
+                    since_snapshot: 0,
+                    snapshot_bytes: 0,
                     exists,
                     bytes,
                     log: Default::default(),
@@ -614,12 +631,25 @@ impl<P: Policy> DocEngine<P> {
         }
         let heads = slot.doc.get_heads();
         if heads != slot.saved_heads && !heads.is_empty() {
-            let (kind, bytes) = if !slot.exists || slot.chunks + 1 >= compact_after {
+            // A snapshot writes (and first builds) the whole document: on a
+            // long history that holds the document for a while. It comes after
+            // `compact_after` chunks, and once the chunks since the last one
+            // add up to a quarter of it, so that its cost stays a fraction of
+            // what was written.
+            let compact = slot.chunks + 1 >= compact_after && slot.since_snapshot.saturating_mul(4) >= slot.snapshot_bytes;
+            let (kind, bytes) = if !slot.exists || compact {
                 (PersistKind::Snapshot, slot.doc.save())
             } else {
                 (PersistKind::Incremental, slot.doc.save_after(&slot.saved_heads))
             };
-            slot.chunks = if kind == PersistKind::Snapshot { 0 } else { slot.chunks + 1 };
+            if kind == PersistKind::Snapshot {
+                slot.chunks = 0;
+                slot.since_snapshot = 0;
+                slot.snapshot_bytes = bytes.len();
+            } else {
+                slot.chunks += 1;
+                slot.since_snapshot += bytes.len();
+            }
             slot.persisting = Some(heads.clone());
             let summary = cahier_doc::read::summary(&slot.doc);
             // Confirmed when this persist is.

@@ -7,7 +7,7 @@ use automerge::sync::{self, SyncDoc};
 use automerge::{Automerge, ChangeHash};
 use cahier_doc::{DocId, DocView, Editor};
 use cahier_sync::wire::Message;
-use cahier_sync::{Config, ConnId, Hub, Input, Output};
+use cahier_sync::{Config, ConnId, Hub, Input, Output, PersistKind};
 
 /// Connections 1 and 2 write; 3 only reads.
 pub(crate) struct Rights;
@@ -35,14 +35,20 @@ pub(crate) struct Meeting {
     pub(crate) presence: Vec<(ConnId, String)>,
     /// Sync messages for connections whose replica the test holds itself.
     pub(crate) held: HashMap<ConnId, Vec<Vec<u8>>>,
+    /// Each persist asked for: whether it was a snapshot, and its bytes.
+    pub(crate) persists: Vec<(bool, usize)>,
 }
 
 impl Meeting {
     pub(crate) fn new() -> Meeting {
+        Meeting::with(Config::new("server", "storage-1"))
+    }
+
+    pub(crate) fn with(config: Config) -> Meeting {
         let doc_id = DocId::from_random([7; 16]);
         let first = cahier_doc::new_document(&DocView::new_minutes("Réunion"), &Editor::new("camille"), 0).expect("doc");
         let mut m = Meeting {
-            hub: Hub::new(Config::new("server", "storage-1"), Rights),
+            hub: Hub::new(config, Rights),
             doc_id,
             stored: HashMap::new(),
             replicas: HashMap::new(),
@@ -51,6 +57,7 @@ impl Meeting {
             applied: HashMap::new(),
             presence: Vec::new(),
             held: HashMap::new(),
+            persists: Vec::new(),
         };
         for conn in [1, 2, 3] {
             m.hub.handle(0, Input::Connected { conn });
@@ -96,7 +103,8 @@ impl Meeting {
                     Output::Persist { doc, heads, .. } if self.full_disk => {
                         self.hub.handle(0, Input::Persisted { doc, heads, result: Err("No space left on device".into()) });
                     }
-                    Output::Persist { doc, bytes, heads, .. } => {
+                    Output::Persist { doc, bytes, heads, kind, .. } => {
+                        self.persists.push((kind == PersistKind::Snapshot, bytes.len()));
                         let stored = self.stored.entry(doc.clone()).or_default();
                         stored.load_incremental(&bytes).expect("the hub persists valid changes");
                         self.hub.handle(0, Input::Persisted { doc, heads, result: Ok(()) });
@@ -433,4 +441,41 @@ fn changes_another_node_stored_reach_the_peers_and_are_not_stored_again() {
     // A document this node does not hold is left to load when wanted.
     m.hub.handle(0, Input::Stored { doc: DocId::from_random([9; 16]), changes: vec![1, 2, 3] });
     assert!(m.hub.flush().is_empty(), "nothing is loaded for it");
+}
+
+#[test]
+fn a_snapshot_comes_once_the_chunks_since_the_last_add_up_to_a_quarter_of_it() {
+    let mut config = Config::new("server", "storage-1");
+    config.compact_after = 4;
+    let mut m = Meeting::with(config);
+    // A short document: its snapshot is small, so every fourth persist compacts.
+    for i in 0..12 {
+        m.type_text(1, &format!(" {i}"));
+        m.run();
+    }
+    let kinds: Vec<bool> = m.persists.iter().map(|(s, _)| *s).collect();
+    assert!(kinds.iter().skip(1).filter(|s| **s).count() >= 2, "small documents compact every few chunks: {kinds:?}");
+    // A long one: a snapshot as large as the whole text waits until a quarter
+    // of its size was written since, however many chunks that takes.
+    let long: String = (0..20_000u64).map(|i| format!("{} ", i.wrapping_mul(2_654_435_761) % 100_003)).collect();
+    m.type_text(1, &long);
+    m.run();
+    // The big change compacts soon after (it is most of the document).
+    let mut typed = 0;
+    while !m.persists.last().is_some_and(|(s, _)| *s) {
+        typed += 1;
+        assert!(typed < 10, "the long text is compacted within a few chunks: {:?}", m.persists);
+        m.type_text(1, " x");
+        m.run();
+    }
+    let size = m.persists.last().map(|(_, b)| *b).unwrap_or_default();
+    let start = m.persists.len();
+    for i in 0..40 {
+        m.type_text(1, &format!(" {i}"));
+        m.run();
+    }
+    let after: Vec<(bool, usize)> = m.persists[start..].to_vec();
+    let written: usize = after.iter().map(|(_, b)| b).sum();
+    assert!(written * 4 < size, "the test writes less than a quarter of the snapshot ({written} of {size})");
+    assert!(after.iter().all(|(s, _)| !s), "no snapshot of a long document for a few keystrokes: {after:?}");
 }
