@@ -1,17 +1,21 @@
 //! History: versions, editing sessions, views of past versions and line diffs.
 
+use std::collections::BTreeSet;
+
 use automerge::{Automerge, ChangeHash, ChangeMetadata};
 
 use crate::schema::{DocView, Problem};
 
-/// Two changes by the same author belong to one editing session when the second
-/// comes at most this long after the first.
+/// A pause longer than this between two consecutive changes (in the document's
+/// change order) ends an editing session.
 pub const SESSION_GAP_SECS: i64 = 5 * 60;
 
 /// One change of the document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Version {
     pub hash: ChangeHash,
+    /// The changes this one was made on top of.
+    pub deps: Vec<ChangeHash>,
     /// Who made it: the change's author, or `None` when the change carries none.
     pub author: Option<String>,
     /// The Automerge actor, as hex.
@@ -21,23 +25,23 @@ pub struct Version {
     pub message: Option<String>,
 }
 
-/// Consecutive changes by one author, each within [`SESSION_GAP_SECS`] of the previous.
+/// Consecutive changes with no pause longer than [`SESSION_GAP_SECS`] between
+/// one and the next, whoever made them: a meeting where three people type is
+/// one session naming the three.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
-    pub author: Option<String>,
-    pub actor: String,
+    /// Everyone who wrote in it, in order of first appearance, once each.
+    pub authors: Vec<String>,
+    /// The actors (hex) of its changes that carry no author, once each.
+    pub unnamed: Vec<String>,
+    /// Seconds since the epoch: the earliest and the latest of its changes' times.
     pub start: i64,
     pub end: i64,
-    /// Oldest first. The last one is the session's resulting version.
-    pub versions: Vec<Version>,
-}
-
-impl Session {
-    /// The version this session ended on.
-    pub fn last(&self) -> &Version {
-        // A session is never built empty.
-        &self.versions[self.versions.len() - 1]
-    }
+    /// How many changes it holds.
+    pub changes: usize,
+    /// The document's heads once this session's changes and every change
+    /// before them are applied, sorted: the version it ended on.
+    pub heads: Vec<ChangeHash>,
 }
 
 /// The name recorded as the author of a change: its author bytes as UTF-8.
@@ -52,6 +56,7 @@ pub fn versions(doc: &Automerge) -> Vec<Version> {
         .iter()
         .map(|m| Version {
             hash: m.hash,
+            deps: m.deps.clone(),
             author: author_name(m),
             actor: m.actor.to_hex_string(),
             time: m.timestamp,
@@ -60,31 +65,45 @@ pub fn versions(doc: &Automerge) -> Vec<Version> {
         .collect()
 }
 
-/// Groups versions into editing sessions: one author's consecutive changes, each
-/// within [`SESSION_GAP_SECS`] of the one before.
+/// Groups versions, in the order given (causal, as [`versions`] returns them),
+/// into editing sessions: a change joins the current session unless its time
+/// is more than [`SESSION_GAP_SECS`] away from the previous change's (either
+/// way: a device whose clock or connection lagged starts a session of its own).
 pub fn sessions(versions: &[Version]) -> Vec<Session> {
     let mut out: Vec<Session> = Vec::new();
+    let mut heads: BTreeSet<ChangeHash> = BTreeSet::new();
+    let mut previous: Option<i64> = None;
     for v in versions {
-        let same_person = |s: &Session| match (&s.author, &v.author) {
-            (Some(a), Some(b)) => a == b,
-            (None, None) => s.actor == v.actor,
-            _ => false,
-        };
-        match out.last_mut() {
-            Some(s) if same_person(s) && v.time >= s.end && v.time.saturating_sub(s.end) <= SESSION_GAP_SECS => {
-                s.end = v.time;
-                s.versions.push(v.clone());
-            }
-            _ => out.push(Session {
-                author: v.author.clone(),
-                actor: v.actor.clone(),
-                start: v.time,
-                end: v.time,
-                versions: vec![v.clone()],
-            }),
+        for d in &v.deps {
+            heads.remove(d);
         }
+        heads.insert(v.hash);
+        let paused = previous.is_none_or(|p| v.time.saturating_sub(p).unsigned_abs() > SESSION_GAP_SECS.unsigned_abs());
+        previous = Some(v.time);
+        if paused {
+            out.push(Session { authors: Vec::new(), unnamed: Vec::new(), start: v.time, end: v.time, changes: 0, heads: Vec::new() });
+        }
+        // Just pushed when there was none.
+        let Some(s) = out.last_mut() else { continue };
+        match &v.author {
+            Some(a) if !s.authors.contains(a) => s.authors.push(a.clone()),
+            None if !s.unnamed.contains(&v.actor) => s.unnamed.push(v.actor.clone()),
+            _ => {}
+        }
+        s.start = s.start.min(v.time);
+        s.end = s.end.max(v.time);
+        s.changes += 1;
+        s.heads = heads.iter().copied().collect();
     }
     out
+}
+
+/// The session that ended on exactly these heads (in any order), if any.
+pub fn session_ending_at<'a>(sessions: &'a [Session], heads: &[ChangeHash]) -> Option<&'a Session> {
+    let mut heads = heads.to_vec();
+    heads.sort();
+    heads.dedup();
+    sessions.iter().find(|s| s.heads == heads)
 }
 
 /// The document as it was right after `version` (that change and everything it depended on).

@@ -241,8 +241,11 @@ fn draft_or_missing(state: &AppState, v: &Viewer, slug: &str, path: &str) -> Res
         let (view, _) = cahier_doc::read(&doc, None);
         let ctx = v.ctx(state, path);
         let rendered = render_with_catalog(state, &view.body);
+        let sessions = named_sessions(state, &doc);
+        let heads = doc.get_heads();
+        let current = cahier_doc::history::session_ending_at(&sessions, &heads);
         let mut body =
-            html::version(&ctx, slug, &view.title, &doc.get_heads().first().map(|h| h.to_string()).unwrap_or_default(), &rendered);
+            html::version(&ctx, slug, &view.title, &heads.first().map(|h| h.to_string()).unwrap_or_default(), current, &rendered);
         if v.csrf.is_some() {
             let heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
             let first = if view.kind == cahier_doc::Kind::Page {
@@ -388,7 +391,9 @@ pub async fn history(State(state): State<AppState>, Path(slug): Path<String>, Qu
     let body = if let Some(version) = q.version.as_deref() {
         let Some(heads) = parse_version(version).filter(|h| known(h)) else { return not_found(&state, &v, &path) };
         let (view, _) = cahier_doc::history::view_at(&doc, &heads);
-        html::version(&ctx, &slug, &view.title, version, &render_with_catalog(&state, &view.body))
+        let sessions = named_sessions(&state, &doc);
+        let session = cahier_doc::history::session_ending_at(&sessions, &heads);
+        html::version(&ctx, &slug, &view.title, version, session, &render_with_catalog(&state, &view.body))
     } else if let (Some(from), Some(to)) = (q.from.as_deref(), q.to.as_deref()) {
         let (Some(from), Some(to)) = (parse_version(from).filter(|h| known(h)), parse_version(to).filter(|h| known(h))) else {
             return not_found(&state, &v, &path);
@@ -397,20 +402,25 @@ pub async fn history(State(state): State<AppState>, Path(slug): Path<String>, Qu
         html::diff(&ctx, &slug, &view.title, &cahier_doc::history::diff_versions(&doc, &from, &to))
     } else {
         let (view, _) = cahier_doc::read(&doc, None);
-        // The actor's recorded owner names a change, whatever its author field
-        // says (browsers leave it empty, a hostile writer may forge it).
-        let names = crate::auth_store::actor_names(&state.store).unwrap_or_default();
-        let mut versions = cahier_doc::history::versions(&doc);
-        for version in &mut versions {
-            if let Some(bound) = names.get(&version.actor) {
-                version.author = Some(bound.clone());
-            }
-        }
-        let sessions = cahier_doc::history::sessions(&versions);
+        let sessions = named_sessions(&state, &doc);
         let restore = if allowed(&v.principal, &Act::Restore) { v.csrf.as_deref() } else { None };
         html::history(&ctx, &slug, &view.title, &sessions, restore)
     };
     html_page(StatusCode::OK, body)
+}
+
+/// A document's editing sessions, each change named by its actor's recorded
+/// owner whatever its author field says (browsers leave it empty, a hostile
+/// writer may forge it).
+fn named_sessions(state: &AppState, doc: &automerge::Automerge) -> Vec<cahier_doc::history::Session> {
+    let names = crate::auth_store::actor_names(&state.store).unwrap_or_default();
+    let mut versions = cahier_doc::history::versions(doc);
+    for version in &mut versions {
+        if let Some(bound) = names.get(&version.actor) {
+            version.author = Some(bound.clone());
+        }
+    }
+    cahier_doc::history::sessions(&versions)
 }
 
 #[derive(Deserialize, Default)]

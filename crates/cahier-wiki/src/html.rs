@@ -321,8 +321,9 @@ pub fn not_found(ctx: &Ctx<'_>) -> String {
     )
 }
 
-/// A document's history: editing sessions, newest first, each linking to its
-/// resulting version and to the diff with the version before.
+/// A document's history: editing sessions, newest first, each named by its
+/// time and everyone who wrote in it, linking to the version it ended on and
+/// to the diff with the session before.
 pub fn history(ctx: &Ctx<'_>, slug: &str, title: &str, sessions: &[Session], restore_csrf: Option<&str>) -> String {
     let t = ctx.t();
     let mut m = format!("<h1>{} — {}</h1>\n<p><a href=\"/wiki/{}\">{}</a></p>\n", t.history, escape(title), escape(slug), t.back_to_page);
@@ -330,13 +331,15 @@ pub fn history(ctx: &Ctx<'_>, slug: &str, title: &str, sessions: &[Session], res
     let mut previous: Option<String> = None;
     let mut items = Vec::new();
     for s in sessions {
-        let v = s.last().hash.to_string();
-        let author = s.author.clone().unwrap_or_else(|| format!("{}-{}", t.unknown_author, &s.actor[..8.min(s.actor.len())]));
+        let v = heads_param(&s.heads);
+        let mut when = time_el(ctx, s.start.saturating_mul(1000));
+        if s.end != s.start {
+            let _ = write!(when, " – {}", time_el(ctx, s.end.saturating_mul(1000)));
+        }
         let mut li = format!(
-            "<li>{} — <strong>{}</strong>, {} {}: <a href=\"/wiki/{}/history?version={v}\">{}</a>",
-            time_el(ctx, s.start.saturating_mul(1000)),
-            escape(&author),
-            s.versions.len(),
+            "<li>{when} — <strong>{}</strong>, {} {}: <a href=\"/wiki/{}/history?version={v}\">{}</a>",
+            escape(&people(t, s)),
+            s.changes,
             t.changes,
             escape(slug),
             t.view_version
@@ -365,18 +368,34 @@ pub fn history(ctx: &Ctx<'_>, slug: &str, title: &str, sessions: &[Session], res
     layout(ctx, &format!("{} — {title}", t.history), &m)
 }
 
-/// One past version of a document, rendered.
-pub fn version(ctx: &Ctx<'_>, slug: &str, title: &str, version: &str, html: &str) -> String {
+/// One past version of a document, rendered. Named by the date and people of
+/// the session that ended on it ("Version du 1er décembre 2026 à 8 h 24, par
+/// Alice, Bob"); by its hash when no session ended exactly there.
+pub fn version(ctx: &Ctx<'_>, slug: &str, title: &str, version: &str, session: Option<&Session>, html: &str) -> String {
     let t = ctx.t();
+    let name = match session {
+        Some(s) => format!("{} {}, {} {}", t.version_of, time_el(ctx, s.end.saturating_mul(1000)), t.by, escape(&people(t, s))),
+        None => format!("{} <code>{}</code>", t.version_of, escape(&short_version(version))),
+    };
     let m = format!(
-        "<p class=\"notice\">{} <code>{}</code> — <a href=\"/wiki/{}/history\">{}</a></p>\n<article>\n<h1>{}</h1>\n<div class=\"body\">\n{html}</div>\n</article>\n",
-        t.version_of,
-        escape(&short_version(version)),
+        "<p class=\"notice\">{name} — <a href=\"/wiki/{}/history\">{}</a></p>\n<article>\n<h1>{}</h1>\n<div class=\"body\">\n{html}</div>\n</article>\n",
         escape(slug),
         t.history,
         escape(title)
     );
     layout(ctx, title, &m)
+}
+
+/// Everyone who wrote in a session, comma-separated; a change with no author
+/// shows as "anonyme-" and the start of its actor.
+fn people(t: &Strings, s: &Session) -> String {
+    let unnamed = s.unnamed.iter().map(|actor| format!("{}-{}", t.unknown_author, actor.get(..8).unwrap_or(actor)));
+    s.authors.iter().cloned().chain(unnamed).collect::<Vec<_>>().join(", ")
+}
+
+/// Heads as the `version` parameter carries them: hex hashes, comma-separated.
+fn heads_param<H: std::fmt::Display>(heads: &[H]) -> String {
+    heads.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
 }
 
 pub fn diff(ctx: &Ctx<'_>, slug: &str, title: &str, lines: &[DiffLine]) -> String {

@@ -4,7 +4,7 @@
 use automerge::Automerge;
 use cahier_doc::history::{self, LineChange, SESSION_GAP_SECS, Version};
 
-use crate::{T0, create, edit_body, page, replica};
+use crate::{T0, create, edit_body, page, replica, splice_body};
 
 /// Alice writes a page; Bob and Alice then edit it at the same time on two
 /// replicas, which merge.
@@ -51,23 +51,96 @@ fn a_past_version_shows_the_text_as_it_was_and_diffs_show_the_lines() {
     assert!(history::line_diff(&bobs.body, &now.body).iter().any(|l| l.change == LineChange::Removed));
 }
 
-fn v(author: &str, time: i64) -> Version {
-    Version { hash: automerge::ChangeHash([time as u8; 32]), author: Some(author.to_owned()), actor: "00".into(), time, message: None }
+fn v(author: Option<&str>, time: i64) -> Version {
+    Version {
+        hash: automerge::ChangeHash([time as u8; 32]),
+        deps: vec![],
+        author: author.map(str::to_owned),
+        actor: "00ff".into(),
+        time,
+        message: None,
+    }
 }
 
 #[test]
-fn sessions_group_one_authors_consecutive_changes_within_the_gap() {
-    let check = |versions: Vec<Version>, expected: &[(&str, usize)]| {
-        let sessions = history::sessions(&versions);
-        let got: Vec<(&str, usize)> = sessions.iter().map(|s| (s.author.as_deref().unwrap_or("?"), s.versions.len())).collect();
+fn sessions_are_time_windows_that_a_pause_ends() {
+    // (author or None, seconds) → "authors: changes" per session.
+    let check = |changes: &[(Option<&str>, i64)], expected: &[&str]| {
+        let versions: Vec<Version> = changes.iter().map(|&(a, t)| v(a, t)).collect();
+        let got: Vec<String> = history::sessions(&versions)
+            .iter()
+            .map(|s| format!("{}{}: {} ({}..{})", s.authors.join(","), s.unnamed.join(","), s.changes, s.start, s.end))
+            .collect();
         assert_eq!(got, expected);
     };
     let g = SESSION_GAP_SECS;
-    check(vec![], &[]);
-    check(vec![v("a", 0), v("a", 10), v("a", 10 + g)], &[("a", 3)]);
-    check(vec![v("a", 0), v("a", g + 1)], &[("a", 1), ("a", 1)]);
-    check(vec![v("a", 0), v("b", 1), v("a", 2)], &[("a", 1), ("b", 1), ("a", 1)]);
-    check(vec![v("a", 0), v("a", 1), v("b", 2), v("b", 3)], &[("a", 2), ("b", 2)]);
+    let (a, b, c) = (Some("a"), Some("b"), Some("c"));
+    check(&[], &[]);
+    check(&[(a, 0), (b, 1), (a, 2), (c, 3), (b, 4)], &["a,b,c: 5 (0..4)"]);
+    check(&[(a, 0), (a, 10), (a, 10 + g)], &[format!("a: 3 (0..{})", 10 + g).as_str()]);
+    check(&[(a, 0), (b, g + 1)], &["a: 1 (0..0)", format!("b: 1 ({0}..{0})", g + 1).as_str()]);
+    // Concurrent changes may come slightly out of time order: same session.
+    check(&[(a, 100), (b, 90), (a, 101)], &["a,b: 3 (90..101)"]);
+    // A change far back in time (a lagging clock, a device offline) stands apart.
+    check(&[(a, 5000), (b, 5000 - g - 1), (a, 5001)], &["a: 1 (5000..5000)", "b: 1 (4699..4699)", "a: 1 (5001..5001)"]);
+    check(&[(None, 0), (a, 1), (None, 2)], &["a00ff: 3 (0..2)"]);
+    check(
+        &[(a, i64::MIN / 2), (a, i64::MAX / 2)],
+        &[format!("a: 1 ({0}..{0})", i64::MIN / 2).as_str(), format!("a: 1 ({0}..{0})", i64::MAX / 2).as_str()],
+    );
+}
+
+/// Three replicas typing in turn, one keystroke every `step_ms` from `from_ms`
+/// for `count` keystrokes, each merged at once into the others (a live meeting).
+fn live_meeting(rooms: &mut [Automerge; 3], who: [&str; 3], from_ms: i64, step_ms: i64, count: usize) {
+    for i in 0..count {
+        let k = i % 3;
+        let at = from_ms + step_ms * i as i64;
+        let len = cahier_doc::read(&rooms[k], None).0.body.encode_utf16().count();
+        splice_body(&mut rooms[k], who[k], at, len, 0, &who[k][..1]);
+        let change = rooms[k].get_last_local_change().expect("a keystroke");
+        for (j, other) in rooms.iter_mut().enumerate() {
+            if j != k {
+                other.apply_changes([change.clone()]).expect("apply");
+            }
+        }
+    }
+}
+
+#[test]
+fn three_people_typing_for_ten_minutes_make_one_session_naming_them_all() {
+    let alice = create(&page("Réunion", ""), "Alice", T0);
+    let mut rooms = [replica(&alice), replica(&alice), replica(&alice)];
+    // 300 keystrokes, one every 2 s, in turn: ten minutes without a 5-minute pause.
+    live_meeting(&mut rooms, ["Alice", "Bob", "Chloé"], T0 + 1_000, 2_000, 300);
+    let doc = &rooms[0];
+    let sessions = history::sessions(&history::versions(doc));
+    assert_eq!(sessions.len(), 1, "{sessions:#?}");
+    let s = &sessions[0];
+    assert_eq!(s.authors, ["Alice", "Bob", "Chloé"]);
+    assert_eq!((s.start, s.end, s.changes), (T0 / 1000, (T0 + 1_000 + 2_000 * 299) / 1000, 301));
+    assert_eq!(s.heads, doc.get_heads());
+    assert_eq!(history::session_ending_at(&sessions, &doc.get_heads()), Some(s));
+}
+
+#[test]
+fn a_twenty_minute_pause_splits_the_meeting_into_two_sessions() {
+    let alice = create(&page("Réunion", ""), "Alice", T0);
+    let mut rooms = [replica(&alice), replica(&alice), replica(&alice)];
+    live_meeting(&mut rooms, ["Alice", "Bob", "Chloé"], T0 + 1_000, 2_000, 150);
+    let before_pause = rooms[0].get_heads();
+    let pause_body = cahier_doc::read(&rooms[0], None).0.body;
+    let after = T0 + 1_000 + 2_000 * 149 + 20 * 60_000;
+    live_meeting(&mut rooms, ["Chloé", "Bob", "Alice"], after, 2_000, 30);
+    let doc = &rooms[2];
+    let sessions = history::sessions(&history::versions(doc));
+    let got: Vec<(Vec<String>, usize)> = sessions.iter().map(|s| (s.authors.clone(), s.changes)).collect();
+    let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(got, [(names(&["Alice", "Bob", "Chloé"]), 151), (names(&["Chloé", "Bob", "Alice"]), 30)]);
+    assert_eq!(sessions[0].heads, before_pause);
+    assert_eq!(history::view_at(doc, &sessions[0].heads).0.body, pause_body);
+    assert_eq!((sessions[1].start, sessions[1].end), (after / 1000, (after + 2_000 * 29) / 1000));
+    assert_eq!(sessions[1].heads, doc.get_heads());
 }
 
 #[test]
@@ -75,7 +148,8 @@ fn sessions_of_a_real_document_name_their_authors() {
     let mut doc = concurrently_edited();
     edit_body(&mut doc, "Alice", T0 + 120_000, |b| format!("{b}Fin\n"));
     let sessions = history::sessions(&history::versions(&doc));
-    let authors: Vec<&str> = sessions.iter().map(|s| s.author.as_deref().unwrap_or("?")).collect();
-    assert!(authors.contains(&"Bob"));
-    assert_eq!(sessions.last().map(|s| s.last().time), Some((T0 + 120_000) / 1000));
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].authors, ["Alice", "Bob"]);
+    assert_eq!(sessions[0].end, (T0 + 120_000) / 1000);
+    assert_eq!(sessions[0].heads, doc.get_heads());
 }

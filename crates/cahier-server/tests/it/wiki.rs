@@ -357,3 +357,46 @@ async fn payloads_in_titles_and_tags_come_out_as_text_everywhere() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_history_names_sessions_and_versions_by_date_and_people() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = crate::open_store(dir.path());
+    // 2026-11-20T18:30:00Z: Alice and Bruno write together, Alice comes back half an hour later.
+    let t0 = 1_795_199_400_000;
+    write(&store, &page("Cour", "Plan d’Alice.\n"), "Alice", t0);
+    write(&store, &page("Cour", "Plan d’Alice.\nAjout de Bruno.\n"), "Bruno", t0 + 60_000);
+    write(&store, &page("Cour", "Plan d’Alice.\nAjout de Bruno.\nFin.\n"), "Alice", t0 + 30 * 60_000);
+    let boss = token_in(&store, "boss", Role::Maintainer);
+    drop(store);
+    let config = ServerConfig { time_zone: cahier_server::time_zone(Some("UTC")).expect("UTC"), ..ServerConfig::default() };
+    let server = TestServer::start(dir.path(), config).await;
+    let auth = bearer(&boss);
+
+    let r = get(&server, "/wiki/cour/history", &[("Authorization", &auth)]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let page = r.text();
+    let text = between(&page, "<ol class=\"history\" reversed>", "</ol>");
+    let items: Vec<&str> = text.split("<li>").skip(1).map(|li| li.split(": <a").next().unwrap_or(li)).collect();
+    assert_eq!(
+        items,
+        [
+            "<time datetime=\"2026-11-20T19:00:00Z\">20 novembre 2026 à 19 h 00 UTC</time> — <strong>Alice</strong>, 1 modification(s)",
+            "<time datetime=\"2026-11-20T18:30:00Z\">20 novembre 2026 à 18 h 30 UTC</time> – \
+<time datetime=\"2026-11-20T18:31:00Z\">20 novembre 2026 à 18 h 31 UTC</time> — <strong>Alice, Bruno</strong>, 2 modification(s)",
+        ],
+        "newest first"
+    );
+    // The first session's version is named by its date and people, not a hash.
+    let link = between(text, "<a href=\"/wiki/cour/history?version=", "\"");
+    let older = text.rfind("history?version=").map(|i| &text[i + "history?version=".len()..]).expect("a version link");
+    let older = &older[..older.find('"').expect("end of link")];
+    assert_ne!(link, older);
+    let v = get(&server, &format!("/wiki/cour/history?version={older}"), &[("Authorization", &auth)]).await.text();
+    assert!(
+        v.contains("Version du <time datetime=\"2026-11-20T18:31:00Z\">20 novembre 2026 à 18 h 31 UTC</time>, par Alice, Bruno"),
+        "{v}"
+    );
+    assert!(v.contains("Ajout de Bruno.") && !v.contains("Fin."), "{v}");
+    server.stop().await;
+}
