@@ -397,9 +397,14 @@ async fn run_doc(mut engine: DocEngine<AccessPolicy>, mut rx: mpsc::UnboundedRec
                 asked_idle = false;
             }
             Some(answer) = replies.recv() => {
-                engine.handle(now_ms(), answer);
-                while let Ok(answer) = replies.try_recv() {
-                    engine.handle(now_ms(), answer);
+                // A persist's answer sends the document's new heads to every
+                // peer: on a long history that is heavy work too.
+                let answers: Vec<DocInput> = std::iter::once(answer).chain(std::iter::from_fn(|| replies.try_recv().ok())).collect();
+                let take = |engine: &mut DocEngine<AccessPolicy>| answers.into_iter().for_each(|a| engine.handle(now_ms(), a));
+                if engine.is_heavy() {
+                    heavy(|| take(&mut engine));
+                } else {
+                    take(&mut engine);
                 }
             }
             _ = tick.tick() => engine.handle(now_ms(), DocInput::Tick),
@@ -408,7 +413,7 @@ async fn run_doc(mut engine: DocEngine<AccessPolicy>, mut rx: mpsc::UnboundedRec
         // Carrying out the outputs may drop a peer (a slow reader), which is
         // more work for the engine: round again until it is quiet.
         loop {
-            let outputs = if engine.flush_is_heavy() { heavy(|| engine.flush()) } else { engine.flush() };
+            let outputs = if engine.is_heavy() { heavy(|| engine.flush()) } else { engine.flush() };
             if outputs.is_empty() {
                 break;
             }

@@ -176,15 +176,17 @@ impl<P: Policy> DocEngine<P> {
         self.slot.as_ref().map(|s| s.saved_heads.as_slice())
     }
 
-    /// Whether the next flush may keep its thread busy for long (much to
-    /// apply): a runner may move other work off the thread for it, which
-    /// for a keystroke costs more than the flush itself.
-    pub fn flush_is_heavy(&self) -> bool {
+    /// Whether the engine's work may keep its thread busy for long: much to
+    /// apply, or a long history (applying, saving and generating walk it in
+    /// automerge 0.12). A runner may move other work off the thread for it;
+    /// for a keystroke on a short document that costs more than the work.
+    pub fn is_heavy(&self) -> bool {
         const HEAVY_BYTES: usize = 256 * 1024;
+        const LONG_HISTORY_BYTES: usize = 1024 * 1024;
         let queued: usize = self.pending.iter().map(|(_, m)| m.changes.iter().map(<[u8]>::len).sum::<usize>()).sum::<usize>()
             + self.local.iter().map(|(c, _)| c.len()).sum::<usize>()
             + self.remote.iter().map(Vec::len).sum::<usize>();
-        self.dirty && (queued >= HEAVY_BYTES)
+        queued >= HEAVY_BYTES || self.slot.as_ref().is_some_and(|s| s.bytes >= LONG_HISTORY_BYTES)
     }
 
     /// Changes not yet durable, or a persist in flight.
