@@ -55,7 +55,7 @@ impl Principals {
 /// remove is one call), so a panic elsewhere while one was held leaves them
 /// sound: a poisoned lock is taken as it is rather than refusing every author
 /// until a restart.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 

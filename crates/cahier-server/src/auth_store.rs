@@ -243,11 +243,6 @@ pub fn actor_binding(store: &Store, actor: &str) -> Result<Option<ActorBinding>,
     store.record(&key)?.map(|b| parse(&key, &b)).transpose()
 }
 
-pub fn bind_actor(store: &Store, actor: &str, identity: &str, name: &str, now_ms: i64) -> Result<(), AuthError> {
-    let b = ActorBinding { identity: identity.to_owned(), name: name.to_owned(), at_ms: now_ms };
-    bind_actors(store, &[(actor.to_owned(), b)])
-}
-
 /// Records several actors' owners in one durable write.
 pub fn bind_actors(store: &Store, bindings: &[(String, ActorBinding)]) -> Result<(), AuthError> {
     let writes = bindings.iter().map(|(actor, b)| Ok((format!("actor/{actor}"), Some(json(b)?)))).collect::<Result<Vec<_>, AuthError>>()?;
@@ -255,24 +250,24 @@ pub fn bind_actors(store: &Store, bindings: &[(String, ActorBinding)]) -> Result
     Ok(())
 }
 
-/// Every actor's owner (`account:NAME`, `guest:INVITE:NAME`), by actor.
-pub fn actor_identities(store: &Store) -> Result<std::collections::HashMap<String, String>, AuthError> {
+/// Every actor's binding, by actor.
+fn actor_bindings<T>(store: &Store, field: impl Fn(ActorBinding) -> T) -> Result<std::collections::HashMap<String, T>, AuthError> {
     let mut m = std::collections::HashMap::new();
     for (k, v) in store.records("actor/")? {
         let b: ActorBinding = parse(&k, &v)?;
-        m.insert(k.trim_start_matches("actor/").to_owned(), b.identity);
+        m.insert(k.trim_start_matches("actor/").to_owned(), field(b));
     }
     Ok(m)
 }
 
+/// Every actor's owner (`account:NAME`, `guest:INVITE:NAME`), by actor.
+pub fn actor_identities(store: &Store) -> Result<std::collections::HashMap<String, String>, AuthError> {
+    actor_bindings(store, |b| b.identity)
+}
+
 /// Every actor's name, for credits and history.
 pub fn actor_names(store: &Store) -> Result<std::collections::HashMap<String, String>, AuthError> {
-    let mut m = std::collections::HashMap::new();
-    for (k, v) in store.records("actor/")? {
-        let b: ActorBinding = parse(&k, &v)?;
-        m.insert(k.trim_start_matches("actor/").to_owned(), b.name);
-    }
-    Ok(m)
+    actor_bindings(store, |b| b.name)
 }
 
 /// Who wrote the surviving text of `doc` at `heads`, with names for actors bound

@@ -21,7 +21,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::ServerConfig;
-use crate::access::AccessPolicy;
+use crate::access::{AccessPolicy, lock};
 use crate::metrics::Metrics;
 use crate::storage::{StorageRequest, StorageSender};
 
@@ -85,10 +85,6 @@ impl HubHandle {
             Err(_) => Err("the change was not stored within 30 s".into()),
         }
     }
-}
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[derive(Clone)]
