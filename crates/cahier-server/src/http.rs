@@ -117,11 +117,10 @@ async fn sync(
         return (StatusCode::FORBIDDEN, "this origin may not open a sync connection").into_response();
     }
     // Authenticated before any document is touched: a token, else the session cookie.
-    let principal = match query.get("token") {
+    let principal = match sync_token(&query, &headers) {
         None => crate::web_auth::viewer(&state, &headers, None).principal,
         Some(token) => {
             let store = state.store.clone();
-            let token = token.clone();
             match tokio::task::spawn_blocking(move || crate::auth_store::token_principal(&store, &token)).await {
                 Ok(Ok(Some(p))) => p,
                 Ok(Ok(None)) => return (StatusCode::UNAUTHORIZED, "unknown or revoked token").into_response(),
@@ -149,7 +148,10 @@ async fn sync(
     // Small socket buffers (tungstenite reserves 128 KiB each way by default):
     // sync messages are mostly a few hundred bytes, and a meeting holds
     // hundreds of sockets. Larger messages still pass, in more reads.
-    ws.read_buffer_size(16 * 1024)
+    // A client that carried its token in `Sec-WebSocket-Protocol` also offered
+    // `cahier`, the one protocol answered (never the token).
+    ws.protocols([SYNC_PROTOCOL])
+        .read_buffer_size(16 * 1024)
         .write_buffer_size(16 * 1024)
         .max_message_size(limit + 64 * 1024)
         .max_frame_size(limit + 64 * 1024)
@@ -163,6 +165,33 @@ async fn sync(
 }
 
 /// The JSON API's answers are data, never a page: no sniffing, nothing to run
+/// The subprotocol a sync client may offer, and the one the server answers.
+const SYNC_PROTOCOL: &str = "cahier";
+/// A `Sec-WebSocket-Protocol` entry carrying an API token: `cahier-token.SECRET`.
+const TOKEN_PROTOCOL_PREFIX: &str = "cahier-token.";
+
+/// The API token a sync client sent, from wherever a client can put it:
+/// `Authorization: Bearer` (scripts), a `cahier-token.` subprotocol (a browser
+/// page, which cannot set headers), or `?token=` (older clients; it ends up in
+/// proxies' logs, so the other two are preferred). Cahier itself never logs
+/// request addresses or headers.
+fn sync_token(query: &std::collections::HashMap<String, String>, headers: &HeaderMap) -> Option<String> {
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned());
+    let offered = || {
+        headers
+            .get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .find_map(|p| p.trim().strip_prefix(TOKEN_PROTOCOL_PREFIX).map(str::to_owned))
+    };
+    bearer.or_else(offered).or_else(|| query.get("token").cloned())
+}
+
 /// or frame (the editor's own pages keep their policy).
 async fn api_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let api = req.uri().path().starts_with("/api/");
@@ -220,13 +249,28 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// Prometheus text, for whoever holds the metrics token (`--metrics-token`):
+/// the counters tell an outsider how busy the host is and who is blocked, so
+/// without a token configured the route does not exist.
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(expected) = state.config.metrics_token.as_deref() else {
+        return (StatusCode::NOT_FOUND, "metrics are off: start the server with --metrics-token (CAHIER_METRICS_TOKEN)").into_response();
+    };
+    let given = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if !given.is_some_and(|g| cahier_auth::same_secret(g.trim(), expected)) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+            "the metrics token is needed: Authorization: Bearer TOKEN",
+        )
+            .into_response();
+    }
     let mut text = state.metrics.render();
     text.push_str(&format!(
         "# HELP cahier_login_limiter_keys Accounts and addresses whose failed logins are remembered.\n# TYPE cahier_login_limiter_keys gauge\ncahier_login_limiter_keys {}\n",
         state.login_limiter.tracked()
     ));
-    ([("content-type", "text/plain; version=0.0.4")], text)
+    ([("content-type", "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// Accepts connections until `shutdown`, then lets open HTTP requests finish.

@@ -62,6 +62,9 @@ pub struct ServerConfig {
     /// The built web editor (`web/dist`).
     pub web_dir: std::path::PathBuf,
 }
+    /// The secret that `/metrics` asks for (`Authorization: Bearer`); none
+    /// means no `/metrics`.
+    pub metrics_token: Option<String>,
 
 impl Default for ServerConfig {
     fn default() -> ServerConfig {
@@ -80,6 +83,7 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             web_dir: std::path::PathBuf::from("web/dist"),
         }
+            metrics_token: None,
     }
 }
 

@@ -17,8 +17,24 @@ use serde::Deserialize;
 
 use crate::http::AppState;
 
-pub const SESSION_COOKIE: &str = "cahier_session";
-const LOGIN_CSRF_COOKIE: &str = "cahier_login";
+/// The session cookie's name. Served over HTTPS it carries the `__Host-`
+/// prefix, which browsers accept only from a secure origin, with `Path=/` and
+/// no `Domain`: a neighbour on the same site (another service on a
+/// sub-domain, or a man in the middle on plain HTTP) cannot plant a session of
+/// its own choosing, and a plain `cahier_session` is then not read at all.
+fn session_cookie(state: &AppState) -> &'static str {
+    if https(state) { "__Host-cahier_session" } else { "cahier_session" }
+}
+
+/// The login, setup and join forms' CSRF cookie, path-scoped to its form, so
+/// it gets the `__Secure-` prefix (`__Host-` needs `Path=/`).
+fn form_cookie(state: &AppState) -> &'static str {
+    if https(state) { "__Secure-cahier_login" } else { "cahier_login" }
+}
+
+fn https(state: &AppState) -> bool {
+    state.base_url.starts_with("https://")
+}
 
 /// The TCP peer of a request, set by the accept loop.
 #[derive(Clone, Copy, Debug)]
@@ -116,7 +132,7 @@ pub fn viewer(state: &AppState, headers: &HeaderMap, query_lang: Option<&str>) -
             _ => anonymous,
         };
     }
-    if let Some(secret) = cookie(headers, SESSION_COOKIE)
+    if let Some(secret) = cookie(headers, session_cookie(state))
         && let Ok(Some((p, s))) = crate::auth_store::session(&state.store, secret, crate::now_ms())
     {
         return Viewer { principal: p, csrf: Some(s.csrf), bearer: false, lang };
@@ -235,7 +251,7 @@ fn random32() -> Option<[u8; 32]> {
 }
 
 fn secure(state: &AppState) -> &'static str {
-    if state.base_url.starts_with("https://") { "; Secure" } else { "" }
+    if https(state) { "; Secure" } else { "" }
 }
 
 /// A path on this site to go to after logging in. Browsers drop tabs and
@@ -262,7 +278,7 @@ pub async fn login_page(State(state): State<AppState>, Query(q): Query<LoginQuer
 fn login_form(state: &AppState, v: &Viewer, csrf: &str, name: &str, error: Option<&str>, next: &str, status: StatusCode) -> Response {
     let body = html::login(&v.ctx(state, "/login"), csrf, name, error, safe_next(next));
     let mut resp = html_page(status, body);
-    let c = format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600{}", secure(state));
+    let c = format!("{}={csrf}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600{}", form_cookie(state), secure(state));
     if let Ok(c) = HeaderValue::from_str(&c) {
         resp.headers_mut().append(header::SET_COOKIE, c);
     }
@@ -287,7 +303,7 @@ pub async fn login_submit(
     let v = viewer(&state, &headers, None);
     let t = v.lang.t();
     // The form must come from our own login page (login CSRF).
-    let cookie_ok = cookie(&headers, LOGIN_CSRF_COOKIE).is_some_and(|c| cahier_auth::same_secret(c, &form.csrf));
+    let cookie_ok = cookie(&headers, form_cookie(&state)).is_some_and(|c| cahier_auth::same_secret(c, &form.csrf));
     if !cookie_ok {
         return html_page(StatusCode::FORBIDDEN, html::message(&v.ctx(&state, "/login"), t.forbidden_title, t.forbidden));
     }
@@ -308,12 +324,13 @@ pub async fn login_submit(
     match outcome {
         Ok(Ok(Some((secret, _session)))) => {
             // A session id the browser had before is dropped: the id changes at login.
-            if let Some(old) = cookie(&headers, SESSION_COOKIE) {
+            if let Some(old) = cookie(&headers, session_cookie(&state)) {
                 let _ = crate::auth_store::logout(&state.store, old);
             }
             let mut resp = Redirect::to(safe_next(&form.next)).into_response();
             let c = format!(
-                "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+                "{}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+                session_cookie(&state),
                 crate::auth_store::SESSION_MS / 1000,
                 secure(&state)
             );
@@ -346,11 +363,11 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form
         let t = v.lang.t();
         return html_page(StatusCode::FORBIDDEN, html::message(&v.ctx(&state, "/logout"), t.forbidden_title, t.forbidden));
     }
-    if let Some(secret) = cookie(&headers, SESSION_COOKIE) {
+    if let Some(secret) = cookie(&headers, session_cookie(&state)) {
         let _ = crate::auth_store::logout(&state.store, secret);
     }
     let mut resp = Redirect::to("/wiki").into_response();
-    let c = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}", secure(&state));
+    let c = format!("{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}", session_cookie(&state), secure(&state));
     if let Ok(c) = HeaderValue::from_str(&c) {
         resp.headers_mut().append(header::SET_COOKIE, c);
     }
@@ -374,7 +391,7 @@ pub async fn setup_page(
     let here = format!("/setup/{secret}");
     let body = html::setup(&v.ctx(&state, &here), &secret, &csrf, None);
     let mut resp = html_page(StatusCode::OK, body);
-    let c = format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/setup; HttpOnly; SameSite=Strict; Max-Age=3600{}", secure(&state));
+    let c = format!("{}={csrf}; Path=/setup; HttpOnly; SameSite=Strict; Max-Age=3600{}", form_cookie(&state), secure(&state));
     if let Ok(c) = HeaderValue::from_str(&c) {
         resp.headers_mut().append(header::SET_COOKIE, c);
     }
@@ -399,7 +416,7 @@ pub async fn setup_submit(
     let v = viewer(&state, &headers, None);
     let t = v.lang.t();
     let ctx_path = "/setup";
-    let cookie_ok = cookie(&headers, LOGIN_CSRF_COOKIE).is_some_and(|c| cahier_auth::same_secret(c, &form.csrf));
+    let cookie_ok = cookie(&headers, form_cookie(&state)).is_some_and(|c| cahier_auth::same_secret(c, &form.csrf));
     if !cookie_ok {
         return html_page(StatusCode::FORBIDDEN, html::message(&v.ctx(&state, ctx_path), t.forbidden_title, t.forbidden));
     }
@@ -439,7 +456,7 @@ pub async fn join_page(
     let csrf = cahier_auth::new_secret(r);
     let here = format!("/join/{secret}");
     let mut resp = html_page(StatusCode::OK, html::join(&v.ctx(&state, &here), &secret, &title, inv.write, &csrf, None));
-    let c = format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/join; HttpOnly; SameSite=Strict; Max-Age=3600{}", secure(&state));
+    let c = format!("{}={csrf}; Path=/join; HttpOnly; SameSite=Strict; Max-Age=3600{}", form_cookie(&state), secure(&state));
     if let Ok(c) = HeaderValue::from_str(&c) {
         resp.headers_mut().append(header::SET_COOKIE, c);
     }
@@ -483,19 +500,20 @@ pub async fn join_submit(
 ) -> Response {
     let v = viewer(&state, &headers, None);
     let t = v.lang.t();
-    let cookie_ok = cookie(&headers, LOGIN_CSRF_COOKIE).is_some_and(|c| cahier_auth::same_secret(c, &form.csrf));
+    let cookie_ok = cookie(&headers, form_cookie(&state)).is_some_and(|c| cahier_auth::same_secret(c, &form.csrf));
     if !cookie_ok {
         return html_page(StatusCode::FORBIDDEN, html::message(&v.ctx(&state, "/join"), t.forbidden_title, t.forbidden));
     }
     let (Some(sr), Some(cr)) = (random32(), random32()) else { return html_page(StatusCode::SERVICE_UNAVAILABLE, String::new()) };
     match crate::auth_store::join(&state.store, &secret, &form.name, sr, cr, crate::now_ms()) {
         Ok(Some((session_secret, inv))) => {
-            if let Some(old) = cookie(&headers, SESSION_COOKIE) {
+            if let Some(old) = cookie(&headers, session_cookie(&state)) {
                 let _ = crate::auth_store::logout(&state.store, old);
             }
             let mut resp = Redirect::to(&format!("/edit/{}", inv.doc)).into_response();
             let c = format!(
-                "{SESSION_COOKIE}={session_secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+                "{}={session_secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+                session_cookie(&state),
                 crate::auth_store::SESSION_MS / 1000,
                 secure(&state)
             );

@@ -27,6 +27,11 @@ pub struct ServeArgs {
     /// The built web editor (Vite's output folder).
     #[arg(long, env = "CAHIER_WEB_DIR", default_value = "web/dist")]
     web_dir: PathBuf,
+    /// The secret that `GET /metrics` asks for (`Authorization: Bearer
+    /// TOKEN`); without it, `/metrics` is off. Prefer the environment
+    /// variable: a command line is visible to every user of the machine.
+    #[arg(long, env = "CAHIER_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
     /// Seconds a document with no peer stays in memory.
     #[arg(long, env = "CAHIER_IDLE_UNLOAD_SECS", default_value_t = 60)]
     idle_unload_secs: u64,
@@ -98,6 +103,7 @@ impl ServeArgs {
             time_zone: cahier_server::time_zone(self.time_zone.as_deref())?,
             trusted_proxies: self.trusted_proxies.clone(),
             web_dir: self.web_dir.clone(),
+            metrics_token: self.metrics_token.clone().filter(|t| !t.trim().is_empty()),
             ..ServerConfig::default()
         };
         config.limits.max_message_bytes = self.max_message_bytes;

@@ -230,7 +230,9 @@ async fn client_addresses_come_from_x_forwarded_for_only_behind_a_trusted_proxy(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocked_logins_cost_no_memory_and_never_reset_the_limits() {
     let (dir, _, _) = setup();
-    let server = TestServer::start(dir.path(), ServerConfig::default()).await;
+    let config = ServerConfig { metrics_token: Some(METRICS_TOKEN.into()), ..ServerConfig::default() };
+    let server = TestServer::start(dir.path(), config).await;
+    let metrics = [("Authorization", "Bearer s3cr3t-metrics")];
     let page = get(&server, "/login", &[]).await;
     let csrf = field(&page.text(), "csrf");
     let cookie =
@@ -248,13 +250,74 @@ async fn blocked_logins_cost_no_memory_and_never_reset_the_limits() {
     let keys = |text: String| -> u64 {
         text.lines().find_map(|l| l.strip_prefix("cahier_login_limiter_keys ")).and_then(|v| v.parse().ok()).expect("the gauge")
     };
-    let before = keys(get(&server, "/metrics", &[]).await.text());
+    let before = keys(get(&server, "/metrics", &metrics).await.text());
     // Then a flood of blocked attempts, each with a new, long name.
     for i in 0..300 {
         assert_eq!(attempt(format!("{i}{}", "x".repeat(20_000))).await, 429);
     }
-    assert_eq!(keys(get(&server, "/metrics", &[]).await.text()), before, "blocked attempts are not remembered");
+    assert_eq!(keys(get(&server, "/metrics", &metrics).await.text()), before, "blocked attempts are not remembered");
     assert_eq!(attempt("compte0".into()).await, 429, "and the flood did not lift the limit");
+    server.stop().await;
+}
+
+/// Behind HTTPS the session cookie is `__Host-` prefixed (Secure, `Path=/`,
+/// no `Domain`), so a neighbouring sub-domain or a plain-HTTP man in the
+/// middle cannot plant one; an unprefixed `cahier_session` is not read there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_https_the_session_cookie_is_host_prefixed_and_a_planted_plain_one_is_ignored() {
+    let (dir, _, _) = setup();
+    let store = crate::open_store(dir.path());
+    crate::token_in(&store, "sacha", Role::Editor);
+    drop(store);
+    let config = ServerConfig { public_origin: Some("https://cahier.example.org".into()), ..ServerConfig::default() };
+    let server = TestServer::start(dir.path(), config).await;
+    let page = get(&server, "/login", &[]).await;
+    let csrf = field(&page.text(), "csrf");
+    let form_cookie =
+        page.cookies().into_iter().find(|c| c.starts_with("__Secure-cahier_login=")).expect("a __Secure- form cookie").to_owned();
+    assert!(form_cookie.contains("; Secure"), "{form_cookie}");
+    let form_cookie = form_cookie.split(';').next().expect("name=value").to_owned();
+    let body = format!("name=sacha&password={}&csrf={csrf}&next=/edit", PASSWORD.replace(' ', "+"));
+    let r = request(&server, "POST", "/login", &[FORM, ("Cookie", &form_cookie)], &body).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let set = r.cookies().into_iter().find(|c| c.starts_with("__Host-cahier_session=")).expect("a __Host- session cookie").to_owned();
+    assert!(set.contains("; Secure") && set.contains("Path=/;") && !set.to_ascii_lowercase().contains("domain="), "{set}");
+    let secret = set.split(';').next().and_then(|c| c.split_once('=')).map(|(_, v)| v.to_owned()).expect("value");
+    let who = |cookie: String| {
+        let server = &server;
+        async move { get(server, "/api/session", &[("Cookie", &cookie)]).await }
+    };
+    let me = who(format!("__Host-cahier_session={secret}")).await;
+    assert!(me.status == 200 && me.text().contains("sacha"), "{} {}", me.status, me.text());
+    let planted = who(format!("cahier_session={secret}")).await;
+    assert!(!planted.text().contains("sacha"), "an unprefixed cookie must not log anyone in: {} {}", planted.status, planted.text());
+    server.stop().await;
+}
+
+const METRICS_TOKEN: &str = "s3cr3t-metrics";
+
+/// The counters say how busy the host is and how many logins are blocked:
+/// nobody reads them without the metrics token, and without one configured
+/// there is no `/metrics` at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_for_the_holder_of_the_metrics_token_only() {
+    let (dir, _, _) = setup();
+    let server = TestServer::start(dir.path(), ServerConfig::default()).await;
+    let off = get(&server, "/metrics", &[("Authorization", "Bearer anything")]).await;
+    assert_eq!(off.status, 404, "no token configured: no metrics");
+    assert!(!off.text().contains("cahier_connections"));
+    server.stop().await;
+
+    let config = ServerConfig { metrics_token: Some(METRICS_TOKEN.into()), ..ServerConfig::default() };
+    let server = TestServer::start(dir.path(), config).await;
+    for headers in [&[][..], &[("Authorization", "Bearer s3cr3t-metricz")][..], &[("Authorization", "s3cr3t-metrics")][..]] {
+        let r = get(&server, "/metrics", headers).await;
+        assert_eq!(r.status, 401, "{headers:?}");
+        assert!(!r.text().contains("cahier_connections"), "{headers:?}");
+    }
+    let ok = get(&server, "/metrics", &[("Authorization", "Bearer s3cr3t-metrics")]).await;
+    assert_eq!(ok.status, 200);
+    assert!(ok.text().contains("cahier_connections "), "{}", ok.text());
     server.stop().await;
 }
 

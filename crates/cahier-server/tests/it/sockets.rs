@@ -750,3 +750,39 @@ async fn a_restore_the_store_cannot_keep_is_reported_and_leaves_no_trace() {
     let (doc, _) = store.load_record(&id).expect("load").expect("stored");
     assert_eq!(cahier_doc::read(&doc, None).0.body, "Version une.");
 }
+
+/// A script sends its API token in `Authorization`, a page in a
+/// `cahier-token.` subprotocol (beside `cahier`, the one answered), so the
+/// secret need not sit in the address that proxies log; a wrong one is refused
+/// whichever way it comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_can_come_in_a_header_instead_of_the_address() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let server = TestServer::start_with_tester(&tmp.path().join("data"), ServerConfig::default()).await;
+    let token = server.tester.clone().expect("tester");
+    let request = |header: &'static str, value: String| {
+        let mut req = server.ws_url().into_client_request().expect("request");
+        req.headers_mut().insert(header, value.parse().expect("header"));
+        req
+    };
+    let (ws, resp) = tokio_tungstenite::connect_async(request("Authorization", format!("Bearer {token}"))).await.expect("bearer");
+    assert!(resp.headers().get("sec-websocket-protocol").is_none());
+    Client { ws, name: "bearer".into() }.join().await;
+
+    let offered = request("Sec-WebSocket-Protocol", format!("cahier, cahier-token.{token}"));
+    let (ws, resp) = tokio_tungstenite::connect_async(offered).await.expect("subprotocol");
+    assert_eq!(resp.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()), Some("cahier"), "the token is never echoed");
+    Client { ws, name: "protocol".into() }.join().await;
+
+    let wrong = format!("{}0", &token[..token.len() - 1]);
+    for req in
+        [request("Authorization", format!("Bearer {wrong}")), request("Sec-WebSocket-Protocol", format!("cahier, cahier-token.{wrong}"))]
+    {
+        match tokio_tungstenite::connect_async(req).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 401),
+            other => panic!("a wrong token must be refused at the upgrade, got {:?}", other.map(|(_, r)| r.status())),
+        }
+    }
+    server.stop().await;
+}
