@@ -5,20 +5,25 @@
 //! database could also provide (no sled type appears in it). Then [`Store`]: how
 //! documents are appended as incremental changes, compacted into snapshots, and
 //! indexed, all in atomic, durable batches. [`SledStorage`] is the embedded default;
-//! [`PostgresStorage`] keeps the same in a PostgreSQL database, which several
-//! servers may share. [`Store::open`] picks one from the `--data` value.
+//! [`RedbStorage`] is the embedded store that survives power cuts (sled 0.34.7
+//! does not: `docs/reliability.md`, "Power cut"); [`PostgresStorage`] keeps the
+//! same in a PostgreSQL database, which several servers may share.
+//! [`Store::open`] picks one from the `--data` value.
 //!
 //! Invariant: when [`Storage::commit`] returns `Ok`, the batch is on disk (sled's
-//! `flush()` has returned, or PostgreSQL committed with `synchronous_commit =
-//! on`). Nothing is acknowledged to a user before that.
+//! `flush()` has returned, redb's commit has synced, or PostgreSQL committed
+//! with `synchronous_commit = on`). Nothing is acknowledged to a user before
+//! that. Only redb and PostgreSQL keep that promise through a power cut.
 
 mod faulty;
 mod postgres_backend;
+mod redb_backend;
 mod sled_backend;
 mod store;
 
 pub use faulty::FaultyStorage;
 pub use postgres_backend::PostgresStorage;
+pub use redb_backend::{REDB_FILE, RedbStorage};
 pub use sled_backend::SledStorage;
 pub use store::{DEFAULT_COMPACT_AFTER, DocRecord, LoadedDoc, PersistItem, Store, UpsertError};
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use automerge::{Automerge, ChangeHash, ReadDoc};
 use cahier_doc::{DocId, DocView, Editor};
 
-use crate::{Batch, Chunk, ChunkKind, IndexEntry, PostgresStorage, SledStorage, Storage, StorageError, Write};
+use crate::{Batch, Chunk, ChunkKind, IndexEntry, PostgresStorage, REDB_FILE, RedbStorage, SledStorage, Storage, StorageError, Write};
 
 /// Incremental chunks a document may pile up before they are compacted into one snapshot.
 pub const DEFAULT_COMPACT_AFTER: usize = 64;
@@ -70,14 +70,28 @@ impl Store {
     }
 
     /// Opens the store `data` names: a PostgreSQL database for a
-    /// `postgres://` or `postgresql://` URL (see [`PostgresStorage::open`]),
-    /// else the embedded store in the folder `data` (see [`Store::open_sled`]).
+    /// `postgres://` or `postgresql://` URL (see [`PostgresStorage::open`]);
+    /// `redb:DIR` for the redb store in the folder DIR, created there if the
+    /// folder is missing or empty (see [`Store::open_redb`]); else the folder
+    /// `data`, whose redb store is opened if it holds one, and otherwise the
+    /// sled store there (see [`Store::open_sled`]), which a missing or empty
+    /// folder still gets by default.
     pub fn open(data: &str) -> Result<Store, StorageError> {
         if Store::names_database(data) {
             Ok(Store::new(Arc::new(PostgresStorage::open(data)?)))
+        } else if let Some(dir) = data.strip_prefix("redb:") {
+            Store::open_redb(std::path::Path::new(dir))
+        } else if std::path::Path::new(data).join(REDB_FILE).exists() {
+            Store::open_redb(std::path::Path::new(data))
         } else {
             Store::open_sled(std::path::Path::new(data))
         }
+    }
+
+    /// Opens (or creates, in a missing or empty folder) the embedded redb
+    /// store, the one that keeps acknowledged changes through a power cut.
+    pub fn open_redb(dir: &std::path::Path) -> Result<Store, StorageError> {
+        Ok(Store::new(Arc::new(RedbStorage::open(dir)?)))
     }
 
     /// How to name the store `data` names in messages: a database URL without

@@ -1,18 +1,20 @@
-//! Store tests, each run on both backends: real sled files in temporary
-//! folders, and a real PostgreSQL cluster the tests start (`cahier-testpg`),
-//! one fresh database per test. Then what only one backend has: sled's
-//! refusal of a foreign folder, PostgreSQL's migrations, lost connections and
-//! one database shared by two stores.
+//! Store tests, each run on every backend: real sled and redb files in
+//! temporary folders, and a real PostgreSQL cluster the tests start
+//! (`cahier-testpg`), one fresh database per test. Then what only one backend
+//! has: the embedded stores' refusal of a foreign folder, `--data` choosing
+//! between sled and redb, PostgreSQL's migrations, lost connections and one
+//! database shared by two stores.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use cahier_doc::{DocView, Editor};
-use cahier_store::{ChunkKind, FaultyStorage, PostgresStorage, SledStorage, Storage, StorageError, Store, Write};
+use cahier_store::{ChunkKind, FaultyStorage, PostgresStorage, RedbStorage, SledStorage, Storage, StorageError, Store, Write};
 
 #[derive(Debug, Clone, Copy)]
 enum Backend {
     Sled,
+    Redb,
     Postgres,
 }
 
@@ -32,6 +34,11 @@ impl Place {
                 let data = dir.path().join("data").to_str().expect("utf-8").to_owned();
                 Place { backend, data, _dir: Some(dir) }
             }
+            Backend::Redb => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let data = format!("redb:{}", dir.path().join("data").to_str().expect("utf-8"));
+                Place { backend, data, _dir: Some(dir) }
+            }
             Backend::Postgres => Place { backend, data: cahier_testpg::cluster().database(), _dir: None },
         }
     }
@@ -45,16 +52,24 @@ impl Place {
         match self.backend {
             // Reopened at once in this process: sled lets go of the lock a moment after the drop.
             Backend::Sled => Store::open_sled_waiting(Path::new(&self.data), std::time::Duration::from_secs(10)).expect("reopen"),
-            Backend::Postgres => self.open(),
+            Backend::Redb | Backend::Postgres => self.open(),
         }
+    }
+
+    /// The folder of an embedded store.
+    fn dir(&self) -> &Path {
+        Path::new(self.data.strip_prefix("redb:").unwrap_or(&self.data))
     }
 }
 
-/// Each test named here runs as `sled::NAME` and `postgres::NAME`.
-macro_rules! on_both_backends {
+/// Each test named here runs as `sled::NAME`, `redb::NAME` and `postgres::NAME`.
+macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
         mod sled {
             $(#[test] fn $name() { super::$name(super::Backend::Sled) })*
+        }
+        mod redb {
+            $(#[test] fn $name() { super::$name(super::Backend::Redb) })*
         }
         mod postgres {
             $(#[test] fn $name() { super::$name(super::Backend::Postgres) })*
@@ -62,7 +77,7 @@ macro_rules! on_both_backends {
     };
 }
 
-on_both_backends!(
+on_every_backend!(
     documents_survive_reopening_with_every_change_and_their_index,
     importing_the_same_slug_again_updates_the_page_as_a_new_change,
     renaming_a_slug_frees_the_old_one_and_never_steals_anothers,
@@ -149,10 +164,31 @@ fn renaming_a_slug_frees_the_old_one_and_never_steals_anothers(backend: Backend)
 fn a_folder_with_other_files_is_refused_not_overwritten() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("notes.txt"), "mine").expect("write");
-    let err = Store::open_sled(dir.path()).err().expect("refused");
-    let msg = err.to_string();
-    assert!(msg.contains("not empty and holds no Cahier store"), "{msg}");
+    for open in [Store::open_sled, Store::open_redb] {
+        let err = open(dir.path()).err().expect("refused");
+        let msg = err.to_string();
+        assert!(msg.contains("not empty and holds no Cahier store"), "{msg}");
+    }
     assert_eq!(std::fs::read_to_string(dir.path().join("notes.txt")).expect("read"), "mine");
+}
+
+/// `--data DIR` opens whichever embedded store DIR holds; `redb:DIR` creates a
+/// redb store, and refuses a folder that holds a sled one.
+#[test]
+fn data_folder_opens_the_embedded_store_it_holds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let redb_dir = dir.path().join("r");
+    let sled_dir = dir.path().join("s");
+    let id = {
+        let store = Store::open(&format!("redb:{}", redb_dir.display())).expect("create redb");
+        store.upsert(&page("Écoles", "a"), &Editor::new("x"), T0).expect("doc").0.id
+    };
+    assert!(redb_dir.join(cahier_store::REDB_FILE).exists());
+    let store = Store::open(redb_dir.to_str().expect("utf-8")).expect("reopen as a folder");
+    assert_eq!(store.find_slug("ecoles").expect("slug"), Some(id));
+    drop(Store::open(sled_dir.to_str().expect("utf-8")).expect("a new folder gets sled"));
+    let err = Store::open(&format!("redb:{}", sled_dir.display())).err().expect("refused");
+    assert!(err.to_string().contains("holds no Cahier store"), "{err}");
 }
 
 fn a_corrupt_chunk_is_an_error_not_an_empty_document(backend: Backend) {
@@ -175,7 +211,8 @@ fn a_corrupt_chunk_is_an_error_not_an_empty_document(backend: Backend) {
 fn a_failed_write_is_reported_and_the_change_stays_unsaved_until_it_succeeds(backend: Backend) {
     let place = Place::new(backend);
     match backend {
-        Backend::Sled => failed_write(FaultyStorage::new(SledStorage::open(Path::new(&place.data)).expect("open"))),
+        Backend::Sled => failed_write(FaultyStorage::new(SledStorage::open(place.dir()).expect("open"))),
+        Backend::Redb => failed_write(FaultyStorage::new(RedbStorage::open(place.dir()).expect("open"))),
         Backend::Postgres => failed_write(FaultyStorage::new(PostgresStorage::open(&place.data).expect("open"))),
     }
 }
