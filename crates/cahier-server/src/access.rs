@@ -141,4 +141,15 @@ impl Policy for AccessPolicy {
         };
         actors.iter().try_for_each(|a| self.bindings.claim(a, &identity, name))
     }
+
+    fn presence_identity(&self, conn: ConnId) -> Option<cahier_sync::presence::Identity> {
+        let who = self.principals.get(conn);
+        let kind = match &who {
+            cahier_auth::Principal::Anonymous => return None,
+            cahier_auth::Principal::Guest { .. } => "guest",
+            cahier_auth::Principal::Account { .. } => "account",
+        };
+        let name = who.display_name()?.to_owned();
+        Some(cahier_sync::presence::Identity { who: format!("{kind}:{name}"), name })
+    }
 }

@@ -40,6 +40,12 @@ pub trait Policy: Send + Sync + 'static {
     fn claim_actors(&self, _conn: ConnId, _actors: &[String]) -> Result<(), String> {
         Ok(())
     }
+
+    /// Who the connection is, as its presence must name it; `None` lets any
+    /// name through (only the colour is checked).
+    fn presence_identity(&self, _conn: ConnId) -> Option<crate::presence::Identity> {
+        None
+    }
 }
 
 /// Lets everyone read and write everything.

@@ -310,6 +310,9 @@ impl<P: Policy> Router<P> {
         if minicbor::Decoder::new(&data).skip().is_err() {
             return self.fail(conn, "malformed_ephemeral", "ephemeral data is not CBOR".into());
         }
+        if let Err(why) = crate::presence::check(&data, self.policy.presence_identity(conn).as_ref()) {
+            return self.fail(conn, "forged_presence", why);
+        }
         if !self.conns.get(&conn).is_some_and(|c| c.docs.contains(&doc_id)) {
             return;
         }

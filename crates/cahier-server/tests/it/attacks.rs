@@ -10,7 +10,7 @@ use cahier_doc::{DocId, DocView, Editor};
 use cahier_server::ServerConfig;
 use cahier_sync::wire::Message;
 
-use crate::sockets::{Client, rand_bytes};
+use crate::sockets::{Client, Got, rand_bytes};
 use crate::wiki::request;
 use crate::{TestServer, token_in};
 
@@ -498,5 +498,81 @@ async fn a_maintainer_publishes_exactly_the_version_reviewed_in_place() {
     assert!(crate::wiki::get(&server, "/wiki/classe-dehors", &[]).await.text().contains("Deuxième version."));
     let recent = crate::wiki::get(&server, "/recent", &[]).await.text();
     assert_eq!(recent.matches("dépubliée").count(), 0, "republishing never unpublished the page: {recent}");
+    server.stop().await;
+}
+
+/// automerge-repo's presence snapshot, as Cahier's editor sends it.
+fn presence(name: &str, who: &str, color: &str) -> Vec<u8> {
+    let mut data = Vec::new();
+    let mut e = minicbor::Encoder::new(&mut data);
+    e.map(1)
+        .and_then(|e| e.str("__presence"))
+        .and_then(|e| e.map(2))
+        .and_then(|e| e.str("type"))
+        .and_then(|e| e.str("snapshot"))
+        .expect("cbor");
+    e.str("state").and_then(|e| e.map(3)).expect("cbor");
+    e.str("name").and_then(|e| e.str(name)).and_then(|e| e.str("who")).and_then(|e| e.str(who)).expect("cbor");
+    e.str("color").and_then(|e| e.str(color)).expect("cbor");
+    data
+}
+
+/// A guest with a write link shows up in Alice's "Présents" and beside the
+/// caret under the name she joined with, and only that: presence naming an
+/// account holder, or carrying a "colour" that would be CSS in everyone's
+/// editor, is refused and never reaches Alice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_appears_under_her_own_name_only_and_with_a_plain_colour() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let (alice, id, link) = {
+        let store = crate::open_store(&data);
+        let alice = token_in(&store, "alice", Role::Maintainer);
+        let id = store.upsert(&DocView::new_minutes("Webinaire"), &Editor::new("alice"), 1).expect("minutes").0.id;
+        let (_, secret) = cahier_server::auth_store::create_invite(&store, &id, true, "alice", None, [6; 8], [6; 32], 1).expect("invite");
+        (alice, id.to_string(), format!("/join/{secret}"))
+    };
+    let server = TestServer::start(&data, ServerConfig::default()).await;
+    let mut a = Client::joined(&server, &alice, "alice").await;
+    let mut doc = Automerge::new();
+    a.sync_all(&mut doc, &id).await;
+    let cookie = crate::sockets::join_invite(&server, &link, "Yasmine").await.expect("the link works");
+    let ephemeral = |data: Vec<u8>| Message::Ephemeral {
+        sender_id: "yasmine".into(),
+        target_id: "s".into(),
+        count: 1,
+        session_id: "tab".into(),
+        document_id: id.clone(),
+        data,
+    };
+    let attempts = [
+        (presence("alice", "account:alice", "hsl(10 70% 38%)"), "presence names \"alice\""),
+        (presence("Yasmine", "account:alice", "hsl(10 70% 38%)"), "presence names \"account:alice\""),
+        (presence("Yasmine", "guest:Yasmine", "red; background: url(https://evil.example/)"), "is not a colour"),
+    ];
+    for (forged, why) in attempts {
+        let mut y = Client::connect_with_cookie(&server, &cookie, "yasmine").await;
+        y.join().await;
+        let mut mine = Automerge::new();
+        y.sync_all(&mut mine, &id).await;
+        y.send(&ephemeral(forged)).await;
+        y.expect_error(why).await;
+    }
+    let mut y = Client::connect_with_cookie(&server, &cookie, "yasmine").await;
+    y.join().await;
+    let mut mine = Automerge::new();
+    y.sync_all(&mut mine, &id).await;
+    y.send(&ephemeral(presence("Yasmine", "guest:Yasmine", "hsl(200 70% 38%)"))).await;
+    // The first presence Alice hears is the honest one: none of the forged ones was relayed.
+    loop {
+        match a.recv().await {
+            Got::Msg(Message::Ephemeral { data, .. }) => {
+                assert_eq!(data, presence("Yasmine", "guest:Yasmine", "hsl(200 70% 38%)"));
+                break;
+            }
+            Got::Msg(Message::Sync { .. } | Message::RemoteHeadsChanged { .. }) => continue,
+            other => panic!("expected Yasmine's presence, got {other:?}"),
+        }
+    }
     server.stop().await;
 }

@@ -383,6 +383,44 @@ fn presence_is_relayed_only_in_its_senders_own_name_and_small() {
     assert_eq!(m.presence.len(), 2, "nothing of it relayed");
 }
 
+/// A colour goes into every other editor's `style`: one sent on its own
+/// (an `update` of the `color` channel) must be a plain colour too, and an
+/// update of another channel passes.
+#[test]
+fn a_presence_update_with_css_for_a_colour_is_refused() {
+    let mut m = Meeting::new();
+    m.run();
+    let update = |channel: &str, value: &str| {
+        let mut data = Vec::new();
+        let mut e = minicbor::Encoder::new(&mut data);
+        e.map(1).and_then(|e| e.str("__presence")).and_then(|e| e.map(3)).expect("cbor");
+        e.str("type").and_then(|e| e.str("update")).and_then(|e| e.str("channel")).and_then(|e| e.str(channel)).expect("cbor");
+        e.str("value").and_then(|e| e.str(value)).expect("cbor");
+        Message::Ephemeral {
+            sender_id: "peer-2".into(),
+            target_id: "server".into(),
+            count: 1,
+            session_id: "s".into(),
+            document_id: DocId::from_random([7; 16]).to_string(),
+            data,
+        }
+    };
+    m.hub.handle(0, Input::Received { conn: 2, bytes: update("status", "en train d'écrire").encode() });
+    m.hub.handle(0, Input::Received { conn: 2, bytes: update("color", "#1a7f37").encode() });
+    m.run();
+    assert_eq!(m.presence.len(), 4, "both relayed to the two others: {:?}", m.presence);
+    m.hub.handle(0, Input::Received { conn: 2, bytes: update("color", "red;background:url(//evil.example)").encode() });
+    m.run();
+    assert!(m.told.get(&2).is_some_and(|t| t[0].contains("is not a colour")), "{:?}", m.told.get(&2));
+    assert_eq!(m.presence.len(), 4, "nothing of it relayed");
+    for ok in ["#abc", "#A1B2C3", "#a1b2c3d4", "hsl(200 70% 38%)"] {
+        assert!(cahier_sync::presence::is_plain_colour(ok), "{ok}");
+    }
+    for bad in ["#ab", "#ggg", "hsl(200 70% 38%); x", "hsl(200,70%,38%)", "rgb(0 0 0)", "var(--x)", ""] {
+        assert!(!cahier_sync::presence::is_plain_colour(bad), "{bad}");
+    }
+}
+
 /// Léa's keystroke crosses Camille's on the wire: she merges Camille's change
 /// and tells the server heads it already holds. She must still hear that the
 /// server stored her change, or her editor says "Enregistrement…" for ever.
