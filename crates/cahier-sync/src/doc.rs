@@ -541,7 +541,12 @@ impl<P: Policy> DocEngine<P> {
                     continue;
                 }
                 match new_actors(&slot.doc, &msg.changes) {
-                    Some(actors) => {
+                    Err(why) => {
+                        // Never applied: reading it alone made Automerge panic.
+                        refused.push((conn, format!("changes to {doc_id} refused: {why}")));
+                        continue;
+                    }
+                    Ok(Some(actors)) => {
                         if !actors.is_empty()
                             && let Err(why) = self.policy.claim_actors(conn, &actors)
                         {
@@ -552,7 +557,7 @@ impl<P: Policy> DocEngine<P> {
                             batch.extend_from_slice(c);
                         }
                     }
-                    None => {
+                    Ok(None) => {
                         // Chunks whose changes cannot be read on their own (the JS
                         // client sends document chunks that build on earlier
                         // changes): apply this message alone to see whose they are.
@@ -718,18 +723,27 @@ impl<P: Policy> DocEngine<P> {
 /// `None` when a chunk cannot be read on its own. Each chunk of the list may
 /// hold several storage chunks one after the other (as `save_after` writes
 /// them): each is read alone, so a change is checked even when it must wait
-/// for a dependency that has not arrived.
-fn new_actors(doc: &Automerge, chunks: &sync::ChunkList) -> Option<Vec<String>> {
+/// for a dependency that has not arrived. An error when a chunk makes
+/// Automerge panic as it is read alone (automerge 0.12 indexes out of bounds
+/// on some corrupt document chunks whose checksum is right): applied, it
+/// would panic in the document and drop it for every peer.
+fn new_actors(doc: &Automerge, chunks: &sync::ChunkList) -> Result<Option<Vec<String>>, String> {
     let mut out: Vec<String> = Vec::new();
     for bytes in chunks.iter() {
-        for chunk in split_chunks(bytes)? {
-            let metas: Vec<(ChangeHash, String)> = match automerge::Change::from_bytes(chunk.to_vec()) {
-                Ok(c) => vec![(c.hash(), c.actor_id().to_hex_string())],
+        let Some(split) = split_chunks(bytes) else { return Ok(None) };
+        for chunk in split {
+            let read = catch_unwind(|| match automerge::Change::from_bytes(chunk.to_vec()) {
+                Ok(c) => Some(vec![(c.hash(), c.actor_id().to_hex_string())]),
                 // A whole-document chunk: every change in it.
                 Err(_) => match Automerge::load(chunk) {
-                    Ok(d) => d.get_changes_meta(&[]).iter().map(|m| (m.hash, m.actor.to_hex_string())).collect(),
-                    Err(_) => return None,
+                    Ok(d) => Some(d.get_changes_meta(&[]).iter().map(|m| (m.hash, m.actor.to_hex_string())).collect()),
+                    Err(_) => None,
                 },
+            });
+            let metas: Vec<(ChangeHash, String)> = match read {
+                Ok(Some(metas)) => metas,
+                Ok(None) => return Ok(None),
+                Err(_) => return Err("a chunk of them is corrupt".to_owned()),
             };
             for (hash, actor) in metas {
                 if doc.get_change_meta_by_hash(&hash).is_none() && !out.contains(&actor) {
@@ -738,7 +752,7 @@ fn new_actors(doc: &Automerge, chunks: &sync::ChunkList) -> Option<Vec<String>> 
             }
         }
     }
-    Some(out)
+    Ok(Some(out))
 }
 
 /// Automerge's storage chunks, in order: each is the magic bytes, a checksum
