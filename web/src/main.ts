@@ -13,6 +13,7 @@ import { IndexedDBStorageAdapter } from "@automerge/automerge-repo-storage-index
 import { markdown } from "@codemirror/lang-markdown"
 import { basicSetup } from "codemirror"
 import { EditorView } from "@codemirror/view"
+import { authorshipColours } from "./authorship"
 import { bindInput, codeMirrorText } from "./binding"
 import { type RemoteCursor, remoteCursors, setRemoteCursors } from "./cursors"
 import { flushOnLeave, keepOnDevice } from "./device"
@@ -463,6 +464,7 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
   const me = session.name ?? "?"
   const self = { peer: repo.peerId as string, who: `${session.kind}:${me}` }
   const body = codeMirrorText(handle, ["body"])
+  const authors = authorshipColours(handle, id, ["body"])
   const view = new EditorView({
     doc: body.text,
     parent: cmHost,
@@ -473,6 +475,7 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
       EditorView.editable.of(!readOnly),
       EditorView.contentAttributes.of({ "aria-labelledby": "body-label", "aria-multiline": "true" }),
       body.extension,
+      authors.extension,
       remoteCursors(self),
       EditorView.updateListener.of((u) => {
         if (u.selectionSet || u.docChanged) sendCursor()
@@ -480,6 +483,9 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
       }),
     ],
   })
+
+  authors.attach(view)
+  const notesTools = h("div", { class: "notes-tools" }, authors.element)
 
   // Presence: who is here, with colours and cursors (Automerge cursors).
   const color = colorFor(me)
@@ -575,7 +581,7 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
     main.append(
       publication,
       meeting,
-      h("section", { class: "notes" }, cmLabel, cmHost),
+      h("section", { class: "notes" }, cmLabel, notesTools, cmHost),
       h("section", { "aria-labelledby": "h-decisions" }, h("h2", { id: "h-decisions" }, t.decisions), decisions.element),
       h("section", { "aria-labelledby": "h-actions" }, h("h2", { id: "h-actions" }, t.actions), actions.element),
     )
@@ -597,7 +603,7 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
       labelled(t.slug, slugInput),
       labelled(t.tags, tags),
       publication,
-      h("div", { class: "split" }, h("section", { class: "notes" }, cmLabel, cmHost), h("section", { "aria-labelledby": "h-preview", class: "preview" }, h("h2", { id: "h-preview" }, t.preview), preview)),
+      h("div", { class: "split" }, h("section", { class: "notes" }, cmLabel, notesTools, cmHost), h("section", { "aria-labelledby": "h-preview", class: "preview" }, h("h2", { id: "h-preview" }, t.preview), preview)),
     )
   }
   main.append(h("aside", { "aria-labelledby": "h-present" }, h("h2", { id: "h-present" }, t.present), peopleList))

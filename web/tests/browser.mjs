@@ -246,6 +246,64 @@ try {
   await waitState(camille, "saved")
   await waitState(lea, "saved")
 
+  // 3b. Authorship colours, as in Etherpad: off by default; switched on with
+  // the keyboard, each person's text carries their colour and the legend
+  // names both; what Léa adds next takes her colour a moment later.
+  {
+    const toggleLabel = await camille.$eval("#authors-toggle", (el) => el.labels?.[0]?.textContent?.trim() ?? "")
+    check(toggleLabel === "Couleurs des auteurs", `the toggle is labelled: ${toggleLabel}`)
+    check(!(await camille.isChecked("#authors-toggle")) && !(await camille.$(".cm-content .cm-author")), "authorship colours are off by default")
+    await tabTo(camille, "authors-toggle")
+    await camille.keyboard.press("Space")
+    // Each person's text, by the colour key of the marks it is in.
+    const byAuthor = () => {
+      const out = {}
+      for (const el of document.querySelectorAll(".cm-content .cm-author")) {
+        const slot = Array.from(el.classList).find((c) => /^cm-author-\d$/.test(c))
+        const k = `${el.dataset.author}|${slot}`
+        out[k] = (out[k] ?? "") + el.textContent
+      }
+      return out
+    }
+    const legendOf = () => Object.fromEntries(Array.from(document.querySelectorAll("#authors-legend li")).map((li) => [li.dataset.author, li.textContent.trim()]))
+    const waitAuthors = (page, wanted) =>
+      page.waitForFunction(
+        (wanted) => {
+          const out = {}
+          for (const el of document.querySelectorAll(".cm-content .cm-author")) out[el.dataset.author] = (out[el.dataset.author] ?? "") + el.textContent
+          const legend = Object.fromEntries(Array.from(document.querySelectorAll("#authors-legend li")).map((li) => [li.textContent.trim(), li.dataset.author]))
+          return wanted.every(([name, text]) => legend[name] && (out[legend[name]] ?? "").includes(text))
+        },
+        wanted,
+        { timeout: WAIT },
+      )
+    await waitAuthors(camille, [
+      ["camille", "Camille : Camille note ceci."],
+      ["lea", "Léa : Léa ajoute cela."],
+    ])
+    const marks = await camille.evaluate(byAuthor)
+    const legend = await camille.evaluate(legendOf)
+    const keyOf = (name) => Object.keys(legend).find((k) => legend[k] === name)
+    const groupOf = (name) => Object.entries(marks).find(([k]) => k.startsWith(`${keyOf(name)}|`))
+    const [cKey, cText] = groupOf("camille") ?? []
+    const [lKey, lText] = groupOf("lea") ?? []
+    check(cKey && lKey && cKey.split("|")[1] !== lKey.split("|")[1], `camille and lea have colours of their own: ${JSON.stringify(marks)}`)
+    check(!cText.includes("Léa ajoute") && !lText.includes("Camille note"), `nobody's text carries the other's colour: ${JSON.stringify(marks)}`)
+    check(Object.keys(marks).length === 2 && Object.values(legend).sort().join() === "camille,lea", `two people, both in the legend: ${JSON.stringify({ marks, legend })}`)
+    await lea.click(".cm-content")
+    await lea.keyboard.press("Control+End")
+    await lea.keyboard.type(" Merci.")
+    await waitAuthors(camille, [
+      ["camille", "Camille : Camille note ceci."],
+      ["lea", "Léa ajoute cela. Merci."],
+    ])
+    await shot(camille, "authorship-colours", false)
+    await camille.focus("#authors-toggle")
+    await camille.keyboard.press("Space")
+    await camille.waitForFunction(() => !document.querySelector(".cm-content .cm-author") && document.querySelector("#authors-legend")?.hidden, null, { timeout: WAIT })
+    await waitState(lea, "saved")
+  }
+
   // 4. Presence: names and cursors.
   await camille.waitForSelector('#presence-list li:has-text("lea")', { timeout: WAIT })
   await lea.waitForSelector('#presence-list li:has-text("camille")', { timeout: WAIT })
@@ -602,7 +660,7 @@ try {
   await lc.close()
   await cc.close()
   check(errors.length === 0, `no script errors: ${errors.join("; ")}`)
-  console.log(JSON.stringify({ ok: true, docId, expect: ["Camille : Camille note ceci.", "Léa : Léa ajoute cela.", "Écrit hors ligne.", "Zed : merci pour l’invitation.", ...[...two, ...three].map((t) => t.phrase)], participants: ["Noé", "Zoé"], decisions: [decision] }))
+  console.log(JSON.stringify({ ok: true, docId, expect: ["Camille : Camille note ceci.", "Léa : Léa ajoute cela. Merci.", "Écrit hors ligne.", "Zed : merci pour l’invitation.", ...[...two, ...three].map((t) => t.phrase)], participants: ["Noé", "Zoé"], decisions: [decision] }))
 } catch (e) {
   console.error(`browser test failed at step ${step}: ${e.stack ?? e}`)
   for (const ctx of browser.contexts()) {

@@ -19,7 +19,7 @@ pub mod schema;
 pub mod time;
 pub mod write;
 
-pub use attribution::{Contribution, contributors, contributors_named};
+pub use attribution::{Contribution, Span, Writer, authorship, contributors, contributors_named};
 pub use id::DocId;
 pub use read::read;
 pub use schema::{Action, DocView, Kind, MinutesFields, Problem, Status};

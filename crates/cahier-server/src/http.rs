@@ -84,6 +84,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/invites", post(crate::web::create_invite))
         .route("/api/invites/{id}/revoke", post(crate::web::revoke_invite))
         .route("/api/documents/{id}/invites", get(crate::web::list_invites))
+        .route("/api/documents/{id}/authorship", get(crate::authorship::authorship))
         .layer(axum::extract::DefaultBodyLimit::max(2 << 20))
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(axum::middleware::from_fn(api_headers));

@@ -11,6 +11,7 @@
 mod access;
 pub mod archive;
 pub mod auth_store;
+mod authorship;
 mod http;
 mod hub_task;
 mod metrics;

@@ -47,3 +47,31 @@ fn imported_text_is_credited_to_the_files_contributors() {
     edit_body(&mut doc, "Camille", T0 + 2000, |_| "Tout neuf.".to_owned());
     assert_eq!(names(&contributors(&doc, None)), vec![("Camille", 10)]);
 }
+
+#[test]
+fn authorship_says_who_wrote_each_part_of_the_body_as_the_credits_count_it() {
+    use cahier_doc::{Span, Writer, authorship};
+    let mut alice = create(&page("Notes", "Bonjour"), "Alice", T0);
+    let mut bob = replica(&alice);
+    edit_body(&mut bob, "Bob", T0 + 1000, |b| format!("{b} à tous 😀"));
+    edit_body(&mut alice, "Alice", T0 + 2000, |b| format!("« {b}"));
+    alice.merge(&mut bob).expect("merge");
+    let author = |n: &str| Writer::Author(n.to_owned());
+    let span = |from, to, writer| Span { from, to, writer };
+    // "« Bonjour" is Alice's (9 units), " à tous 😀" Bob's (10, the emoji two).
+    assert_eq!(authorship(&alice, None, &|_| None), vec![span(0, 9, author("Alice")), span(9, 19, author("Bob"))]);
+    // A binding of the actor wins over the change's author field.
+    let bob_actor = bob.get_actor().to_hex_string();
+    let bound = authorship(&alice, None, &|a| (a == bob_actor).then(|| "account:bob".to_owned()));
+    assert_eq!(bound, vec![span(0, 9, author("Alice")), span(9, 19, Writer::Bound("account:bob".into()))]);
+    // The spans, summed by name, are the credits.
+    let credits = contributors(&alice, None);
+    for c in &credits {
+        let sum: usize = authorship(&alice, None, &|_| None)
+            .iter()
+            .filter(|s| s.writer.credit_name().as_deref() == Some(c.name.as_str()))
+            .map(|s| s.to - s.from)
+            .sum();
+        assert_eq!(sum, c.chars, "{}", c.name);
+    }
+}

@@ -2,6 +2,7 @@
 //! real sled files, reached by tokio-tungstenite clients and the JS client.
 
 mod attacks;
+mod authorship;
 mod browser;
 mod engine;
 mod http_auth;

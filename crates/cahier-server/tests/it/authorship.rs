@@ -1,0 +1,83 @@
+//! `GET /api/documents/ID/authorship`: who wrote which part of the notes, for
+//! the editor's authorship colours; readable exactly by those who may read
+//! the document.
+
+use cahier_auth::Role;
+use cahier_server::{ServerConfig, auth_store};
+
+use crate::TestServer;
+use crate::sockets::join_invite;
+use crate::wiki::get;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_notes_authors_are_told_to_those_who_may_read_them_with_the_credits_names() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let (doc, other, deleted, editor, links) = {
+        let store = crate::open_store(&data);
+        let mut view = cahier_doc::DocView::new_minutes("Réunion");
+        view.body = "Camille : bonjour.\n".to_owned();
+        let doc = store.upsert(&view, &cahier_doc::Editor::new("camille"), 1).expect("minutes").0.id;
+        // Léa adds a line from another replica (another actor).
+        view.body.push_str("Léa : salut.");
+        let (loaded, _) = store.upsert(&view, &cahier_doc::Editor::new("léa"), 2).expect("second line");
+        // Camille's actor is bound to her account, as the server does when she writes.
+        let versions = cahier_doc::history::versions(&loaded.doc);
+        let camille_actor = versions.iter().find(|v| v.author.as_deref() == Some("camille")).expect("camille's change").actor.clone();
+        let binding = auth_store::ActorBinding { identity: "account:camille".into(), name: "Camille Martin".into(), at_ms: 1 };
+        auth_store::bind_actors(&store, &[(camille_actor, binding)]).expect("bind");
+        let other = store.upsert(&cahier_doc::DocView::new_page("Autre"), &cahier_doc::Editor::new("léa"), 1).expect("other").0.id;
+        let deleted = store.upsert(&cahier_doc::DocView::new_page("Supprimée"), &cahier_doc::Editor::new("léa"), 1).expect("deleted").0.id;
+        cahier_server::publication::delete(&store, &deleted, "camille", 3).expect("delete");
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let (_, read_link) = auth_store::create_invite(&store, &doc, false, "camille", None, [1; 8], [1; 32], now).expect("invite");
+        let (_, other_link) = auth_store::create_invite(&store, &other, true, "camille", None, [2; 8], [2; 32], now).expect("invite");
+        let editor = crate::token_in(&store, "eli", Role::Editor);
+        (doc.to_string(), other.to_string(), deleted.to_string(), editor, [read_link, other_link].map(|s| format!("/join/{s}")))
+    };
+    let server = TestServer::start(&data, ServerConfig::default()).await;
+    let reader = join_invite(&server, &links[0], "Yasmine").await.expect("read link");
+    let elsewhere = join_invite(&server, &links[1], "Zed").await.expect("other link");
+    let editor = format!("Bearer {editor}");
+    let path = |id: &str| format!("/api/documents/{id}/authorship");
+    let cases: [(&str, &str, (&str, &str), u16); 6] = [
+        ("nobody", &doc, ("X-None", "1"), 401),
+        ("a guest invited to read it", &doc, ("Cookie", &reader), 200),
+        ("a guest of another document", &doc, ("Cookie", &elsewhere), 404),
+        ("an editor", &doc, ("Authorization", &editor), 200),
+        ("an editor, a deleted document", &deleted, ("Authorization", &editor), 404),
+        ("an editor, not a document id", "pas-un-id", ("Authorization", &editor), 400),
+    ];
+    let mut wrong = Vec::new();
+    for (who, id, header, expected) in cases {
+        let r = get(&server, &path(id), &[header]).await;
+        if r.status != expected {
+            wrong.push(format!("{who}: {} (expected {expected})", r.status));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    assert_eq!(get(&server, &path(&other), &[("Cookie", &elsewhere)]).await.status, 200, "the guest reads their own");
+
+    let body: serde_json::Value = serde_json::from_str(&get(&server, &path(&doc), &[("Cookie", &reader)]).await.text()).expect("json");
+    let people: Vec<&str> = body["people"].as_array().expect("people").iter().map(|p| p["name"].as_str().expect("name")).collect();
+    // The credits' names: the bound account's, and the author field of an unbound actor; most text first.
+    assert_eq!(people, ["Camille Martin", "léa"]);
+    let spans: Vec<(u64, u64, u64)> = body["spans"]
+        .as_array()
+        .expect("spans")
+        .iter()
+        .map(|s| (s["from"].as_u64().expect("from"), s["to"].as_u64().expect("to"), s["person"].as_u64().expect("person")))
+        .collect();
+    let first = "Camille : bonjour.\n".encode_utf16().count() as u64;
+    let all = "Camille : bonjour.\nLéa : salut.".encode_utf16().count() as u64;
+    assert_eq!(spans, [(0, first, 0), (first, all, 1)]);
+    assert_eq!(body["heads"].as_array().map(Vec::len), Some(1), "the version the spans describe");
+    let keys: Vec<&str> = body["people"].as_array().expect("people").iter().map(|p| p["key"].as_str().expect("key")).collect();
+    assert!(keys[0] != keys[1] && !body.to_string().contains("account:"), "opaque keys, one per person: {keys:?}");
+    server.stop().await;
+    // The same names, in the same order, as the credits of the published page.
+    let store = crate::open_store(&data);
+    let id = cahier_doc::DocId::parse(&doc).expect("id");
+    let (stored, _) = store.load_record(&id).expect("load").expect("stored");
+    assert_eq!(auth_store::credits(&store, &stored, None).expect("credits"), people);
+}
