@@ -208,6 +208,8 @@ fn simulate(backend: Backend, seed: u64, points: usize, steps: usize) -> Report 
         let variant = Variant::ALL[n % Variant::ALL.len()];
         let acked: Vec<_> = rec.acks.iter().filter(|(i, _)| *i <= at).map(|(_, a)| a).collect();
         let expected = expectations(acked.iter().copied());
+        let last_sync = rec.events[..at].iter().rposition(|e| matches!(e, Event::Barrier(trace::Barrier::File(_) | trace::Barrier::All)));
+        let since_sync = last_sync.map_or(0, |b| rec.acks.iter().filter(|(i, _)| *i <= b).count());
         let state_seed = rng.next_u64();
         for (semantics, tally) in &mut tallies {
             let (fs, applied, pending) = crash::state(&rec, at, *semantics, variant, &mut Rng::new(state_seed));
@@ -238,9 +240,10 @@ fn simulate(backend: Backend, seed: u64, points: usize, steps: usize) -> Report 
             };
             tally.tried += 1;
             let what = format!(
-                "crash point {n} (seed {seed}): after event {at} of {}, {} acknowledgements before it, {}: {applied} of {pending} pending events applied: {text}",
+                "crash point {n} (seed {seed}): after event {at} of {}, {} acknowledgements before it ({} since the last fsync or fdatasync), {}: {applied} of {pending} pending events applied: {text}",
                 rec.events.len(),
                 acked.len(),
+                acked.len() - since_sync,
                 variant.name()
             );
             match code {
