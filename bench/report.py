@@ -220,11 +220,12 @@ head += [f"| {t} | {m} | {'yes' if ok else '**no**'} |" for t, m, ok in summary]
 head.append("\nWhere a target is missed, the section below says why, as far as this run shows.\n")
 i = next(k for k, l in enumerate(L) if l.startswith("## "))
 L[i:i] = head
-# The Engine section belongs to scripts/bench-engine: kept as it is.
+# Sections another script writes (a heading, then a block between
+# `<!-- NAME:begin -->` and `<!-- NAME:end -->`, as scripts/bench-engine and
+# scripts/bench-memory write them) are kept as they are.
 if os.path.exists(out):
     prev = open(out).read()
-    m = re.search(r"(?ms)^## Engine\n.*?<!-- engine:end -->\n?", prev)
-    if m:
+    for m in re.finditer(r"(?m)^## [^\n]*\n(?:(?!## )[^\n]*\n)*?<!-- ([\w-]+):end -->", prev):
         L.append("")
         L.append(m.group(0).rstrip("\n"))
 open(out, "w").write("\n".join(L) + "\n")
