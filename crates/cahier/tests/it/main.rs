@@ -5,6 +5,7 @@ mod cli;
 mod crash;
 mod kill_loop;
 mod postgres;
+mod redb_store;
 mod tidy;
 
 use std::path::{Path, PathBuf};
