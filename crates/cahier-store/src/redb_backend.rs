@@ -83,7 +83,9 @@ impl RedbStorage {
             }
             db
         } else {
-            builder.open(&file).map_err(|e| open_error(dir, e.into()))?
+            // `create` opens a valid file and initialises an empty one: a store
+            // whose creation was cut short before redb wrote its header.
+            builder.create(&file).map_err(|e| open_error(dir, e.into()))?
         };
         let storage = RedbStorage { db, path: file, keys: Mutex::new((0, 0)) };
         match storage.get(b"format").map_err(|e| open_err(e.to_string()))? {
@@ -95,7 +97,8 @@ impl RedbStorage {
                     String::from_utf8_lossy(FORMAT)
                 )));
             }
-            None if fresh => {
+            // Fresh, or created but killed before its first commit: nothing to lose.
+            None if fresh || storage.scan(b"")?.is_empty() => {
                 let mut id = [0u8; 16];
                 getrandom::fill(&mut id).map_err(|e| open_err(format!("no randomness: {e}")))?;
                 let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
@@ -107,7 +110,7 @@ impl RedbStorage {
                     })
                     .map_err(|e| open_err(e.to_string()))?;
             }
-            None => return Err(open_err("the store has no format marker; it was not written by Cahier".into())),
+            None => return Err(open_err("the store has data but no format marker; it was not written by Cahier".into())),
         }
         let reserved = match storage.get(b"next-key").map_err(|e| open_err(e.to_string()))? {
             Some(v) => {

@@ -172,6 +172,22 @@ fn a_folder_with_other_files_is_refused_not_overwritten() {
     assert_eq!(std::fs::read_to_string(dir.path().join("notes.txt")).expect("read"), "mine");
 }
 
+/// A redb store whose creation was cut short (its file made, nothing in it
+/// yet) is created again on the next start; one holding data without
+/// Cahier's marker is refused.
+#[test]
+fn a_redb_store_cut_short_at_creation_opens_and_a_foreign_one_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join(cahier_store::REDB_FILE), b"").expect("write");
+    let store = Store::open_redb(dir.path()).expect("an empty file is a store cut short");
+    store.upsert(&page("Écoles", "a"), &Editor::new("x"), T0).expect("doc");
+    drop(store);
+    assert_eq!(Store::open_redb(dir.path()).expect("reopen").list().expect("list").len(), 1);
+    let other = tempfile::tempdir().expect("tempdir");
+    std::fs::write(other.path().join(cahier_store::REDB_FILE), b"not a database at all").expect("write");
+    assert!(Store::open_redb(other.path()).is_err(), "a file that is not redb's is refused");
+}
+
 /// `--data DIR` opens whichever embedded store DIR holds; `redb:DIR` creates a
 /// redb store, and refuses a folder that holds a sled one.
 #[test]
