@@ -2,7 +2,10 @@
 //! that are real Automerge peers speaking the wire protocol. Random edits, random
 //! disconnects and reconnects, messages of different connections delivered in a
 //! random order, duplicated changes; then everything heals and runs until quiet,
-//! and every replica must have the same heads and text as the store.
+//! and every replica must have the same heads and text as the store. The store
+//! answers late and in a random order, and in one run fails a tenth of its
+//! loads and writes: heads the server announces as stored must be in the store
+//! at that moment.
 //!
 //! `CAHIER_SIM_SEEDS=N` runs more seeds than the default; a failing seed is printed.
 
@@ -72,6 +75,13 @@ struct World {
     next_conn: ConnId,
     now: u64,
     doc_id: DocId,
+    /// Percent of loads and persists the store fails (0 while healing).
+    fail_percent: u64,
+    /// Store failures so far, and closes the server sent because of them.
+    failures: usize,
+    closes: usize,
+    /// The first time the server called heads stored that the store lacks.
+    lost: Option<String>,
 }
 
 impl World {
@@ -110,6 +120,10 @@ impl World {
             next_conn: 1,
             now: 0,
             doc_id: DocId::from_random(bytes),
+            fail_percent: 0,
+            failures: 0,
+            closes: 0,
+            lost: None,
         }
     }
 
@@ -126,22 +140,62 @@ impl World {
                     }
                 }
                 Output::Close { conn, reason } => {
-                    panic!("the server closed a well-behaved client ({conn}): {reason}");
+                    // Only a failing store may make the server drop a well-behaved client.
+                    assert!(self.failures > 0, "the server closed a well-behaved client ({conn}): {reason}");
+                    self.closes += 1;
+                    if let Some(i) = self.clients.iter().position(|c| c.conn == Some(conn)) {
+                        self.clients[i].conn = None;
+                        self.clients[i].joined = false;
+                        self.up.remove(&conn);
+                        self.down.remove(&conn);
+                        // The socket ends, as the server's connection task reports it.
+                        self.hub.handle(self.now, Input::Disconnected { conn });
+                    }
                 }
                 Output::Load { doc } => {
-                    let result = Ok(self.store.load(&doc));
+                    let result =
+                        if self.store_fails() { Err("injected: the disk is unreadable".into()) } else { Ok(self.store.load(&doc)) };
                     self.store_work.push(Input::Loaded { doc, result });
                 }
                 Output::Persist { doc, kind, bytes, heads, .. } => {
-                    let chunks = self.store.chunks.entry(doc.clone()).or_default();
-                    if kind == PersistKind::Snapshot {
-                        chunks.clear();
-                    }
-                    chunks.push(bytes);
-                    self.store_work.push(Input::Persisted { doc, heads, result: Ok(()) });
+                    // A failed write stores nothing; its answer comes later, like any other.
+                    let result = if self.store_fails() {
+                        Err("injected: No space left on device".into())
+                    } else {
+                        let chunks = self.store.chunks.entry(doc.clone()).or_default();
+                        if kind == PersistKind::Snapshot {
+                            chunks.clear();
+                        }
+                        chunks.push(bytes);
+                        Ok(())
+                    };
+                    self.store_work.push(Input::Persisted { doc, heads, result });
                 }
                 Output::Applied { .. } => {}
                 Output::Unload { .. } => {}
+            }
+        }
+    }
+
+    fn store_fails(&mut self) -> bool {
+        let fails = self.fail_percent > 0 && self.rng.chance(self.fail_percent);
+        self.failures += usize::from(fails);
+        fails
+    }
+
+    /// The oracle of "saved": heads the server announced as stored must all
+    /// be in the store at that moment.
+    fn check_stored(&mut self, heads: &[String]) {
+        if self.lost.is_some() {
+            return;
+        }
+        let stored: std::collections::HashSet<String> = match self.store.load(&self.doc_id) {
+            Some((d, _)) => d.get_changes(&[]).iter().map(|c| cahier_sync::wire::encode_head(&c.hash())).collect(),
+            None => Default::default(),
+        };
+        for h in heads {
+            if !stored.contains(h) {
+                self.lost = Some(format!("the server called {h} stored at t={} but the store lacks it", self.now));
             }
         }
     }
@@ -200,8 +254,20 @@ impl World {
                 c.doc.receive_sync_message(&mut c.state, msg).expect("apply");
                 self.client_sync(i);
             }
-            Message::DocUnavailable { .. } => self.clients[i].unavailable += 1,
-            Message::RemoteHeadsChanged { .. } => {}
+            Message::DocUnavailable { .. } => {
+                self.clients[i].unavailable += 1;
+                // After a failed load the client asks again later, from scratch.
+                if self.failures > 0 {
+                    self.clients[i].state = sync::State::new();
+                }
+            }
+            Message::RemoteHeadsChanged { new_heads, .. } => {
+                for h in new_heads {
+                    self.check_stored(&h.heads);
+                }
+            }
+            // What the server says before closing a client after a store failure.
+            Message::Error { .. } if self.failures > 0 => {}
             other => panic!("unexpected message to a client: {other:?}"),
         }
     }
@@ -292,14 +358,22 @@ impl World {
 }
 
 fn run_seed(seed: u64) -> Result<(), String> {
+    run_world(seed, 0).map(|_| ())
+}
+
+/// Runs one seed; `fail_percent` of the store's loads and writes fail during
+/// the chaos (none while healing). Returns the store failures and the closes.
+fn run_world(seed: u64, fail_percent: u64) -> Result<(usize, usize), String> {
     let mut w = World::new(seed, 2 + (seed % 4) as usize);
+    w.fail_percent = fail_percent;
     for i in 0..w.clients.len() {
         w.connect(i);
     }
     for _ in 0..600 {
         w.step(true);
     }
-    // Heal: everyone connected, then run until nothing moves.
+    // Heal: the store works again, everyone connects, then run until nothing moves.
+    w.fail_percent = 0;
     for i in 0..w.clients.len() {
         if w.clients[i].conn.is_none() {
             w.connect(i);
@@ -316,6 +390,11 @@ fn run_seed(seed: u64) -> Result<(), String> {
         }
         let mut sent = false;
         for i in 0..w.clients.len() {
+            // A client the server closed on a store failure reconnects.
+            if w.clients[i].conn.is_none() {
+                w.connect(i);
+                sent = true;
+            }
             sent |= w.client_sync(i);
         }
         if !sent {
@@ -339,7 +418,10 @@ fn run_seed(seed: u64) -> Result<(), String> {
     if w.hub.has_unsaved() {
         return Err(format!("seed {seed}: the hub still has unsaved changes"));
     }
-    Ok(())
+    if let Some(lost) = w.lost {
+        return Err(format!("seed {seed}: {lost}"));
+    }
+    Ok((w.failures, w.closes))
 }
 
 #[test]
@@ -353,6 +435,31 @@ fn replicas_converge_with_the_store_under_random_disconnects_and_reordering() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// The store fails one load or write in ten, and answers late and out of
+/// order: the server never calls stored what the store lacks, the clients it
+/// drops for it reconnect and send their changes again, and once the store
+/// works everyone converges on what it holds.
+#[test]
+fn a_failing_store_loses_nothing_the_server_called_stored() {
+    let seeds: u64 = std::env::var("CAHIER_SIM_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let first: u64 = std::env::var("CAHIER_SIM_FIRST_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let (mut failures, mut closes, mut errors) = (0, 0, Vec::new());
+    for seed in first..first + seeds {
+        match run_world(seed, 10) {
+            Ok((f, c)) => (failures, closes) = (failures + f, closes + c),
+            Err(e) => errors.push(e),
+        }
+    }
+    assert!(
+        errors.is_empty(),
+        "{} of {seeds} seeds failed (CAHIER_SIM_FIRST_SEED=N CAHIER_SIM_SEEDS=1 replays one):\n{}",
+        errors.len(),
+        errors.join("\n")
+    );
+    // The failures really happened and really dropped clients.
+    assert!(failures > seeds as usize && closes > 0, "{failures} store failures, {closes} closes");
 }
 
 #[test]
