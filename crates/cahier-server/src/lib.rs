@@ -115,8 +115,8 @@ pub async fn run(
         Arc::new(std::sync::RwLock::new(publication::deleted_ids(&store).context("reading the deleted documents")?));
     let policy = access::AccessPolicy::new(principals.clone(), deleted.clone(), bindings);
     let (hub, hub_handle) = hub_task::spawn(sync_config, config.clone(), storage, metrics.clone(), hub_stop.clone(), policy);
-    if let Some(appended) = store.watch() {
-        relay_stored(store.clone(), appended, hub.tx.clone()).context("starting the relay of other nodes' changes")?;
+    if let Some(watched) = store.watch() {
+        relay_stored(store.clone(), watched, hub.tx.clone()).context("starting the relay of other nodes' changes")?;
     }
     let addr: SocketAddr = listener.local_addr()?;
     let base_url = config.public_origin.clone().unwrap_or_else(|| format!("http://{addr}")).trim_end_matches('/').to_owned();
@@ -200,11 +200,32 @@ pub async fn run(
 /// engine has.
 fn relay_stored(
     store: cahier_store::Store,
-    appended: std::sync::mpsc::Receiver<cahier_store::Appended>,
+    watched: std::sync::mpsc::Receiver<cahier_store::Watched>,
     hub: tokio::sync::mpsc::Sender<hub_task::HubEvent>,
 ) -> std::io::Result<()> {
     std::thread::Builder::new().name("cahier-relay".into()).spawn(move || {
-        for cahier_store::Appended { doc, key } in appended {
+        for event in watched {
+            let cahier_store::Watched::Appended(cahier_store::Appended { doc, key }) = event else {
+                // Announcements were missed: every document in memory is read
+                // again, and the engine applies what it lacks (a change it
+                // holds already is no change).
+                let (reply, loaded) = tokio::sync::oneshot::channel();
+                if hub.blocking_send(hub_task::HubEvent::Loaded(reply)).is_err() {
+                    return;
+                }
+                for doc in loaded.blocking_recv().unwrap_or_default() {
+                    match store.load_chunks(&doc) {
+                        Ok(Some(changes)) => {
+                            if hub.blocking_send(hub_task::HubEvent::Input(cahier_sync::Input::Stored { doc, changes })).is_err() {
+                                return;
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(%doc, error = %e, "cannot read again a document other nodes may have changed"),
+                    }
+                }
+                continue;
+            };
             match store.load_chunk(&doc, key) {
                 Ok(Some(chunk)) => {
                     let event = hub_task::HubEvent::Input(cahier_sync::Input::Stored { doc, changes: chunk.bytes });

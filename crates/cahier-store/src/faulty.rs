@@ -1,21 +1,34 @@
-//! A backend wrapper that fails its writes on demand, as a full disk would: for
-//! tests of what users see when storage fails.
+//! A backend wrapper that fails its writes on demand, as a full disk would,
+//! and whose watch a test may drive (as another node's announcements would):
+//! for tests of what users see when storage fails or is shared.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 
 use cahier_doc::DocId;
 
-use crate::{Batch, Chunk, IndexEntry, Storage, StorageError};
+use crate::{Batch, Chunk, IndexEntry, Storage, StorageError, Watched};
 
 pub struct FaultyStorage<S> {
     pub inner: S,
     failing: AtomicBool,
     documents_failing: AtomicBool,
+    /// A watch handed out in place of the inner backend's.
+    watch: Mutex<Option<mpsc::Receiver<Watched>>>,
 }
 
 impl<S: Storage> FaultyStorage<S> {
     pub fn new(inner: S) -> FaultyStorage<S> {
-        FaultyStorage { inner, failing: AtomicBool::new(false), documents_failing: AtomicBool::new(false) }
+        FaultyStorage { inner, failing: AtomicBool::new(false), documents_failing: AtomicBool::new(false), watch: Mutex::new(None) }
+    }
+
+    /// The next [`Storage::watch`] reports what is sent here instead of the
+    /// inner backend's announcements.
+    pub fn drive_watch(&self) -> mpsc::Sender<Watched> {
+        let (tx, rx) = mpsc::channel();
+        *self.watch.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(rx);
+        tx
     }
 
     /// While set, writes of documents fail (records still succeed), as when
@@ -76,7 +89,8 @@ impl<S: Storage> Storage for FaultyStorage<S> {
     fn load_chunk(&self, doc: &DocId, key: u64) -> Result<Option<Chunk>, StorageError> {
         self.inner.load_chunk(doc, key)
     }
-    fn watch(&self) -> Option<std::sync::mpsc::Receiver<crate::Appended>> {
-        self.inner.watch()
+    fn watch(&self) -> Option<std::sync::mpsc::Receiver<crate::Watched>> {
+        let injected = self.watch.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        injected.or_else(|| self.inner.watch())
     }
 }

@@ -106,10 +106,23 @@ pub trait Storage: Send + Sync {
     /// them, for a server to relay to its peers; `None` when nobody else can
     /// write to this store (sled: one process holds it). The stream is made of
     /// hints: one may be missed (while the connection that listens is lost),
-    /// and the chunk it names may be gone by the time it is read.
-    fn watch(&self) -> Option<std::sync::mpsc::Receiver<Appended>> {
+    /// and the chunk it names may be gone by the time it is read. Each time
+    /// the watch starts listening (at first, and after a lost connection) it
+    /// says [`Watched::Missed`] once it listens again.
+    fn watch(&self) -> Option<std::sync::mpsc::Receiver<Watched>> {
         None
     }
+}
+
+/// What [`Storage::watch`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Watched {
+    /// A chunk another process committed.
+    Appended(Appended),
+    /// The watch listens (again): anything committed while it was not
+    /// listening went unannounced, so documents in memory should be read
+    /// again from the store.
+    Missed,
 }
 
 /// A chunk another process committed; see [`Storage::watch`].

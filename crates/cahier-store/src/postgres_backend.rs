@@ -213,7 +213,7 @@ fn notifier(config: &postgres::Config, node: &str, hints: &mpsc::Receiver<(DocId
 /// Listens on [`CHANNEL`] and hands every chunk another node appended to
 /// `out`, reconnecting when the connection is lost, until `out`'s receiver is
 /// dropped.
-fn listener(config: &postgres::Config, node: &str, out: &mpsc::Sender<crate::Appended>) {
+fn listener(config: &postgres::Config, node: &str, out: &mpsc::Sender<crate::Watched>) {
     let own = format!("{node}:");
     loop {
         let mut client = match config.connect(NoTls).and_then(|mut c| c.batch_execute(&format!("LISTEN {CHANNEL}")).map(|()| c)) {
@@ -224,6 +224,10 @@ fn listener(config: &postgres::Config, node: &str, out: &mpsc::Sender<crate::App
                 continue;
             }
         };
+        // Listening from here on: what was committed before went unannounced.
+        if out.send(crate::Watched::Missed).is_err() {
+            return;
+        }
         loop {
             let (mut got, mut failed) = (false, false);
             {
@@ -250,7 +254,7 @@ fn listener(config: &postgres::Config, node: &str, out: &mpsc::Sender<crate::App
                         eprintln!("cahier: an unreadable notification on {CHANNEL}: {payload:?}");
                         continue;
                     };
-                    if out.send(crate::Appended { doc, key }).is_err() {
+                    if out.send(crate::Watched::Appended(crate::Appended { doc, key })).is_err() {
                         return;
                     }
                 }
@@ -588,7 +592,7 @@ impl Storage for PostgresStorage {
         })
     }
 
-    fn watch(&self) -> Option<mpsc::Receiver<crate::Appended>> {
+    fn watch(&self) -> Option<mpsc::Receiver<crate::Watched>> {
         let (tx, rx) = mpsc::channel();
         let (config, node) = (self.config.clone(), self.node.clone());
         let started = std::thread::Builder::new().name("cahier-postgres-listen".into()).spawn(move || listener(&config, &node, &tx));

@@ -299,9 +299,15 @@ impl Store {
     pub fn load_chunk(&self, id: &DocId, key: u64) -> Result<Option<Chunk>, StorageError> {
         self.backend.load_chunk(id, key)
     }
+    /// Every stored chunk of a document, one after the other, as Automerge
+    /// loads them (`load_incremental`); `None` when there is no such document.
+    pub fn load_chunks(&self, id: &DocId) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.backend.load(id)?.map(|chunks| chunks.into_iter().flat_map(|c| c.bytes).collect()))
+    }
+
 
     /// Chunks other processes append to this store; see [`Storage::watch`].
-    pub fn watch(&self) -> Option<std::sync::mpsc::Receiver<crate::Appended>> {
+    pub fn watch(&self) -> Option<std::sync::mpsc::Receiver<crate::Watched>> {
         self.backend.watch()
     }
 

@@ -786,3 +786,68 @@ async fn a_token_can_come_in_a_header_instead_of_the_address() {
     }
     server.stop().await;
 }
+
+/// Several nodes on one database hear of each other's changes through the
+/// store's watch; when it was cut off (a lost connection to PostgreSQL), the
+/// announcements made meanwhile are gone. When it listens again, every
+/// document in memory is read again, so a participant still sees what another
+/// node stored while nobody was listening.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_stored_while_the_watch_was_cut_off_still_reach_the_open_editors() {
+    use automerge::ReadDoc;
+    use automerge::transaction::Transactable;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let backend = Arc::new(FaultyStorage::new(SledStorage::open(&tmp.path().join("data")).expect("open")));
+    let watch = backend.drive_watch();
+    let store = cahier_store::Store::new(backend.clone());
+    let token = crate::token_in(&store, "writer", cahier_auth::Role::Editor);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(cahier_server::run(listener, ServerConfig::default(), store.clone(), shutdown.clone()));
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/sync?token={token}")).await.expect("connect");
+    let mut x = Client { ws, name: "x".into() };
+    x.join().await;
+    let mut view = cahier_doc::DocView::new_minutes("Conseil d'école");
+    view.body = "Ordre du jour.".into();
+    let mut mine = cahier_doc::new_document(&view, &cahier_doc::Editor::new("x"), 0).expect("doc");
+    let id = DocId::from_random(rand_bytes());
+    x.sync_all(&mut mine, &id.to_string()).await;
+
+    // Another node writes into the shared store; its announcement never comes.
+    let store_for_other = store.clone();
+    let other_id = id.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut loaded = store_for_other.load(&other_id).expect("load").expect("stored");
+        let body = cahier_doc::write::body_obj(&loaded.doc, None).expect("body");
+        let end = loaded.doc.length(&body);
+        let mut tx = loaded.doc.transaction();
+        tx.splice_text(&body, end, 0, " Point 1 : la cantine.").expect("splice");
+        tx.commit();
+        store_for_other.save(&mut loaded).expect("save");
+    })
+    .await
+    .expect("the other node's write");
+    // Its watch listens again.
+    watch.send(cahier_store::Watched::Missed).expect("the relay listens");
+    let mut state = automerge::sync::State::new();
+    loop {
+        match x.recv().await {
+            Got::Msg(Message::Sync { data, .. }) => {
+                mine.receive_sync_message(&mut state, automerge::sync::Message::decode(&data).expect("decode")).expect("apply");
+                if cahier_doc::read(&mine, None).0.body.ends_with("Point 1 : la cantine.") {
+                    break;
+                }
+                if let Some(m) = mine.generate_sync_message(&mut state) {
+                    let reply =
+                        Message::Sync { sender_id: "x".into(), target_id: "s".into(), document_id: id.to_string(), data: m.encode() };
+                    x.send(&reply).await;
+                }
+            }
+            Got::Msg(Message::RemoteHeadsChanged { .. }) => {}
+            other => panic!("expected the other node's change, got {other:?}"),
+        }
+    }
+    shutdown.cancel();
+    task.await.expect("join").expect("run");
+}

@@ -446,3 +446,31 @@ fn two_stores_on_one_database_share_documents_and_keys() {
     assert!(ka < kb && kb < ka2, "{ka} {kb} {ka2}");
     assert_eq!(a.storage_id().expect("id"), b.storage_id().expect("id"));
 }
+
+/// The watch says when it listens, at first and again after its connection
+/// was lost, so that a node reads its documents again rather than trusting
+/// announcements it could not hear; another node's change announced while it
+/// listens comes through as a chunk it can read.
+#[test]
+fn the_watch_says_when_it_listens_again_after_its_connection_was_lost() {
+    use cahier_store::Watched;
+    let cluster = cahier_testpg::cluster();
+    let url = cluster.database();
+    let db = cahier_testpg::database_name(&url);
+    let here = Store::open(&url).expect("open");
+    let other = Store::open(&url).expect("open another node");
+    let watch = here.watch().expect("PostgreSQL announces changes");
+    let next = || watch.recv_timeout(std::time::Duration::from_secs(20)).expect("the watch reports within 20 s");
+    assert_eq!(next(), Watched::Missed, "listening from the start");
+    let (loaded, _) = other.upsert(&page("Guide", "a"), &Editor::new("x"), T0).expect("doc");
+    match next() {
+        Watched::Appended(a) => {
+            assert_eq!(a.doc, loaded.id);
+            assert!(here.load_chunk(&a.doc, a.key).expect("read").is_some(), "the announced chunk is there");
+        }
+        other => panic!("expected the other node's chunk, got {other:?}"),
+    }
+    let listening = "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%'";
+    assert_ne!(cluster.sql(db, &format!("{listening} AND datname = '{db}'")), "0", "the watch's connection was there");
+    assert_eq!(next(), Watched::Missed, "listening again after the connection was lost");
+}
