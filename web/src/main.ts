@@ -19,6 +19,7 @@ import { type RemoteCursor, remoteCursors, setRemoteCursors } from "./cursors"
 import { flushOnLeave, keepOnDevice } from "./device"
 import { lang, setLang, t } from "./i18n"
 import { invitePanel } from "./invites"
+import { friendlyMarkdown, toolbar } from "./markdown"
 import { openDocument } from "./open"
 import "./style.css"
 
@@ -471,6 +472,7 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
     extensions: [
       basicSetup,
       markdown(),
+      friendlyMarkdown(),
       EditorView.lineWrapping,
       EditorView.editable.of(!readOnly),
       EditorView.contentAttributes.of({ "aria-labelledby": "body-label", "aria-multiline": "true" }),
@@ -485,7 +487,25 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
   })
 
   authors.attach(view)
-  const notesTools = h("div", { class: "notes-tools" }, authors.element)
+  const notesTools = h("div", { class: "notes-tools" })
+  if (!readOnly) notesTools.append(toolbar(() => view, new AbortController().signal))
+  notesTools.append(authors.element)
+  // Minutes show their preview on demand (pages side by side, below).
+  const preview = h("div", { class: "rendered", id: "preview" })
+  let previewTimer: number | undefined
+  const previewSection = h("section", { "aria-labelledby": "h-preview", class: "preview", id: "preview-section" }, h("h2", { id: "h-preview" }, t.preview), preview)
+  let previewShown = !isMinutes
+  if (isMinutes) {
+    previewSection.hidden = true
+    const toggle = h("button", { type: "button", id: "preview-toggle", "aria-pressed": "false", "aria-controls": "preview-section" }, t.showPreview)
+    toggle.addEventListener("click", () => {
+      previewShown = !previewShown
+      toggle.setAttribute("aria-pressed", String(previewShown))
+      previewSection.hidden = !previewShown
+      if (previewShown) schedulePreview(0)
+    })
+    notesTools.append(toggle)
+  }
 
   // Presence: who is here, with colours and cursors (Automerge cursors).
   const color = colorFor(me)
@@ -582,6 +602,7 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
       publication,
       meeting,
       h("section", { class: "notes" }, cmLabel, notesTools, cmHost),
+      previewSection,
       h("section", { "aria-labelledby": "h-decisions" }, h("h2", { id: "h-decisions" }, t.decisions), decisions.element),
       h("section", { "aria-labelledby": "h-actions" }, h("h2", { id: "h-actions" }, t.actions), actions.element),
     )
@@ -603,7 +624,7 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
       labelled(t.slug, slugInput),
       labelled(t.tags, tags),
       publication,
-      h("div", { class: "split" }, h("section", { class: "notes" }, cmLabel, notesTools, cmHost), h("section", { "aria-labelledby": "h-preview", class: "preview" }, h("h2", { id: "h-preview" }, t.preview), preview)),
+      h("div", { class: "split" }, h("section", { class: "notes" }, cmLabel, notesTools, cmHost), previewSection),
     )
   }
   main.append(h("aside", { "aria-labelledby": "h-present" }, h("h2", { id: "h-present" }, t.present), peopleList))
@@ -678,8 +699,9 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
   window.addEventListener("offline", updateStatus)
 
   // The live preview, from the server's renderer (what readers will see).
-  function schedulePreview() {
-    if (isMinutes) return
+  // Minutes render as they will be published (line breaks kept as typed).
+  function schedulePreview(ms = 300) {
+    if (!previewShown) return
     clearTimeout(previewTimer)
     previewTimer = window.setTimeout(async () => {
       try {
@@ -687,19 +709,16 @@ async function editor(session: Session, repo: Repo, id: DocumentId) {
           method: "POST",
           credentials: "same-origin",
           headers: { "content-type": "application/json" },
-          body: JSON.stringify({ markdown: handle.doc().body ?? "" }),
+          body: JSON.stringify({ markdown: handle.doc().body ?? "", kind: doc0.kind }),
         })
+        // The server's HTML is sanitised; it is also shown under this page's CSP.
         if (r.ok) preview.innerHTML = ((await r.json()) as { html: string }).html
       } catch {
         // Offline: the preview waits for the connection.
       }
-    }, 300)
+    }, ms)
   }
-  // The server's HTML is sanitised; it is also shown under this page's CSP.
-  // (Declared before use by the closures above, assigned here.)
 }
-let previewTimer: number | undefined
-const preview = h("div", { class: "rendered", id: "preview" })
 
 /** Says whether the document is a draft or published, with a link to its
  * public page (or, for those who may publish a draft, to the wiki's view of

@@ -155,6 +155,14 @@ async function tabTo(page, id) {
   }
   throw new Error(`#${id} cannot be reached with Tab`)
 }
+/** The same, backwards (Shift+Tab). */
+async function backTabTo(page, id) {
+  for (let i = 0; i < 40; i++) {
+    if (await page.evaluate((x) => document.activeElement?.id === x, id)) return
+    await page.keyboard.press("Shift+Tab")
+  }
+  throw new Error(`#${id} cannot be reached with Shift+Tab`)
+}
 function check(cond, message) {
   if (!cond) throw new Error(message)
 }
@@ -622,6 +630,78 @@ try {
     const cut = await remi.goto(link.slice(0, -12))
     check(cut.status() === 404 && (await remi.textContent("main")).includes("Ask the person running the meeting for a new link."), `a truncated link says the same: ${cut.status()}`)
     await remiCtx.close()
+  }
+
+  // 7c. Markdown for everyone: Léa writes new minutes with the toolbar (one
+  // button by keyboard); Enter on an empty item or quote line ends it, "- "
+  // typed on a bullet the editor continued gives no "- - "; the preview shows
+  // the minutes as published, one line per speaker kept.
+  {
+    const md = await lc.newPage()
+    md.on("pageerror", (e) => errors.push(`lea (markdown): ${e.message}`))
+    await md.goto(`${base}/edit`)
+    await md.click("#new-minutes")
+    await md.waitForSelector("#title:focus", { timeout: WAIT })
+    await md.keyboard.type("Atelier Markdown")
+    await md.click(".cm-content")
+    const type = (s) => md.keyboard.type(s)
+    const enter = () => md.keyboard.press("Enter")
+    await md.click("#fmt-heading")
+    await type("Ordre du jour")
+    await enter()
+    await md.click("#fmt-list")
+    await type("Camille : bonjour")
+    await enter()
+    await type("- Léa : salut")
+    await enter()
+    await enter()
+    await md.click("#fmt-quote")
+    await type("Citation")
+    await enter()
+    await enter()
+    await type("Fin ")
+    await backTabTo(md, "fmt-bold")
+    await md.keyboard.press("Enter")
+    await type("mot")
+    await md.keyboard.press("End")
+    await enter()
+    await type("Cahier")
+    await md.keyboard.press("Shift+Home")
+    await md.click("#fmt-link")
+    await type("https://cahier.example.org")
+    await md.keyboard.press("End")
+    await enter()
+    await md.click("#fmt-task")
+    await type("Envoyer")
+    await enter()
+    await enter()
+    await type("Camille : oui")
+    await enter()
+    await type("Léa : non")
+    const written = ["## Ordre du jour", "- Camille : bonjour", "- Léa : salut", "", "> Citation", "", "Fin **mot**", "[Cahier](https://cahier.example.org)", "- [ ] Envoyer", "", "Camille : oui", "Léa : non"].join("\n")
+    await waitText(md, written).catch(async (e) => {
+      throw new Error(`the toolbar and Enter wrote ${JSON.stringify(await bodyText(md))}, not ${JSON.stringify(written)}: ${e.message}`)
+    })
+    const labels = await md.$$eval("#md-toolbar button", (bs) => bs.map((b) => b.textContent.replace(/^\S+\s/, "")))
+    check(labels.join() === "Titre,Gras,Liste,Citation,Lien,Case à cocher", `the toolbar's buttons say what they do: ${labels}`)
+    check((await md.getAttribute("#md-toolbar", "aria-label")) === "Mise en forme", "the toolbar is named")
+    check(!(await md.isVisible("#preview")), "the minutes' preview starts hidden")
+    await md.click("#preview-toggle")
+    await md.waitForFunction(() => (document.querySelector("#preview")?.innerHTML ?? "").includes("Léa&nbsp;: non"), null, { timeout: WAIT })
+    const shown = await md.$eval("#preview", (el) => ({
+      h2: el.querySelector("h2")?.textContent,
+      items: Array.from(el.querySelectorAll("ul > li")).map((li) => li.textContent.trim()),
+      quote: el.querySelector("blockquote")?.textContent.trim(),
+      bold: el.querySelector("strong")?.textContent,
+      link: el.querySelector('a[href="https://cahier.example.org"]')?.textContent,
+      box: !!el.querySelector('input[type="checkbox"]'),
+      last: Array.from(el.querySelectorAll(":scope > p")).pop()?.innerHTML,
+    }))
+    check(shown.h2 === "Ordre du jour" && shown.quote === "Citation" && shown.bold === "mot" && shown.link === "Cahier" && shown.box, `the preview renders each format: ${JSON.stringify(shown)}`)
+    check(shown.items.length === 3 && shown.items[1] === "Léa\u00a0: salut", `two bullets and a task, none doubled: ${JSON.stringify(shown.items)}`)
+    check(/oui<br>\s*Léa/.test(shown.last ?? ""), `one line per speaker stays one line in the preview: ${shown.last}`)
+    await shot(md, "markdown-toolbar-preview", false)
+    await md.close()
   }
 
   // 8. Finding one's way: the minutes say they are a draft; the home says

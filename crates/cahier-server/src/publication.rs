@@ -178,6 +178,7 @@ pub fn published_page_from(store: &Store, id: &DocId, doc: &automerge::Automerge
         slug,
         title: view.title,
         tags: view.tags,
+        kind: view.kind,
         body: view.body,
         license: view.license,
         heads: p.heads.clone(),

@@ -175,6 +175,9 @@ pub async fn documents(State(state): State<AppState>, headers: HeaderMap) -> Res
 #[derive(Deserialize)]
 pub struct RenderRequest {
     markdown: String,
+    /// `minutes` renders as published minutes read (line breaks kept).
+    #[serde(default)]
+    kind: Option<String>,
 }
 
 /// The live preview: the same renderer, sanitiser and wiki-link resolution
@@ -196,7 +199,8 @@ pub async fn render(State(state): State<AppState>, headers: HeaderMap, Json(req)
     let slugs = state.wiki.read().map(|w| w.catalog.slugs()).unwrap_or_default();
     let rendered = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        cahier_wiki::render(&req.markdown, &|s: &str| slugs.contains(s)).html
+        let kind = if req.kind.as_deref() == Some("minutes") { cahier_doc::Kind::Minutes } else { cahier_doc::Kind::Page };
+        cahier_wiki::render_as(&req.markdown, kind, &|s: &str| slugs.contains(s)).html
     })
     .await;
     match rendered {

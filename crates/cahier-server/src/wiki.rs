@@ -240,7 +240,7 @@ fn draft_or_missing(state: &AppState, v: &Viewer, slug: &str, path: &str) -> Res
     {
         let (view, _) = cahier_doc::read(&doc, None);
         let ctx = v.ctx(state, path);
-        let rendered = render_with_catalog(state, &view.body);
+        let rendered = render_with_catalog(state, &view.body, view.kind);
         let sessions = named_sessions(state, &doc);
         let heads = doc.get_heads();
         let current = cahier_doc::history::session_ending_at(&sessions, &heads);
@@ -270,10 +270,10 @@ fn find_live(state: &AppState, slug: &str) -> Result<Option<DocId>, cahier_store
     }
 }
 
-fn render_with_catalog(state: &AppState, body: &str) -> String {
+fn render_with_catalog(state: &AppState, body: &str, kind: cahier_doc::Kind) -> String {
     // Rendered outside the lock: publishing must never wait on a preview.
     let slugs = state.wiki.read().map(|w| w.catalog.slugs()).unwrap_or_default();
-    cahier_wiki::render(body, &|s: &str| slugs.contains(s)).html
+    cahier_wiki::render_as(body, kind, &|s: &str| slugs.contains(s)).html
 }
 
 fn parse_version(s: &str) -> Option<Vec<ChangeHash>> {
@@ -393,7 +393,7 @@ pub async fn history(State(state): State<AppState>, Path(slug): Path<String>, Qu
         let (view, _) = cahier_doc::history::view_at(&doc, &heads);
         let sessions = named_sessions(&state, &doc);
         let session = cahier_doc::history::session_ending_at(&sessions, &heads);
-        html::version(&ctx, &slug, &view.title, version, session, &render_with_catalog(&state, &view.body))
+        html::version(&ctx, &slug, &view.title, version, session, &render_with_catalog(&state, &view.body, view.kind))
     } else if let (Some(from), Some(to)) = (q.from.as_deref(), q.to.as_deref()) {
         let (Some(from), Some(to)) = (parse_version(from).filter(|h| known(h)), parse_version(to).filter(|h| known(h))) else {
             return not_found(&state, &v, &path);

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use cahier_doc::DocId;
 
-use crate::render::{Rendered, render};
+use crate::render::{Rendered, render_as};
 
 /// A page's published version and what readers see of it.
 #[derive(Debug, Clone)]
@@ -14,6 +14,8 @@ pub struct Published {
     pub slug: String,
     pub title: String,
     pub tags: Vec<String>,
+    /// A page or minutes (which keep their line breaks as typed).
+    pub kind: cahier_doc::Kind,
     /// Markdown at the published version.
     pub body: String,
     pub license: String,
@@ -113,7 +115,7 @@ impl Catalog {
         }
         let slug = page.slug.clone();
         let newly = !self.pages.contains_key(&slug);
-        page.rendered = render(&page.body, &|s: &str| s == slug || self.pages.contains_key(s));
+        page.rendered = render_as(&page.body, page.kind, &|s: &str| s == slug || self.pages.contains_key(s));
         self.slugs.insert(page.id.clone(), slug.clone());
         self.pages.insert(slug.clone(), page);
         if newly {
@@ -133,7 +135,7 @@ impl Catalog {
             self.pages.insert(p.slug.clone(), p);
         }
         let rendered: Vec<(String, Rendered)> =
-            self.pages.values().map(|p| (p.slug.clone(), render(&p.body, &|s: &str| self.pages.contains_key(s)))).collect();
+            self.pages.values().map(|p| (p.slug.clone(), render_as(&p.body, p.kind, &|s: &str| self.pages.contains_key(s)))).collect();
         for (slug, r) in rendered {
             if let Some(p) = self.pages.get_mut(&slug) {
                 p.rendered = r;
@@ -155,8 +157,8 @@ impl Catalog {
         let linking: Vec<String> =
             self.pages.values().filter(|p| p.rendered.links.iter().any(|l| l == slug)).map(|p| p.slug.clone()).collect();
         for s in linking {
-            let body = self.pages[&s].body.clone();
-            let rendered = render(&body, &|x: &str| self.pages.contains_key(x));
+            let (body, kind) = (self.pages[&s].body.clone(), self.pages[&s].kind);
+            let rendered = render_as(&body, kind, &|x: &str| self.pages.contains_key(x));
             if let Some(p) = self.pages.get_mut(&s) {
                 p.rendered = rendered;
             }

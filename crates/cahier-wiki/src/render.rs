@@ -13,6 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
+use cahier_doc::Kind;
 use comrak::nodes::{AstNode, NodeValue};
 use comrak::{Arena, Options};
 
@@ -39,8 +40,11 @@ impl<F: Fn(&str) -> bool> Pages for F {
 /// Where wiki links point: `/wiki/` followed by the slug.
 pub const WIKI_PREFIX: &str = "/wiki/";
 
-fn options() -> Options<'static> {
+fn options(kind: Kind) -> Options<'static> {
     let mut o = Options::default();
+    // Minutes keep their line breaks as typed: one line per speaker stays one
+    // line (as HedgeDoc shows them), where Markdown would join them.
+    o.render.hardbreaks = kind == Kind::Minutes;
     o.extension.strikethrough = true;
     o.extension.table = true;
     o.extension.autolink = true;
@@ -111,10 +115,16 @@ fn containers(line: &str) -> (usize, usize, usize) {
     }
 }
 
-/// Renders Markdown as sanitised HTML. Never fails: any input gives some HTML.
+/// Renders a page's Markdown as sanitised HTML. Never fails: any input gives some HTML.
 pub fn render(markdown: &str, pages: &dyn Pages) -> Rendered {
+    render_as(markdown, Kind::Page, pages)
+}
+
+/// Renders a document's Markdown as its kind reads: like [`render`], and
+/// minutes keep every line break as typed.
+pub fn render_as(markdown: &str, kind: Kind, pages: &dyn Pages) -> Rendered {
     let arena = Arena::new();
-    let options = options();
+    let options = options(kind);
     let markdown = limit_nesting(markdown);
     let root = comrak::parse_document(&arena, &markdown, &options);
     let mut links = Vec::new();
@@ -143,7 +153,7 @@ fn label_task_boxes(html: &str) -> String {
 pub fn plain_text(markdown: &str) -> String {
     let arena = Arena::new();
     let markdown = limit_nesting(markdown);
-    let root = comrak::parse_document(&arena, &markdown, &options());
+    let root = comrak::parse_document(&arena, &markdown, &options(Kind::Page));
     let mut out = String::new();
     for node in root.descendants() {
         match &node.data().value {

@@ -9,6 +9,7 @@ fn page(n: u8, slug: &str, body: &str, tags: &[&str]) -> Published {
         slug: slug.into(),
         title: slug.to_uppercase(),
         tags: tags.iter().map(|t| t.to_string()).collect(),
+        kind: cahier_doc::Kind::Page,
         body: body.into(),
         license: "CC-BY-4.0".into(),
         heads: vec![format!("{n:02x}")],
@@ -46,4 +47,17 @@ fn a_page_whose_slug_changes_moves() {
     assert!(c.get("ancien").is_none());
     assert!(c.get("nouveau").is_some());
     assert_eq!(c.len(), 1);
+}
+
+#[test]
+fn published_minutes_keep_one_line_per_speaker() {
+    let mut c = Catalog::default();
+    let mut minutes = page(7, "reunion", "Camille : bonjour.\nLéa : salut.", &[]);
+    minutes.kind = cahier_doc::Kind::Minutes;
+    c.upsert(minutes);
+    c.upsert(page(8, "guide", "Une ligne\net la suite.", &[]));
+    let html = &c.get("reunion").expect("minutes").rendered.html;
+    assert!(html.contains("Camille&nbsp;: bonjour.<br>\nLéa&nbsp;: salut."), "{html}");
+    let html = &c.get("guide").expect("page").rendered.html;
+    assert!(!html.contains("<br"), "{html}");
 }

@@ -189,3 +189,16 @@ fn generated_hostile_markdown_renders_flat_safe_and_in_bounded_time() {
         assert!(!html.contains("<div>") && !html.contains("<script"), "seed {seed}: raw HTML came through");
     }
 }
+
+#[test]
+fn minutes_keep_their_line_breaks_as_typed_and_pages_follow_markdown() {
+    use cahier_doc::Kind;
+    let notes = "Camille : on commence.\nLéa : d’accord.\n\n- Zoé : présente\n  Noé aussi";
+    let minutes = cahier_wiki::render_as(notes, Kind::Minutes, &exists).html;
+    assert_eq!(
+        minutes, "<p>Camille&nbsp;: on commence.<br>\nLéa&nbsp;: d’accord.</p>\n<ul>\n<li>Zoé&nbsp;: présente<br>\nNoé aussi</li>\n</ul>\n",
+        "one line per speaker stays one line in minutes"
+    );
+    let page = render(notes, &exists).html;
+    assert!(!page.contains("<br"), "a page's single line breaks join its lines, as in Markdown: {page}");
+}
