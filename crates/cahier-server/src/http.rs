@@ -240,17 +240,28 @@ impl Drop for AddressSlot {
     }
 }
 
-/// `ok` while the sync engine lives and makes progress; 503 otherwise, so a
-/// load balancer or a supervisor stops sending people to a half-dead server.
+/// `ok` while the sync engine lives and makes progress and the store answers;
+/// 503 otherwise, so a load balancer or a supervisor stops sending people to a
+/// half-dead server (edits could not be saved there).
 async fn healthz(State(state): State<AppState>) -> Response {
     let now = crate::now_ms().max(0) as u64;
-    match state.metrics.engine_trouble(now, state.hub.tx.is_closed()) {
-        None => "ok".into_response(),
-        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
+    if let Some(why) = state.metrics.engine_trouble(now, state.hub.tx.is_closed()) {
+        return (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+    }
+    let store = state.store.clone();
+    let asked = tokio::time::timeout(STORE_CHECK, tokio::task::spawn_blocking(move || store.check_alive())).await;
+    match asked {
+        Ok(Ok(Ok(()))) => "ok".into_response(),
+        Ok(Ok(Err(e))) => (StatusCode::SERVICE_UNAVAILABLE, format!("the store does not answer: {e}")).into_response(),
+        Ok(Err(_)) => (StatusCode::SERVICE_UNAVAILABLE, "the store check failed").into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, format!("the store did not answer within {} s", STORE_CHECK.as_secs())).into_response(),
     }
 }
 
 /// Prometheus text, for whoever holds the metrics token (`--metrics-token`):
+/// How long `/healthz` waits for the store.
+const STORE_CHECK: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// the counters tell an outsider how busy the host is and who is blocked, so
 /// without a token configured the route does not exist.
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {

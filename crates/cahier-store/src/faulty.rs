@@ -89,6 +89,9 @@ impl<S: Storage> Storage for FaultyStorage<S> {
     fn load_chunk(&self, doc: &DocId, key: u64) -> Result<Option<Chunk>, StorageError> {
         self.inner.load_chunk(doc, key)
     }
+    fn check_alive(&self) -> Result<(), StorageError> {
+        self.inner.check_alive()
+    }
     fn watch(&self) -> Option<std::sync::mpsc::Receiver<crate::Watched>> {
         let injected = self.watch.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         injected.or_else(|| self.inner.watch())

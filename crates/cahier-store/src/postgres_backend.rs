@@ -641,6 +641,10 @@ impl Storage for PostgresStorage {
         Ok(self.storage_id.clone())
     }
 
+    fn check_alive(&self) -> Result<(), StorageError> {
+        self.call(|conn| conn.client.simple_query("SELECT 1").map(drop).map_err(|e| read(conn, e)))
+    }
+
     fn record(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         let key = key.as_bytes().to_vec();
         self.call(move |conn| {

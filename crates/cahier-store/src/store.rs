@@ -319,6 +319,11 @@ impl Store {
         self.backend.find_slug(slug)
     }
 
+    /// Whether the store answers now; see [`Storage::check_alive`].
+    pub fn check_alive(&self) -> Result<(), StorageError> {
+        self.backend.check_alive()
+    }
+
     /// The document's address: the slug the index gave it (see
     /// `claim_address`), empty for a document that is not Cahier's or is stored
     /// from before addresses were checked and not written since.

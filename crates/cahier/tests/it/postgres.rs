@@ -313,3 +313,35 @@ fn a_change_on_one_node_reaches_the_other_nodes_client_live() {
         assert_eq!(body(&on_x), "Ordre du jour. Point 1 : la cantine. Point 2 : la kermesse.");
     });
 }
+
+/// `GET path` on a node: the status and the body.
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(WAIT)).expect("timeout");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("request");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("answer");
+    let status = answer.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("a status line");
+    (status, answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+}
+
+/// A node cut off from its database cannot save anyone's edits: its
+/// `/healthz` says so (503, naming the database), so the load balancer sends
+/// people to the nodes that can, and says `ok` again once the database is back.
+#[test]
+fn a_node_cut_off_from_its_database_says_so_on_healthz() {
+    let (url, _token) = database_with_editor();
+    let cluster = cahier_testpg::cluster();
+    let db = cahier_testpg::database_name(&url).to_owned();
+    let node = Node::start(&url);
+    assert_eq!(http_get(&node.addr, "/healthz"), (200, "ok".to_owned()));
+    cluster.sql("postgres", &format!("ALTER DATABASE {db} ALLOW_CONNECTIONS false"));
+    cluster.sql("postgres", &format!("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{db}'"));
+    let (status, body) = http_get(&node.addr, "/healthz");
+    cluster.sql("postgres", &format!("ALTER DATABASE {db} ALLOW_CONNECTIONS true"));
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("the store does not answer") && body.contains("PostgreSQL"), "{body}");
+    assert_eq!(http_get(&node.addr, "/healthz"), (200, "ok".to_owned()), "back once the database is");
+    node.kill();
+}
