@@ -165,7 +165,6 @@ async fn sync(
         })
 }
 
-/// The JSON API's answers are data, never a page: no sniffing, nothing to run
 /// The subprotocol a sync client may offer, and the one the server answers.
 const SYNC_PROTOCOL: &str = "cahier";
 /// A `Sec-WebSocket-Protocol` entry carrying an API token: `cahier-token.SECRET`.
@@ -193,6 +192,7 @@ fn sync_token(query: &std::collections::HashMap<String, String>, headers: &Heade
     bearer.or_else(offered).or_else(|| query.get("token").cloned())
 }
 
+/// The JSON API's answers are data, never a page: no sniffing, nothing to run
 /// or frame (the editor's own pages keep their policy).
 async fn api_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let api = req.uri().path().starts_with("/api/");
@@ -258,10 +258,10 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Prometheus text, for whoever holds the metrics token (`--metrics-token`):
 /// How long `/healthz` waits for the store.
 const STORE_CHECK: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// Prometheus text, for whoever holds the metrics token (`--metrics-token`):
 /// the counters tell an outsider how busy the host is and who is blocked, so
 /// without a token configured the route does not exist.
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
