@@ -62,10 +62,10 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The built web editor (`web/dist`).
     pub web_dir: std::path::PathBuf,
-}
     /// The secret that `/metrics` asks for (`Authorization: Bearer`); none
     /// means no `/metrics`.
     pub metrics_token: Option<String>,
+}
 
 impl Default for ServerConfig {
     fn default() -> ServerConfig {
@@ -83,8 +83,8 @@ impl Default for ServerConfig {
             public_origin: None,
             trusted_proxies: Vec::new(),
             web_dir: std::path::PathBuf::from("web/dist"),
-        }
             metrics_token: None,
+        }
     }
 }
 

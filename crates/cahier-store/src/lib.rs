@@ -97,12 +97,12 @@ pub trait Storage: Send + Sync {
     fn records(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError>;
     /// Sets (`Some`) or removes (`None`) records, atomically, durable on return.
     fn put_records(&self, writes: Vec<(String, Option<Vec<u8>>)>) -> Result<(), StorageError>;
-    /// One chunk of a document, or `None` if it is not stored (never was, or a
     /// Whether the store answers a request now (a database that can be cut
     /// off checks its connection); an embedded store always does.
     fn check_alive(&self) -> Result<(), StorageError> {
         Ok(())
     }
+    /// One chunk of a document, or `None` if it is not stored (never was, or a
     /// compaction removed it).
     fn load_chunk(&self, doc: &DocId, key: u64) -> Result<Option<Chunk>, StorageError> {
         Ok(self.load(doc)?.and_then(|chunks| chunks.into_iter().find(|c| c.key == key)))

@@ -295,16 +295,16 @@ impl Store {
         self.backend.put_records(writes)
     }
 
-    /// One stored chunk of a document; see [`Storage::load_chunk`].
-    pub fn load_chunk(&self, id: &DocId, key: u64) -> Result<Option<Chunk>, StorageError> {
-        self.backend.load_chunk(id, key)
-    }
     /// Every stored chunk of a document, one after the other, as Automerge
     /// loads them (`load_incremental`); `None` when there is no such document.
     pub fn load_chunks(&self, id: &DocId) -> Result<Option<Vec<u8>>, StorageError> {
         Ok(self.backend.load(id)?.map(|chunks| chunks.into_iter().flat_map(|c| c.bytes).collect()))
     }
 
+    /// One stored chunk of a document; see [`Storage::load_chunk`].
+    pub fn load_chunk(&self, id: &DocId, key: u64) -> Result<Option<Chunk>, StorageError> {
+        self.backend.load_chunk(id, key)
+    }
 
     /// Chunks other processes append to this store; see [`Storage::watch`].
     pub fn watch(&self) -> Option<std::sync::mpsc::Receiver<crate::Watched>> {
@@ -315,13 +315,13 @@ impl Store {
         self.backend.storage_id()
     }
 
-    pub fn find_slug(&self, slug: &str) -> Result<Option<DocId>, StorageError> {
-        self.backend.find_slug(slug)
-    }
-
     /// Whether the store answers now; see [`Storage::check_alive`].
     pub fn check_alive(&self) -> Result<(), StorageError> {
         self.backend.check_alive()
+    }
+
+    pub fn find_slug(&self, slug: &str) -> Result<Option<DocId>, StorageError> {
+        self.backend.find_slug(slug)
     }
 
     /// The document's address: the slug the index gave it (see
