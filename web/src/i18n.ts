@@ -119,6 +119,7 @@ const fr = {
   fmtHeadingText: "Titre",
   showPreview: "Aperçu",
   previewOffline: "L’aperçu revient avec la connexion.",
+  listFailed: "La liste des documents n’a pas pu être chargée",
 }
 
 const en: typeof fr = {
@@ -235,6 +236,7 @@ const en: typeof fr = {
   fmtHeadingText: "Heading",
   showPreview: "Preview",
   previewOffline: "The preview comes back with the connection.",
+  listFailed: "The list of documents could not be loaded",
 }
 
 export type Strings = typeof fr

@@ -711,6 +711,10 @@ try {
   const publication = (page) => page.$eval("#publication", (el) => (el.hidden ? "" : el.textContent.trim()))
   await camille.waitForFunction(() => !document.querySelector("#publication")?.hidden, null, { timeout: WAIT })
   check((await publication(camille)).startsWith("Brouillon"), `the new minutes say they are a draft: ${await publication(camille)}`)
+  // Léa, in the minutes, sees Camille there; Camille's leaving (in the app, no
+  // reload) takes her out of Léa's "Présents": the view she left stopped.
+  const presentNames = () => Array.from(document.querySelectorAll("#presence-list li")).map((li) => li.textContent.trim())
+  await lea.waitForFunction(() => Array.from(document.querySelectorAll("#presence-list li")).some((li) => li.textContent.trim() === "camille"), null, { timeout: WAIT })
   await camille.click("header .brand")
   await camille.waitForSelector('#minutes-list li:has(a:text-is("Webinaire du jeudi"))', { timeout: WAIT })
   const listed = async (list, title) =>
@@ -725,6 +729,15 @@ try {
   await shot(camille, "home-drafts-and-published")
   await camille.click('#pages-list a:text-is("Injections")')
   await camille.waitForSelector("#published-link", { timeout: WAIT })
+  await lea
+    .waitForFunction(() => !Array.from(document.querySelectorAll("#presence-list li")).some((li) => li.textContent.trim() === "camille"), null, { timeout: WAIT })
+    .catch(async () => {
+      throw new Error(`Camille left the minutes for another document, yet Léa still sees her present: ${JSON.stringify(await lea.evaluate(presentNames))}`)
+    })
+  const editors = await camille.$$eval(".cm-editor", (els) => els.length)
+  check(editors === 1, `Camille's page holds the editor of the page she opened only: ${editors}`)
+  check(!(await bodyText(camille)).includes("Camille note ceci."), "the text shown is the page’s, not the minutes’")
+  await shot(lea, "left-presence")
   check((await publication(camille)).startsWith("Publiée"), `a published page's editor says so: ${await publication(camille)}`)
   await shot(camille, "published-page-editor", false)
   await Promise.all([camille.waitForURL(`${base}/wiki/injections`), camille.click("#published-link")])

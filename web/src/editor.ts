@@ -1,0 +1,526 @@
+// One document in the editor: its fields, the notes in CodeMirror (bound to
+// the document through binding.ts), presence and cursors, the saved state
+// (the server's heads against ours), the preview, and the invite panel.
+//
+// `editorView` returns at once ("Connexion…") and fills itself in once the
+// document is here. Everything it starts beyond its own elements (listeners on
+// the window, the repo and the handle, presence and its heartbeat, the
+// CodeMirror view, timers and requests) stops in `dispose`, so a document you
+// left no longer counts you as present.
+
+import * as A from "@automerge/automerge"
+import { type DocHandle, type DocumentId, Presence, decodeHeads } from "@automerge/automerge-repo"
+import { markdown } from "@codemirror/lang-markdown"
+import { EditorView } from "@codemirror/view"
+import { basicSetup } from "codemirror"
+import { authorshipColours } from "./authorship"
+import { bindInput, codeMirrorText } from "./binding"
+import { type CahierDoc, type Ctx, type Session, type View, colorFor, formatWhen, h, header, labelled, slugify, wide } from "./common"
+import { type RemoteCursor, remoteCursors, setRemoteCursors } from "./cursors"
+import { keepOnDevice } from "./device"
+import type { Entry } from "./home"
+import { t } from "./i18n"
+import { invitePanel } from "./invites"
+import { friendlyMarkdown, toolbar } from "./markdown"
+import { openDocument } from "./open"
+
+/** A text input bound to a text field: typing edits it, remote edits show up
+ * (around the caret, see binding.ts). */
+function bindText(handle: DocHandle<CahierDoc>, path: (string | number)[], input: HTMLInputElement, readOnly: boolean, after?: () => void) {
+  return bindInput(handle, path, input, { readOnly, after, also: (d) => (d.updatedAt = new Date()) })
+}
+
+/** A list of strings (participants, agenda, decisions) as labelled inputs. */
+function bindList(handle: DocHandle<CahierDoc>, key: "participants" | "agenda" | "decisions", itemLabel: string, addLabel: string, readOnly: boolean) {
+  const list = h("ul", { class: "items", id: `${key}-list` })
+  const adder = h("input", { type: "text", id: `${key}-new` })
+  const addButton = h("button", { type: "button", id: `${key}-add` }, addLabel)
+  const add = () => {
+    const v = adder.value.trim()
+    if (!v) return
+    handle.change((d) => {
+      if (!d[key]) d[key] = []
+      d[key]!.push(v)
+      d.updatedAt = new Date()
+    })
+    adder.value = ""
+    adder.focus()
+  }
+  addButton.addEventListener("click", add)
+  adder.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") {
+      e.preventDefault()
+      add()
+    }
+  })
+  const box = h("div", { class: "list" }, list)
+  if (!readOnly) box.append(h("p", { class: "adder" }, h("label", { for: adder.id }, addLabel), " ", adder, " ", addButton))
+  let syncs: ((d: CahierDoc) => void)[] = []
+  const update = (doc: CahierDoc) => {
+    const items = doc[key] ?? []
+    if (syncs.length !== items.length) {
+      list.replaceChildren()
+      syncs = []
+      items.forEach((_, i) => {
+        const input = h("input", { type: "text", "aria-label": `${itemLabel} ${i + 1}` })
+        const sync = bindText(handle, [key, i], input, readOnly)
+        syncs.push(sync)
+        const li = h("li", {}, input)
+        if (!readOnly) {
+          const rm = h("button", { type: "button", class: "remove", "aria-label": `${t.remove} : ${items[i]}` }, "×")
+          rm.addEventListener("click", () =>
+            handle.change((d) => {
+              d[key]!.splice(i, 1)
+              d.updatedAt = new Date()
+            }),
+          )
+          li.append(" ", rm)
+        }
+        list.append(li)
+      })
+    } else {
+      for (const sync of syncs) sync(doc)
+    }
+  }
+  return { element: box, update }
+}
+
+function bindActions(handle: DocHandle<CahierDoc>, readOnly: boolean) {
+  const table = h("table", { class: "actions", id: "actions-table" })
+  const body = h("tbody")
+  table.append(
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t.actionText), h("th", { scope: "col" }, t.actionOwner), h("th", { scope: "col" }, t.actionDue), h("th", { scope: "col" }, t.actionDone))),
+    body,
+  )
+  const adder = h("input", { type: "text", id: "actions-new" })
+  const addButton = h("button", { type: "button", id: "actions-add" }, t.addAction)
+  const add = () => {
+    const v = adder.value.trim()
+    if (!v) return
+    handle.change((d) => {
+      if (!d.actions) d.actions = []
+      d.actions.push({ text: v, owner: "", due: "", done: false })
+      d.updatedAt = new Date()
+    })
+    adder.value = ""
+    adder.focus()
+  }
+  addButton.addEventListener("click", add)
+  adder.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") {
+      e.preventDefault()
+      add()
+    }
+  })
+  const box = h("div", {}, table)
+  if (!readOnly) box.append(h("p", { class: "adder" }, h("label", { for: adder.id }, t.addAction), " ", adder, " ", addButton))
+  let rows: ((d: CahierDoc) => void)[][] = []
+  const update = (doc: CahierDoc) => {
+    const actions = doc.actions ?? []
+    if (rows.length !== actions.length) {
+      body.replaceChildren()
+      rows = []
+      actions.forEach((_, i) => {
+        const text = h("input", { type: "text", "aria-label": `${t.actionText} ${i + 1}` })
+        const owner = h("input", { type: "text", "aria-label": `${t.actionOwner} ${i + 1}` })
+        const due = h("input", { type: "date", "aria-label": `${t.actionDue} ${i + 1}` })
+        const done = h("input", { type: "checkbox", "aria-label": `${t.actionDone} ${i + 1}` })
+        done.disabled = readOnly
+        done.addEventListener("change", () =>
+          handle.change((d) => {
+            d.actions![i].done = done.checked
+            d.updatedAt = new Date()
+          }),
+        )
+        rows.push([bindText(handle, ["actions", i, "text"], text, readOnly), bindText(handle, ["actions", i, "owner"], owner, readOnly), bindText(handle, ["actions", i, "due"], due, readOnly)])
+        // On a phone each action is a card: its cells stack, each with its name.
+        body.append(
+          h(
+            "tr",
+            {},
+            h("td", { "data-label": t.actionText }, text),
+            h("td", { "data-label": t.actionOwner }, owner),
+            h("td", { "data-label": t.actionDue }, due),
+            h("td", { class: "done" }, h("label", {}, done, h("span", { class: "done-label" }, t.actionDone))),
+          ),
+        )
+        done.checked = actions[i].done === true
+      })
+    } else {
+      body.querySelectorAll("tr").forEach((tr, i) => {
+        for (const sync of rows[i]) sync(doc)
+        const done = tr.querySelector<HTMLInputElement>('input[type="checkbox"]')
+        if (done) done.checked = actions[i].done === true
+      })
+    }
+  }
+  return { element: box, update }
+}
+
+export function editorView(ctx: Ctx, id: DocumentId): View {
+  const abort = new AbortController()
+  const cleanups: (() => void)[] = []
+  const status = h("p", { class: "status", id: "status", role: "status", "aria-live": "polite" }, t.connecting)
+  const element = h("div", { class: "view" }, header(ctx, abort.signal, status), h("main", { id: "main" }, h("p", {}, t.connecting)))
+  void fill(ctx, id, element, status, abort.signal, cleanups)
+  return {
+    element,
+    dispose() {
+      abort.abort()
+      for (const stop of cleanups.splice(0).reverse()) {
+        try {
+          stop()
+        } catch {
+          // One part failing to stop does not keep the others running.
+        }
+      }
+    },
+  }
+}
+
+async function fill(ctx: Ctx, id: DocumentId, element: HTMLElement, status: HTMLElement, signal: AbortSignal, cleanups: (() => void)[]) {
+  const { session, repo } = ctx
+  // "Connexion…" until the document is here: from this device, or from the
+  // server once connected. "Not found" only when the server answered so.
+  const found = await openDocument<CahierDoc>(repo, id)
+  // Left in the meantime: this load is stale.
+  if (signal.aborted) return
+  if (!found) {
+    element.replaceChildren(header(ctx, signal), h("main", { id: "main" }, h("p", { role: "alert" }, t.notFound)))
+    return
+  }
+  const handle: DocHandle<CahierDoc> = found
+  const doc0 = handle.doc()
+  const isMinutes = doc0.kind === "minutes"
+  // Just created here: it starts at its title, its details open.
+  const isNew = (history.state as { focusTitle?: boolean } | null)?.focusTitle === true
+  const readOnly = !session.write
+  const changes: ((d: CahierDoc) => void)[] = []
+
+  const title = h("input", { type: "text", id: "title", autocomplete: "off" })
+  const slugInput = h("input", { type: "text", id: "slug", autocomplete: "off", pattern: "[a-z0-9-]*" })
+  const fillSlug = () => {
+    // The address follows the title until someone sets it.
+    const d = handle.doc()
+    const s = slugify(d.title)
+    if (!readOnly && (!d.slug || d.slug === slugify(lastTitle)) && s && d.slug !== s) handle.change((x) => A.updateText(x, ["slug"], s))
+    lastTitle = d.title
+  }
+  let lastTitle = doc0.title
+  changes.push(bindText(handle, ["title"], title, readOnly, fillSlug))
+  changes.push(bindText(handle, ["slug"], slugInput, readOnly))
+
+  const main = h("main", { id: "main", class: isMinutes ? "minutes" : "page" })
+  main.append(h("h1", { class: "visually-hidden" }, isMinutes ? t.minutes : t.pages), labelled(t.title, title))
+  // Draft or published, from the server's list (nothing shown offline).
+  const publication = h("p", { id: "publication", class: "publication", hidden: "" })
+  void showPublication(publication, session, id, doc0.kind, signal)
+
+  // The Markdown text, in CodeMirror, bound to `body`.
+  const cmLabel = h("h2", { id: "body-label" }, isMinutes ? t.notes : t.body)
+  const cmHost = h("div", { class: "cm-host", id: "body-editor" })
+  type PeerState = { name: string; who?: string; color: string; cursor?: { anchor: A.Cursor; head: A.Cursor } }
+  const cursors: Map<string, PeerState> = new Map()
+  // Who we are: this tab (its repo's peer id) and this person (any of their tabs).
+  const me = session.name ?? "?"
+  const self = { peer: repo.peerId as string, who: `${session.kind}:${me}` }
+  const body = codeMirrorText(handle, ["body"])
+  const authors = authorshipColours(handle, id, ["body"])
+  const view = new EditorView({
+    doc: body.text,
+    parent: cmHost,
+    extensions: [
+      basicSetup,
+      markdown(),
+      friendlyMarkdown(),
+      EditorView.lineWrapping,
+      EditorView.editable.of(!readOnly),
+      EditorView.contentAttributes.of({ "aria-labelledby": "body-label", "aria-multiline": "true" }),
+      body.extension,
+      authors.extension,
+      remoteCursors(self),
+      EditorView.updateListener.of((u) => {
+        if (u.selectionSet || u.docChanged) sendCursor()
+        if (u.docChanged) schedulePreview()
+      }),
+    ],
+  })
+  cleanups.push(() => view.destroy(), () => authors.dispose())
+
+  authors.attach(view)
+  const notesTools = h("div", { class: "notes-tools" })
+  if (!readOnly) notesTools.append(toolbar(() => view, signal))
+  notesTools.append(authors.element)
+  // Minutes show their preview on demand (pages side by side, below).
+  const preview = h("div", { class: "rendered", id: "preview" })
+  let previewTimer: number | undefined
+  const previewSection = h("section", { "aria-labelledby": "h-preview", class: "preview", id: "preview-section" }, h("h2", { id: "h-preview" }, t.preview), preview)
+  let previewShown = !isMinutes
+  if (isMinutes) {
+    previewSection.hidden = true
+    const toggle = h("button", { type: "button", id: "preview-toggle", "aria-pressed": "false", "aria-controls": "preview-section" }, t.showPreview)
+    toggle.addEventListener(
+      "click",
+      () => {
+        previewShown = !previewShown
+        toggle.setAttribute("aria-pressed", String(previewShown))
+        previewSection.hidden = !previewShown
+        if (previewShown) schedulePreview(0)
+      },
+      { signal },
+    )
+    notesTools.append(toggle)
+  }
+
+  // Presence: who is here, with colours and cursors (Automerge cursors).
+  const color = colorFor(me)
+  const presence = new Presence<PeerState, CahierDoc>({ handle })
+  presence.start({ initialState: { name: me, who: self.who, color }, heartbeatMs: 2000, peerTtlMs: 8000 })
+  // Leaving the document (or the page) says goodbye: others see us leave at once.
+  cleanups.push(() => presence.stop())
+  window.addEventListener("pagehide", () => presence.stop(), { signal })
+  const peopleList = h("ul", { id: "presence-list" })
+  const renderPresence = () => {
+    cursors.clear()
+    peopleList.replaceChildren(h("li", {}, h("span", { class: "dot", style: `background:${color}`, "aria-hidden": "true" }), ` ${me} (${t.you})`))
+    // Each person once, with the caret of the tab they used last: a person may
+    // have several tabs (or a tab just reloaded, whose old peer has not expired
+    // yet), and the server relays our own presence back to us through the
+    // other peers.
+    const people = presence.getPeerStates().getStates({ groupingFn: (p) => p.value?.who ?? `peer:${p.peerId}` })
+    for (const [who, p] of Object.entries(people)) {
+      const v = p?.value
+      if (!v?.name || who === self.who || p.peerId === self.peer) continue
+      cursors.set(p.peerId, v)
+      peopleList.append(h("li", { "data-peer": p.peerId }, h("span", { class: "dot", style: `background:${v.color}`, "aria-hidden": "true" }), ` ${v.name}`))
+    }
+    drawCursors()
+  }
+  // Drawn after the current CodeMirror update: document changes arrive from
+  // inside the editor's own transactions.
+  let drawPending = false
+  const drawCursors = () => {
+    if (drawPending) return
+    drawPending = true
+    setTimeout(() => {
+      drawPending = false
+      if (!signal.aborted) drawCursorsNow()
+    }, 0)
+  }
+  const drawCursorsNow = () => {
+    const d = handle.doc()
+    const list: RemoteCursor[] = []
+    for (const [peer, c] of cursors) {
+      if (!c.cursor) continue
+      try {
+        const anchor = A.getCursorPosition(d, ["body"], c.cursor.anchor)
+        const head = A.getCursorPosition(d, ["body"], c.cursor.head)
+        list.push({ peer, who: c.who ?? `name:${c.name}`, name: c.name, color: c.color, anchor, head })
+      } catch {
+        // A cursor into text this copy does not have yet.
+      }
+    }
+    view.dispatch({ effects: setRemoteCursors.of(list) })
+  }
+  for (const ev of ["update", "snapshot", "goodbye", "pruning"] as const) presence.on(ev, renderPresence)
+  let cursorTimer: number | undefined
+  cleanups.push(() => clearTimeout(cursorTimer), () => clearTimeout(previewTimer))
+  const sendCursor = () => {
+    clearTimeout(cursorTimer)
+    cursorTimer = window.setTimeout(() => {
+      const sel = view.state.selection.main
+      const d = handle.doc()
+      try {
+        presence.broadcast("cursor", { anchor: A.getCursor(d, ["body"], sel.anchor), head: A.getCursor(d, ["body"], sel.head) })
+      } catch {
+        // The editor is ahead of the document for a moment; the next update sends it.
+      }
+    }, 50)
+  }
+
+  if (isMinutes) {
+    const startsAt = h("input", { type: "datetime-local", id: "startsAt" })
+    const place = h("input", { type: "text", id: "place" })
+    const facilitator = h("input", { type: "text", id: "facilitator" })
+    changes.push(bindText(handle, ["startsAt"], startsAt, readOnly))
+    changes.push(bindText(handle, ["place"], place, readOnly))
+    changes.push(bindText(handle, ["facilitator"], facilitator, readOnly))
+    const participants = bindList(handle, "participants", t.participant, t.addParticipant, readOnly)
+    const agenda = bindList(handle, "agenda", t.agendaItem, t.addAgenda, readOnly)
+    const decisions = bindList(handle, "decisions", t.decision, t.addDecision, readOnly)
+    const actions = bindActions(handle, readOnly)
+    changes.push(participants.update, agenda.update, decisions.update, actions.update)
+    // On a phone the notes come first: the meeting's details fold into one
+    // line that says what they hold (open on wide screens, and for new minutes).
+    const summary = h("summary", { id: "meeting-summary" })
+    changes.push((d) => {
+      const text = t.meetingSummary(d.startsAt ? formatWhen(d.startsAt) : "", d.place ?? "", (d.participants ?? []).length, (d.agenda ?? []).length)
+      if (summary.textContent !== text) summary.textContent = text
+    })
+    const meeting = h(
+      "details",
+      { class: "meeting", id: "meeting" },
+      summary,
+      h("fieldset", {}, h("legend", {}, t.meeting), labelled(t.startsAt, startsAt), labelled(t.place, place), labelled(t.facilitator, facilitator)),
+      h("section", { "aria-labelledby": "h-participants" }, h("h2", { id: "h-participants" }, t.participants), participants.element),
+      h("section", { "aria-labelledby": "h-agenda" }, h("h2", { id: "h-agenda" }, t.agenda), agenda.element),
+    )
+    meeting.open = wide.matches || isNew
+    main.append(
+      publication,
+      meeting,
+      h("section", { class: "notes" }, cmLabel, notesTools, cmHost),
+      previewSection,
+      h("section", { "aria-labelledby": "h-decisions" }, h("h2", { id: "h-decisions" }, t.decisions), decisions.element),
+      h("section", { "aria-labelledby": "h-actions" }, h("h2", { id: "h-actions" }, t.actions), actions.element),
+    )
+  } else {
+    const tags = h("input", { type: "text", id: "tags" })
+    tags.readOnly = readOnly
+    tags.addEventListener("change", () =>
+      handle.change((d) => {
+        const wanted = tags.value.split(",").map((s) => s.trim()).filter(Boolean)
+        d.tags.splice(0, d.tags.length, ...wanted)
+        d.updatedAt = new Date()
+      }),
+    )
+    changes.push((d) => {
+      const v = (d.tags ?? []).join(", ")
+      if (document.activeElement !== tags && tags.value !== v) tags.value = v
+    })
+    main.append(
+      labelled(t.slug, slugInput),
+      labelled(t.tags, tags),
+      publication,
+      h("div", { class: "split" }, h("section", { class: "notes" }, cmLabel, notesTools, cmHost), previewSection),
+    )
+  }
+  main.append(h("aside", { "aria-labelledby": "h-present" }, h("h2", { id: "h-present" }, t.present), peopleList))
+  if (session.kind === "account" && session.csrf) {
+    const invites = invitePanel(id, session.csrf)
+    cleanups.push(invites.dispose)
+    main.append(invites.element)
+  }
+  element.replaceChildren(header(ctx, signal, status), main)
+  document.title = `${doc0.title || (isMinutes ? t.untitledMinutes : t.untitledPage)} · Cahier`
+
+  let lastStatus = ""
+  const refresh = () => {
+    const d = handle.doc()
+    for (const c of changes) c(d)
+    drawCursors()
+    updateStatus()
+  }
+  const onHeads = () => updateStatus()
+  handle.on("change", refresh)
+  handle.on("remote-heads", onHeads)
+  const device = keepOnDevice(repo, handle, onHeads)
+  cleanups.push(
+    () => handle.off("change", refresh),
+    () => handle.off("remote-heads", onHeads),
+    () => device.stop(),
+  )
+  refresh()
+  renderPresence()
+  schedulePreview()
+  // A new document starts at its title; otherwise at the top of the page.
+  if (isNew) title.focus()
+
+  // Saved state: the server's heads (its storage id) against ours.
+  function updateStatus() {
+    const connected = repo.peers.length > 0 && navigator.onLine
+    const local = handle.heads()
+    const remote = session.storage_id ? handle.getRemoteHeads(session.storage_id as never) : undefined
+    // Saved: every change we hold is in the server's stored history. Equal
+    // heads say so at once; otherwise count what the server's heads lack (when
+    // they name changes we do not hold yet, we cannot tell, and wait for them).
+    const saved = !!remote && ((remote.length === local.length && local.every((x) => remote.includes(x))) || pendingChanges(remote) === 0)
+    // And whether this device has stored what the editor shows (it then
+    // survives a reload, offline too).
+    const here = device.stored()
+    let text: string
+    let state: string
+    if (!connected) {
+      text = t.offline(pendingChanges(remote), here)
+      state = "offline"
+    } else if (saved) {
+      text = t.saved
+      state = "saved"
+    } else {
+      text = t.saving
+      state = "saving"
+    }
+    if (readOnly) text = `${text} · ${t.readOnly}`
+    const onDevice = here ? "stored" : "storing"
+    if (text !== lastStatus || status.dataset.local !== onDevice) {
+      status.textContent = text
+      status.dataset.state = state
+      status.dataset.local = onDevice
+      status.title = saved ? t.savedTitle : here ? t.storedHere : t.storingHere
+      lastStatus = text
+    }
+  }
+  function pendingChanges(remote: string[] | undefined): number {
+    const d = handle.doc()
+    try {
+      const base = remote ? A.view(d, decodeHeads(remote as never)) : A.init<CahierDoc>()
+      return A.getChanges(base, d).length
+    } catch {
+      // The server's heads include changes we do not have yet: we cannot tell
+      // from here which of ours it lacks.
+      return A.getAllChanges(d).length
+    }
+  }
+  repo.networkSubsystem.on("peer", onHeads)
+  repo.networkSubsystem.on("peer-disconnected", onHeads)
+  cleanups.push(
+    () => repo.networkSubsystem.off("peer", onHeads),
+    () => repo.networkSubsystem.off("peer-disconnected", onHeads),
+  )
+  window.addEventListener("online", onHeads, { signal })
+  window.addEventListener("offline", onHeads, { signal })
+
+  // The live preview, from the server's renderer (what readers will see).
+  // Minutes render as they will be published (line breaks kept as typed).
+  function schedulePreview(ms = 300) {
+    if (!previewShown) return
+    clearTimeout(previewTimer)
+    previewTimer = window.setTimeout(async () => {
+      try {
+        const r = await fetch("/api/render", {
+          method: "POST",
+          credentials: "same-origin",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ markdown: handle.doc().body ?? "", kind: doc0.kind }),
+          signal,
+        })
+        // The server's HTML is sanitised; it is also shown under this page's CSP.
+        if (r.ok) preview.innerHTML = ((await r.json()) as { html: string }).html
+      } catch {
+        // Offline: the preview waits for the connection.
+      }
+    }, ms)
+  }
+}
+
+/** Says whether the document is a draft or published, with a link to its
+ * public page (or, for those who may publish a draft, to the wiki's view of
+ * it, where the publish button is). */
+async function showPublication(el: HTMLElement, session: Session, id: string, kind: string, signal: AbortSignal) {
+  let entry: Entry | undefined
+  try {
+    const r = await fetch("/api/documents", { credentials: "same-origin", signal })
+    if (!r.ok) return
+    entry = ((await r.json()) as Entry[]).find((e) => e.id === id)
+  } catch {
+    return
+  }
+  // Not on the server's list yet: new, hence a draft.
+  const published = entry?.published === true
+  const slug = entry?.slug ?? ""
+  el.replaceChildren(h("span", { class: `badge ${published ? "published" : "draft"}` }, published ? t.publishedBadge(kind) : t.draft))
+  el.dataset.state = published ? "published" : "draft"
+  if (published && slug) el.append(" ", h("a", { href: `/wiki/${slug}`, id: "published-link" }, t.publishedPage))
+  else if (!published && slug && session.may_publish) el.append(" ", h("a", { href: `/wiki/${slug}`, id: "publish-link" }, kind === "minutes" ? t.reviewDraftMinutes : t.reviewDraft))
+  el.hidden = false
+}

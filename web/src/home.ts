@@ -1,0 +1,113 @@
+// The home: the documents this person may open (minutes and pages, drafts
+// marked), a search by title, and the buttons that create new ones.
+
+import { type CahierDoc, type Ctx, type View, h, header, labelled, slugify } from "./common"
+import { lang, t } from "./i18n"
+
+/** A document on the server's list. */
+export type Entry = { id: string; kind: string; title: string; slug: string; updated_ms: number | null; published: boolean }
+
+export function homeView(ctx: Ctx): View {
+  const abort = new AbortController()
+  const { signal } = abort
+  const { session } = ctx
+  document.title = `${t.home} · Cahier`
+  const skip = document.getElementById("skip")
+  if (skip) skip.textContent = t.skip
+  let entries: Entry[] = []
+  // Until the list arrives, and when it cannot be had, the page says so.
+  const listState = h("p", { id: "list-state", role: "status" }, t.connecting)
+  const search = h("input", { type: "search", id: "search", autocomplete: "off" })
+  const minutesList = h("ul", { class: "docs", id: "minutes-list" })
+  const pagesList = h("ul", { class: "docs", id: "pages-list" })
+  const render = () => {
+    const q = slugify(search.value)
+    minutesList.replaceChildren()
+    pagesList.replaceChildren()
+    const shown = entries.filter((e) => !q || slugify(e.title).includes(q) || e.slug.includes(q))
+    for (const e of shown) {
+      const when = e.updated_ms ? new Date(e.updated_ms).toLocaleString(lang) : ""
+      const li = h(
+        "li",
+        { "data-state": e.published ? "published" : "draft" },
+        h("a", { href: `/edit/${e.id}` }, e.title || (e.kind === "minutes" ? t.untitledMinutes : t.untitledPage)),
+        " ",
+        h("span", { class: `badge ${e.published ? "published" : "draft"}` }, e.published ? t.publishedBadge(e.kind) : t.draft),
+        " ",
+      )
+      // A published document's public page, for readers.
+      if (e.published && e.slug) li.append(h("a", { href: `/wiki/${e.slug}`, class: "public", "aria-label": `${t.publicPage} : ${e.title}` }, t.publicPage), " ")
+      li.append(h("small", {}, when))
+      ;(e.kind === "minutes" ? minutesList : pagesList).append(li)
+    }
+    for (const list of [minutesList, pagesList]) {
+      if (!list.childElementCount) list.append(h("li", { class: "empty" }, t.noDocuments))
+    }
+  }
+  search.addEventListener("input", render, { signal })
+  render()
+  void (async () => {
+    try {
+      const r = await fetch("/api/documents", { credentials: "same-origin", signal })
+      if (!r.ok) throw new Error(`${r.status}`)
+      entries = (await r.json()) as Entry[]
+      listState.textContent = ""
+      listState.hidden = true
+    } catch (e) {
+      if (signal.aborted) return
+      listState.textContent = `${t.listFailed} (${e instanceof Error ? e.message : String(e)})`
+    }
+    render()
+  })()
+  const buttons = h("p", { class: "create" })
+  if (session.may_create) {
+    const newMinutes = h("button", { type: "button", id: "new-minutes" }, t.newMinutes)
+    const newPage = h("button", { type: "button", id: "new-page" }, t.newPage)
+    newMinutes.addEventListener("click", () => create(ctx, "minutes"), { signal })
+    newPage.addEventListener("click", () => create(ctx, "page"), { signal })
+    buttons.append(newMinutes, " ", newPage)
+  }
+  const main = h(
+    "main",
+    { id: "main", tabindex: "-1" },
+    h("h1", {}, t.appName),
+    buttons,
+    labelled(t.searchTitle, search),
+    listState,
+    h("section", { "aria-labelledby": "h-minutes" }, h("h2", { id: "h-minutes" }, t.minutes), minutesList),
+    h("section", { "aria-labelledby": "h-pages" }, h("h2", { id: "h-pages" }, t.pages), pagesList),
+  )
+  const element = h("div", { class: "view" }, header(ctx, signal), main)
+  return { element, dispose: () => abort.abort() }
+}
+
+function create(ctx: Ctx, kind: "page" | "minutes") {
+  const now = new Date()
+  const base: CahierDoc = {
+    kind,
+    schemaVersion: 1,
+    title: "",
+    slug: "",
+    body: "",
+    tags: [],
+    license: "CC-BY-4.0",
+    status: "draft",
+    createdAt: now,
+    updatedAt: now,
+    importedCredits: [],
+  }
+  if (kind === "minutes") {
+    const pad = (n: number) => String(n).padStart(2, "0")
+    Object.assign(base, {
+      startsAt: `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}T${pad(now.getHours())}:${pad(now.getMinutes())}`,
+      place: "",
+      facilitator: "",
+      participants: [],
+      agenda: [],
+      decisions: [],
+      actions: [],
+    })
+  }
+  const handle = ctx.repo.create<CahierDoc>(base)
+  ctx.navigate(`/edit/${handle.documentId}`, { focusTitle: true })
+}
