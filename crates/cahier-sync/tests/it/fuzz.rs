@@ -6,10 +6,45 @@
 //! `CAHIER_FUZZ_CASES=N` runs N generated messages (300 by default);
 //! `CAHIER_FUZZ_SEED` replays one run. A message that breaks the meeting is
 //! printed as hex: save it in the corpus folder.
+//!
+//! The coverage-guided targets of `cargo fuzz` (`fuzz/`, docs/security.md)
+//! share their oracles with this file: [`live`] (sync messages on a live
+//! document) and [`frame`] (the frame decoder and the router). Their corpora,
+//! the crashers they found and a minimized set of inputs, are replayed here.
 
 use automerge::ChangeHash;
 
 use crate::hostile::Meeting;
+
+mod frame;
+mod live;
+
+/// Every file of `tests/corpus/NAME`, replayed through `oracle`; the files
+/// that fail it are named.
+fn walk(name: &str, at_least: usize, oracle: fn(&[u8])) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus").join(name);
+    let mut files: Vec<_> = std::fs::read_dir(&dir).expect("the corpus folder").flatten().map(|e| e.path()).collect();
+    files.sort();
+    assert!(files.len() >= at_least, "the corpus is there: {files:?}");
+    let mut failed = Vec::new();
+    for file in &files {
+        let data = std::fs::read(file).expect("read");
+        if std::panic::catch_unwind(|| oracle(&data)).is_err() {
+            failed.push(file.display().to_string());
+        }
+    }
+    assert!(failed.is_empty(), "{} of {} inputs fail the oracle:\n{}", failed.len(), files.len(), failed.join("\n"));
+}
+
+#[test]
+fn the_live_document_corpus_leaves_the_meeting_going() {
+    walk("sync-live", 10, live::run);
+}
+
+#[test]
+fn the_frame_corpus_is_decoded_and_refused_cleanly() {
+    walk("frame", 10, frame::run);
+}
 
 /// The oracle: the attacker may be refused or served (a writer may change the
 /// text: that is writing), but no panic happened, the first writer was never
