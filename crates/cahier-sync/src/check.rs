@@ -6,7 +6,7 @@
 //! once per change. [`sync_message`] refuses such messages, so a hostile peer
 //! gets an error and its own connection closed, and nobody else notices.
 
-use automerge::sync;
+use automerge::{ChangeHash, sync};
 
 /// Automerge's own filters use 7 probes and 10 bits per entry; anything far
 /// above that is not a filter any client builds.
@@ -24,6 +24,8 @@ pub enum Refused {
     TooManyHaves(usize),
     #[error("too many hashes in `{field}`: {count}, at most {MAX_HASHES}")]
     TooManyHashes { field: &'static str, count: usize },
+    #[error("the hashes in `{0}` are not sorted")]
+    Unsorted(&'static str),
     #[error("Bloom filter {0}")]
     Bloom(&'static str),
 }
@@ -31,21 +33,27 @@ pub enum Refused {
 /// Refuses a message whose fields would make Automerge panic, allocate without
 /// bound, or walk more than the message is worth.
 pub fn sync_message(msg: &sync::Message) -> Result<(), Refused> {
-    hashes("heads", msg.heads.len())?;
-    hashes("need", msg.need.len())?;
+    hashes("heads", &msg.heads)?;
+    hashes("need", &msg.need)?;
     if msg.have.len() > MAX_HAVES {
         return Err(Refused::TooManyHaves(msg.have.len()));
     }
     for have in &msg.have {
-        hashes("lastSync", have.last_sync.len())?;
+        hashes("lastSync", &have.last_sync)?;
         bloom(&have.bloom)?;
     }
     Ok(())
 }
 
-fn hashes(field: &'static str, count: usize) -> Result<(), Refused> {
-    if count > MAX_HASHES {
-        return Err(Refused::TooManyHashes { field, count });
+/// Automerge writes every list of hashes sorted (and its own encoder asserts
+/// it); a peer's unsorted list, echoed back in our messages, trips that
+/// assertion (found by the `sync_live` fuzz target).
+fn hashes(field: &'static str, list: &[ChangeHash]) -> Result<(), Refused> {
+    if list.len() > MAX_HASHES {
+        return Err(Refused::TooManyHashes { field, count: list.len() });
+    }
+    if !list.is_sorted() {
+        return Err(Refused::Unsorted(field));
     }
     Ok(())
 }
