@@ -4,9 +4,10 @@
 //! Start with [`Storage`]: everything a backend must do, in terms that a networked
 //! database could also provide (no sled type appears in it). Then [`Store`]: how
 //! documents are appended as incremental changes, compacted into snapshots, and
-//! indexed, all in atomic, durable batches. [`SledStorage`] is the embedded default;
-//! [`RedbStorage`] is the embedded store that survives power cuts (sled 0.34.7
-//! does not: `docs/reliability.md`, "Power cut"); [`PostgresStorage`] keeps the
+//! indexed, all in atomic, durable batches. [`RedbStorage`] is the embedded
+//! default, the one that survives power cuts; [`SledStorage`] opens the
+//! folders older Cahiers made (sled 0.34.7 loses acknowledged batches in a
+//! power cut: `docs/reliability.md`, "Power cut"); [`PostgresStorage`] keeps the
 //! same in a PostgreSQL database, which several servers may share.
 //! [`Store::open`] picks one from the `--data` value.
 //!

@@ -71,20 +71,24 @@ impl Store {
 
     /// Opens the store `data` names: a PostgreSQL database for a
     /// `postgres://` or `postgresql://` URL (see [`PostgresStorage::open`]);
-    /// `redb:DIR` for the redb store in the folder DIR, created there if the
-    /// folder is missing or empty (see [`Store::open_redb`]); else the folder
-    /// `data`, whose redb store is opened if it holds one, and otherwise the
-    /// sled store there (see [`Store::open_sled`]), which a missing or empty
-    /// folder still gets by default.
+    /// `redb:DIR` or `sled:DIR` for that embedded store in the folder DIR,
+    /// created there if the folder is missing or empty; else the folder
+    /// `data`: the store it holds, sled's if it has sled's `conf` file, and a
+    /// new redb store if it is missing or empty (see [`Store::open_redb`]:
+    /// redb keeps acknowledged changes through a power cut, sled 0.34.7 does
+    /// not).
     pub fn open(data: &str) -> Result<Store, StorageError> {
+        let path = std::path::Path::new(data);
         if Store::names_database(data) {
             Ok(Store::new(Arc::new(PostgresStorage::open(data)?)))
         } else if let Some(dir) = data.strip_prefix("redb:") {
             Store::open_redb(std::path::Path::new(dir))
-        } else if std::path::Path::new(data).join(REDB_FILE).exists() {
-            Store::open_redb(std::path::Path::new(data))
+        } else if let Some(dir) = data.strip_prefix("sled:") {
+            Store::open_sled(std::path::Path::new(dir))
+        } else if path.join("conf").exists() && !path.join(REDB_FILE).exists() {
+            Store::open_sled(path)
         } else {
-            Store::open_sled(std::path::Path::new(data))
+            Store::open_redb(path)
         }
     }
 

@@ -146,11 +146,12 @@ fn main() -> ExitCode {
 }
 
 /// What every `--data` says.
-const DATA_HELP: &str = "Where Cahier keeps everything: a folder (the embedded store), redb:FOLDER (a new folder \
-                         with the store that survives power cuts) or a PostgreSQL database, postgres://USER@HOST:PORT/DB";
+const DATA_HELP: &str = "Where Cahier keeps everything: a folder (the embedded store: redb in a new folder, else the \
+                         store it holds; redb:FOLDER or sled:FOLDER to choose) or a PostgreSQL database, \
+                         postgres://USER@HOST:PORT/DB";
 
-/// Opens the store `--data` names (a folder, `redb:FOLDER` or a
-/// `postgres://` URL; see `Store::open`), refusing (with the reason) rather
+/// Opens the store `--data` names (a folder, `redb:FOLDER`, `sled:FOLDER` or
+/// a `postgres://` URL; see `Store::open`), refusing (with the reason) rather
 /// than starting empty.
 fn open_store(data: &std::path::Path) -> anyhow::Result<cahier_store::Store> {
     use anyhow::Context;

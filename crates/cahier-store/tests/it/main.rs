@@ -31,7 +31,7 @@ impl Place {
         match backend {
             Backend::Sled => {
                 let dir = tempfile::tempdir().expect("tempdir");
-                let data = dir.path().join("data").to_str().expect("utf-8").to_owned();
+                let data = format!("sled:{}", dir.path().join("data").to_str().expect("utf-8"));
                 Place { backend, data, _dir: Some(dir) }
             }
             Backend::Redb => {
@@ -51,14 +51,14 @@ impl Place {
     fn reopen(&self) -> Store {
         match self.backend {
             // Reopened at once in this process: sled lets go of the lock a moment after the drop.
-            Backend::Sled => Store::open_sled_waiting(Path::new(&self.data), std::time::Duration::from_secs(10)).expect("reopen"),
+            Backend::Sled => Store::open_sled_waiting(self.dir(), std::time::Duration::from_secs(10)).expect("reopen"),
             Backend::Redb | Backend::Postgres => self.open(),
         }
     }
 
     /// The folder of an embedded store.
     fn dir(&self) -> &Path {
-        Path::new(self.data.strip_prefix("redb:").unwrap_or(&self.data))
+        Path::new(self.data.split_once(':').map_or(self.data.as_str(), |(_, dir)| dir))
     }
 }
 
@@ -188,8 +188,9 @@ fn a_redb_store_cut_short_at_creation_opens_and_a_foreign_one_is_refused() {
     assert!(Store::open_redb(other.path()).is_err(), "a file that is not redb's is refused");
 }
 
-/// `--data DIR` opens whichever embedded store DIR holds; `redb:DIR` creates a
-/// redb store, and refuses a folder that holds a sled one.
+/// `--data DIR` opens whichever embedded store DIR holds, and makes a redb
+/// store in a new folder; `redb:DIR` and `sled:DIR` choose, and refuse a
+/// folder that holds the other.
 #[test]
 fn data_folder_opens_the_embedded_store_it_holds() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -202,9 +203,28 @@ fn data_folder_opens_the_embedded_store_it_holds() {
     assert!(redb_dir.join(cahier_store::REDB_FILE).exists());
     let store = Store::open(redb_dir.to_str().expect("utf-8")).expect("reopen as a folder");
     assert_eq!(store.find_slug("ecoles").expect("slug"), Some(id));
-    drop(Store::open(sled_dir.to_str().expect("utf-8")).expect("a new folder gets sled"));
+    let sled_id = {
+        let store = Store::open(&format!("sled:{}", sled_dir.display())).expect("create sled");
+        store.upsert(&page("Écoles", "b"), &Editor::new("x"), T0).expect("doc").0.id
+    };
+    // Reopened at once in this process: sled lets go of the lock a moment after the drop.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let reopened = loop {
+        match Store::open(sled_dir.to_str().expect("utf-8")) {
+            Err(StorageError::Locked { .. }) if std::time::Instant::now() < deadline => std::thread::yield_now(),
+            other => break other.expect("reopen the sled folder"),
+        }
+    };
+    assert!(!sled_dir.join(cahier_store::REDB_FILE).exists(), "the sled folder was opened as sled");
+    assert_eq!(reopened.find_slug("ecoles").expect("slug"), Some(sled_id));
+    drop(reopened);
     let err = Store::open(&format!("redb:{}", sled_dir.display())).err().expect("refused");
     assert!(err.to_string().contains("holds no Cahier store"), "{err}");
+    let err = Store::open(&format!("sled:{}", redb_dir.display())).err().expect("refused");
+    assert!(err.to_string().contains("holds no Cahier store"), "{err}");
+    let new_dir = dir.path().join("n");
+    drop(Store::open(new_dir.to_str().expect("utf-8")).expect("a new folder"));
+    assert!(new_dir.join(cahier_store::REDB_FILE).exists(), "a new folder gets redb");
 }
 
 fn a_corrupt_chunk_is_an_error_not_an_empty_document(backend: Backend) {

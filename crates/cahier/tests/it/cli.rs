@@ -105,5 +105,5 @@ fn flags_can_come_from_the_environment() {
         .output()
         .expect("run");
     assert!(out.status.success());
-    assert!(tmp.path().join("d/conf").exists(), "the store was created where CAHIER_DATA says");
+    assert!(tmp.path().join("d").join(cahier_store::REDB_FILE).exists(), "the store was created where CAHIER_DATA says");
 }
