@@ -23,7 +23,7 @@
 //! cut as well as its content.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
 use cahier_doc::DocId;
 use redb::{ReadableDatabase, TableDefinition};
@@ -51,7 +51,11 @@ type Pair = (Vec<u8>, Vec<u8>);
 type Table<'txn> = redb::Table<'txn, &'static [u8], &'static [u8]>;
 
 pub struct RedbStorage {
-    db: redb::Database,
+    /// The database and how many times it was opened. After a failed write
+    /// (a full disk) redb refuses every call until the database is opened
+    /// again: [`RedbStorage::with_db`] does that, so writing works again once
+    /// there is room, without a restart.
+    db: RwLock<(u64, Option<redb::Database>)>,
     path: PathBuf,
     /// The next chunk key to hand out, and the first one not reserved.
     keys: Mutex<(u64, u64)>,
@@ -87,7 +91,7 @@ impl RedbStorage {
             // whose creation was cut short before redb wrote its header.
             builder.create(&file).map_err(|e| open_error(dir, e.into()))?
         };
-        let storage = RedbStorage { db, path: file, keys: Mutex::new((0, 0)) };
+        let storage = RedbStorage { db: RwLock::new((0, Some(db))), path: file, keys: Mutex::new((0, 0)) };
         match storage.get(b"format").map_err(|e| open_err(e.to_string()))? {
             Some(v) if v == FORMAT => {}
             Some(v) => {
@@ -123,8 +127,44 @@ impl RedbStorage {
         Ok(storage)
     }
 
+    /// Runs `f` on the database, opening it again first when an earlier
+    /// failure left redb refusing calls ("previous I/O error"); a call that
+    /// meets that refusal is run once more on the database opened again
+    /// (nothing of it took effect).
+    fn with_db<T>(&self, f: impl Fn(&redb::Database) -> Result<T, StorageError>) -> Result<T, StorageError> {
+        let mut reopened = false;
+        loop {
+            let generation = {
+                let guard = self.db.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+                match &guard.1 {
+                    Some(db) => match f(db) {
+                        Err(StorageError::Io(m)) if m == PREVIOUS_IO && !reopened => guard.0,
+                        other => return other,
+                    },
+                    None => guard.0,
+                }
+            };
+            let mut guard = self.db.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if guard.0 == generation {
+                // The old handle holds the file's lock: it goes before the new one opens.
+                guard.1 = None;
+                let mut builder = redb::Database::builder();
+                builder.set_cache_size(CACHE_BYTES);
+                let db = builder
+                    .create(&self.path)
+                    .map_err(|e| StorageError::Io(format!("cannot open the store again: {}", redb::Error::from(e))))?;
+                *guard = (generation + 1, Some(db));
+            }
+            reopened = true;
+        }
+    }
+
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        let txn = self.db.begin_read().map_err(err)?;
+        self.with_db(|db| Self::get_in(db, key))
+    }
+
+    fn get_in(db: &redb::Database, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        let txn = db.begin_read().map_err(err)?;
         let table = match txn.open_table(TABLE) {
             // A store just created has no table until its first write.
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
@@ -135,7 +175,11 @@ impl RedbStorage {
 
     /// Every key and value whose key starts with `prefix`, in key order.
     fn scan(&self, prefix: &[u8]) -> Result<Vec<Pair>, StorageError> {
-        let txn = self.db.begin_read().map_err(err)?;
+        self.with_db(|db| Self::scan_in(db, prefix))
+    }
+
+    fn scan_in(db: &redb::Database, prefix: &[u8]) -> Result<Vec<Pair>, StorageError> {
+        let txn = db.begin_read().map_err(err)?;
         let mut out = Vec::new();
         let table = match txn.open_table(TABLE) {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(out),
@@ -153,14 +197,21 @@ impl RedbStorage {
 
     /// Runs `f` in one write transaction and commits it durably.
     fn write(&self, f: impl FnOnce(&mut Table) -> Result<(), redb::Error>) -> Result<(), StorageError> {
-        let txn = self.db.begin_write().map_err(err)?;
-        {
-            let mut table = txn.open_table(TABLE).map_err(err)?;
-            f(&mut table).map_err(err)?;
-        }
-        // `Durability::Immediate` is redb's default: commit returns once synced.
-        txn.commit().map_err(err)?;
-        Ok(())
+        // Taken once: a write refused before it began runs on the database opened again.
+        let f = Mutex::new(Some(f));
+        self.with_db(|db| {
+            let txn = db.begin_write().map_err(err)?;
+            let Some(f) = f.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() else {
+                return Err(StorageError::Io("a write was tried twice".into()));
+            };
+            {
+                let mut table = txn.open_table(TABLE).map_err(err)?;
+                f(&mut table).map_err(err)?;
+            }
+            // `Durability::Immediate` is redb's default: commit returns once synced.
+            txn.commit().map_err(err)?;
+            Ok(())
+        })
     }
 }
 
@@ -176,9 +227,13 @@ fn open_error(dir: &Path, e: redb::Error) -> StorageError {
     }
 }
 
+/// What redb says once an I/O error happened, until the database is opened again.
+const PREVIOUS_IO: &str = "an earlier write failed; the store is being opened again";
+
 fn err(e: impl Into<redb::Error>) -> StorageError {
     match e.into() {
         redb::Error::Corrupted(cause) => StorageError::Corrupt { what: "redb".into(), cause },
+        redb::Error::PreviousIo => StorageError::Io(PREVIOUS_IO.into()),
         e => StorageError::Io(e.to_string()),
     }
 }

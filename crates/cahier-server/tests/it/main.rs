@@ -4,6 +4,7 @@
 mod attacks;
 mod authorship;
 mod browser;
+mod disk_full;
 mod engine;
 mod http_auth;
 mod invites;
@@ -53,7 +54,11 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(data: &Path, config: ServerConfig) -> TestServer {
-        let store = open_store(data);
+        TestServer::start_on(open_store(data), config).await
+    }
+
+    /// A server on a store of the test's choosing.
+    pub async fn start_on(store: cahier_store::Store, config: ServerConfig) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let shutdown = CancellationToken::new();
