@@ -17,12 +17,14 @@
 //! that. Only redb and PostgreSQL keep that promise through a power cut.
 
 mod faulty;
+mod migrate;
 mod postgres_backend;
 mod redb_backend;
 mod sled_backend;
 mod store;
 
 pub use faulty::FaultyStorage;
+pub use migrate::{Migrated, migrate};
 pub use postgres_backend::PostgresStorage;
 pub use redb_backend::{REDB_FILE, RedbStorage};
 pub use sled_backend::SledStorage;

@@ -100,6 +100,17 @@ enum Command {
     /// Manage invite links (participants without an account).
     #[command(subcommand)]
     Invite(accounts::InviteCommand),
+    /// Copy a store into a new one (a sled folder into redb, or a folder into
+    /// PostgreSQL): every document with its whole history, its address and
+    /// every record; each document's heads are checked in both.
+    Migrate {
+        /// The store to copy, left as it is.
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data", help = crate::DATA_HELP)]
+        data: PathBuf,
+        /// The new store: a missing or empty folder (redb), or an empty database.
+        #[arg(long)]
+        to: PathBuf,
+    },
     /// List the documents in the store.
     List {
         #[arg(long, env = "CAHIER_DATA", default_value = "./data", help = crate::DATA_HELP)]
@@ -125,6 +136,7 @@ fn main() -> ExitCode {
         Command::Import { path, data } => import::run(&path, &data),
         Command::Export { data, out } => export::run(&data, &out),
         Command::List { data } => list(&data),
+        Command::Migrate { data, to } => migrate(&data, &to),
         Command::Publish { page, by, data } => wiki::publish(&data, &page, &by),
         Command::Unpublish { page, by, data } => wiki::unpublish(&data, &page, &by),
         Command::Delete { document, by, data } => wiki::delete(&data, &document, &by),
@@ -162,6 +174,21 @@ fn open_store(data: &std::path::Path) -> anyhow::Result<cahier_store::Store> {
         Some(folder) => cahier_store::Store::open(folder).with_context(|| format!("cannot use the data folder {folder}")),
         None => cahier_store::Store::open_sled(data).with_context(|| format!("cannot use the data folder {}", data.display())),
     }
+}
+
+fn migrate(data: &std::path::Path, to: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    let from = open_store(data)?;
+    let target = open_store(to)?;
+    let done = cahier_store::migrate(&from, &target).with_context(|| format!("cannot migrate into {}", to.display()))?;
+    println!(
+        "{} documents ({} chunks, every head checked) and {} records copied into {}",
+        done.documents,
+        done.chunks,
+        done.records,
+        to.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn list(data: &std::path::Path) -> anyhow::Result<ExitCode> {

@@ -494,3 +494,37 @@ fn the_watch_says_when_it_listens_again_after_its_connection_was_lost() {
     assert_ne!(cluster.sql(db, &format!("{listening} AND datname = '{db}'")), "0", "the watch's connection was there");
     assert_eq!(next(), Watched::Missed, "listening again after the connection was lost");
 }
+
+/// `migrate` copies a sled store into a new redb one: every document with its
+/// whole history (same heads, same changes), its address, and every record;
+/// and refuses a target that already holds something.
+#[test]
+fn a_sled_store_migrates_into_redb_with_every_document_heads_and_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let from = Store::open(&format!("sled:{}", dir.path().join("s").display())).expect("sled").with_compact_after(3);
+    let mut ids = Vec::new();
+    for (n, title) in ["Écoles", "Cantine", "Budget"].iter().enumerate() {
+        let (mut loaded, _) = from.upsert(&page(title, "a"), &Editor::new("x"), T0).expect("doc");
+        for i in 0..(2 + 3 * n as i64) {
+            append(&mut loaded, &i.to_string(), T0 + i);
+            from.save(&mut loaded).expect("save");
+        }
+        ids.push((loaded.id.clone(), loaded.doc.get_heads(), loaded.doc.get_changes(&[]).len()));
+    }
+    from.put_records(vec![("account/camille".into(), Some(b"c".to_vec())), ("invite/1".into(), Some(b"i".to_vec()))]).expect("records");
+    let to = Store::open(&format!("redb:{}", dir.path().join("r").display())).expect("redb");
+    let done = cahier_store::migrate(&from, &to).expect("migrate");
+    assert_eq!((done.documents, done.records), (3, 2));
+    drop(to);
+    let to = Store::open(dir.path().join("r").to_str().expect("utf-8")).expect("reopen redb");
+    for (id, heads, changes) in &ids {
+        let loaded = to.load(id).expect("load").expect("there");
+        assert_eq!(&loaded.doc.get_heads(), heads);
+        assert_eq!(loaded.doc.get_changes(&[]).len(), *changes, "the whole history came over");
+    }
+    assert_eq!(to.find_slug("cantine").expect("slug"), Some(ids[1].0.clone()));
+    assert_eq!(to.list().expect("list").len(), 3);
+    assert_eq!(to.record("invite/1").expect("record"), Some(b"i".to_vec()));
+    let err = cahier_store::migrate(&from, &to).err().expect("a full target is refused");
+    assert!(err.to_string().contains("not empty"), "{err}");
+}

@@ -26,3 +26,22 @@ fn a_redb_store_is_created_by_its_prefix_and_reopened_by_its_folder() {
     ok(&["import", s(&sample_dir()), "--data", s(&fresh)]);
     assert!(fresh.join(cahier_store::REDB_FILE).exists(), "a new folder gets the redb store");
 }
+
+/// `cahier migrate` copies a sled folder into a new redb one, which then
+/// serves the same documents; a second run into it is refused.
+#[test]
+fn migrate_moves_a_sled_folder_into_a_new_redb_one() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let sled = tmp.path().join("sled");
+    let redb = tmp.path().join("redb");
+    ok(&["import", s(&sample_dir()), "--data", &format!("sled:{}", s(&sled))]);
+    let out = ok(&["migrate", "--data", s(&sled), "--to", s(&redb)]);
+    assert!(out.contains("5 documents"), "{out}");
+    assert!(redb.join(cahier_store::REDB_FILE).exists());
+    assert_eq!(ok(&["list", "--data", s(&redb)]), ok(&["list", "--data", s(&sled)]));
+    ok(&["export", "--data", s(&redb), "--out", s(&tmp.path().join("e"))]);
+    assert!(tmp.path().join("e/pages/classe-dehors.md").exists());
+    let again = cahier(&["migrate", "--data", s(&sled), "--to", s(&redb)]);
+    assert!(!again.status.success(), "a target that holds documents is refused");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
+}
