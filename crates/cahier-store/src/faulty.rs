@@ -3,7 +3,7 @@
 //! for tests of what users see when storage fails or is shared.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 
 use cahier_doc::DocId;
@@ -16,11 +16,21 @@ pub struct FaultyStorage<S> {
     documents_failing: AtomicBool,
     /// A watch handed out in place of the inner backend's.
     watch: Mutex<Option<mpsc::Receiver<Watched>>>,
+    /// Writes so far, and the one (counted from 0) that fails.
+    writes: AtomicU64,
+    fail_write: AtomicU64,
 }
 
 impl<S: Storage> FaultyStorage<S> {
     pub fn new(inner: S) -> FaultyStorage<S> {
-        FaultyStorage { inner, failing: AtomicBool::new(false), documents_failing: AtomicBool::new(false), watch: Mutex::new(None) }
+        FaultyStorage {
+            inner,
+            failing: AtomicBool::new(false),
+            documents_failing: AtomicBool::new(false),
+            watch: Mutex::new(None),
+            writes: AtomicU64::new(0),
+            fail_write: AtomicU64::new(u64::MAX),
+        }
     }
 
     /// The next [`Storage::watch`] reports what is sent here instead of the
@@ -42,7 +52,21 @@ impl<S: Storage> FaultyStorage<S> {
         self.failing.store(failing, Ordering::SeqCst);
     }
 
+    /// The `n`th write from now (commits and record writes, counted from 0)
+    /// fails, once; the others go through.
+    pub fn fail_write(&self, n: u64) {
+        self.fail_write.store(self.writes.load(Ordering::SeqCst) + n, Ordering::SeqCst);
+    }
+
+    /// Commits and record writes so far.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::SeqCst)
+    }
+
     fn check(&self) -> Result<(), StorageError> {
+        if self.writes.fetch_add(1, Ordering::SeqCst) == self.fail_write.load(Ordering::SeqCst) {
+            return Err(StorageError::Io("injected: Input/output error (os error 5)".into()));
+        }
         if self.failing.load(Ordering::SeqCst) {
             return Err(StorageError::Io("No space left on device (os error 28)".into()));
         }

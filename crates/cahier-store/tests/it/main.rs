@@ -5,6 +5,8 @@
 //! between sled and redb, PostgreSQL's migrations, lost connections and one
 //! database shared by two stores.
 
+mod faults;
+
 use std::path::Path;
 use std::sync::Arc;
 
