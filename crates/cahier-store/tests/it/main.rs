@@ -527,6 +527,6 @@ fn a_sled_store_migrates_into_redb_with_every_document_heads_and_record() {
     assert_eq!(to.find_slug("cantine").expect("slug"), Some(ids[1].0.clone()));
     assert_eq!(to.list().expect("list").len(), 3);
     assert_eq!(to.record("invite/1").expect("record"), Some(b"i".to_vec()));
-    let err = cahier_store::migrate(&from, &to).err().expect("a full target is refused");
+    let err = cahier_store::migrate(&from, &to).expect_err("a full target is refused");
     assert!(err.to_string().contains("not empty"), "{err}");
 }
