@@ -36,6 +36,17 @@ pub struct AppState {
     pub deleted: crate::access::Deleted,
     /// Previews rendered at once (each on the blocking pool).
     pub render_permits: Arc<Semaphore>,
+    /// The last answer of the store to `/healthz`'s check.
+    pub store_health: Arc<StoreHealth>,
+}
+
+/// `/healthz`'s view of the store: one check at a time, its answer kept for
+/// a second, so that a flood of `/healthz` costs the store one request a
+/// second at most, and no check queues behind a database that does not answer.
+#[derive(Default)]
+pub struct StoreHealth {
+    last: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
+    checking: std::sync::atomic::AtomicBool,
 }
 
 pub fn app(state: AppState) -> Router {
@@ -248,14 +259,37 @@ async fn healthz(State(state): State<AppState>) -> Response {
     if let Some(why) = state.metrics.engine_trouble(now, state.hub.tx.is_closed()) {
         return (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
     }
-    let store = state.store.clone();
-    let asked = tokio::time::timeout(STORE_CHECK, tokio::task::spawn_blocking(move || store.check_alive())).await;
-    match asked {
-        Ok(Ok(Ok(()))) => "ok".into_response(),
-        Ok(Ok(Err(e))) => (StatusCode::SERVICE_UNAVAILABLE, format!("the store does not answer: {e}")).into_response(),
-        Ok(Err(_)) => (StatusCode::SERVICE_UNAVAILABLE, "the store check failed").into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, format!("the store did not answer within {} s", STORE_CHECK.as_secs())).into_response(),
+    if store_alive(&state).await {
+        "ok".into_response()
+    } else {
+        // The cause (which may name the database's host and role) goes to the log only.
+        (StatusCode::SERVICE_UNAVAILABLE, "the store does not answer").into_response()
     }
+}
+
+/// Whether the store answered its last check, made again when a second old
+/// and no other check is running; waits `STORE_CHECK` at most.
+async fn store_alive(state: &AppState) -> bool {
+    use std::sync::atomic::Ordering;
+    let health = state.store_health.clone();
+    let last = *crate::access::lock(&health.last);
+    if let Some((at, alive)) = last
+        && at.elapsed() < std::time::Duration::from_secs(1)
+    {
+        return alive;
+    }
+    if health.checking.swap(true, Ordering::SeqCst) {
+        // Another request is checking: its predecessor's answer stands meanwhile.
+        return last.is_none_or(|(_, alive)| alive);
+    }
+    let store = state.store.clone();
+    let check = tokio::task::spawn_blocking(move || {
+        let alive = store.check_alive().map_err(|e| tracing::warn!(error = %e, "the store does not answer /healthz's check")).is_ok();
+        *crate::access::lock(&health.last) = Some((std::time::Instant::now(), alive));
+        health.checking.store(false, Ordering::SeqCst);
+        alive
+    });
+    tokio::time::timeout(STORE_CHECK, check).await.is_ok_and(|r| r.unwrap_or(false))
 }
 
 /// How long `/healthz` waits for the store.

@@ -150,6 +150,7 @@ pub async fn run(
         shutdown: shutdown.clone(),
         store,
         principals,
+        store_health: Default::default(),
     };
     // A dead or stalled engine stops the server, so that its supervisor
     // (systemd) restarts it, rather than serving on with live editing gone.

@@ -34,7 +34,10 @@ pub fn check(data: &[u8], identity: Option<&Identity>) -> Result<(), String> {
             continue;
         }
         let Some(mut message) = map_entries(&mut d) else { return Err("presence is not a map".into()) };
-        let mut channel: Option<String> = None;
+        // Clients read the map as a whole, the last of repeated keys winning,
+        // whatever their order: the value is checked once the channel it
+        // belongs to is known.
+        let (mut channel, mut value): (Option<String>, Option<std::ops::Range<usize>>) = (None, None);
         while let Some(key) = message.next_key(&mut d) {
             match key.as_str() {
                 "state" => {
@@ -43,14 +46,24 @@ pub fn check(data: &[u8], identity: Option<&Identity>) -> Result<(), String> {
                         field_value(&mut d, &field, identity)?;
                     }
                 }
-                "channel" => channel = d.str().ok().map(str::to_owned),
-                // automerge-repo writes `channel` before `value`.
-                "value" => match channel.as_deref() {
-                    Some(field) => field_value(&mut d, field, identity)?,
-                    None => skip(&mut d)?,
-                },
+                "channel" => {
+                    let start = d.position();
+                    channel = d.str().ok().map(str::to_owned);
+                    if channel.is_none() {
+                        d.set_position(start);
+                        skip(&mut d)?;
+                    }
+                }
+                "value" => {
+                    let start = d.position();
+                    skip(&mut d)?;
+                    value = Some(start..d.position());
+                }
                 _ => skip(&mut d)?,
             }
+        }
+        if let (Some(field), Some(range)) = (channel, value) {
+            field_value(&mut Decoder::new(&data[range]), &field, identity)?;
         }
     }
     Ok(())

@@ -413,6 +413,24 @@ fn a_presence_update_with_css_for_a_colour_is_refused() {
     m.run();
     assert!(m.told.get(&2).is_some_and(|t| t[0].contains("is not a colour")), "{:?}", m.told.get(&2));
     assert_eq!(m.presence.len(), 4, "nothing of it relayed");
+    // The value before its channel, or a harmless channel then the real one
+    // (a client keeps the last): refused all the same.
+    let shuffled = |keys: &[(&str, &str)]| {
+        let mut data = Vec::new();
+        let mut e = minicbor::Encoder::new(&mut data);
+        e.map(1).and_then(|e| e.str("__presence")).and_then(|e| e.map(keys.len() as u64 + 1)).expect("cbor");
+        e.str("type").and_then(|e| e.str("update")).expect("cbor");
+        for (k, v) in keys {
+            e.str(k).and_then(|e| e.str(v)).expect("cbor");
+        }
+        data
+    };
+    for keys in [
+        &[("value", "url(//evil.example)"), ("channel", "color")][..],
+        &[("channel", "status"), ("value", "url(//evil.example)"), ("channel", "color")][..],
+    ] {
+        assert!(cahier_sync::presence::check(&shuffled(keys), None).is_err_and(|e| e.contains("is not a colour")), "{keys:?}");
+    }
     for ok in ["#abc", "#A1B2C3", "#a1b2c3d4", "hsl(200 70% 38%)"] {
         assert!(cahier_sync::presence::is_plain_colour(ok), "{ok}");
     }
