@@ -7,6 +7,19 @@ import { StateEffect, StateField, type Extension } from "@codemirror/state"
 import { Decoration, type DecorationSet, EditorView, WidgetType } from "@codemirror/view"
 
 /** `peer`: the tab's peer id; `who`: the person (the same in each of their tabs). */
+/** A peer's colour as the server lets it through (`#hex` or `hsl(H S% L%)`),
+ * else a grey: a colour goes into a style, so nothing else may. */
+export function plainColor(c: string): string {
+  return /^(#[0-9a-f]{3,4}|#[0-9a-f]{6}|#[0-9a-f]{8}|hsl\(\d{1,3} \d{1,3}% \d{1,3}%\))$/i.test(c) ? c : "#767676"
+}
+
+/** The same colour, see-through, for a selection's background. */
+function tint(c: string): string {
+  const plain = plainColor(c)
+  if (plain.startsWith("hsl(")) return plain.replace(")", " / 0.2)")
+  return plain.length === 7 ? `${plain}33` : plain
+}
+
 export type RemoteCursor = { peer: string; who: string; name: string; color: string; anchor: number; head: number }
 
 export const setRemoteCursors = StateEffect.define<RemoteCursor[]>()
@@ -53,9 +66,9 @@ export function remoteCursors(self: { peer: string; who: string }): Extension {
           const from = Math.min(anchor, head)
           const to = Math.max(anchor, head)
           if (from < to) {
-            ranges.push(Decoration.mark({ attributes: { style: `background-color: ${c.color}33` }, class: "cm-remote-selection" }).range(from, to))
+            ranges.push(Decoration.mark({ attributes: { style: `background-color: ${tint(c.color)}` }, class: "cm-remote-selection" }).range(from, to))
           }
-          ranges.push(Decoration.widget({ widget: new Caret(c.name, c.color), side: 1 }).range(head))
+          ranges.push(Decoration.widget({ widget: new Caret(c.name, plainColor(c.color)), side: 1 }).range(head))
         }
         v = Decoration.set(ranges, true)
       }

@@ -16,7 +16,7 @@ import { basicSetup } from "codemirror"
 import { authorshipColours } from "./authorship"
 import { bindInput, codeMirrorText } from "./binding"
 import { type CahierDoc, type Ctx, type Session, type View, colorFor, formatWhen, h, header, labelled, slugify, wide } from "./common"
-import { type RemoteCursor, remoteCursors, setRemoteCursors } from "./cursors"
+import { type RemoteCursor, plainColor, remoteCursors, setRemoteCursors } from "./cursors"
 import { keepOnDevice } from "./device"
 import type { Entry } from "./home"
 import { t } from "./i18n"
@@ -292,7 +292,7 @@ async function fill(ctx: Ctx, id: DocumentId, element: HTMLElement, status: HTML
       const v = p?.value
       if (!v?.name || who === self.who || p.peerId === self.peer) continue
       cursors.set(p.peerId, v)
-      peopleList.append(h("li", { "data-peer": p.peerId }, h("span", { class: "dot", style: `background:${v.color}`, "aria-hidden": "true" }), ` ${v.name}`))
+      peopleList.append(h("li", { "data-peer": p.peerId }, h("span", { class: "dot", style: `background:${plainColor(v.color)}`, "aria-hidden": "true" }), ` ${v.name}`))
     }
     drawCursors()
   }

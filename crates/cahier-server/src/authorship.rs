@@ -107,7 +107,7 @@ fn compute(store: &cahier_store::Store, id: &DocId) -> anyhow::Result<Option<Aut
                     Writer::Unknown(_) => (format!("unknown:{:?}", s.writer), s.writer.credit_name().unwrap_or_default()),
                     Writer::Imported => ("imported".to_owned(), if imported.is_empty() { "import".to_owned() } else { imported.clone() }),
                 };
-                let key = cahier_auth::digest(&key)[..16].to_owned();
+                let key = cahier_auth::digest(&format!("{}:{key}", person_salt()))[..16].to_owned();
                 people.push((s.writer.clone(), Person { key, name }, 0));
                 people.len() - 1
             }
@@ -130,4 +130,18 @@ fn compute(store: &cahier_store::Store, id: &DocId) -> anyhow::Result<Option<Aut
     let mut sorted: Vec<Option<Person>> = people.into_iter().map(|(_, p, _)| Some(p)).collect();
     let people = order.iter().filter_map(|&i| sorted.get_mut(i).and_then(Option::take)).collect();
     Ok(Some(Authorship { heads: doc.get_heads().iter().map(|h| h.to_string()).collect(), people, spans: out }))
+}
+
+/// A secret of this process, mixed into each person's key: without it a
+/// reader could hash the names in the legend (`bound:account:NAME`) and learn
+/// who has an account and their login name. Keys stay stable while the server
+/// runs, which is all the editor's colours need.
+fn person_salt() -> &'static str {
+    static SALT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SALT.get_or_init(|| {
+        let mut b = [0u8; 32];
+        // Without randomness the keys are the plain digests: colours still work.
+        let _ = getrandom::fill(&mut b);
+        cahier_auth::new_secret(b)
+    })
 }

@@ -74,6 +74,10 @@ async fn the_notes_authors_are_told_to_those_who_may_read_them_with_the_credits_
     assert_eq!(body["heads"].as_array().map(Vec::len), Some(1), "the version the spans describe");
     let keys: Vec<&str> = body["people"].as_array().expect("people").iter().map(|p| p["key"].as_str().expect("key")).collect();
     assert!(keys[0] != keys[1] && !body.to_string().contains("account:"), "opaque keys, one per person: {keys:?}");
+    // Not a digest anyone can recompute from the names shown: that would tell who has an account.
+    for guess in ["bound:account:camille", "author:léa"] {
+        assert!(!keys.contains(&&cahier_auth::digest(guess)[..16]), "{guess} gives a key a reader can recompute: {keys:?}");
+    }
     server.stop().await;
     // The same names, in the same order, as the credits of the published page.
     let store = crate::open_store(&data);
