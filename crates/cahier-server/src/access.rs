@@ -75,7 +75,7 @@ pub struct Bindings {
 
 impl Bindings {
     /// Every binding the store has.
-    pub fn load(store: &cahier_store::Store) -> Result<Bindings, crate::auth_store::AuthError> {
+    pub fn load(store: &cahier_store::Store) -> Result<Bindings, cahier_app::Error> {
         Ok(Bindings { owners: Mutex::new(crate::auth_store::actor_identities(store)?), unsaved: Mutex::default() })
     }
 

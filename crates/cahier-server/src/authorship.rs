@@ -46,7 +46,7 @@ struct SpanOut {
 /// Readable by whoever may read the document (its sync socket's rule: not
 /// deleted, and `Act::ReadDocument`); anyone else is told it is not there.
 pub async fn authorship(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    let v = viewer(&state, &headers, None);
+    let v = viewer(&state, &headers, None).await;
     if v.principal == Principal::Anonymous {
         return (StatusCode::UNAUTHORIZED, "log in first").into_response();
     }

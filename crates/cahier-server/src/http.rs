@@ -130,7 +130,7 @@ async fn sync(
     }
     // Authenticated before any document is touched: a token, else the session cookie.
     let principal = match sync_token(&query, &headers) {
-        None => crate::web_auth::viewer(&state, &headers, None).principal,
+        None => crate::web_auth::viewer(&state, &headers, None).await.principal,
         Some(token) => {
             let store = state.store.clone();
             match tokio::task::spawn_blocking(move || crate::auth_store::token_principal(&store, &token)).await {

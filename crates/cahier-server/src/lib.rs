@@ -6,18 +6,16 @@
 //! (`hub_task.rs`: each drains every pending input before a flush, so changes
 //! are applied in batches, and documents progress in parallel), and one
 //! storage thread (`storage.rs`: loads, and group commits that return only
-//! after the store's commit). HTTP routes are in `http.rs`.
+//! after the store's commit). HTTP routes are in `http.rs`; the use cases they
+//! call are `cahier_app`'s, run off the async workers (`handler.rs`).
 
 mod access;
-pub mod archive;
-pub mod auth_store;
 mod authorship;
+mod handler;
 mod http;
 mod hub_task;
 mod metrics;
-pub mod publication;
 mod storage;
-pub mod transfer;
 mod web;
 mod web_auth;
 mod wiki;
@@ -28,6 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use cahier_app::{auth_store, publication};
 use cahier_sync::Limits;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -87,6 +86,10 @@ impl Default for ServerConfig {
         }
     }
 }
+
+/// How often sessions that no longer open anything are removed from the store
+/// (logins and joins remove them too).
+const SESSION_PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Serves until `shutdown` is cancelled, then stops accepting, closes every
 /// socket with a close frame, flushes every document and returns.
@@ -178,10 +181,28 @@ pub async fn run(
             }
         })
     };
+    let purge = {
+        let (store, stop) = (state.store.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(SESSION_PURGE_EVERY);
+            loop {
+                tokio::select! {
+                    _ = every.tick() => {}
+                    _ = stop.cancelled() => return,
+                }
+                match handler::blocking(&store, |store| auth_store::purge_sessions(store, now_ms())).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(sessions = n, "expired sessions removed"),
+                    Err(e) => tracing::warn!(cause = %e, "cannot remove expired sessions"),
+                }
+            }
+        })
+    };
     let app = http::app(state);
     tracing::info!(%addr, "cahier is listening");
     http::serve(listener, app, &config, &metrics, shutdown.clone()).await;
     watchdog.abort();
+    purge.abort();
     let failed = engine_failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
     if let Some(why) = failed {
         // The engine cannot be asked to flush; what it acknowledged is stored.

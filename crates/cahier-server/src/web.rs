@@ -11,6 +11,7 @@ use cahier_auth::{Act, Principal, allowed};
 use cahier_doc::DocId;
 use serde::{Deserialize, Serialize};
 
+use crate::handler::blocking;
 use crate::http::AppState;
 use crate::web_auth::viewer;
 
@@ -43,7 +44,7 @@ fn not_built(state: &AppState) -> Response {
 /// `/edit` and `/edit/ID`: the editor's single page. Guests and accounts only;
 /// anyone else is sent to log in.
 pub async fn shell(State(state): State<AppState>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
-    let v = viewer(&state, &headers, None);
+    let v = viewer(&state, &headers, None).await;
     if v.principal == Principal::Anonymous {
         let next = uri.path().to_owned();
         return Redirect::to(&format!("/login?next={next}")).into_response();
@@ -108,8 +109,8 @@ struct Session {
 }
 
 pub async fn session(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let v = viewer(&state, &headers, None);
-    let storage_id = state.store.storage_id().unwrap_or_default();
+    let v = viewer(&state, &headers, None).await;
+    let storage_id = blocking(&state.store, |store| Ok(store.storage_id()?)).await.unwrap_or_default();
     let (kind, name, role, doc, write) = match &v.principal {
         Principal::Anonymous => ("anonymous", None, None, None, false),
         Principal::Guest { name, doc, write, .. } => ("guest", Some(name.clone()), None, Some(doc.clone()), *write),
@@ -141,13 +142,14 @@ struct DocEntry {
 
 /// The documents the viewer may open, most recently updated first.
 pub async fn documents(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let v = viewer(&state, &headers, None);
+    let v = viewer(&state, &headers, None).await;
     if v.principal == Principal::Anonymous {
         return (StatusCode::UNAUTHORIZED, "log in first").into_response();
     }
-    let entries = match state.store.list() {
-        Ok(e) => e,
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    let listed = blocking(&state.store, |store| Ok((store.list()?, crate::publication::deleted_ids(store)?))).await;
+    let (entries, deleted) = match listed {
+        Ok(found) => found,
+        Err(e) => return crate::handler::server_error(e),
     };
     let published: std::collections::HashSet<DocId> =
         state.wiki.read().map(|w| w.catalog.by_title().iter().map(|p| p.id.clone()).collect()).unwrap_or_default();
@@ -156,7 +158,7 @@ pub async fn documents(State(state): State<AppState>, headers: HeaderMap) -> Res
         .filter(|e| e.kind != "other")
         .filter_map(|e| {
             let id = DocId::parse(&e.id).ok()?;
-            if crate::publication::is_deleted(&state.store, &id).unwrap_or(true) {
+            if deleted.contains(&id) {
                 return None;
             }
             allowed(&v.principal, &Act::ReadDocument(&id)).then(|| DocEntry {
@@ -183,7 +185,7 @@ pub struct RenderRequest {
 /// The live preview: the same renderer, sanitiser and wiki-link resolution
 /// readers get. For those who may edit something; at most 1 MiB of Markdown.
 pub async fn render(State(state): State<AppState>, headers: HeaderMap, Json(req): Json<RenderRequest>) -> Response {
-    let v = viewer(&state, &headers, None);
+    let v = viewer(&state, &headers, None).await;
     if v.principal == Principal::Anonymous {
         return (StatusCode::UNAUTHORIZED, "log in first").into_response();
     }
@@ -220,7 +222,7 @@ pub struct InviteRequest {
 /// `POST /api/invites`: a new invite link to a document. Needs the right to
 /// invite to it, and the session's CSRF token in `X-Cahier-CSRF` (or a bearer token).
 pub async fn create_invite(State(state): State<AppState>, headers: HeaderMap, Json(req): Json<InviteRequest>) -> Response {
-    let v = viewer(&state, &headers, None);
+    let v = viewer(&state, &headers, None).await;
     let Ok(doc) = DocId::parse(&req.doc) else { return (StatusCode::BAD_REQUEST, "not a document id").into_response() };
     if !allowed(&v.principal, &Act::CreateInvite(&doc)) {
         return (StatusCode::FORBIDDEN, "you may not invite people to this document").into_response();
@@ -237,7 +239,8 @@ pub async fn create_invite(State(state): State<AppState>, headers: HeaderMap, Js
         return (StatusCode::SERVICE_UNAVAILABLE, "no randomness").into_response();
     }
     let by = v.name().unwrap_or("?").to_owned();
-    match crate::auth_store::create_invite(&state.store, &doc, req.write, &by, expires, id, secret, now) {
+    let write = req.write;
+    match blocking(&state.store, move |store| crate::auth_store::create_invite(store, &doc, write, &by, expires, id, secret, now)).await {
         Ok((inv, secret)) => Json(serde_json::json!({
             "id": inv.id,
             "url": format!("{}/join/{secret}", state.base_url),
@@ -245,7 +248,7 @@ pub async fn create_invite(State(state): State<AppState>, headers: HeaderMap, Js
             "expires_ms": inv.expires_ms,
         }))
         .into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => crate::handler::server_error(e),
     }
 }
 
@@ -266,7 +269,7 @@ struct InviteEntry {
 /// digest, so no link is in the answer: the editor shows the address of the
 /// links it made itself.
 pub async fn list_invites(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    let v = viewer(&state, &headers, None);
+    let v = viewer(&state, &headers, None).await;
     if v.principal == Principal::Anonymous {
         return (StatusCode::UNAUTHORIZED, "log in first").into_response();
     }
@@ -275,7 +278,7 @@ pub async fn list_invites(State(state): State<AppState>, Path(id): Path<String>,
         return (StatusCode::FORBIDDEN, "you may not invite people to this document").into_response();
     }
     let now = crate::now_ms();
-    match crate::auth_store::invites_of(&state.store, &doc) {
+    match blocking(&state.store, move |store| crate::auth_store::invites_of(store, &doc)).await {
         Ok(list) => {
             let invites: Vec<InviteEntry> = list
                 .into_iter()
@@ -303,7 +306,7 @@ pub async fn list_invites(State(state): State<AppState>, Path(id): Path<String>,
 /// `POST /api/invites/ID/revoke`: the link stops working, and so do the guest
 /// sessions opened with it, their open sync sockets closed at once. Maintainers only.
 pub async fn revoke_invite(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    let v = viewer(&state, &headers, None);
+    let v = viewer(&state, &headers, None).await;
     if !allowed(&v.principal, &Act::RevokeInvite) {
         return (StatusCode::FORBIDDEN, "only maintainers revoke invite links").into_response();
     }
@@ -311,14 +314,15 @@ pub async fn revoke_invite(State(state): State<AppState>, Path(id): Path<String>
         return (StatusCode::FORBIDDEN, "missing or wrong CSRF token").into_response();
     }
     let by = v.name().unwrap_or("?").to_owned();
-    match crate::auth_store::revoke_invite(&state.store, &id, &by, crate::now_ms()) {
+    let invite = id.clone();
+    match blocking(&state.store, move |store| crate::auth_store::revoke_invite(store, &invite, &by, crate::now_ms())).await {
         Ok(()) => {
             // Its guests' open sockets close now, not at their next reconnect.
             let closed = state.principals.close_invite(&id, "invite revoked");
             tracing::info!(invite = %id, closed, "invite revoked");
             StatusCode::NO_CONTENT.into_response()
         }
-        Err(crate::auth_store::AuthError::Invalid(why)) => (StatusCode::NOT_FOUND, why).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(cahier_app::Error::NotFound(why)) => (StatusCode::NOT_FOUND, why).into_response(),
+        Err(e) => crate::handler::server_error(e),
     }
 }

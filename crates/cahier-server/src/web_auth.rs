@@ -15,6 +15,7 @@ use cahier_wiki::Lang;
 use cahier_wiki::html::{self, Ctx};
 use serde::Deserialize;
 
+use crate::handler::blocking;
 use crate::http::AppState;
 
 /// The session cookie's name. Served over HTTPS it carries the `__Host-`
@@ -122,20 +123,25 @@ pub async fn remember_lang(mut req: axum::extract::Request, next: axum::middlewa
 }
 
 /// Resolves the viewer: an API token in `Authorization: Bearer`, else a session
-/// cookie, else anonymous. A bad token is anonymous too (pages answer as to a reader).
-pub fn viewer(state: &AppState, headers: &HeaderMap, query_lang: Option<&str>) -> Viewer {
+/// cookie, else anonymous. A bad token is anonymous too (pages answer as to a
+/// reader). The store is read on a blocking thread, and only when the request
+/// carries a credential.
+pub async fn viewer(state: &AppState, headers: &HeaderMap, query_lang: Option<&str>) -> Viewer {
     let lang = lang(headers, query_lang);
     let anonymous = Viewer { principal: Principal::Anonymous, csrf: None, bearer: false, lang };
     if let Some(token) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")) {
-        return match crate::auth_store::token_principal(&state.store, token.trim()) {
+        let token = token.trim().to_owned();
+        return match crate::handler::blocking(&state.store, move |store| crate::auth_store::token_principal(store, &token)).await {
             Ok(Some(p)) => Viewer { principal: p, csrf: None, bearer: true, lang },
             _ => anonymous,
         };
     }
-    if let Some(secret) = cookie(headers, session_cookie(state))
-        && let Ok(Some((p, s))) = crate::auth_store::session(&state.store, secret, crate::now_ms())
-    {
-        return Viewer { principal: p, csrf: Some(s.csrf), bearer: false, lang };
+    if let Some(secret) = cookie(headers, session_cookie(state)) {
+        let secret = secret.to_owned();
+        let found = crate::handler::blocking(&state.store, move |store| crate::auth_store::session(store, &secret, crate::now_ms())).await;
+        if let Ok(Some((p, s))) = found {
+            return Viewer { principal: p, csrf: Some(s.csrf), bearer: false, lang };
+        }
     }
     anonymous
 }
@@ -269,7 +275,7 @@ pub struct LoginQuery {
 }
 
 pub async fn login_page(State(state): State<AppState>, Query(q): Query<LoginQuery>, headers: HeaderMap) -> Response {
-    let v = viewer(&state, &headers, q.lang.as_deref());
+    let v = viewer(&state, &headers, q.lang.as_deref()).await;
     let Some(r) = random32() else { return html_page(StatusCode::SERVICE_UNAVAILABLE, String::new()) };
     let csrf = cahier_auth::new_secret(r);
     login_form(&state, &v, &csrf, "", None, q.next.as_deref().unwrap_or("/wiki"), StatusCode::OK)
@@ -300,7 +306,7 @@ pub async fn login_submit(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let v = viewer(&state, &headers, None);
+    let v = viewer(&state, &headers, None).await;
     let t = v.lang.t();
     // The form must come from our own login page (login CSRF).
     let cookie_ok = cookie(&headers, form_cookie(&state)).is_some_and(|c| cahier_auth::same_secret(c, &form.csrf));
@@ -325,7 +331,8 @@ pub async fn login_submit(
         Ok(Ok(Some((secret, _session)))) => {
             // A session id the browser had before is dropped: the id changes at login.
             if let Some(old) = cookie(&headers, session_cookie(&state)) {
-                let _ = crate::auth_store::logout(&state.store, old);
+                let old = old.to_owned();
+                let _ = blocking(&state.store, move |store| crate::auth_store::logout(store, &old)).await;
             }
             let mut resp = Redirect::to(safe_next(&form.next)).into_response();
             let c = format!(
@@ -358,13 +365,14 @@ pub struct CsrfForm {
 }
 
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
-    let v = viewer(&state, &headers, None);
+    let v = viewer(&state, &headers, None).await;
     if !v.csrf_ok(form.csrf.as_deref()) {
         let t = v.lang.t();
         return html_page(StatusCode::FORBIDDEN, html::message(&v.ctx(&state, "/logout"), t.forbidden_title, t.forbidden));
     }
     if let Some(secret) = cookie(&headers, session_cookie(&state)) {
-        let _ = crate::auth_store::logout(&state.store, secret);
+        let secret = secret.to_owned();
+        let _ = blocking(&state.store, move |store| crate::auth_store::logout(store, &secret)).await;
     }
     let mut resp = Redirect::to("/wiki").into_response();
     let c = format!("{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}", session_cookie(&state), secure(&state));
@@ -381,9 +389,10 @@ pub async fn setup_page(
     axum::extract::Path(secret): axum::extract::Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let v = viewer(&state, &headers, None);
+    let v = viewer(&state, &headers, None).await;
 
-    if !crate::auth_store::setup_secret_ok(&state.store, &secret, crate::now_ms()).unwrap_or(false) {
+    let asked = secret.clone();
+    if !blocking(&state.store, move |store| crate::auth_store::setup_secret_ok(store, &asked, crate::now_ms())).await.unwrap_or(false) {
         return html_page(StatusCode::NOT_FOUND, html::not_found(&v.ctx(&state, "/wiki")));
     }
     let Some(r) = random32() else { return html_page(StatusCode::SERVICE_UNAVAILABLE, String::new()) };
@@ -413,7 +422,7 @@ pub async fn setup_submit(
     headers: HeaderMap,
     Form(form): Form<SetupForm>,
 ) -> Response {
-    let v = viewer(&state, &headers, None);
+    let v = viewer(&state, &headers, None).await;
     let t = v.lang.t();
     let ctx_path = "/setup";
     let cookie_ok = cookie(&headers, form_cookie(&state)).is_some_and(|c| cahier_auth::same_secret(c, &form.csrf));
@@ -428,15 +437,17 @@ pub async fn setup_submit(
     let Some(salt) = random32() else { return html_page(StatusCode::SERVICE_UNAVAILABLE, String::new()) };
     let mut s16 = [0u8; 16];
     s16.copy_from_slice(&salt[..16]);
-    let store = state.store.clone();
     let (sec, name, password) = (secret.clone(), form.name.clone(), form.password.clone());
     let done =
-        tokio::task::spawn_blocking(move || crate::auth_store::complete_setup(&store, &sec, &name, &password, s16, crate::now_ms())).await;
+        blocking(&state.store, move |store| crate::auth_store::complete_setup(store, &sec, &name, &password, s16, crate::now_ms())).await;
     match done {
-        Ok(Ok(())) => Redirect::to("/login?next=/edit").into_response(),
-        Ok(Err(crate::auth_store::AuthError::Invalid(why))) => again(&why),
-        Ok(Err(e)) => html_page(StatusCode::INTERNAL_SERVER_ERROR, html::message(&v.ctx(&state, ctx_path), t.login, &e.to_string())),
-        Err(_) => html_page(StatusCode::INTERNAL_SERVER_ERROR, String::new()),
+        Ok(()) => Redirect::to("/login?next=/edit").into_response(),
+        Err(cahier_app::Error::Invalid(why)) => again(&why),
+        // The link was used meanwhile (another request with it won): nothing changed.
+        Err(e @ cahier_app::Error::Conflict(_)) => {
+            html_page(StatusCode::CONFLICT, html::message(&v.ctx(&state, ctx_path), t.login, &e.to_string()))
+        }
+        Err(e) => crate::handler::server_error(e),
     }
 }
 
@@ -447,11 +458,10 @@ pub async fn join_page(
     axum::extract::Path(secret): axum::extract::Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let v = viewer(&state, &headers, None);
-    let Ok(Some(inv)) = crate::auth_store::invite_by_secret(&state.store, &secret, crate::now_ms()) else {
-        return invite_gone(&state, &v, &secret);
+    let v = viewer(&state, &headers, None).await;
+    let Some((inv, title)) = invite_and_title(&state, &secret).await else {
+        return invite_gone(&state, &v, &secret).await;
     };
-    let title = invite_title(&state, &inv.doc);
     let Some(r) = random32() else { return html_page(StatusCode::SERVICE_UNAVAILABLE, String::new()) };
     let csrf = cahier_auth::new_secret(r);
     let here = format!("/join/{secret}");
@@ -466,8 +476,9 @@ pub async fn join_page(
 /// A link that opens nothing: why, and what to do. 410 for a link that worked
 /// once (expired or revoked), 404 for one Cahier never made (a typo, a link
 /// cut short by a mail client).
-fn invite_gone(state: &AppState, v: &Viewer, secret: &str) -> Response {
-    let status = match crate::auth_store::any_invite_by_secret(&state.store, secret) {
+async fn invite_gone(state: &AppState, v: &Viewer, secret: &str) -> Response {
+    let asked = secret.to_owned();
+    let status = match blocking(&state.store, move |store| crate::auth_store::any_invite_by_secret(store, &asked)).await {
         Ok(Some(_)) => StatusCode::GONE,
         Ok(None) => StatusCode::NOT_FOUND,
         Err(e) => {
@@ -482,8 +493,17 @@ fn invite_gone(state: &AppState, v: &Viewer, secret: &str) -> Response {
     html_page(status, html::message(&v.ctx(state, &here), t.invite_gone_title, t.invite_gone))
 }
 
-fn invite_title(state: &AppState, doc: &str) -> String {
-    cahier_doc::DocId::parse(doc).ok().and_then(|id| state.store.backend().entry(&id).ok().flatten()).map(|e| e.title).unwrap_or_default()
+/// The invite a link's secret opens, if it still works, and its document's title.
+async fn invite_and_title(state: &AppState, secret: &str) -> Option<(crate::auth_store::Invite, String)> {
+    let secret = secret.to_owned();
+    let found = blocking(&state.store, move |store| {
+        let Some(inv) = crate::auth_store::invite_by_secret(store, &secret, crate::now_ms())? else { return Ok(None) };
+        let id = cahier_doc::DocId::parse(&inv.doc).ok();
+        let title = id.and_then(|id| store.backend().entry(&id).ok().flatten()).map(|e| e.title).unwrap_or_default();
+        Ok(Some((inv, title)))
+    })
+    .await;
+    found.ok().flatten()
 }
 
 #[derive(Deserialize)]
@@ -498,17 +518,19 @@ pub async fn join_submit(
     headers: HeaderMap,
     Form(form): Form<JoinForm>,
 ) -> Response {
-    let v = viewer(&state, &headers, None);
+    let v = viewer(&state, &headers, None).await;
     let t = v.lang.t();
     let cookie_ok = cookie(&headers, form_cookie(&state)).is_some_and(|c| cahier_auth::same_secret(c, &form.csrf));
     if !cookie_ok {
         return html_page(StatusCode::FORBIDDEN, html::message(&v.ctx(&state, "/join"), t.forbidden_title, t.forbidden));
     }
     let (Some(sr), Some(cr)) = (random32(), random32()) else { return html_page(StatusCode::SERVICE_UNAVAILABLE, String::new()) };
-    match crate::auth_store::join(&state.store, &secret, &form.name, sr, cr, crate::now_ms()) {
+    let (asked, name) = (secret.clone(), form.name.clone());
+    match blocking(&state.store, move |store| crate::auth_store::join(store, &asked, &name, sr, cr, crate::now_ms())).await {
         Ok(Some((session_secret, inv))) => {
             if let Some(old) = cookie(&headers, session_cookie(&state)) {
-                let _ = crate::auth_store::logout(&state.store, old);
+                let old = old.to_owned();
+                let _ = blocking(&state.store, move |store| crate::auth_store::logout(store, &old)).await;
             }
             let mut resp = Redirect::to(&format!("/edit/{}", inv.doc)).into_response();
             let c = format!(
@@ -522,12 +544,11 @@ pub async fn join_submit(
             }
             resp
         }
-        Ok(None) => invite_gone(&state, &v, &secret),
-        Err(crate::auth_store::AuthError::Invalid(why)) => {
-            let Ok(Some(inv)) = crate::auth_store::invite_by_secret(&state.store, &secret, crate::now_ms()) else {
-                return invite_gone(&state, &v, &secret);
+        Ok(None) => invite_gone(&state, &v, &secret).await,
+        Err(cahier_app::Error::Invalid(why)) => {
+            let Some((inv, title)) = invite_and_title(&state, &secret).await else {
+                return invite_gone(&state, &v, &secret).await;
             };
-            let title = invite_title(&state, &inv.doc);
             html_page(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 html::join(&v.ctx(&state, "/join"), &secret, &title, inv.write, &form.csrf, Some(&why)),

@@ -20,6 +20,7 @@ use cahier_wiki::search::SearchIndex;
 use cahier_wiki::{Catalog, Published};
 use serde::Deserialize;
 
+use crate::handler::{LiveDoc, blocking, error_page, refused, server_error};
 use crate::http::AppState;
 use crate::publication;
 use crate::web_auth::{CsrfForm, Viewer, html_page, viewer};
@@ -106,21 +107,8 @@ pub struct PageQuery {
     q: Option<String>,
 }
 
-/// The same bytes for every missing, unpublished or refused page, whatever the
-/// address asked (the language switch points to the index), so that a reader
-/// cannot tell a draft from nothing.
 fn not_found(state: &AppState, v: &Viewer, _path: &str) -> Response {
-    html_page(StatusCode::NOT_FOUND, html::not_found(&v.ctx(state, "/wiki")))
-}
-
-fn forbidden(state: &AppState, v: &Viewer, path: &str) -> Response {
-    let t = v.lang.t();
-    html_page(StatusCode::FORBIDDEN, html::message(&v.ctx(state, path), t.forbidden_title, t.forbidden))
-}
-
-fn server_error(e: impl std::fmt::Display) -> Response {
-    tracing::error!(cause = %e, "wiki request failed");
-    (StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the server's log").into_response()
+    crate::handler::not_found(state, v)
 }
 
 /// A cacheable response for readers: `ETag`, `304 Not Modified`, `Cache-Control`.
@@ -163,7 +151,7 @@ pub async fn home() -> Redirect {
 }
 
 pub async fn index(State(state): State<AppState>, Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
-    let v = viewer(&state, &headers, q.lang.as_deref());
+    let v = viewer(&state, &headers, q.lang.as_deref()).await;
     let Ok(w) = state.wiki.read() else { return server_error("lock") };
     let etag = format!("index-{}", w.catalog.generation());
     cacheable(&headers, &v, etag, "text/html; charset=utf-8", || html::index(&v.ctx(&state, "/wiki"), &w.catalog.by_title()))
@@ -173,22 +161,47 @@ pub async fn page(State(state): State<AppState>, Path(slug): Path<String>, Query
     if let Some(slug) = slug.strip_suffix(".md") {
         return markdown(state, slug.to_owned(), q, headers).await;
     }
-    let v = viewer(&state, &headers, q.lang.as_deref());
+    let v = viewer(&state, &headers, q.lang.as_deref()).await;
     let path = format!("/wiki/{slug}");
-    let Ok(w) = state.wiki.read() else { return server_error("lock") };
-    let Some(p) = w.catalog.get(&slug) else {
-        drop(w);
-        return draft_or_missing(&state, &v, &slug, &path);
+    let published = match state.wiki.read() {
+        Ok(w) => w.catalog.get(&slug).map(|p| p.id.clone()),
+        Err(_) => return server_error("lock"),
     };
+    let Some(id) = published else { return draft_or_missing(&state, &v, &slug, &path).await };
+    // A maintainer learns that the draft moved on, sees what changed, and
+    // publishes exactly that version in place (readers never get a 404).
+    let maintainer = allowed(&v.principal, &Act::Unpublish) && v.csrf.is_some();
+    let live = if maintainer {
+        let heads = blocking(&state.store, move |store| Ok(store.load_record(&id)?.map(|(doc, _)| doc.get_heads()))).await;
+        heads.ok().flatten()
+    } else {
+        None
+    };
+    published_page(&state, &v, &slug, &path, &headers, maintainer, live)
+}
+
+/// A published page from the catalog; `live`: the heads of the document now,
+/// for a maintainer.
+fn published_page(
+    state: &AppState,
+    v: &Viewer,
+    slug: &str,
+    path: &str,
+    headers: &HeaderMap,
+    maintainer: bool,
+    live: Option<Vec<ChangeHash>>,
+) -> Response {
+    let Ok(w) = state.wiki.read() else { return server_error("lock") };
+    let Some(p) = w.catalog.get(slug) else { return not_found(state, v, path) };
     let generation = w.catalog.generation();
     if v.principal == Principal::Anonymous {
         // Readers all get the same bytes: rendered once per published version.
-        let key = (slug.clone(), v.lang);
+        let key = (slug.to_owned(), v.lang);
         let hit = w.pages.lock().ok().and_then(|c| c.get(&key).filter(|h| h.generation == generation).cloned());
         let page = match hit {
             Some(page) => page,
             None => {
-                let body = html::page(&v.ctx(&state, &path), p, &w.catalog.backlinks(&slug), false, "");
+                let body = html::page(&v.ctx(state, path), p, &w.catalog.backlinks(slug), false, "");
                 let page = Arc::new(CachedPage { generation, etag: format!("{}-{generation}", p.version_tag()), body: body.into() });
                 if let Ok(mut c) = w.pages.lock() {
                     c.retain(|_, h| h.generation == generation);
@@ -197,22 +210,17 @@ pub async fn page(State(state): State<AppState>, Path(slug): Path<String>, Query
                 page
             }
         };
-        return cacheable(&headers, &v, page.etag.clone(), "text/html; charset=utf-8", || page.body.clone());
+        return cacheable(headers, v, page.etag.clone(), "text/html; charset=utf-8", || page.body.clone());
     }
     let can_history = allowed(&v.principal, &Act::ReadHistory(&p.id));
     let etag = format!("{}-{generation}", p.version_tag());
-    let maintainer = allowed(&v.principal, &Act::Unpublish) && v.csrf.is_some();
     let extra = if maintainer {
-        let ctx = v.ctx(&state, &path);
-        format!(" · {} {}", html::unpublish_form(&ctx, &slug), html::delete_form(&ctx, &slug))
+        let ctx = v.ctx(state, path);
+        format!(" · {} {}", html::unpublish_form(&ctx, slug), html::delete_form(&ctx, slug))
     } else {
         String::new()
     };
-    // A maintainer learns that the draft moved on, sees what changed, and
-    // publishes exactly that version in place (readers never get a 404).
-    let notice = if maintainer
-        && let Ok(Some((doc, _))) = state.store.load_record(&p.id)
-        && let live = doc.get_heads()
+    let notice = if let Some(live) = live
         && publication::parse_heads(&p.heads).is_some_and(|published| {
             let mut a = published.clone();
             let mut b = live.clone();
@@ -221,53 +229,48 @@ pub async fn page(State(state): State<AppState>, Path(slug): Path<String>, Query
             a != b
         }) {
         let live: Vec<String> = live.iter().map(|h| h.to_string()).collect();
-        html::unpublished_changes(&v.ctx(&state, &path), &slug, p.heads.first().map_or("", String::as_str), &live.join(","))
+        html::unpublished_changes(&v.ctx(state, path), slug, p.heads.first().map_or("", String::as_str), &live.join(","))
     } else {
         String::new()
     };
-    cacheable(&headers, &v, etag, "text/html; charset=utf-8", || {
-        let page = html::page(&v.ctx(&state, &path), p, &w.catalog.backlinks(&slug), can_history, &extra);
+    cacheable(headers, v, etag, "text/html; charset=utf-8", || {
+        let page = html::page(&v.ctx(state, path), p, &w.catalog.backlinks(slug), can_history, &extra);
         if notice.is_empty() { page } else { page.replacen("<main id=\"main\">", &format!("<main id=\"main\">\n{notice}"), 1) }
     })
 }
 
 /// A slug that is not published: a 404 for readers (exactly like a missing page);
 /// for maintainers, a page offering to publish the draft.
-fn draft_or_missing(state: &AppState, v: &Viewer, slug: &str, path: &str) -> Response {
-    if allowed(&v.principal, &Act::Publish)
-        && let Ok(Some(id)) = find_live(state, slug)
-        && let Ok(Some((doc, _))) = state.store.load_record(&id)
-    {
-        let (view, _) = cahier_doc::read(&doc, None);
-        let ctx = v.ctx(state, path);
-        let rendered = render_with_catalog(state, &view.body, view.kind);
-        let sessions = named_sessions(state, &doc);
-        let heads = doc.get_heads();
-        let current = cahier_doc::history::session_ending_at(&sessions, &heads);
-        let mut body =
-            html::version(&ctx, slug, &view.title, &heads.first().map(|h| h.to_string()).unwrap_or_default(), current, &rendered);
-        if v.csrf.is_some() {
-            let heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
-            let first = if view.kind == cahier_doc::Kind::Page {
-                html::publish_version_form(&ctx, slug, &heads.join(","), v.lang.t().publish)
-            } else {
-                html::promote_form(&ctx, slug)
-            };
-            body = body.replace("</main>", &format!("<p>{first} {}</p>\n</main>", html::delete_form(&ctx, slug)));
-        }
-        return html_page(StatusCode::OK, body);
+async fn draft_or_missing(state: &AppState, v: &Viewer, slug: &str, path: &str) -> Response {
+    if !allowed(&v.principal, &Act::Publish) {
+        return not_found(state, v, path);
     }
-    not_found(state, v, path)
-}
-
-/// The document a slug names, unless it was deleted.
-fn find_live(state: &AppState, slug: &str) -> Result<Option<DocId>, cahier_store::StorageError> {
-    let Some(id) = state.store.find_slug(slug)? else { return Ok(None) };
-    match publication::is_deleted(&state.store, &id) {
-        Ok(false) => Ok(Some(id)),
-        Ok(true) => Ok(None),
-        Err(e) => Err(cahier_store::StorageError::Io(e.to_string())),
+    let owned = slug.to_owned();
+    let found = blocking(&state.store, move |store| {
+        let Some(id) = cahier_app::live_by_slug(store, &owned)? else { return Ok(None) };
+        let Some((doc, _)) = store.load_record(&id)? else { return Ok(None) };
+        let names = crate::auth_store::actor_names(store).unwrap_or_default();
+        Ok(Some((doc, names)))
+    })
+    .await;
+    let Ok(Some((doc, names))) = found else { return not_found(state, v, path) };
+    let (view, _) = cahier_doc::read(&doc, None);
+    let ctx = v.ctx(state, path);
+    let rendered = render_with_catalog(state, &view.body, view.kind);
+    let sessions = named_sessions(&names, &doc);
+    let heads = doc.get_heads();
+    let current = cahier_doc::history::session_ending_at(&sessions, &heads);
+    let mut body = html::version(&ctx, slug, &view.title, &heads.first().map(|h| h.to_string()).unwrap_or_default(), current, &rendered);
+    if v.csrf.is_some() {
+        let heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
+        let first = if view.kind == cahier_doc::Kind::Page {
+            html::publish_version_form(&ctx, slug, &heads.join(","), v.lang.t().publish)
+        } else {
+            html::promote_form(&ctx, slug)
+        };
+        body = body.replace("</main>", &format!("<p>{first} {}</p>\n</main>", html::delete_form(&ctx, slug)));
     }
+    html_page(StatusCode::OK, body)
 }
 
 fn render_with_catalog(state: &AppState, body: &str, kind: cahier_doc::Kind) -> String {
@@ -276,15 +279,18 @@ fn render_with_catalog(state: &AppState, body: &str, kind: cahier_doc::Kind) -> 
     cahier_wiki::render_as(body, kind, &|s: &str| slugs.contains(s)).html
 }
 
-fn parse_version(s: &str) -> Option<Vec<ChangeHash>> {
-    let heads: Option<Vec<ChangeHash>> = s.split(',').map(|h| h.trim().parse().ok()).collect();
-    heads.filter(|h| !h.is_empty())
+use cahier_app::restore::parse_version;
+
+/// The live document at address `slug`, read on a blocking thread.
+async fn find_live(state: &AppState, slug: &str) -> cahier_app::Result<Option<DocId>> {
+    let slug = slug.to_owned();
+    blocking(&state.store, move |store| cahier_app::live_by_slug(store, &slug)).await
 }
 
 /// `/wiki/SLUG.md`: the published version with front matter and credits;
 /// `?version=HASH` any version, for those who may read the history.
 async fn markdown(state: AppState, slug: String, q: PageQuery, headers: HeaderMap) -> Response {
-    let v = viewer(&state, &headers, q.lang.as_deref());
+    let v = viewer(&state, &headers, q.lang.as_deref()).await;
     let path = format!("/wiki/{slug}.md");
     let (id, heads, published) = match q.version.as_deref() {
         None => {
@@ -295,7 +301,7 @@ async fn markdown(state: AppState, slug: String, q: PageQuery, headers: HeaderMa
         }
         Some(version) => {
             let Some(heads) = parse_version(version) else { return not_found(&state, &v, &path) };
-            let Ok(Some(id)) = find_live(&state, &slug) else { return not_found(&state, &v, &path) };
+            let Ok(Some(id)) = find_live(&state, &slug).await else { return not_found(&state, &v, &path) };
             if !allowed(&v.principal, &Act::ReadHistory(&id)) {
                 return not_found(&state, &v, &path);
             }
@@ -350,7 +356,7 @@ pub struct MarkdownFile {
 
 /// Loads the document and writes it at `heads` with its credits; `None` if it
 /// or one of the heads is gone. Blocking: store reads and attribution.
-fn markdown_file(store: &Store, id: &DocId, heads: &[ChangeHash], published: bool) -> anyhow::Result<Option<MarkdownFile>> {
+fn markdown_file(store: &Store, id: &DocId, heads: &[ChangeHash], published: bool) -> cahier_app::Result<Option<MarkdownFile>> {
     let Some((doc, _)) = store.load_record(id)? else { return Ok(None) };
     if heads.iter().any(|h| doc.get_change_by_hash(h).is_none()) {
         return Ok(None);
@@ -368,9 +374,9 @@ fn markdown_file(store: &Store, id: &DocId, heads: &[ChangeHash], published: boo
 }
 
 pub async fn history(State(state): State<AppState>, Path(slug): Path<String>, Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
-    let v = viewer(&state, &headers, q.lang.as_deref());
+    let v = viewer(&state, &headers, q.lang.as_deref()).await;
     let path = format!("/wiki/{slug}/history");
-    let id = match find_live(&state, &slug) {
+    let id = match find_live(&state, &slug).await {
         Ok(Some(id)) => id,
         Ok(None) => return not_found(&state, &v, &path),
         Err(e) => return server_error(e),
@@ -381,8 +387,13 @@ pub async fn history(State(state): State<AppState>, Path(slug): Path<String>, Qu
         }
         return not_found(&state, &v, &path);
     }
-    let doc = match state.store.load_record(&id) {
-        Ok(Some((doc, _))) => doc,
+    let loaded = blocking(&state.store, move |store| {
+        let Some((doc, _)) = store.load_record(&id)? else { return Ok(None) };
+        Ok(Some((doc, crate::auth_store::actor_names(store).unwrap_or_default())))
+    })
+    .await;
+    let (doc, names) = match loaded {
+        Ok(Some(found)) => found,
         Ok(None) => return not_found(&state, &v, &path),
         Err(e) => return server_error(e),
     };
@@ -391,7 +402,7 @@ pub async fn history(State(state): State<AppState>, Path(slug): Path<String>, Qu
     let body = if let Some(version) = q.version.as_deref() {
         let Some(heads) = parse_version(version).filter(|h| known(h)) else { return not_found(&state, &v, &path) };
         let (view, _) = cahier_doc::history::view_at(&doc, &heads);
-        let sessions = named_sessions(&state, &doc);
+        let sessions = named_sessions(&names, &doc);
         let session = cahier_doc::history::session_ending_at(&sessions, &heads);
         html::version(&ctx, &slug, &view.title, version, session, &render_with_catalog(&state, &view.body, view.kind))
     } else if let (Some(from), Some(to)) = (q.from.as_deref(), q.to.as_deref()) {
@@ -402,7 +413,7 @@ pub async fn history(State(state): State<AppState>, Path(slug): Path<String>, Qu
         html::diff(&ctx, &slug, &view.title, &cahier_doc::history::diff_versions(&doc, &from, &to))
     } else {
         let (view, _) = cahier_doc::read(&doc, None);
-        let sessions = named_sessions(&state, &doc);
+        let sessions = named_sessions(&names, &doc);
         let restore = if allowed(&v.principal, &Act::Restore) { v.csrf.as_deref() } else { None };
         html::history(&ctx, &slug, &view.title, &sessions, restore)
     };
@@ -412,8 +423,7 @@ pub async fn history(State(state): State<AppState>, Path(slug): Path<String>, Qu
 /// A document's editing sessions, each change named by its actor's recorded
 /// owner whatever its author field says (browsers leave it empty, a hostile
 /// writer may forge it).
-fn named_sessions(state: &AppState, doc: &automerge::Automerge) -> Vec<cahier_doc::history::Session> {
-    let names = crate::auth_store::actor_names(&state.store).unwrap_or_default();
+fn named_sessions(names: &std::collections::HashMap<String, String>, doc: &automerge::Automerge) -> Vec<cahier_doc::history::Session> {
     let mut versions = cahier_doc::history::versions(doc);
     for version in &mut versions {
         if let Some(bound) = names.get(&version.actor) {
@@ -453,45 +463,36 @@ pub struct DeleteForm {
 
 /// `GET /wiki/SLUG/delete`: asks before deleting, naming the page.
 pub async fn delete_page(State(state): State<AppState>, Path(slug): Path<String>, headers: HeaderMap) -> Response {
-    let v = viewer(&state, &headers, None);
     let path = format!("/wiki/{slug}/delete");
-    if !allowed(&v.principal, &Act::Delete) {
-        return if v.principal == Principal::Anonymous { not_found(&state, &v, &path) } else { forbidden(&state, &v, &path) };
+    match LiveDoc::read(&state, &headers, &slug, Act::Delete, &path).await {
+        Ok(live) => confirm_delete(&state, &live, &slug, &path).await,
+        Err(refused) => refused,
     }
-    confirm_delete(&state, &v, &slug, &path)
 }
 
-fn confirm_delete(state: &AppState, v: &Viewer, slug: &str, path: &str) -> Response {
-    let title = match find_live(state, slug).map(|id| id.map(|id| state.store.load_record(&id))) {
-        Ok(Some(Ok(Some((doc, _))))) => cahier_doc::read(&doc, None).0.title,
-        Ok(None) | Ok(Some(Ok(None))) => return not_found(state, v, path),
-        Ok(Some(Err(e))) => return server_error(e),
-        Err(e) => return server_error(e),
-    };
-    html_page(StatusCode::OK, html::delete_confirmation(&v.ctx(state, path), slug, &title))
+async fn confirm_delete(state: &AppState, live: &LiveDoc, slug: &str, path: &str) -> Response {
+    let id = live.id.clone();
+    let title = blocking(&state.store, move |store| Ok(store.load_record(&id)?.map(|(doc, _)| cahier_doc::read(&doc, None).0.title))).await;
+    match title {
+        Ok(Some(title)) => html_page(StatusCode::OK, html::delete_confirmation(&live.viewer.ctx(state, path), slug, &title)),
+        Ok(None) => not_found(state, &live.viewer, path),
+        Err(e) => server_error(e),
+    }
 }
 
 pub async fn delete(State(state): State<AppState>, Path(slug): Path<String>, headers: HeaderMap, Form(form): Form<DeleteForm>) -> Response {
-    let v = viewer(&state, &headers, None);
-    let path = format!("/wiki/{slug}");
-    if !allowed(&v.principal, &Act::Delete) {
-        return if v.principal == Principal::Anonymous { not_found(&state, &v, &path) } else { forbidden(&state, &v, &path) };
-    }
-    if !v.csrf_ok(form.csrf.as_deref()) {
-        return forbidden(&state, &v, &path);
-    }
-    if form.confirm.as_deref() != Some("yes") {
-        return confirm_delete(&state, &v, &slug, &format!("/wiki/{slug}/delete"));
-    }
-    let id = match find_live(&state, &slug) {
-        Ok(Some(id)) => id,
-        Ok(None) => return not_found(&state, &v, &path),
-        Err(e) => return server_error(e),
+    let live = match LiveDoc::change(&state, &headers, &slug, Act::Delete, form.csrf.as_deref(), &format!("/wiki/{slug}")).await {
+        Ok(live) => live,
+        Err(refused) => return refused,
     };
-    let by = v.name().unwrap_or("?").to_owned();
-    if let Err(e) = publication::delete(&state.store, &id, &by, crate::now_ms()) {
-        return server_error(e);
+    if form.confirm.as_deref() != Some("yes") {
+        return confirm_delete(&state, &live, &slug, &format!("/wiki/{slug}/delete")).await;
     }
+    let (id, by) = (live.id.clone(), live.by());
+    if let Err(e) = blocking(&state.store, move |store| publication::delete(store, &id, &by, crate::now_ms())).await {
+        return error_page(&state, &live.viewer, &format!("/wiki/{slug}"), live.viewer.lang.t().delete, &e);
+    }
+    let id = live.id;
     if let Err(e) = hide(&state.wiki, &id) {
         return server_error(e);
     }
@@ -519,65 +520,55 @@ async fn set_published(
     heads: Option<String>,
     publish: bool,
 ) -> Response {
-    let v = viewer(&state, &headers, None);
     let path = format!("/wiki/{slug}");
     let act = if publish { Act::Publish } else { Act::Unpublish };
-    if !allowed(&v.principal, &act) {
-        return if v.principal == Principal::Anonymous { not_found(&state, &v, &path) } else { forbidden(&state, &v, &path) };
-    }
-    if !v.csrf_ok(form.csrf.as_deref()) {
-        return forbidden(&state, &v, &path);
-    }
-    let id = match find_live(&state, &slug) {
-        Ok(Some(id)) => id,
-        Ok(None) => return not_found(&state, &v, &path),
-        Err(e) => return server_error(e),
+    let live = match LiveDoc::change(&state, &headers, &slug, act, form.csrf.as_deref(), &path).await {
+        Ok(live) => live,
+        Err(refused) => return refused,
     };
     let heads = match heads.as_deref().map(str::trim).filter(|h| !h.is_empty()) {
         None => None,
         Some(h) => match parse_version(h) {
             Some(h) => Some(h),
-            None => return html_page(StatusCode::BAD_REQUEST, html::message(&v.ctx(&state, &path), v.lang.t().publish, "invalid version")),
+            None => {
+                return html_page(
+                    StatusCode::BAD_REQUEST,
+                    html::message(&live.viewer.ctx(&state, &path), live.viewer.lang.t().publish, "invalid version"),
+                );
+            }
         },
     };
-    let by = v.name().unwrap_or("?").to_owned();
-    let store = state.store.clone();
+    let (id, by) = (live.id.clone(), live.by());
     let wiki = state.wiki.clone();
-    let result = tokio::task::spawn_blocking(move || -> anyhow::Result<Result<(), String>> {
+    let result = blocking(&state.store, move |store| {
         let now = crate::now_ms();
         if publish {
-            let p = match publication::publish_at(&store, &id, heads.as_deref(), &by, now) {
-                Ok(p) => p,
-                Err(crate::auth_store::AuthError::Invalid(why)) => return Ok(Err(why)),
-                Err(e) => return Err(e.into()),
-            };
-            if let Some(page) = publication::published_page(&store, &id, &p)? {
-                show(&wiki, page)?;
+            let p = publication::publish_at(store, &id, heads.as_deref(), &by, now)?;
+            if let Some(page) = publication::published_page(store, &id, &p)? {
+                show(&wiki, page).map_err(|e| cahier_app::Error::Storage(cahier_store::StorageError::Io(e.to_string())))?;
             }
         } else {
-            publication::unpublish(&store, &id, &by, now)?;
-            hide(&wiki, &id)?;
+            publication::unpublish(store, &id, &by, now)?;
+            hide(&wiki, &id).map_err(|e| cahier_app::Error::Storage(cahier_store::StorageError::Io(e.to_string())))?;
         }
-        Ok(Ok(()))
+        Ok(())
     })
     .await;
     match result {
-        Ok(Ok(Ok(()))) => Redirect::to(&path).into_response(),
-        Ok(Ok(Err(why))) => html_page(StatusCode::UNPROCESSABLE_ENTITY, html::message(&v.ctx(&state, &path), v.lang.t().publish, &why)),
-        Ok(Err(e)) => server_error(e),
-        Err(e) => server_error(e),
+        Ok(()) => Redirect::to(&path).into_response(),
+        Err(e) => error_page(&state, &live.viewer, &path, live.viewer.lang.t().publish, &e),
     }
 }
 
 pub async fn tags(State(state): State<AppState>, Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
-    let v = viewer(&state, &headers, q.lang.as_deref());
+    let v = viewer(&state, &headers, q.lang.as_deref()).await;
     let Ok(w) = state.wiki.read() else { return server_error("lock") };
     let etag = format!("tags-{}", w.catalog.generation());
     cacheable(&headers, &v, etag, "text/html; charset=utf-8", || html::tags(&v.ctx(&state, "/tags"), &w.catalog.tags()))
 }
 
 pub async fn tag(State(state): State<AppState>, Path(tag): Path<String>, Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
-    let v = viewer(&state, &headers, q.lang.as_deref());
+    let v = viewer(&state, &headers, q.lang.as_deref()).await;
     let path = format!("/tags/{}", html::url_segment(&tag));
     let Ok(w) = state.wiki.read() else { return server_error("lock") };
     let all = w.catalog.tags();
@@ -587,8 +578,8 @@ pub async fn tag(State(state): State<AppState>, Path(tag): Path<String>, Query(q
 }
 
 pub async fn recent(State(state): State<AppState>, Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
-    let v = viewer(&state, &headers, q.lang.as_deref());
-    let events = match publication::events(&state.store, 100) {
+    let v = viewer(&state, &headers, q.lang.as_deref()).await;
+    let events = match blocking(&state.store, |store| publication::events(store, 100)).await {
         Ok(e) => e,
         Err(e) => return server_error(e),
     };
@@ -596,7 +587,7 @@ pub async fn recent(State(state): State<AppState>, Query(q): Query<PageQuery>, h
 }
 
 pub async fn feed(State(state): State<AppState>) -> Response {
-    match publication::events(&state.store, 50) {
+    match blocking(&state.store, |store| publication::events(store, 50)).await {
         Ok(events) => {
             ([(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")], html::atom(&state.base_url, &events)).into_response()
         }
@@ -605,7 +596,7 @@ pub async fn feed(State(state): State<AppState>) -> Response {
 }
 
 pub async fn search(State(state): State<AppState>, Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
-    let v = viewer(&state, &headers, q.lang.as_deref());
+    let v = viewer(&state, &headers, q.lang.as_deref()).await;
     let query = q.q.unwrap_or_default();
     let query: String = query.chars().take(200).collect();
     let Ok(w) = state.wiki.read() else { return server_error("lock") };
@@ -623,7 +614,7 @@ pub async fn css() -> Response {
 /// `/export.tar.gz` and `/export.zip`: the whole wiki, drafts and minutes
 /// included, in `cahier export`'s format. Maintainers only.
 pub async fn export(State(state): State<AppState>, Path(name): Path<String>, headers: HeaderMap) -> Response {
-    let v = viewer(&state, &headers, None);
+    let v = viewer(&state, &headers, None).await;
     let path = format!("/{name}");
     let zip = match name.as_str() {
         "export.tar.gz" => false,
@@ -631,22 +622,21 @@ pub async fn export(State(state): State<AppState>, Path(name): Path<String>, hea
         _ => return not_found(&state, &v, &path),
     };
     if !allowed(&v.principal, &Act::ExportAll) {
-        return if v.principal == Principal::Anonymous { not_found(&state, &v, &path) } else { forbidden(&state, &v, &path) };
+        return refused(&state, &v, &path);
     }
-    let store = state.store.clone();
-    let built = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<u8>> {
-        let files = crate::transfer::export_all(&store, &mut |_| {})?;
+    let built = blocking(&state.store, move |store| {
+        let files = cahier_app::transfer::export_all(store, &mut |_| {})?;
         let mut out = std::io::Cursor::new(Vec::new());
         if zip {
-            crate::archive::write_zip(&mut out, &files)?;
+            cahier_app::archive::write_zip(&mut out, &files)?;
         } else {
-            crate::archive::write_tar_gz(&mut out, &files)?;
+            cahier_app::archive::write_tar_gz(&mut out, &files)?;
         }
         Ok(out.into_inner())
     })
     .await;
     match built {
-        Ok(Ok(bytes)) => {
+        Ok(bytes) => {
             let (ct, file) = if zip { ("application/zip", "cahier-wiki.zip") } else { ("application/gzip", "cahier-wiki.tar.gz") };
             (
                 [
@@ -658,18 +648,17 @@ pub async fn export(State(state): State<AppState>, Path(name): Path<String>, hea
             )
                 .into_response()
         }
-        Ok(Err(e)) => server_error(e),
         Err(e) => server_error(e),
     }
 }
 
 /// `/audit`: the audit log, newest first. Maintainers only.
 pub async fn audit(State(state): State<AppState>, Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
-    let v = viewer(&state, &headers, q.lang.as_deref());
+    let v = viewer(&state, &headers, q.lang.as_deref()).await;
     if !allowed(&v.principal, &Act::ReadAudit) {
-        return if v.principal == Principal::Anonymous { not_found(&state, &v, "/audit") } else { forbidden(&state, &v, "/audit") };
+        return refused(&state, &v, "/audit");
     }
-    match crate::auth_store::audit_log(&state.store) {
+    match blocking(&state.store, crate::auth_store::audit_log).await {
         Ok(mut events) => {
             events.reverse();
             let rows: Vec<(i64, String, String, String)> = events.into_iter().map(|e| (e.at_ms, e.who, e.action, e.target)).collect();
@@ -687,79 +676,36 @@ pub struct RestoreForm {
 
 /// `POST /wiki/SLUG/restore`: makes a past version the current one, as a new
 /// change on top of the history (which is never rewritten). The change goes
-/// through the sync engine, so open editors receive it like anyone's edit.
+/// through the sync engine, so open editors receive it like anyone's edit, and
+/// the maintainer is answered once it is stored.
 pub async fn restore(
     State(state): State<AppState>,
     Path(slug): Path<String>,
     headers: HeaderMap,
     Form(form): Form<RestoreForm>,
 ) -> Response {
-    let v = viewer(&state, &headers, None);
     let path = format!("/wiki/{slug}/history");
-    if !allowed(&v.principal, &Act::Restore) {
-        return if v.principal == Principal::Anonymous { not_found(&state, &v, &path) } else { forbidden(&state, &v, &path) };
-    }
-    if !v.csrf_ok(form.csrf.as_deref()) {
-        return forbidden(&state, &v, &path);
-    }
-    let id = match find_live(&state, &slug) {
-        Ok(Some(id)) => id,
-        Ok(None) => return not_found(&state, &v, &path),
-        Err(e) => return server_error(e),
+    let live = match LiveDoc::change(&state, &headers, &slug, Act::Restore, form.csrf.as_deref(), &path).await {
+        Ok(live) => live,
+        Err(refused) => return refused,
     };
-    let mut doc = match state.store.load_record(&id) {
-        Ok(Some((doc, _))) => doc,
-        Ok(None) => return not_found(&state, &v, &path),
-        Err(e) => return server_error(e),
-    };
-    let Some(heads) = parse_version(&form.version).filter(|h| h.iter().all(|x| doc.get_change_by_hash(x).is_some())) else {
-        return not_found(&state, &v, &path);
-    };
-    let (now_view, _) = cahier_doc::read(&doc, None);
-    let (old, _) = cahier_doc::history::view_at(&doc, &heads);
-    // Content comes back; the address, kind and publication stay as they are.
-    let restored = cahier_doc::DocView {
-        slug: now_view.slug.clone(),
-        kind: now_view.kind,
-        status: now_view.status,
-        created_ms: now_view.created_ms,
-        updated_ms: Some(crate::now_ms()),
-        ..old
-    };
-    let editor = cahier_doc::Editor::new(v.name().unwrap_or("?"));
-    let short = html::short_version(&form.version);
-    match cahier_doc::apply_view(&mut doc, &restored, &editor, crate::now_ms(), &format!("restore version {short}")) {
-        Ok(Some(_)) => {}
-        Ok(None) => return Redirect::to(&path).into_response(),
-        Err(e) => return server_error(e),
+    let (id, by, engine) = (live.id.clone(), live.by(), crate::handler::HubEngine::new(&state.hub));
+    let done =
+        blocking(&state.store, move |store| cahier_app::restore::restore(store, &engine, &id, &form.version, &by, crate::now_ms())).await;
+    match done {
+        Ok(_) => Redirect::to(&path).into_response(),
+        Err(e) => {
+            tracing::error!(id = %live.id, cause = %e, "a restore was not stored");
+            error_page(&state, &live.viewer, &path, live.viewer.lang.t().restore, &e)
+        }
     }
-    let Some(change) = doc.get_last_local_change() else { return server_error("no change made") };
-    // Confirmed, and written in the audit log, only once stored.
-    if let Err(why) = state.hub.apply(id.clone(), change.raw_bytes().to_vec()).await {
-        tracing::error!(%id, cause = %why, "a restore was not stored");
-        let t = v.lang.t();
-        return html_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            html::message(&v.ctx(&state, &path), t.restore, &format!("{}: {why}", t.not_saved)),
-        );
-    }
-    let event = crate::auth_store::AuditEvent {
-        at_ms: crate::now_ms(),
-        who: v.name().unwrap_or("?").to_owned(),
-        action: "restored".into(),
-        target: format!("{slug} ({id}) to {short}"),
-    };
-    if let Err(e) = crate::auth_store::record_audit(&state.store, &event) {
-        return server_error(e);
-    }
-    Redirect::to(&path).into_response()
 }
 
 /// `/import`: maintainers upload a `.md`, a `.tar.gz` or a `.zip`.
 pub async fn import_page(State(state): State<AppState>, Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
-    let v = viewer(&state, &headers, q.lang.as_deref());
+    let v = viewer(&state, &headers, q.lang.as_deref()).await;
     if !allowed(&v.principal, &Act::Import) {
-        return if v.principal == Principal::Anonymous { not_found(&state, &v, "/import") } else { forbidden(&state, &v, "/import") };
+        return refused(&state, &v, "/import");
     }
     html_page(StatusCode::OK, html::import_form(&v.ctx(&state, "/import")))
 }
@@ -768,9 +714,9 @@ pub async fn import_page(State(state): State<AppState>, Query(q): Query<PageQuer
 /// names its file and line), and the page reports each as it goes: the
 /// response is streamed, one line per file.
 pub async fn import_upload(State(state): State<AppState>, headers: HeaderMap, mut form: axum::extract::Multipart) -> Response {
-    let v = viewer(&state, &headers, None);
+    let v = viewer(&state, &headers, None).await;
     if !allowed(&v.principal, &Act::Import) {
-        return if v.principal == Principal::Anonymous { not_found(&state, &v, "/import") } else { forbidden(&state, &v, "/import") };
+        return refused(&state, &v, "/import");
     }
     let (mut csrf, mut upload) = (None, None);
     loop {
@@ -791,40 +737,31 @@ pub async fn import_upload(State(state): State<AppState>, headers: HeaderMap, mu
         }
     }
     if !v.csrf_ok(csrf.as_deref()) {
-        return forbidden(&state, &v, "/import");
+        return crate::handler::forbidden(&state, &v, "/import");
     }
     let Some((name, bytes)) = upload else { return (StatusCode::BAD_REQUEST, "no file in the upload").into_response() };
-    let files = match crate::archive::read_markdown_upload(&name, &bytes) {
+    let files = match cahier_app::archive::read_markdown_upload(&name, &bytes) {
         Ok(f) => f,
         Err(e) => {
             return html_page(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                html::message(&v.ctx(&state, "/import"), v.lang.t().import, &format!("{e:#}")),
+                html::message(&v.ctx(&state, "/import"), v.lang.t().import, &e.to_string()),
             );
         }
     };
     let page = html::import_result(&v.ctx(&state, "/import"), "\u{0}");
     let (head, tail) = page.split_once('\u{0}').map(|(a, b)| (a.to_owned(), b.to_owned())).unwrap_or_default();
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(16);
-    let hub = state.hub.clone();
+    // Each change waits until the store has it: the file is reported
+    // imported (and published, if it says so) only then.
+    let engine = crate::handler::HubEngine::new(&state.hub);
     let by = v.name().unwrap_or("?").to_owned();
     let t = v.lang.t();
     tokio::task::spawn_blocking(move || {
         let _ = tx.blocking_send(head);
-        // Each change waits until the store has it: the file is reported
-        // imported (and published, if it says so) only then.
-        let engine = |id: &DocId, change: Vec<u8>| -> anyhow::Result<()> {
-            let (event, answer) = hub.apply_input(id.clone(), change);
-            hub.tx.blocking_send(event).map_err(|_| anyhow::anyhow!("the server is stopping"))?;
-            match answer.blocking_recv() {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(why)) => Err(anyhow::anyhow!("not saved: {why}")),
-                Err(_) => Err(anyhow::anyhow!("not saved: the server is stopping")),
-            }
-        };
         let (mut ok, mut failed) = (0, 0);
         for file in &files {
-            let line = match crate::transfer::import_through(&state.store, file, crate::now_ms(), Some(&engine)) {
+            let line = match cahier_app::transfer::import_file(&state.store, file, crate::now_ms(), &engine) {
                 Ok(done) => {
                     ok += 1;
                     if let Some(p) = &done.publication
@@ -844,7 +781,7 @@ pub async fn import_upload(State(state): State<AppState>, headers: HeaderMap, mu
                 }
                 Err(e) => {
                     failed += 1;
-                    format!("<li class=\"error\">{} {}</li>\n", t.import_failed, cahier_wiki::render::escape(&format!("{e:#}")))
+                    format!("<li class=\"error\">{} {}</li>\n", t.import_failed, cahier_wiki::render::escape(&e.to_string()))
                 }
             };
             if tx.blocking_send(line).is_err() {
@@ -867,41 +804,19 @@ pub async fn import_upload(State(state): State<AppState>, headers: HeaderMap, mu
 }
 
 /// `POST /wiki/SLUG/promote`: minutes become a new wiki page (a fork of their
-/// document, so the page keeps the whole history and credits the minute-takers).
+/// document, so the page keeps the whole history and credits the
+/// minute-takers); `cahier promote` runs the same use case.
 pub async fn promote(State(state): State<AppState>, Path(slug): Path<String>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
-    let v = viewer(&state, &headers, None);
     let path = format!("/wiki/{slug}");
-    if !allowed(&v.principal, &Act::CreateDocument) {
-        return if v.principal == Principal::Anonymous { not_found(&state, &v, &path) } else { forbidden(&state, &v, &path) };
-    }
-    if !v.csrf_ok(form.csrf.as_deref()) {
-        return forbidden(&state, &v, &path);
-    }
-    let id = match find_live(&state, &slug) {
-        Ok(Some(id)) => id,
-        Ok(None) => return not_found(&state, &v, &path),
-        Err(e) => return server_error(e),
+    let live = match LiveDoc::change(&state, &headers, &slug, Act::CreateDocument, form.csrf.as_deref(), &path).await {
+        Ok(live) => live,
+        Err(refused) => return refused,
     };
-    let doc = match state.store.load_record(&id) {
-        Ok(Some((doc, _))) => doc,
-        Ok(None) => return not_found(&state, &v, &path),
-        Err(e) => return server_error(e),
-    };
-    // A free slug: the minutes' own, then -page, -page-2, …
-    let mut new_slug = format!("{slug}-page");
-    let mut n = 2;
-    while matches!(state.store.find_slug(&new_slug), Ok(Some(_))) {
-        new_slug = format!("{slug}-page-{n}");
-        n += 1;
-    }
-    let editor = cahier_doc::Editor::new(v.name().unwrap_or("?"));
-    let page = match cahier_doc::write::promote_minutes(&doc, &new_slug, &editor, crate::now_ms()) {
-        Ok(p) => p,
-        Err(cahier_doc::write::PromoteError::NotMinutes) => return forbidden(&state, &v, &path),
-        Err(e) => return server_error(e),
-    };
-    match state.store.create(page) {
-        Ok(loaded) => Redirect::to(&format!("/edit/{}", loaded.id)).into_response(),
-        Err(e) => server_error(e),
+    let (id, by) = (live.id.clone(), live.by());
+    match blocking(&state.store, move |store| cahier_app::promote::promote(store, &id, None, &by, crate::now_ms())).await {
+        Ok(page) => Redirect::to(&format!("/edit/{}", page.id)).into_response(),
+        // Only minutes are promoted.
+        Err(cahier_app::Error::Invalid(_)) => crate::handler::forbidden(&state, &live.viewer, &path),
+        Err(e) => error_page(&state, &live.viewer, &path, live.viewer.lang.t().promote, &e),
     }
 }

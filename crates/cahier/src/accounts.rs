@@ -5,8 +5,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use cahier_app::auth_store;
 use cahier_auth::Role;
-use cahier_server::auth_store;
 
 #[derive(clap::Subcommand)]
 pub enum UserCommand {
@@ -148,11 +148,7 @@ pub fn invite(cmd: InviteCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         InviteCommand::Create { document, view, expires_days, public_url, by, data } => {
             let store = crate::open_store(&data)?;
-            let id = match store.find_slug(&document)? {
-                Some(id) => id,
-                None => cahier_doc::DocId::parse(document.trim_start_matches("automerge:"))
-                    .map_err(|_| anyhow::anyhow!("no document with the slug or id {document:?}"))?,
-            };
+            let id = cahier_app::find(&store, &document)?;
             let now = crate::now_ms();
             let expires = expires_days.map(|d| now + i64::from(d.max(1)) * 24 * 3600 * 1000);
             let (inv, secret) = auth_store::create_invite(&store, &id, !view, &by, expires, random()?, random()?, now)?;

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use cahier_server::{archive, transfer};
+use cahier_app::{archive, transfer};
 
 use crate::import::Progress;
 

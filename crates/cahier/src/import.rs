@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
-use cahier_server::{archive, transfer};
+use cahier_app::{Direct, archive, transfer};
 
 pub fn run(path: &Path, data: &Path) -> anyhow::Result<ExitCode> {
     let store = crate::open_store(data)?;
@@ -15,15 +15,16 @@ pub fn run(path: &Path, data: &Path) -> anyhow::Result<ExitCode> {
     let progress = Progress::new(files.len() as u64);
     let (mut created, mut updated, mut failed) = (0, 0, 0);
     for file in &files {
-        let outcome = transfer::import_file(&store, file, crate::now_ms());
+        // No server runs (it would hold the store): changes go straight to it.
+        let outcome = transfer::import_file(&store, file, crate::now_ms(), &Direct(&store));
         match &outcome {
-            Ok((slug, true)) => {
+            Ok(done) if done.created => {
                 created += 1;
-                progress.line(&format!("new      {slug}  ← {}", file.name));
+                progress.line(&format!("new      {}  ← {}", done.slug, file.name));
             }
-            Ok((slug, false)) => {
+            Ok(done) => {
                 updated += 1;
-                progress.line(&format!("updated  {slug}  ← {}", file.name));
+                progress.line(&format!("updated  {}  ← {}", done.slug, file.name));
             }
             Err(e) => {
                 failed += 1;

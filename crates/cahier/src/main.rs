@@ -89,7 +89,8 @@ enum Command {
     /// Turn a set of minutes into a wiki page that keeps its whole history and credits.
     Promote {
         minutes: String,
-        /// The new page's slug (default: the minutes' slug followed by `-page`).
+        /// The new page's slug (default: the minutes' address followed by
+        /// `-page`); when another document has it, the store's fallback (numbered).
         #[arg(long)]
         slug: Option<String>,
         #[arg(long, env = "CAHIER_USER", default_value = "admin")]
@@ -152,8 +153,18 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("cahier: {e:#}");
-            ExitCode::FAILURE
+            exit_code(&e)
         }
+    }
+}
+
+/// 2 when the request was refused as asked (nothing by that name, not
+/// possible, already done: change the command), 1 for every other failure
+/// (the store, files, the system).
+fn exit_code(e: &anyhow::Error) -> ExitCode {
+    match e.downcast_ref::<cahier_app::Error>() {
+        Some(cahier_app::Error::NotFound(_) | cahier_app::Error::Invalid(_) | cahier_app::Error::Conflict(_)) => ExitCode::from(2),
+        _ => ExitCode::FAILURE,
     }
 }
 
@@ -195,7 +206,7 @@ fn list(data: &std::path::Path) -> anyhow::Result<ExitCode> {
     let store = open_store(data)?;
     for e in store.list()? {
         let id = cahier_doc::DocId::parse(&e.id)?;
-        let status = if cahier_server::publication::publication(&store, &id)?.is_some() { "published" } else { "draft" };
+        let status = if cahier_app::publication::publication(&store, &id)?.is_some() { "published" } else { "draft" };
         println!("{}\t{}\t{}\t{}\t{}", e.id, e.kind, status, e.slug, e.title);
     }
     Ok(ExitCode::SUCCESS)

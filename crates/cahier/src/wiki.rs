@@ -1,32 +1,18 @@
-//! `cahier publish`, `cahier unpublish`, `cahier promote`: the maintainer's wiki
-//! tasks from the command line (while Cahier is stopped: the store is locked by
-//! a running server).
+//! `cahier publish`, `unpublish`, `delete`, `undelete`, `promote`: the
+//! maintainer's wiki tasks from the command line (while Cahier is stopped: a
+//! running server holds the store), `cahier_app`'s use cases.
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
-use cahier_doc::{DocId, Editor};
-use cahier_server::publication;
-
-/// A document named by its slug or its id.
-fn find(store: &cahier_store::Store, what: &str) -> anyhow::Result<DocId> {
-    if let Some(id) = store.find_slug(what)? {
-        return Ok(id);
-    }
-    if let Ok(id) = DocId::parse(what.trim_start_matches("automerge:"))
-        && store.load_record(&id)?.is_some()
-    {
-        return Ok(id);
-    }
-    bail!("no document with the slug or id {what:?} (see `cahier list`)")
-}
+use cahier_app::{find, promote, publication};
 
 pub fn publish(data: &Path, what: &str, by: &str) -> anyhow::Result<ExitCode> {
     let store = crate::open_store(data)?;
     let id = find(&store, what)?;
     let p = publication::publish(&store, &id, by, crate::now_ms())?;
-    println!("published {what} at version {}", p.heads.iter().map(|h| &h[..12]).collect::<Vec<_>>().join(","));
+    let short: Vec<String> = p.heads.iter().map(|h| h.chars().take(12).collect()).collect();
+    println!("published {what} at version {}", short.join(","));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -44,15 +30,12 @@ pub fn unpublish(data: &Path, what: &str, by: &str) -> anyhow::Result<ExitCode> 
 pub fn promote(data: &Path, what: &str, slug: Option<&str>, by: &str) -> anyhow::Result<ExitCode> {
     let store = crate::open_store(data)?;
     let id = find(&store, what)?;
-    let (doc, _) = store.load_record(&id)?.context("the document vanished")?;
-    let summary = cahier_doc::read::summary(&doc);
-    let slug = slug.map(str::to_owned).unwrap_or_else(|| format!("{}-page", summary.slug));
-    if store.find_slug(&slug)?.is_some() {
-        bail!("the slug {slug:?} is taken; choose another with --slug");
+    let page = promote::promote(&store, &id, slug, by, crate::now_ms())?;
+    let address = &page.address;
+    if *address != page.requested {
+        println!("{} is taken: the page's address is {address}", page.requested);
     }
-    let page = cahier_doc::write::promote_minutes(&doc, &slug, &Editor::new(by), crate::now_ms())?;
-    let loaded = store.create(page)?;
-    println!("promoted {what} to the page {slug} ({}); publish it with `cahier publish {slug}`", loaded.id);
+    println!("promoted {what} to the page {address} ({}); publish it with `cahier publish {address}`", page.id);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -80,7 +80,7 @@ async fn a_view_only_participant_cannot_drop_the_document_for_its_editors() {
         let store = crate::open_store(&data);
         let alice = token_in(&store, "alice", Role::Editor);
         let id = store.upsert(&DocView::new_minutes("Webinaire"), &Editor::new("alice"), 1).expect("minutes").0.id;
-        let (_, secret) = cahier_server::auth_store::create_invite(&store, &id, false, "alice", None, [2; 8], [2; 32], 1).expect("invite");
+        let (_, secret) = cahier_app::auth_store::create_invite(&store, &id, false, "alice", None, [2; 8], [2; 32], 1).expect("invite");
         (alice, id.to_string(), format!("/join/{secret}"))
     };
     let server = TestServer::start(&data, ServerConfig::default()).await;
@@ -178,9 +178,9 @@ async fn hostile_slugs_written_over_sync_never_make_an_export_lose_a_page_or_lea
     }
     tar_names.sort();
     let store = crate::open_store(&data);
-    let files = cahier_server::transfer::export_all(&store, &mut |_| {}).expect("export");
+    let files = cahier_app::transfer::export_all(&store, &mut |_| {}).expect("export");
     let out = tmp.path().join("exports/nightly");
-    cahier_server::archive::write_files(&out, &files).expect("folder export");
+    cahier_app::archive::write_files(&out, &files).expect("folder export");
     drop(store);
     let folder_names = markdown_under(&out);
     assert_eq!(markdown_under(tmp.path()).len(), folder_names.len(), "nothing written outside the export folder");
@@ -198,8 +198,8 @@ async fn hostile_slugs_written_over_sync_never_make_an_export_lose_a_page_or_lea
     let again = crate::open_store(&tmp.path().join("again"));
     let path = tmp.path().join("wiki.tar.gz");
     std::fs::write(&path, &tar.body).expect("write");
-    for f in cahier_server::archive::read_markdown_files(&path).expect("read") {
-        cahier_server::transfer::import_file(&again, &f, 10).expect("import");
+    for f in cahier_app::archive::read_markdown_files(&path).expect("read") {
+        cahier_app::transfer::import_file(&again, &f, 10, &cahier_app::Direct(&again)).expect("import");
     }
     let mut bodies: Vec<String> = again
         .list()
@@ -277,7 +277,7 @@ async fn deep_quotes_from_a_view_only_guest_render_flat_and_the_server_stays_res
     let link = {
         let store = crate::open_store(&data);
         let id = store.upsert(&DocView::new_minutes("Webinaire"), &Editor::new("alice"), 1).expect("minutes").0.id;
-        let (_, secret) = cahier_server::auth_store::create_invite(&store, &id, false, "alice", None, [3; 8], [3; 32], 1).expect("invite");
+        let (_, secret) = cahier_app::auth_store::create_invite(&store, &id, false, "alice", None, [3; 8], [3; 32], 1).expect("invite");
         format!("/join/{secret}")
     };
     let server = std::sync::Arc::new(TestServer::start(&data, ServerConfig::default()).await);
@@ -395,7 +395,7 @@ async fn credits_name_only_who_connected_whatever_a_change_claims() {
     let (stored, _) = store.load_record(&DocId::parse(&id).expect("id")).expect("load").expect("stored");
     let body = cahier_doc::read(&stored, None).0.body;
     assert_eq!(body, "Texte d'Alice. Texte de Mallory.", "nothing forged was kept");
-    let credits = cahier_server::auth_store::credits(&store, &stored, None).expect("credits");
+    let credits = cahier_app::auth_store::credits(&store, &stored, None).expect("credits");
     assert!(credits.contains(&"mallory".to_owned()), "{credits:?}");
     assert!(!credits.contains(&"Alice Maintainer".to_owned()), "the author field is not trusted: {credits:?}");
 }
@@ -444,7 +444,7 @@ async fn a_guest_cannot_take_an_account_holders_name_or_hide_characters_in_their
         let store = crate::open_store(&data);
         token_in(&store, "boss", Role::Maintainer);
         let id = store.upsert(&DocView::new_minutes("Webinaire"), &Editor::new("boss"), 1).expect("minutes").0.id;
-        let (_, secret) = cahier_server::auth_store::create_invite(&store, &id, true, "boss", None, [4; 8], [4; 32], 1).expect("invite");
+        let (_, secret) = cahier_app::auth_store::create_invite(&store, &id, true, "boss", None, [4; 8], [4; 32], 1).expect("invite");
         format!("/join/{secret}")
     };
     let server = TestServer::start(&data, ServerConfig::default()).await;
@@ -467,7 +467,7 @@ async fn a_maintainer_publishes_exactly_the_version_reviewed_in_place() {
         v.slug = "classe-dehors".into();
         v.body = "Première version.".into();
         let id = store.upsert(&v, &Editor::new("boss"), 1).expect("page").0.id;
-        cahier_server::publication::publish(&store, &id, "boss", 2).expect("publish");
+        cahier_app::publication::publish(&store, &id, "boss", 2).expect("publish");
         (token_in(&store, "ed", Role::Editor), id.to_string())
     };
     let server = TestServer::start(&data, ServerConfig::default()).await;
@@ -529,7 +529,7 @@ async fn a_guest_appears_under_her_own_name_only_and_with_a_plain_colour() {
         let store = crate::open_store(&data);
         let alice = token_in(&store, "alice", Role::Maintainer);
         let id = store.upsert(&DocView::new_minutes("Webinaire"), &Editor::new("alice"), 1).expect("minutes").0.id;
-        let (_, secret) = cahier_server::auth_store::create_invite(&store, &id, true, "alice", None, [6; 8], [6; 32], 1).expect("invite");
+        let (_, secret) = cahier_app::auth_store::create_invite(&store, &id, true, "alice", None, [6; 8], [6; 32], 1).expect("invite");
         (alice, id.to_string(), format!("/join/{secret}"))
     };
     let server = TestServer::start(&data, ServerConfig::default()).await;

@@ -2,8 +2,9 @@
 //! the editor's authorship colours; readable exactly by those who may read
 //! the document.
 
+use cahier_app::auth_store;
 use cahier_auth::Role;
-use cahier_server::{ServerConfig, auth_store};
+use cahier_server::ServerConfig;
 
 use crate::TestServer;
 use crate::sockets::join_invite;
@@ -28,7 +29,7 @@ async fn the_notes_authors_are_told_to_those_who_may_read_them_with_the_credits_
         auth_store::bind_actors(&store, &[(camille_actor, binding)]).expect("bind");
         let other = store.upsert(&cahier_doc::DocView::new_page("Autre"), &cahier_doc::Editor::new("léa"), 1).expect("other").0.id;
         let deleted = store.upsert(&cahier_doc::DocView::new_page("Supprimée"), &cahier_doc::Editor::new("léa"), 1).expect("deleted").0.id;
-        cahier_server::publication::delete(&store, &deleted, "camille", 3).expect("delete");
+        cahier_app::publication::delete(&store, &deleted, "camille", 3).expect("delete");
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
         let (_, read_link) = auth_store::create_invite(&store, &doc, false, "camille", None, [1; 8], [1; 32], now).expect("invite");
         let (_, other_link) = auth_store::create_invite(&store, &other, true, "camille", None, [2; 8], [2; 32], now).expect("invite");

@@ -44,7 +44,7 @@ async fn two_people_edit_minutes_live_offline_and_by_keyboard_in_chromium() {
         let mut page = cahier_doc::DocView::new_page("Injections");
         page.body = body;
         let id = store.upsert(&page, &cahier_doc::Editor::new("test"), 1).expect("page").0.id;
-        cahier_server::publication::publish(&store, &id, "camille", 2).expect("publish");
+        cahier_app::publication::publish(&store, &id, "camille", 2).expect("publish");
     }
     let config = ServerConfig { web_dir: web.join("dist"), ..ServerConfig::default() };
     let server = TestServer::start(&data, config).await;
@@ -83,12 +83,12 @@ async fn two_people_edit_minutes_live_offline_and_by_keyboard_in_chromium() {
     let decisions: Vec<String> = serde_json::from_value(result["decisions"].clone()).expect("decisions");
     assert_eq!(minutes.decisions, decisions);
     // Browser changes carry no author; the server bound each actor to its account.
-    let credits = cahier_server::auth_store::credits(&store, &doc, None).expect("credits");
+    let credits = cahier_app::auth_store::credits(&store, &doc, None).expect("credits");
     for who in ["camille", "lea", "Zed l’invité"] {
         assert!(
             credits.contains(&who.to_owned()),
             "{who} credited: {credits:?}; actors: {:?}",
-            cahier_server::auth_store::actor_names(&store).expect("actors")
+            cahier_app::auth_store::actor_names(&store).expect("actors")
         );
     }
     assert!(!credits.contains(&"Yasmine".to_owned()), "a viewer wrote nothing: {credits:?}");

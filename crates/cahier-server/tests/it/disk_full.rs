@@ -84,7 +84,7 @@ async fn full_disk_refuses_the_change_then_stores_it_once_there_is_room(store_of
     let mut page = DocView::new_page("Plan de la classe dehors");
     page.body = "Les tables sous le préau.".into();
     let published = store.upsert(&page, &Editor::new("camille"), 1).expect("page").0.id;
-    cahier_server::publication::publish(&store, &published, "camille", 2).expect("publish");
+    cahier_app::publication::publish(&store, &published, "camille", 2).expect("publish");
     drop(store);
     let server = TestServer::start_on(store_of(&data), ServerConfig::default()).await;
     let mut c = Client::joined(&server, &token, "camille").await;

@@ -1,9 +1,10 @@
 //! Access control over HTTP: the matrix of who may do what, sessions, CSRF,
 //! login limits.
 
+use cahier_app::publication;
 use cahier_auth::Role;
 use cahier_doc::{DocView, Editor};
-use cahier_server::{ServerConfig, publication};
+use cahier_server::ServerConfig;
 
 use crate::TestServer;
 use crate::wiki::{Resp, get, request};
@@ -350,7 +351,7 @@ async fn a_language_chosen_once_stays_on_every_page_the_invite_page_included() {
     let link = {
         let store = crate::open_store(dir.path());
         let id = store.find_slug("reunion").expect("find").expect("the minutes");
-        let (_, secret) = cahier_server::auth_store::create_invite(&store, &id, true, "camille", None, [6; 8], [6; 32], 1).expect("invite");
+        let (_, secret) = cahier_app::auth_store::create_invite(&store, &id, true, "camille", None, [6; 8], [6; 32], 1).expect("invite");
         format!("/join/{secret}")
     };
     let server = TestServer::start(dir.path(), ServerConfig::default()).await;

@@ -2,9 +2,10 @@
 //! may invite), revoking (which closes the guests' open sockets at once), and
 //! the page a link that no longer works shows.
 
+use cahier_app::auth_store;
 use cahier_auth::Role;
 use cahier_doc::DocId;
-use cahier_server::{ServerConfig, auth_store};
+use cahier_server::ServerConfig;
 
 use crate::TestServer;
 use crate::sockets::{Client, Got, join_invite};

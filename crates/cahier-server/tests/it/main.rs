@@ -1,6 +1,7 @@
 //! Server tests on real sockets: a real `cahier_server::run` on 127.0.0.1:0, with
 //! real sled files, reached by tokio-tungstenite clients and the JS client.
 
+mod app;
 mod attacks;
 mod authorship;
 mod browser;
@@ -32,7 +33,7 @@ pub fn make_token(data: &Path, name: &str, role: cahier_auth::Role) -> String {
 }
 
 pub fn token_in(store: &cahier_store::Store, name: &str, role: cahier_auth::Role) -> String {
-    use cahier_server::auth_store;
+    use cahier_app::auth_store;
     auth_store::put_account(store, name, role, "un mot de passe long", [5; 16], "test", 0).expect("account");
     let id: [u8; 8] = name.as_bytes().iter().chain([0u8; 8].iter()).take(8).copied().collect::<Vec<_>>().try_into().expect("8");
     let mut secret = [0u8; 32];

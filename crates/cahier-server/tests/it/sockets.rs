@@ -419,9 +419,9 @@ async fn the_sync_socket_authenticates_before_anything_and_hides_what_it_refuses
 
     // A revoked token no longer opens the socket.
     let store = crate::open_store(&data);
-    let tokens = cahier_server::auth_store::tokens(&store).expect("tokens");
-    cahier_server::auth_store::revoke_token(&store, &tokens[0].id, "test", 1).expect("revoke");
-    let log = cahier_server::auth_store::audit_log(&store).expect("audit");
+    let tokens = cahier_app::auth_store::tokens(&store).expect("tokens");
+    cahier_app::auth_store::revoke_token(&store, &tokens[0].id, "test", 1).expect("revoke");
+    let log = cahier_app::auth_store::audit_log(&store).expect("audit");
     assert_eq!(log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["account created", "token created", "token revoked"]);
     drop(store);
     let server = TestServer::start(&data, ServerConfig::default()).await;
@@ -470,7 +470,7 @@ async fn an_actor_belongs_to_the_first_account_that_writes_with_it() {
     server.stop().await;
     let store = crate::open_store(&data);
     assert!(store.load(&DocId::parse(&other).expect("id")).expect("load").is_none(), "the forged document was not stored");
-    let binding = cahier_server::auth_store::actor_binding(&store, &"07".repeat(16)).expect("read").expect("bound");
+    let binding = cahier_app::auth_store::actor_binding(&store, &"07".repeat(16)).expect("read").expect("bound");
     assert_eq!(binding.identity, "account:alice");
 }
 
@@ -505,7 +505,7 @@ pub(crate) async fn join_invite(server: &TestServer, link_path: &str, name: &str
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn participants_open_their_document_only_and_only_while_their_invite_lasts() {
     use crate::wiki::{get, request};
-    use cahier_server::auth_store;
+    use cahier_app::auth_store;
     let tmp = tempfile::tempdir().expect("tmp");
     let data = tmp.path().join("data");
     let (a, b, links, edit_id, maintainer) = {
@@ -662,7 +662,7 @@ async fn restoring_a_version_adds_a_change_that_open_editors_receive() {
     let last = versions.last().expect("last");
     assert_eq!(last.author.as_deref(), Some("camille"));
     assert!(last.message.as_deref().is_some_and(|m| m.starts_with("restore version")), "{last:?}");
-    assert!(cahier_server::auth_store::audit_log(&store).expect("audit").iter().any(|e| e.action == "restored"));
+    assert!(cahier_app::auth_store::audit_log(&store).expect("audit").iter().any(|e| e.action == "restored"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -738,12 +738,12 @@ async fn a_restore_the_store_cannot_keep_is_reported_and_leaves_no_trace() {
     let r = restored().await;
     assert_eq!(r.status, 503, "{}", r.text());
     assert!(r.text().contains("Rien n’a été enregistré") && r.text().contains("No space left"), "{}", r.text());
-    let log = cahier_server::auth_store::audit_log(&store).expect("audit");
+    let log = cahier_app::auth_store::audit_log(&store).expect("audit");
     assert!(!log.iter().any(|e| e.action == "restored"), "no audit entry for what was not stored: {log:?}");
     // Once the disk has room again, the same restore works and is logged.
     backend.set_documents_failing(false);
     assert_eq!(restored().await.status, 303);
-    let log = cahier_server::auth_store::audit_log(&store).expect("audit");
+    let log = cahier_app::auth_store::audit_log(&store).expect("audit");
     assert!(log.iter().any(|e| e.action == "restored"));
     shutdown.cancel();
     server.task.await.expect("join").expect("run");

@@ -3,9 +3,10 @@
 use std::path::Path;
 
 use automerge::transaction::Transactable;
+use cahier_app::{publication, transfer};
 use cahier_auth::Role;
 use cahier_doc::{DocView, Editor};
-use cahier_server::{ServerConfig, publication, transfer};
+use cahier_server::ServerConfig;
 use cahier_store::Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -228,8 +229,8 @@ fn between<'a>(s: &'a str, a: &str, b: &str) -> &'a str {
 fn import_archive(store: &Store, bytes: &[u8], name: &str, dir: &Path) {
     let path = dir.join(name);
     std::fs::write(&path, bytes).expect("write archive");
-    for f in cahier_server::archive::read_markdown_files(&path).expect("read archive") {
-        transfer::import_file(store, &f, 10_000).expect("import");
+    for f in cahier_app::archive::read_markdown_files(&path).expect("read archive") {
+        transfer::import_file(store, &f, 10_000, &cahier_app::Direct(store)).expect("import");
     }
 }
 
@@ -238,8 +239,8 @@ async fn a_wiki_exported_imported_and_exported_again_is_byte_identical() {
     let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sample");
     let dir = tempfile::tempdir().expect("tempdir");
     let store = crate::open_store(&dir.path().join("a"));
-    for f in cahier_server::archive::read_markdown_files(Path::new(sample)).expect("sample") {
-        transfer::import_file(&store, &f, 10_000).expect("import sample");
+    for f in cahier_app::archive::read_markdown_files(Path::new(sample)).expect("sample") {
+        transfer::import_file(&store, &f, 10_000, &cahier_app::Direct(&store)).expect("import sample");
     }
     let maintainer = token_in(&store, "camille", Role::Maintainer);
     let editor = token_in(&store, "eli", Role::Editor);
@@ -262,7 +263,7 @@ async fn a_wiki_exported_imported_and_exported_again_is_byte_identical() {
         import_archive(&empty, bytes, name, dir.path());
         let files = transfer::export_all(&empty, &mut |_| {}).expect("export");
         let mut again = Vec::new();
-        cahier_server::archive::write_tar_gz(&mut again, &files).expect("tar");
+        cahier_app::archive::write_tar_gz(&mut again, &files).expect("tar");
         assert!(again == first.body, "{name}: export → import → export changed the bytes");
     }
 }

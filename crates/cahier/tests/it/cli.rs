@@ -107,3 +107,47 @@ fn flags_can_come_from_the_environment() {
     assert!(out.status.success());
     assert!(tmp.path().join("d").join(cahier_store::REDB_FILE).exists(), "the store was created where CAHIER_DATA says");
 }
+
+#[test]
+fn promoting_from_the_command_line_takes_the_stores_fallback_address_and_is_audited() {
+    // The same case as the server's `promoting_on_the_web_…` test: both
+    // callers run `cahier_app::promote`, so both give these addresses.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    {
+        let store = cahier_store::Store::open_sled(&data).expect("store");
+        let mut m = cahier_doc::DocView::new_minutes("Réunion");
+        m.slug = "reunion".into();
+        store.upsert(&m, &cahier_doc::Editor::new("léa"), 1).expect("minutes");
+        let mut p = cahier_doc::DocView::new_page("Déjà là");
+        p.slug = "reunion-page".into();
+        store.upsert(&p, &cahier_doc::Editor::new("léa"), 1).expect("page");
+    }
+    let first = ok(&["promote", "reunion", "--by", "camille", "--data", s(&data)]);
+    assert!(first.contains("reunion-page is taken: the page's address is reunion-page-2"), "{first}");
+    let second = ok(&["promote", "reunion", "--by", "camille", "--data", s(&data)]);
+    assert!(second.contains("to the page reunion-page-3 ("), "{second}");
+    let store = cahier_store::Store::open_sled(&data).expect("store");
+    let promoted: Vec<String> = cahier_app::auth_store::audit_log(&store)
+        .expect("audit")
+        .into_iter()
+        .filter(|e| e.action == "promoted" && e.who == "camille")
+        .map(|e| e.target)
+        .collect();
+    assert_eq!(promoted.len(), 2, "{promoted:?}");
+    assert!(promoted[0].starts_with("reunion (") && promoted[0].contains("→ reunion-page-2 ("), "{promoted:?}");
+    assert!(promoted[1].contains("→ reunion-page-3 ("), "{promoted:?}");
+    let page = store.find_slug("reunion-page-2").expect("find").expect("the page");
+    let (doc, _) = store.load_record(&page).expect("load").expect("stored");
+    assert_eq!(cahier_doc::read(&doc, None).0.kind, cahier_doc::Kind::Page);
+}
+
+#[test]
+fn a_refused_request_exits_with_2_and_says_why() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    ok(&["import", s(&sample_dir()), "--data", s(&data)]);
+    let out = crate::cahier(&["publish", "nothing-here", "--data", s(&data)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no document with the slug or id \"nothing-here\""));
+}

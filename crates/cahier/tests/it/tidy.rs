@@ -57,6 +57,37 @@ fn pure_crates_name_no_io() {
     assert!(found.is_empty(), "pure crates doing IO:\n{}", found.join("\n"));
 }
 
+/// `cahier-app` is not pure (it calls the store, which does IO, and reads and
+/// writes export files), but it has no runtime: the use cases block, and an
+/// async caller runs them on a blocking thread. Nor does it read the clock:
+/// `now_ms` comes in.
+const APP_MUST_NOT_NAME: &[&str] = &["tokio", "axum", "hyper", "SystemTime", "Instant::now", "cahier_server"];
+
+#[test]
+fn the_application_layer_has_no_runtime_and_the_cli_needs_the_server_only_to_serve() {
+    let mut found = Vec::new();
+    let mut check = |dir: &Path, names: &[&str], except: &[&str]| {
+        for file in rust_files(dir) {
+            if except.iter().any(|e| file.ends_with(e)) {
+                continue;
+            }
+            let text = std::fs::read_to_string(&file).expect("read");
+            for (n, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                for name in names {
+                    if code.contains(name) {
+                        found.push(format!("{}:{}: {name}", file.display(), n + 1));
+                    }
+                }
+            }
+        }
+    };
+    check(&workspace().join("crates/cahier-app/src"), APP_MUST_NOT_NAME, &[]);
+    // Every command but `cahier serve` runs `cahier_app`'s use cases.
+    check(&workspace().join("crates/cahier/src"), &["cahier_server"], &["serve.rs"]);
+    assert!(found.is_empty(), "layering broken:\n{}", found.join("\n"));
+}
+
 /// The names of the dependencies in one table (`[dependencies]`, …) of a manifest.
 fn table(manifest: &str, header: &str) -> Vec<String> {
     let mut out = Vec::new();

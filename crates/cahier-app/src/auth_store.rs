@@ -2,7 +2,9 @@
 //! Secrets are stored only as digests.
 
 use cahier_auth::{Principal, Role};
-use cahier_store::{StorageError, Store};
+use cahier_store::Store;
+
+use crate::error::{Error, Result, corrupt, json};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -28,52 +30,49 @@ pub struct AuditEvent {
     pub target: String,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum AuthError {
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-    #[error("{0}")]
-    Invalid(String),
+fn parse<T: for<'de> Deserialize<'de>>(key: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| corrupt(key, e))
 }
 
-fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, AuthError> {
-    serde_json::to_vec(v).map_err(|e| AuthError::Invalid(e.to_string()))
-}
-
-fn parse<T: for<'de> Deserialize<'de>>(key: &str, bytes: &[u8]) -> Result<T, AuthError> {
-    serde_json::from_slice(bytes).map_err(|e| AuthError::Storage(StorageError::Corrupt { what: key.to_owned(), cause: e.to_string() }))
-}
-
-pub fn account(store: &Store, name: &str) -> Result<Option<Account>, AuthError> {
+pub fn account(store: &Store, name: &str) -> Result<Option<Account>> {
     let key = format!("acct/{name}");
     store.record(&key)?.map(|b| parse(&key, &b)).transpose()
 }
 
-pub fn accounts(store: &Store) -> Result<Vec<Account>, AuthError> {
+pub fn accounts(store: &Store) -> Result<Vec<Account>> {
     store.records("acct/")?.iter().map(|(k, v)| parse(k, v)).collect()
 }
 
 /// Creates an account, or changes the role and password of an existing one.
-pub fn put_account(
+pub fn put_account(store: &Store, name: &str, role: Role, password: &str, salt: [u8; 16], by: &str, now_ms: i64) -> Result<bool> {
+    let existing = account(store, name)?;
+    let created = existing.is_none();
+    let writes = account_writes(store, name, role, password, salt, existing.map(|a| a.created_ms), by, now_ms)?;
+    store.put_records(writes)?;
+    Ok(created)
+}
+
+/// The records that create (`created_ms` none) or change an account, with
+/// their audit entry.
+#[allow(clippy::too_many_arguments)]
+fn account_writes(
     store: &Store,
     name: &str,
     role: Role,
     password: &str,
     salt: [u8; 16],
+    created_ms: Option<i64>,
     by: &str,
     now_ms: i64,
-) -> Result<bool, AuthError> {
+) -> Result<Vec<(String, Option<Vec<u8>>)>> {
     if !cahier_auth::is_valid_name(name) || name.contains('/') {
-        return Err(AuthError::Invalid(format!("invalid account name {name:?}")));
+        return Err(Error::Invalid(format!("invalid account name {name:?}")));
     }
-    let hash = cahier_auth::hash_password(password, salt).map_err(|e| AuthError::Invalid(e.to_string()))?;
-    let existing = account(store, name)?;
-    let created = existing.is_none();
-    let account = Account { name: name.to_owned(), role, password_hash: hash, created_ms: existing.map_or(now_ms, |a| a.created_ms) };
-    let action = if created { "account created" } else { "account changed" };
+    let hash = cahier_auth::hash_password(password, salt).map_err(|e| Error::Invalid(e.to_string()))?;
+    let account = Account { name: name.to_owned(), role, password_hash: hash, created_ms: created_ms.unwrap_or(now_ms) };
+    let action = if created_ms.is_none() { "account created" } else { "account changed" };
     let event = AuditEvent { at_ms: now_ms, who: by.to_owned(), action: action.into(), target: format!("{name} ({})", role.as_str()) };
-    store.put_records(vec![(format!("acct/{name}"), Some(json(&account)?)), audit_write(store, &event)?])?;
-    Ok(created)
+    Ok(vec![(format!("acct/{name}"), Some(json(&account)?)), audit_write(store, &event)?])
 }
 
 /// Creates an API token with the account's rights. Returns its id and the secret,
@@ -84,9 +83,9 @@ pub fn create_token(
     id_random: [u8; 8],
     secret_random: [u8; 32],
     now_ms: i64,
-) -> Result<(String, String), AuthError> {
+) -> Result<(String, String)> {
     if account(store, account_name)?.is_none() {
-        return Err(AuthError::Invalid(format!("no account named {account_name:?}")));
+        return Err(Error::NotFound(format!("no account named {account_name:?}")));
     }
     let id: String = id_random.iter().map(|b| format!("{b:02x}")).collect();
     let secret = cahier_auth::new_secret(secret_random);
@@ -101,9 +100,9 @@ pub fn create_token(
     Ok((id, secret))
 }
 
-pub fn revoke_token(store: &Store, id: &str, by: &str, now_ms: i64) -> Result<(), AuthError> {
+pub fn revoke_token(store: &Store, id: &str, by: &str, now_ms: i64) -> Result<()> {
     let Some(digest) = store.record(&format!("tokid/{id}"))? else {
-        return Err(AuthError::Invalid(format!("no token with id {id:?}")));
+        return Err(Error::NotFound(format!("no token with id {id:?}")));
     };
     let digest = String::from_utf8_lossy(&digest).into_owned();
     let event = AuditEvent { at_ms: now_ms, who: by.to_owned(), action: "token revoked".into(), target: id.to_owned() };
@@ -111,13 +110,13 @@ pub fn revoke_token(store: &Store, id: &str, by: &str, now_ms: i64) -> Result<()
     Ok(())
 }
 
-pub fn tokens(store: &Store) -> Result<Vec<ApiToken>, AuthError> {
+pub fn tokens(store: &Store) -> Result<Vec<ApiToken>> {
     store.records("tok/")?.iter().map(|(k, v)| parse(k, v)).collect()
 }
 
 /// Who a token belongs to, with the account's current role; `None` if the token is
 /// unknown, revoked, or its account is gone.
-pub fn token_principal(store: &Store, secret: &str) -> Result<Option<Principal>, AuthError> {
+pub fn token_principal(store: &Store, secret: &str) -> Result<Option<Principal>> {
     if !cahier_auth::is_well_formed_secret(secret) {
         return Ok(None);
     }
@@ -127,13 +126,13 @@ pub fn token_principal(store: &Store, secret: &str) -> Result<Option<Principal>,
     Ok(account(store, &token.account)?.map(|a| Principal::Account { name: a.name, role: a.role }))
 }
 
-pub(crate) fn audit_write(store: &Store, e: &AuditEvent) -> Result<(String, Option<Vec<u8>>), AuthError> {
+pub(crate) fn audit_write(store: &Store, e: &AuditEvent) -> Result<(String, Option<Vec<u8>>)> {
     // Keys in the order events happened: time, then the store's increasing counter.
     let seq = store.backend().next_key()?;
     Ok((format!("audit/{:020}-{seq:020}", e.at_ms.max(0)), Some(json(e)?)))
 }
 
-pub fn audit_log(store: &Store) -> Result<Vec<AuditEvent>, AuthError> {
+pub fn audit_log(store: &Store) -> Result<Vec<AuditEvent>> {
     store.records("audit/")?.iter().map(|(k, v)| parse(k, v)).collect()
 }
 
@@ -170,7 +169,7 @@ pub fn login(
     secret_random: [u8; 32],
     csrf_random: [u8; 32],
     now_ms: i64,
-) -> Result<Option<(String, Session)>, AuthError> {
+) -> Result<Option<(String, Session)>> {
     let Some(acct) = account(store, name)? else {
         // Spend the same time as a wrong password, so that probing for account
         // names by timing does not work.
@@ -188,8 +187,65 @@ pub fn login(
         expires_ms: now_ms + SESSION_MS,
         guest: None,
     };
-    store.put_records(vec![(format!("sess/{}", cahier_auth::digest(&secret)), Some(json(&session)?))])?;
+    open_session(store, &secret, &session, now_ms)?;
     Ok(Some((secret, session)))
+}
+
+/// Most sessions one account keeps open: logging in once more ends the oldest.
+pub const MAX_SESSIONS_PER_ACCOUNT: usize = 16;
+/// Most guest sessions one invite link keeps open (a large meeting's
+/// audience): joining once more ends the oldest.
+pub const MAX_SESSIONS_PER_INVITE: usize = 1000;
+
+/// Stores a new session, and in the same write removes the sessions that no
+/// longer open anything and the oldest of its owner's beyond the limit.
+fn open_session(store: &Store, secret: &str, session: &Session, now_ms: i64) -> Result<()> {
+    let mut writes = purge_writes(store, now_ms, Some(session))?;
+    writes.push((format!("sess/{}", cahier_auth::digest(secret)), Some(json(session)?)));
+    store.put_records(writes)?;
+    Ok(())
+}
+
+/// Removes the sessions that no longer open anything: expired, or a guest's
+/// whose invite expired or was revoked. Returns how many. Logins and joins do
+/// it too; the server also runs it periodically.
+pub fn purge_sessions(store: &Store, now_ms: i64) -> Result<usize> {
+    let writes = purge_writes(store, now_ms, None)?;
+    let n = writes.len();
+    if n > 0 {
+        store.put_records(writes)?;
+    }
+    Ok(n)
+}
+
+/// The removals [`purge_sessions`] makes, and, when `adding` a session, those
+/// of its owner's oldest sessions that would exceed their limit.
+fn purge_writes(store: &Store, now_ms: i64, adding: Option<&Session>) -> Result<Vec<(String, Option<Vec<u8>>)>> {
+    let working: std::collections::HashSet<String> =
+        invites(store)?.into_iter().filter(|i| i.status(now_ms) == InviteStatus::Active).map(|i| i.id).collect();
+    let same_owner = |a: &Session, b: &Session| match (&a.guest, &b.guest) {
+        (None, None) => a.account == b.account,
+        (Some(a), Some(b)) => a.invite == b.invite,
+        _ => false,
+    };
+    let mut writes = Vec::new();
+    let mut owners = Vec::new();
+    for (key, bytes) in store.records("sess/")? {
+        // A record that does not parse is left for `session` to report.
+        let Ok(s) = parse::<Session>(&key, &bytes) else { continue };
+        if s.expires_ms <= now_ms || s.guest.as_ref().is_some_and(|g| !working.contains(&g.invite)) {
+            writes.push((key, None));
+        } else if adding.is_some_and(|new| same_owner(&s, new)) {
+            owners.push((s.created_ms, key));
+        }
+    }
+    if let Some(new) = adding {
+        let limit = if new.guest.is_some() { MAX_SESSIONS_PER_INVITE } else { MAX_SESSIONS_PER_ACCOUNT };
+        owners.sort();
+        let excess = (owners.len() + 1).saturating_sub(limit);
+        writes.extend(owners.into_iter().take(excess).map(|(_, key)| (key, None)));
+    }
+    Ok(writes)
 }
 
 /// An argon2id hash of a password nobody types, to verify against when the account does not exist.
@@ -200,7 +256,7 @@ fn dummy_hash() -> &'static str {
 
 /// The session a cookie secret opens, with the account's current role, if it is
 /// still valid.
-pub fn session(store: &Store, secret: &str, now_ms: i64) -> Result<Option<(Principal, Session)>, AuthError> {
+pub fn session(store: &Store, secret: &str, now_ms: i64) -> Result<Option<(Principal, Session)>> {
     if !cahier_auth::is_well_formed_secret(secret) {
         return Ok(None);
     }
@@ -220,7 +276,7 @@ pub fn session(store: &Store, secret: &str, now_ms: i64) -> Result<Option<(Princ
     Ok(account(store, &s.account)?.map(|a| (Principal::Account { name: a.name, role: a.role }, s)))
 }
 
-pub fn logout(store: &Store, secret: &str) -> Result<(), AuthError> {
+pub fn logout(store: &Store, secret: &str) -> Result<()> {
     if cahier_auth::is_well_formed_secret(secret) {
         store.put_records(vec![(format!("sess/{}", cahier_auth::digest(secret)), None)])?;
     }
@@ -238,20 +294,20 @@ pub struct ActorBinding {
     pub at_ms: i64,
 }
 
-pub fn actor_binding(store: &Store, actor: &str) -> Result<Option<ActorBinding>, AuthError> {
+pub fn actor_binding(store: &Store, actor: &str) -> Result<Option<ActorBinding>> {
     let key = format!("actor/{actor}");
     store.record(&key)?.map(|b| parse(&key, &b)).transpose()
 }
 
 /// Records several actors' owners in one durable write.
-pub fn bind_actors(store: &Store, bindings: &[(String, ActorBinding)]) -> Result<(), AuthError> {
-    let writes = bindings.iter().map(|(actor, b)| Ok((format!("actor/{actor}"), Some(json(b)?)))).collect::<Result<Vec<_>, AuthError>>()?;
+pub fn bind_actors(store: &Store, bindings: &[(String, ActorBinding)]) -> Result<()> {
+    let writes = bindings.iter().map(|(actor, b)| Ok((format!("actor/{actor}"), Some(json(b)?)))).collect::<Result<Vec<_>>>()?;
     store.put_records(writes)?;
     Ok(())
 }
 
 /// Every actor's binding, by actor.
-fn actor_bindings<T>(store: &Store, field: impl Fn(ActorBinding) -> T) -> Result<std::collections::HashMap<String, T>, AuthError> {
+fn actor_bindings<T>(store: &Store, field: impl Fn(ActorBinding) -> T) -> Result<std::collections::HashMap<String, T>> {
     let mut m = std::collections::HashMap::new();
     for (k, v) in store.records("actor/")? {
         let b: ActorBinding = parse(&k, &v)?;
@@ -261,30 +317,30 @@ fn actor_bindings<T>(store: &Store, field: impl Fn(ActorBinding) -> T) -> Result
 }
 
 /// Every actor's owner (`account:NAME`, `guest:INVITE:NAME`), by actor.
-pub fn actor_identities(store: &Store) -> Result<std::collections::HashMap<String, String>, AuthError> {
+pub fn actor_identities(store: &Store) -> Result<std::collections::HashMap<String, String>> {
     actor_bindings(store, |b| b.identity)
 }
 
 /// Every actor's name, for credits and history.
-pub fn actor_names(store: &Store) -> Result<std::collections::HashMap<String, String>, AuthError> {
+pub fn actor_names(store: &Store) -> Result<std::collections::HashMap<String, String>> {
     actor_bindings(store, |b| b.name)
 }
 
 /// Who wrote the surviving text of `doc` at `heads`, with names for actors bound
 /// to accounts and guests.
-pub fn credits(store: &Store, doc: &automerge::Automerge, heads: Option<&[automerge::ChangeHash]>) -> Result<Vec<String>, AuthError> {
+pub fn credits(store: &Store, doc: &automerge::Automerge, heads: Option<&[automerge::ChangeHash]>) -> Result<Vec<String>> {
     let names = actor_names(store)?;
     Ok(cahier_doc::contributors_named(doc, heads, &|a| names.get(a).cloned()).into_iter().map(|c| c.name).collect())
 }
 
 /// Whether some maintainer account exists.
-pub fn has_maintainer(store: &Store) -> Result<bool, AuthError> {
+pub fn has_maintainer(store: &Store) -> Result<bool> {
     Ok(accounts(store)?.iter().any(|a| a.role == Role::Maintainer))
 }
 
 /// A one-time setup secret that lets its holder create the first maintainer.
 /// Replaces any earlier one. Valid for a day.
-pub fn create_setup_secret(store: &Store, random: [u8; 32], now_ms: i64) -> Result<String, AuthError> {
+pub fn create_setup_secret(store: &Store, random: [u8; 32], now_ms: i64) -> Result<String> {
     let secret = cahier_auth::new_secret(random);
     let mut writes: Vec<(String, Option<Vec<u8>>)> = store.records("setup/")?.into_iter().map(|(k, _)| (k, None)).collect();
     writes.push((format!("setup/{}", cahier_auth::digest(&secret)), Some(json(&(now_ms + 24 * 3600 * 1000))?)));
@@ -293,7 +349,7 @@ pub fn create_setup_secret(store: &Store, random: [u8; 32], now_ms: i64) -> Resu
 }
 
 /// Whether a setup secret is valid now (and no maintainer exists yet).
-pub fn setup_secret_ok(store: &Store, secret: &str, now_ms: i64) -> Result<bool, AuthError> {
+pub fn setup_secret_ok(store: &Store, secret: &str, now_ms: i64) -> Result<bool> {
     if !cahier_auth::is_well_formed_secret(secret) || has_maintainer(store)? {
         return Ok(false);
     }
@@ -303,13 +359,25 @@ pub fn setup_secret_ok(store: &Store, secret: &str, now_ms: i64) -> Result<bool,
     Ok(expires > now_ms)
 }
 
-/// Uses a setup secret: creates the first maintainer and forgets the secret.
-pub fn complete_setup(store: &Store, secret: &str, name: &str, password: &str, salt: [u8; 16], now_ms: i64) -> Result<(), AuthError> {
+/// Uses a setup secret: creates the first maintainer and forgets the secret,
+/// in one write. Two requests with the same link create one account: the
+/// other is told the link was used ([`Error::Conflict`]), and no existing
+/// account is ever changed through a setup link.
+pub fn complete_setup(store: &Store, secret: &str, name: &str, password: &str, salt: [u8; 16], now_ms: i64) -> Result<()> {
+    // The check and the write are one step for this process. (Two nodes
+    // sharing a database could still both pass the check: the store has no
+    // conditional write; a node only prints a link when no maintainer exists.)
+    static SETUP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = SETUP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if !setup_secret_ok(store, secret, now_ms)? {
-        return Err(AuthError::Invalid("this setup link has been used or has expired".into()));
+        return Err(Error::Conflict("this setup link has been used or has expired".into()));
     }
-    put_account(store, name, Role::Maintainer, password, salt, "setup link", now_ms)?;
-    store.put_records(vec![(format!("setup/{}", cahier_auth::digest(secret)), None)])?;
+    if account(store, name)?.is_some() {
+        return Err(Error::Conflict(format!("an account named {name:?} exists already; choose another name")));
+    }
+    let mut writes = account_writes(store, name, Role::Maintainer, password, salt, None, "setup link", now_ms)?;
+    writes.push((format!("setup/{}", cahier_auth::digest(secret)), None));
+    store.put_records(writes)?;
     Ok(())
 }
 
@@ -370,7 +438,7 @@ pub fn create_invite(
     id_random: [u8; 8],
     secret_random: [u8; 32],
     now_ms: i64,
-) -> Result<(Invite, String), AuthError> {
+) -> Result<(Invite, String)> {
     let id: String = id_random.iter().map(|b| format!("{b:02x}")).collect();
     let secret = cahier_auth::new_secret(secret_random);
     let inv =
@@ -395,13 +463,13 @@ fn valid(inv: Invite, now_ms: i64) -> Option<Invite> {
 }
 
 /// The invite a link's secret opens, if it is still valid.
-pub fn invite_by_secret(store: &Store, secret: &str, now_ms: i64) -> Result<Option<Invite>, AuthError> {
+pub fn invite_by_secret(store: &Store, secret: &str, now_ms: i64) -> Result<Option<Invite>> {
     Ok(any_invite_by_secret(store, secret)?.and_then(|inv| valid(inv, now_ms)))
 }
 
 /// The invite a link's secret names, valid or not (to tell people why a link
 /// no longer works); none for a secret Cahier never made.
-pub fn any_invite_by_secret(store: &Store, secret: &str) -> Result<Option<Invite>, AuthError> {
+pub fn any_invite_by_secret(store: &Store, secret: &str) -> Result<Option<Invite>> {
     if !cahier_auth::is_well_formed_secret(secret) {
         return Ok(None);
     }
@@ -410,7 +478,7 @@ pub fn any_invite_by_secret(store: &Store, secret: &str) -> Result<Option<Invite
     Ok(Some(parse(&key, &bytes)?))
 }
 
-pub fn invite_by_id(store: &Store, id: &str, now_ms: i64) -> Result<Option<Invite>, AuthError> {
+pub fn invite_by_id(store: &Store, id: &str, now_ms: i64) -> Result<Option<Invite>> {
     let Some(digest) = store.record(&format!("invid/{id}"))? else { return Ok(None) };
     let key = format!("inv/{}", String::from_utf8_lossy(&digest));
     let Some(bytes) = store.record(&key)? else { return Ok(None) };
@@ -418,12 +486,12 @@ pub fn invite_by_id(store: &Store, id: &str, now_ms: i64) -> Result<Option<Invit
 }
 
 /// Every invite, revoked and expired ones included.
-pub fn invites(store: &Store) -> Result<Vec<Invite>, AuthError> {
+pub fn invites(store: &Store) -> Result<Vec<Invite>> {
     store.records("inv/")?.iter().map(|(k, v)| parse(k, v)).collect()
 }
 
 /// A document's invites, newest first.
-pub fn invites_of(store: &Store, doc: &cahier_doc::DocId) -> Result<Vec<Invite>, AuthError> {
+pub fn invites_of(store: &Store, doc: &cahier_doc::DocId) -> Result<Vec<Invite>> {
     let mut list: Vec<Invite> = invites(store)?.into_iter().filter(|i| i.doc == doc.as_str()).collect();
     list.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then_with(|| a.id.cmp(&b.id)));
     Ok(list)
@@ -431,13 +499,13 @@ pub fn invites_of(store: &Store, doc: &cahier_doc::DocId) -> Result<Vec<Invite>,
 
 /// Marks an invite revoked: its link and the guest sessions opened with it
 /// stop working. Revoking it again changes nothing.
-pub fn revoke_invite(store: &Store, id: &str, by: &str, now_ms: i64) -> Result<(), AuthError> {
+pub fn revoke_invite(store: &Store, id: &str, by: &str, now_ms: i64) -> Result<()> {
     let Some(digest) = store.record(&format!("invid/{id}"))? else {
-        return Err(AuthError::Invalid(format!("no invite with id {id:?}")));
+        return Err(Error::NotFound(format!("no invite with id {id:?}")));
     };
     let key = format!("inv/{}", String::from_utf8_lossy(&digest));
     let Some(bytes) = store.record(&key)? else {
-        return Err(AuthError::Invalid(format!("no invite with id {id:?}")));
+        return Err(Error::NotFound(format!("no invite with id {id:?}")));
     };
     let mut inv: Invite = parse(&key, &bytes)?;
     if inv.revoked_ms.is_some() {
@@ -465,17 +533,17 @@ pub fn join(
     secret_random: [u8; 32],
     csrf_random: [u8; 32],
     now_ms: i64,
-) -> Result<Option<(String, Invite)>, AuthError> {
+) -> Result<Option<(String, Invite)>> {
     let name = name.trim();
     if !cahier_auth::is_valid_name(name) {
-        return Err(AuthError::Invalid("choose a name of 1 to 64 visible characters".into()));
+        return Err(Error::Invalid("choose a name of 1 to 64 visible characters".into()));
     }
     let Some(inv) = invite_by_secret(store, secret, now_ms)? else { return Ok(None) };
     // A guest may not pass for an account holder: names are compared as their
     // slugs are (case, accents and look-alike forms folded).
     let folded = fold_name(name);
     if accounts(store)?.iter().any(|a| fold_name(&a.name) == folded) {
-        return Err(AuthError::Invalid("this name belongs to an account here; choose another".into()));
+        return Err(Error::Invalid("this name belongs to an account here; choose another".into()));
     }
     let session_secret = cahier_auth::new_secret(secret_random);
     let expires = inv.expires_ms.map_or(now_ms + SESSION_MS, |e| e.min(now_ms + SESSION_MS));
@@ -486,12 +554,12 @@ pub fn join(
         expires_ms: expires,
         guest: Some(GuestSession { invite: inv.id.clone(), name: name.to_owned() }),
     };
-    store.put_records(vec![(format!("sess/{}", cahier_auth::digest(&session_secret)), Some(json(&s)?))])?;
+    open_session(store, &session_secret, &s, now_ms)?;
     Ok(Some((session_secret, inv)))
 }
 
 /// Adds one event to the audit log.
-pub fn record_audit(store: &Store, event: &AuditEvent) -> Result<(), AuthError> {
+pub fn record_audit(store: &Store, event: &AuditEvent) -> Result<()> {
     store.put_records(vec![audit_write(store, event)?])?;
     Ok(())
 }

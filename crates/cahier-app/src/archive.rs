@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use crate::error::{Context, Error, Result};
 
 /// The largest Markdown file accepted on import.
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
@@ -35,7 +35,7 @@ pub struct InFile {
 }
 
 /// Every `.md` file under `path` (a file, a folder, or an archive), sorted by name.
-pub fn read_markdown_files(path: &Path) -> anyhow::Result<Vec<InFile>> {
+pub fn read_markdown_files(path: &Path) -> Result<Vec<InFile>> {
     let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut files = if meta.is_dir() {
         let mut out = Vec::new();
@@ -66,7 +66,7 @@ fn is_credits(name: &str) -> bool {
 
 pub const CREDITS_FILE: &str = "CREDITS.md";
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<InFile>) -> anyhow::Result<()> {
+fn walk(root: &Path, dir: &Path, out: &mut Vec<InFile>) -> Result<()> {
     let mut total = 0u64;
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
         let entry = entry?;
@@ -81,7 +81,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<InFile>) -> anyhow::Result<()> {
                 let bytes = read_limited(std::fs::File::open(&path)?, &name)?;
                 total += bytes.len() as u64;
                 if total > MAX_TOTAL_BYTES {
-                    bail!("{}: more than {} MiB of Markdown", root.display(), MAX_TOTAL_BYTES >> 20);
+                    return Err(Error::File(format!("{}: more than {} MiB of Markdown", root.display(), MAX_TOTAL_BYTES >> 20)));
                 }
                 out.push(InFile { name, bytes });
             }
@@ -90,21 +90,21 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<InFile>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn read_limited(r: impl Read, name: &str) -> anyhow::Result<Vec<u8>> {
+fn read_limited(r: impl Read, name: &str) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     r.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).with_context(|| format!("cannot read {name}"))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        bail!("{name}: larger than {} MiB", MAX_FILE_BYTES >> 20);
+        return Err(Error::File(format!("{name}: larger than {} MiB", MAX_FILE_BYTES >> 20)));
     }
     Ok(bytes)
 }
 
-fn read_tar_gz(path: &Path) -> anyhow::Result<Vec<InFile>> {
+fn read_tar_gz(path: &Path) -> Result<Vec<InFile>> {
     let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     tar_gz_members(file, &path.display().to_string())
 }
 
-fn tar_gz_members(r: impl Read, label: &str) -> anyhow::Result<Vec<InFile>> {
+fn tar_gz_members(r: impl Read, label: &str) -> Result<Vec<InFile>> {
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(r));
     let mut out = Vec::new();
     let mut total = 0u64;
@@ -123,12 +123,12 @@ fn tar_gz_members(r: impl Read, label: &str) -> anyhow::Result<Vec<InFile>> {
     Ok(out)
 }
 
-fn read_zip(path: &Path) -> anyhow::Result<Vec<InFile>> {
+fn read_zip(path: &Path) -> Result<Vec<InFile>> {
     let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     zip_members(file, &path.display().to_string())
 }
 
-fn zip_members(r: impl Read + std::io::Seek, label: &str) -> anyhow::Result<Vec<InFile>> {
+fn zip_members(r: impl Read + std::io::Seek, label: &str) -> Result<Vec<InFile>> {
     let mut archive = zip::ZipArchive::new(r).with_context(|| format!("{label}: not a .zip archive"))?;
     let mut out = Vec::new();
     let mut total = 0u64;
@@ -144,28 +144,28 @@ fn zip_members(r: impl Read + std::io::Seek, label: &str) -> anyhow::Result<Vec<
 }
 
 /// The Markdown files of an upload: a `.md` file, a `.tar.gz` or a `.zip`, by its name.
-pub fn read_markdown_upload(name: &str, bytes: &[u8]) -> anyhow::Result<Vec<InFile>> {
+pub fn read_markdown_upload(name: &str, bytes: &[u8]) -> Result<Vec<InFile>> {
     let mut files = match format_of(Path::new(name)) {
         Format::TarGz => tar_gz_members(bytes, name)?,
         Format::Zip => zip_members(std::io::Cursor::new(bytes), name)?,
         Format::Folder if name.to_lowercase().ends_with(".md") => {
             if bytes.len() as u64 > MAX_FILE_BYTES {
-                bail!("{name}: larger than {} MiB", MAX_FILE_BYTES >> 20);
+                return Err(Error::File(format!("{name}: larger than {} MiB", MAX_FILE_BYTES >> 20)));
             }
             vec![InFile { name: name.to_owned(), bytes: bytes.to_vec() }]
         }
-        Format::Folder => bail!("{name}: not a .md file, a .tar.gz or a .zip"),
+        Format::Folder => return Err(Error::File(format!("{name}: not a .md file, a .tar.gz or a .zip"))),
     };
     files.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(files)
 }
 
 /// Reads one archive member, keeping the whole archive under `MAX_TOTAL_BYTES`.
-fn add_member(archive: &str, out: &mut Vec<InFile>, total: &mut u64, name: String, r: impl Read) -> anyhow::Result<()> {
+fn add_member(archive: &str, out: &mut Vec<InFile>, total: &mut u64, name: String, r: impl Read) -> Result<()> {
     let bytes = read_limited(r, &name)?;
     *total += bytes.len() as u64;
     if *total > MAX_TOTAL_BYTES {
-        bail!("{archive}: unpacks to more than {} MiB", MAX_TOTAL_BYTES >> 20);
+        return Err(Error::File(format!("{archive}: unpacks to more than {} MiB", MAX_TOTAL_BYTES >> 20)));
     }
     out.push(InFile { name, bytes });
     Ok(())
@@ -181,14 +181,16 @@ pub struct OutFile {
 /// Writes `files` to `out` in the format its name says. Archives are written to a
 /// temporary file first and renamed into place, so a failed export leaves no
 /// half-written archive. Output is deterministic: same files, same bytes.
-pub fn write_files(out: &Path, files: &[OutFile]) -> anyhow::Result<()> {
+pub fn write_files(out: &Path, files: &[OutFile]) -> Result<()> {
     match format_of(out) {
         Format::Folder => {
             for f in files {
                 // Names are made by the export itself; still, nothing is ever
                 // written outside `out`.
                 let inside = !f.path.is_empty() && Path::new(&f.path).components().all(|c| matches!(c, std::path::Component::Normal(_)));
-                anyhow::ensure!(inside, "refusing to write {:?} outside {}", f.path, out.display());
+                if !inside {
+                    return Err(Error::File(format!("refusing to write {:?} outside {}", f.path, out.display())));
+                }
                 let path = out.join(&f.path);
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
@@ -203,7 +205,7 @@ pub fn write_files(out: &Path, files: &[OutFile]) -> anyhow::Result<()> {
 }
 
 /// Writes `files` as a .tar.gz archive.
-pub fn write_tar_gz(w: impl Write, files: &[OutFile]) -> anyhow::Result<()> {
+pub fn write_tar_gz(w: impl Write, files: &[OutFile]) -> Result<()> {
     let gz = flate2::write::GzEncoder::new(w, flate2::Compression::default());
     let mut tar = tar::Builder::new(gz);
     for f in files {
@@ -219,18 +221,18 @@ pub fn write_tar_gz(w: impl Write, files: &[OutFile]) -> anyhow::Result<()> {
 }
 
 /// Writes `files` as a .zip archive.
-pub fn write_zip(w: impl Write + std::io::Seek, files: &[OutFile]) -> anyhow::Result<()> {
+pub fn write_zip(w: impl Write + std::io::Seek, files: &[OutFile]) -> Result<()> {
     let mut zip = zip::ZipWriter::new(w);
     let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated).unix_permissions(0o644);
     for f in files {
-        zip.start_file(f.path.as_str(), options)?;
+        zip.start_file(f.path.as_str(), options).context("cannot write the .zip archive")?;
         zip.write_all(&f.bytes)?;
     }
-    zip.finish()?;
+    zip.finish().context("cannot write the .zip archive")?;
     Ok(())
 }
 
-fn write_atomically(out: &Path, write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> anyhow::Result<()>) -> anyhow::Result<()> {
+fn write_atomically(out: &Path, write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<()>) -> Result<()> {
     let tmp: PathBuf = out.with_extension("partial");
     let file = std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     let mut w = std::io::BufWriter::new(file);
@@ -241,7 +243,7 @@ fn write_atomically(out: &Path, write: impl FnOnce(&mut std::io::BufWriter<std::
     });
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
-        return Err(e.context(format!("cannot write {}", out.display())));
+        return Err(Error::File(format!("cannot write {}: {e}", out.display())));
     }
     std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))
 }

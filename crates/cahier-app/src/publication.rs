@@ -4,12 +4,13 @@
 
 use automerge::{ChangeHash, ReadDoc};
 use cahier_doc::{DocId, Kind};
-use cahier_store::{StorageError, Store};
+use cahier_store::Store;
 use cahier_wiki::Published;
 use cahier_wiki::html::PubEvent;
 use serde::{Deserialize, Serialize};
 
-use crate::auth_store::{AuditEvent, AuthError, audit_write};
+use crate::auth_store::{AuditEvent, audit_write};
+use crate::error::{Error, Result, corrupt, json};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Publication {
@@ -33,17 +34,13 @@ fn key(id: &DocId) -> String {
     format!("pub/{id}")
 }
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> AuthError {
-    AuthError::Storage(StorageError::Corrupt { what: what.to_owned(), cause: e.to_string() })
-}
-
-pub fn publication(store: &Store, id: &DocId) -> Result<Option<Publication>, AuthError> {
+pub fn publication(store: &Store, id: &DocId) -> Result<Option<Publication>> {
     let k = key(id);
     store.record(&k)?.map(|b| serde_json::from_slice(&b).map_err(|e| corrupt(&k, e))).transpose()
 }
 
 /// Every published document.
-pub fn publications(store: &Store) -> Result<Vec<(DocId, Publication)>, AuthError> {
+pub fn publications(store: &Store) -> Result<Vec<(DocId, Publication)>> {
     let mut out = Vec::new();
     for (k, v) in store.records("pub/")? {
         let id = DocId::parse(k.trim_start_matches("pub/")).map_err(|e| corrupt(&k, e))?;
@@ -54,27 +51,27 @@ pub fn publications(store: &Store) -> Result<Vec<(DocId, Publication)>, AuthErro
 
 /// Publishes the stored version of a page (its current heads in the store).
 /// Minutes are not published as such: promote them to a page first.
-pub fn publish(store: &Store, id: &DocId, by: &str, now_ms: i64) -> Result<Publication, AuthError> {
+pub fn publish(store: &Store, id: &DocId, by: &str, now_ms: i64) -> Result<Publication> {
     publish_at(store, id, None, by, now_ms)
 }
 
 /// Publishes the version `heads` of a page, as the maintainer reviewed it,
 /// or its stored version when `heads` is `None`. A version the store does not
 /// hold is refused, never published.
-pub fn publish_at(store: &Store, id: &DocId, heads: Option<&[ChangeHash]>, by: &str, now_ms: i64) -> Result<Publication, AuthError> {
+pub fn publish_at(store: &Store, id: &DocId, heads: Option<&[ChangeHash]>, by: &str, now_ms: i64) -> Result<Publication> {
     let Some((doc, _)) = store.load_record(id)? else {
-        return Err(AuthError::Invalid(format!("no document {id}")));
+        return Err(Error::NotFound(format!("no document {id}")));
     };
     let heads = heads.map(<[ChangeHash]>::to_vec).unwrap_or_else(|| doc.get_heads());
     if heads.is_empty() || heads.iter().any(|h| doc.get_change_by_hash(h).is_none()) {
-        return Err(AuthError::Invalid("this version is not stored (yet): reload the page and publish again".into()));
+        return Err(Error::Invalid("this version is not stored (yet): reload the page and publish again".into()));
     }
     publish_heads(store, id, &doc, &heads, by, now_ms)
 }
 
-/// Publishes `doc` (document `id`) at its current heads, which the store has or
-/// is about to have (the sync engine is storing them).
-pub fn publish_doc(store: &Store, id: &DocId, doc: &automerge::Automerge, by: &str, now_ms: i64) -> Result<Publication, AuthError> {
+/// Publishes `doc` (document `id`) at its current heads, which the store holds
+/// (the caller had them stored first, through an [`crate::Engine`]).
+pub fn publish_doc(store: &Store, id: &DocId, doc: &automerge::Automerge, by: &str, now_ms: i64) -> Result<Publication> {
     publish_heads(store, id, doc, &doc.get_heads(), by, now_ms)
 }
 
@@ -85,10 +82,10 @@ fn publish_heads(
     heads: &[ChangeHash],
     by: &str,
     now_ms: i64,
-) -> Result<Publication, AuthError> {
+) -> Result<Publication> {
     let (view, _) = cahier_doc::read(doc, Some(heads));
     if view.kind != Kind::Page {
-        return Err(AuthError::Invalid(format!(
+        return Err(Error::Invalid(format!(
             "{} is a set of minutes; promote it to a page to publish it",
             if view.slug.is_empty() { id.to_string() } else { view.slug.clone() }
         )));
@@ -96,7 +93,7 @@ fn publish_heads(
     // Readers find the page at its address, which the store keeps unique.
     let slug = store.address(id)?;
     if !cahier_doc::schema::is_valid_slug(&slug) {
-        return Err(AuthError::Invalid(format!("document {id} has no address yet; edit it once, then publish")));
+        return Err(Error::Invalid(format!("document {id} has no address yet; edit it once, then publish")));
     }
     let heads: Vec<String> = heads.iter().map(|h| h.to_string()).collect();
     let p = Publication { heads, at_ms: now_ms, by: by.to_owned() };
@@ -108,7 +105,7 @@ fn publish_heads(
 }
 
 /// Hides a page from readers again. `Ok(false)` if it was not published.
-pub fn unpublish(store: &Store, id: &DocId, by: &str, now_ms: i64) -> Result<bool, AuthError> {
+pub fn unpublish(store: &Store, id: &DocId, by: &str, now_ms: i64) -> Result<bool> {
     let Some(published) = publication(store, id)? else {
         return Ok(false);
     };
@@ -127,7 +124,7 @@ pub fn unpublish(store: &Store, id: &DocId, by: &str, now_ms: i64) -> Result<boo
 }
 
 /// Publications and unpublications, newest first.
-pub fn events(store: &Store, limit: usize) -> Result<Vec<PubEvent>, AuthError> {
+pub fn events(store: &Store, limit: usize) -> Result<Vec<PubEvent>> {
     let mut all = store.records("publog/")?;
     all.reverse();
     all.into_iter()
@@ -139,13 +136,9 @@ pub fn events(store: &Store, limit: usize) -> Result<Vec<PubEvent>, AuthError> {
         .collect()
 }
 
-fn log_write(store: &Store, e: &LogEntry) -> Result<(String, Option<Vec<u8>>), AuthError> {
+fn log_write(store: &Store, e: &LogEntry) -> Result<(String, Option<Vec<u8>>)> {
     let seq = store.backend().next_key()?;
     Ok((format!("publog/{:020}-{seq:020}", e.at_ms.max(0)), Some(json(e)?)))
-}
-
-fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, AuthError> {
-    serde_json::to_vec(v).map_err(|e| AuthError::Invalid(e.to_string()))
 }
 
 /// Parses hex heads as recorded.
@@ -156,13 +149,13 @@ pub fn parse_heads(heads: &[String]) -> Option<Vec<ChangeHash>> {
 /// The page readers see for a publication: the document read at the published
 /// heads, credited to whoever's text survives there. `None` if the document or
 /// one of the heads is gone (then readers get a 404, not an error).
-pub fn published_page(store: &Store, id: &DocId, p: &Publication) -> Result<Option<Published>, AuthError> {
+pub fn published_page(store: &Store, id: &DocId, p: &Publication) -> Result<Option<Published>> {
     let Some((doc, _)) = store.load_record(id)? else { return Ok(None) };
     published_page_from(store, id, &doc, p)
 }
 
 /// The page readers see for a publication, from a document in memory.
-pub fn published_page_from(store: &Store, id: &DocId, doc: &automerge::Automerge, p: &Publication) -> Result<Option<Published>, AuthError> {
+pub fn published_page_from(store: &Store, id: &DocId, doc: &automerge::Automerge, p: &Publication) -> Result<Option<Published>> {
     let Some(heads) = parse_heads(&p.heads) else { return Ok(None) };
     if heads.iter().any(|h| doc.get_change_by_hash(h).is_none()) {
         return Ok(None);
@@ -199,15 +192,15 @@ pub struct Deletion {
 
 /// Every deleted document (read once at start; the sync engine's policy keeps
 /// the set in memory rather than read the store for every message).
-pub fn deleted_ids(store: &Store) -> Result<std::collections::HashSet<DocId>, AuthError> {
+pub fn deleted_ids(store: &Store) -> Result<std::collections::HashSet<DocId>> {
     store.records("del/")?.iter().map(|(k, _)| DocId::parse(k.trim_start_matches("del/")).map_err(|e| corrupt(k, e))).collect()
 }
 
-pub fn is_deleted(store: &Store, id: &DocId) -> Result<bool, AuthError> {
+pub fn is_deleted(store: &Store, id: &DocId) -> Result<bool> {
     Ok(store.record(&format!("del/{id}"))?.is_some())
 }
 
-pub fn delete(store: &Store, id: &DocId, by: &str, now_ms: i64) -> Result<(), AuthError> {
+pub fn delete(store: &Store, id: &DocId, by: &str, now_ms: i64) -> Result<()> {
     unpublish(store, id, by, now_ms)?;
     let d = Deletion { at_ms: now_ms, by: by.to_owned() };
     // The audit log names what was deleted, so that it can be found again.
@@ -218,7 +211,7 @@ pub fn delete(store: &Store, id: &DocId, by: &str, now_ms: i64) -> Result<(), Au
     Ok(())
 }
 
-pub fn undelete(store: &Store, id: &DocId, by: &str, now_ms: i64) -> Result<bool, AuthError> {
+pub fn undelete(store: &Store, id: &DocId, by: &str, now_ms: i64) -> Result<bool> {
     if !is_deleted(store, id)? {
         return Ok(false);
     }

@@ -2,12 +2,12 @@
 //! (the `cahier export` format, also served to maintainers over HTTP), and one
 //! imported file at a time, all or nothing.
 
-use anyhow::Context;
 use cahier_doc::{DocId, Editor, Kind, Status};
 use cahier_store::Store;
 
 use crate::archive::{CREDITS_FILE, InFile, OutFile};
-use crate::publication;
+use crate::error::{Error, Result, corrupt};
+use crate::{Engine, publication};
 
 /// Who imports are recorded as having published.
 pub const IMPORT_PUBLISHER: &str = "import";
@@ -15,17 +15,19 @@ pub const IMPORT_PUBLISHER: &str = "import";
 /// The export of a whole store: `pages/SLUG.md`, `minutes/SLUG.md`, and
 /// `CREDITS.md`, sorted by path. Each document as it is now, its `status` saying
 /// whether it is published. `progress` hears each file's path.
-pub fn export_all(store: &Store, progress: &mut dyn FnMut(&str)) -> anyhow::Result<Vec<OutFile>> {
+pub fn export_all(store: &Store, progress: &mut dyn FnMut(&str)) -> Result<Vec<OutFile>> {
     let entries = store.list()?;
     let mut files = Vec::new();
     let mut credits = Vec::new();
     let mut names = FileNames::default();
     for entry in entries.into_iter().filter(|e| e.kind != "other") {
-        let id = DocId::parse(&entry.id)?;
+        let id = DocId::parse(&entry.id).map_err(|e| corrupt("the index", e))?;
         if publication::is_deleted(store, &id)? {
             continue;
         }
-        let (doc, _) = store.load_record(&id)?.with_context(|| format!("document {id} is in the index but not stored"))?;
+        let Some((doc, _)) = store.load_record(&id)? else {
+            return Err(corrupt("the index", format!("document {id} is in the index but not stored")));
+        };
         let (mut view, _) = cahier_doc::read(&doc, None);
         if view.kind == Kind::Page {
             view.status = if publication::publication(store, &id)?.is_some() { Status::Published } else { Status::Draft };
@@ -85,17 +87,8 @@ impl FileNames {
 }
 
 /// How many documents of the store are not Cahier pages or minutes (not exported).
-pub fn foreign_documents(store: &Store) -> anyhow::Result<usize> {
+pub fn foreign_documents(store: &Store) -> Result<usize> {
     Ok(store.list()?.iter().filter(|e| e.kind == "other").count())
-}
-
-/// Imports one file. On error nothing is written: the document is parsed and
-/// changed in memory, and stored in one batch only if all of that succeeded. A
-/// page whose front matter says `status: published` is published as imported.
-/// Returns the slug and whether the document is new.
-pub fn import_file(store: &Store, file: &InFile, now: i64) -> anyhow::Result<(String, bool)> {
-    let done = import_through(store, file, now, None)?;
-    Ok((done.slug, done.created))
 }
 
 /// What one imported file became.
@@ -109,15 +102,14 @@ pub struct Imported {
     pub publication: Option<publication::Publication>,
 }
 
-/// Hands a change to the running sync engine, which stores it and sends it to
-/// the document's open editors.
-pub type Engine<'a> = &'a dyn Fn(&DocId, Vec<u8>) -> anyhow::Result<()>;
-
-/// Imports one file; with `engine`, a change to an existing document goes
-/// through the running server's sync engine instead of straight to the store
-/// (the engine may hold the document, and its editors must get the change).
-pub fn import_through(store: &Store, file: &InFile, now: i64, engine: Option<Engine<'_>>) -> anyhow::Result<Imported> {
-    let text = std::str::from_utf8(&file.bytes).map_err(|e| anyhow::anyhow!("{}:1: not UTF-8 text ({e})", file.name))?;
+/// Imports one file. On error nothing is written: the document is parsed and
+/// changed in memory, and stored in one batch only if all of that succeeded. A
+/// page whose front matter says `status: published` is published as imported,
+/// once `engine` stored the change (the running server's sync engine, which may
+/// hold the document and whose editors must get the change; or the store
+/// itself).
+pub fn import_file(store: &Store, file: &InFile, now: i64, engine: &dyn Engine) -> Result<Imported> {
+    let text = std::str::from_utf8(&file.bytes).map_err(|e| Error::Invalid(format!("{}:1: not UTF-8 text ({e})", file.name)))?;
     let mut view = cahier_doc::markdown::from_markdown(&file.name, text)?.view;
     if view.updated_ms.is_none() {
         view.updated_ms = Some(now);
@@ -129,16 +121,16 @@ pub fn import_through(store: &Store, file: &InFile, now: i64, engine: Option<Eng
     if view.created_ms.is_none() {
         view.created_ms = Some(existing.as_ref().and_then(|(_, d)| cahier_doc::read(d, None).0.created_ms).unwrap_or(now));
     }
-    let (id, doc, created) = match (existing, engine) {
-        (Some((id, mut doc)), Some(engine)) => {
+    let (id, doc, created) = match existing {
+        Some((id, mut doc)) => {
             if cahier_doc::apply_view(&mut doc, &view, &Editor::import(), now, "import")?.is_some()
                 && let Some(change) = doc.get_last_local_change()
             {
-                engine(&id, change.raw_bytes().to_vec())?;
+                engine.apply(&id, change.raw_bytes().to_vec())?;
             }
             (id, doc, false)
         }
-        _ => {
+        None => {
             let (loaded, created) = store.upsert(&view, &Editor::import(), now)?;
             (loaded.id.clone(), loaded.doc, created)
         }

@@ -1,0 +1,104 @@
+//! `cahier_app`'s use cases through the HTTP handlers: promoting follows the
+//! store's slug rule and is audited (as `cahier promote` is, see the CLI's
+//! `cli.rs`), and a setup link used twice at once creates one account.
+
+use cahier_app::auth_store;
+use cahier_auth::Role;
+use cahier_doc::{DocView, Editor};
+use cahier_server::ServerConfig;
+use tokio_util::sync::CancellationToken;
+
+use crate::TestServer;
+use crate::http_auth::field;
+use crate::wiki::{get, request};
+
+const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
+
+/// Minutes at `reunion`, and a page already at `reunion-page`, the address
+/// promoting asks for first.
+fn minutes_and_a_taken_address(store: &cahier_store::Store) {
+    let mut m = DocView::new_minutes("Réunion");
+    m.slug = "reunion".into();
+    store.upsert(&m, &Editor::new("léa"), 1).expect("minutes");
+    let mut p = DocView::new_page("Déjà là");
+    p.slug = "reunion-page".into();
+    store.upsert(&p, &Editor::new("léa"), 1).expect("page");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promoting_on_the_web_takes_the_stores_fallback_address_and_is_audited() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let maintainer = {
+        let store = crate::open_store(dir.path());
+        minutes_and_a_taken_address(&store);
+        crate::token_in(&store, "camille", Role::Maintainer)
+    };
+    let server = TestServer::start(dir.path(), ServerConfig::default()).await;
+    let auth = format!("Bearer {maintainer}");
+    let mut made = Vec::new();
+    for _ in 0..2 {
+        let r = request(&server, "POST", "/wiki/reunion/promote", &[("Authorization", &auth), FORM], "csrf=").await;
+        assert_eq!(r.status, 303, "{}", r.text());
+        made.push(r.header("location").expect("to the editor").trim_start_matches("/edit/").to_owned());
+    }
+    server.stop().await;
+    let store = crate::open_store(dir.path());
+    let addresses: Vec<String> =
+        made.iter().map(|id| store.address(&cahier_doc::DocId::parse(id).expect("an id")).expect("address")).collect();
+    // The same rule as `cahier promote`: the store's, numbered after the taken one.
+    assert_eq!(addresses, ["reunion-page-2", "reunion-page-3"]);
+    let promoted: Vec<String> =
+        auth_store::audit_log(&store).expect("audit").into_iter().filter(|e| e.action == "promoted").map(|e| e.target).collect();
+    assert_eq!(promoted.len(), 2, "{promoted:?}");
+    assert!(promoted[0].starts_with("reunion (") && promoted[0].contains("→ reunion-page-2 ("), "{promoted:?}");
+    assert!(made.iter().zip(&promoted).all(|(id, target)| target.contains(id.as_str())), "{promoted:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_setup_link_sent_twice_at_once_creates_one_account_and_tells_the_other_why() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = crate::open_store(dir.path());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(cahier_server::run(listener, ServerConfig::default(), store.clone(), shutdown.clone()));
+    let server = TestServer { addr, tester: None, shutdown, task };
+    // Once it answers, the server has made its own link: this one replaces it.
+    assert_eq!(get(&server, "/healthz", &[]).await.status, 200);
+    let secret = tokio::task::spawn_blocking(move || auth_store::create_setup_secret(&store, [9; 32], cahier_now()))
+        .await
+        .expect("task")
+        .expect("a setup link");
+    let page = get(&server, &format!("/setup/{secret}"), &[]).await;
+    assert_eq!(page.status, 200);
+    let csrf = field(&page.text(), "csrf");
+    let cookie =
+        page.cookies().iter().find_map(|c| c.split(';').next().filter(|c| c.starts_with("cahier_login="))).expect("cookie").to_owned();
+    let path = format!("/setup/{secret}");
+    let post = |password: &'static str| {
+        let body = format!("name=alice&password={password}&password2={password}&csrf={csrf}");
+        let (server, path, cookie) = (&server, path.clone(), cookie.clone());
+        async move { request(server, "POST", &path, &[FORM, ("Cookie", &cookie)], &body).await }
+    };
+    let (a, b) = tokio::join!(post("premier-mot-de-passe"), post("second-mot-de-passe"));
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [303, 409], "one wins, the other is refused: {} / {}", a.text(), b.text());
+    let refused = if a.status == 409 { &a } else { &b };
+    assert!(refused.text().contains("this setup link has been used"), "{}", refused.text());
+    let winner = if a.status == 303 { "premier-mot-de-passe" } else { "second-mot-de-passe" };
+    let loser = if a.status == 303 { "second-mot-de-passe" } else { "premier-mot-de-passe" };
+    server.stop().await;
+    let store = crate::open_store(dir.path());
+    let accounts = auth_store::accounts(&store).expect("accounts");
+    assert_eq!(accounts.len(), 1);
+    // The account is the winner's: the other request changed nothing.
+    assert!(auth_store::login(&store, "alice", winner, [1; 32], [2; 32], 10).expect("login").is_some());
+    assert!(auth_store::login(&store, "alice", loser, [3; 32], [4; 32], 10).expect("login").is_none());
+    let created = auth_store::audit_log(&store).expect("audit").iter().filter(|e| e.action.starts_with("account")).count();
+    assert_eq!(created, 1, "one account event in the audit log");
+}
+
+fn cahier_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
