@@ -102,3 +102,114 @@ async fn a_setup_link_sent_twice_at_once_creates_one_account_and_tells_the_other
 fn cahier_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
+
+/// A sled store whose audit log takes as long as the test likes: reading it
+/// waits until `open` (a slow PostgreSQL server, a disk that hangs).
+struct SlowAudit {
+    inner: cahier_store::SledStorage,
+    open: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+    entered: std::sync::Mutex<Option<std::sync::mpsc::Sender<()>>>,
+}
+
+impl SlowAudit {
+    fn release(&self) {
+        *self.open.lock().expect("lock") = true;
+        self.opened.notify_all();
+    }
+}
+
+impl cahier_store::Storage for SlowAudit {
+    fn load(&self, doc: &cahier_doc::DocId) -> Result<Option<Vec<cahier_store::Chunk>>, cahier_store::StorageError> {
+        self.inner.load(doc)
+    }
+    fn next_key(&self) -> Result<u64, cahier_store::StorageError> {
+        self.inner.next_key()
+    }
+    fn commit(&self, batch: cahier_store::Batch) -> Result<(), cahier_store::StorageError> {
+        self.inner.commit(batch)
+    }
+    fn list(&self) -> Result<Vec<cahier_store::IndexEntry>, cahier_store::StorageError> {
+        self.inner.list()
+    }
+    fn entry(&self, doc: &cahier_doc::DocId) -> Result<Option<cahier_store::IndexEntry>, cahier_store::StorageError> {
+        self.inner.entry(doc)
+    }
+    fn find_slug(&self, slug: &str) -> Result<Option<cahier_doc::DocId>, cahier_store::StorageError> {
+        self.inner.find_slug(slug)
+    }
+    fn storage_id(&self) -> Result<String, cahier_store::StorageError> {
+        self.inner.storage_id()
+    }
+    fn record(&self, key: &str) -> Result<Option<Vec<u8>>, cahier_store::StorageError> {
+        self.inner.record(key)
+    }
+    fn records(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, cahier_store::StorageError> {
+        if prefix == "audit/" {
+            if let Some(entered) = self.entered.lock().expect("lock").take() {
+                let _ = entered.send(());
+            }
+            let mut open = self.open.lock().expect("lock");
+            while !*open {
+                open = self.opened.wait(open).expect("wait");
+            }
+        }
+        self.inner.records(prefix)
+    }
+    fn put_records(&self, writes: Vec<(String, Option<Vec<u8>>)>) -> Result<(), cahier_store::StorageError> {
+        self.inner.put_records(writes)
+    }
+}
+
+/// One async worker only: were a handler to call the store on it, the
+/// runtime would stall with the store, `/healthz` included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_slow_store_holds_its_request_and_nothing_else() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel();
+    let backend = std::sync::Arc::new(SlowAudit {
+        inner: cahier_store::SledStorage::open(&tmp.path().join("data")).expect("open"),
+        open: std::sync::Mutex::new(false),
+        opened: std::sync::Condvar::new(),
+        entered: std::sync::Mutex::new(Some(entered_tx)),
+    });
+    let store = cahier_store::Store::new(backend.clone());
+    let maintainer = crate::token_in(&store, "camille", Role::Maintainer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(cahier_server::run(listener, ServerConfig::default(), store, shutdown.clone()));
+    let server = std::sync::Arc::new(TestServer { addr, tester: None, shutdown, task });
+    let audit = {
+        let server = server.clone();
+        let auth = format!("Bearer {maintainer}");
+        tokio::spawn(async move { get(&server, "/audit", &[("Authorization", &auth)]).await.status })
+    };
+    // The audit page is waiting on the store…
+    tokio::task::spawn_blocking(move || entered_rx.recv_timeout(std::time::Duration::from_secs(20)))
+        .await
+        .expect("task")
+        .expect("the audit page reads the store");
+    // …and the server still answers everything else. (Asked from a thread of
+    // its own: a stalled runtime could not even run this test's timers.)
+    let answers = tokio::task::spawn_blocking(move || [status_within(addr, "/healthz"), status_within(addr, "/wiki")]).await.expect("task");
+    backend.release();
+    let [health, wiki] = answers;
+    assert_eq!(health.expect("/healthz answers while the store is slow"), 200);
+    assert_eq!(wiki.expect("readers are served while the store is slow"), 200);
+    assert_eq!(audit.await.expect("task"), 200, "the slow request is answered once the store is");
+    let Ok(server) = std::sync::Arc::try_unwrap(server) else { panic!("the server is still shared") };
+    server.stop().await;
+}
+
+/// The status of `GET path`, or the error if no answer came within 10 s.
+fn status_within(addr: std::net::SocketAddr, path: &str) -> std::io::Result<u16> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())?;
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head)?;
+    let text = String::from_utf8_lossy(&head);
+    text.split(' ').nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| std::io::Error::other(format!("not a status line: {text}")))
+}
