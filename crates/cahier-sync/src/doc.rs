@@ -730,6 +730,8 @@ impl<P: Policy> DocEngine<P> {
 /// save panics): applied, it would drop the document for every peer.
 fn new_actors(doc: &Automerge, chunks: &sync::ChunkList) -> Result<Option<Vec<String>>, String> {
     let mut out: Vec<String> = Vec::new();
+    // Each single change's place in the op order: (hash, start op, max op, deps).
+    let mut placed: Vec<(ChangeHash, u64, u64, Vec<ChangeHash>)> = Vec::new();
     for bytes in chunks.iter() {
         let Some(split) = split_chunks(bytes) else { return Ok(None) };
         for chunk in split {
@@ -737,23 +739,47 @@ fn new_actors(doc: &Automerge, chunks: &sync::ChunkList) -> Result<Option<Vec<St
                 // A change whose ops encode to other bytes gets another hash
                 // once in the document: its next save would panic.
                 Ok(c) if automerge::Change::from(c.decode()).hash() != c.hash() => None,
-                Ok(c) => Some(Some(vec![(c.hash(), c.actor_id().to_hex_string())])),
+                Ok(c) => {
+                    Some(Some((vec![(c.hash(), c.actor_id().to_hex_string())], Some((c.start_op().get(), c.max_op(), c.deps().to_vec())))))
+                }
                 // A whole-document chunk: every change in it.
                 Err(_) => match Automerge::load(chunk) {
-                    Ok(d) => Some(Some(d.get_changes_meta(&[]).iter().map(|m| (m.hash, m.actor.to_hex_string())).collect())),
+                    Ok(d) => Some(Some((d.get_changes_meta(&[]).iter().map(|m| (m.hash, m.actor.to_hex_string())).collect(), None))),
                     Err(_) => Some(None),
                 },
             });
-            let metas: Vec<(ChangeHash, String)> = match read {
-                Ok(Some(Some(metas))) => metas,
+            let (metas, place): (Vec<(ChangeHash, String)>, _) = match read {
+                Ok(Some(Some(read))) => read,
                 Ok(Some(None)) => return Ok(None),
                 Ok(None) | Err(_) => return Err("a chunk of them is corrupt".to_owned()),
             };
+            if let (Some((start, max, deps)), Some((hash, _))) = (place, metas.first()) {
+                placed.push((*hash, start, max, deps));
+            }
             for (hash, actor) in metas {
                 if doc.get_change_meta_by_hash(&hash).is_none() && !out.contains(&actor) {
                     out.push(actor);
                 }
             }
+        }
+    }
+    // A change's ops are numbered on from the last op of everything it
+    // depends on: automerge 0.12 takes a change that starts elsewhere (made
+    // up: no client writes one), but the document then saves to bytes it
+    // cannot load again. A dependency not known yet leaves its change
+    // unchecked here.
+    for (hash, start, _, deps) in &placed {
+        if doc.get_change_meta_by_hash(hash).is_some() {
+            continue;
+        }
+        let max_of = |dep: &ChangeHash| {
+            doc.get_change_meta_by_hash(dep).map(|m| m.max_op).or_else(|| placed.iter().find(|p| p.0 == *dep).map(|p| p.2))
+        };
+        let before: Option<Vec<u64>> = deps.iter().map(max_of).collect();
+        if let Some(before) = before
+            && *start != before.into_iter().max().unwrap_or(0) + 1
+        {
+            return Err("a change of them does not number its operations on from its dependencies".to_owned());
         }
     }
     Ok(Some(out))

@@ -75,6 +75,11 @@ impl Meeting {
     }
 
     /// Sends `data` as the payload of a `sync` message, whatever it holds.
+    /// The document as the store holds it.
+    pub(crate) fn stored_doc(&self) -> &Automerge {
+        self.stored.get(&self.doc_id).expect("stored")
+    }
+
     pub(crate) fn send_data(&mut self, conn: ConnId, data: Vec<u8>) {
         let sync =
             Message::Sync { sender_id: format!("peer-{conn}"), target_id: "server".into(), document_id: self.doc_id.to_string(), data };
@@ -437,6 +442,64 @@ fn a_presence_update_with_css_for_a_colour_is_refused() {
     for bad in ["#ab", "#ggg", "hsl(200 70% 38%); x", "hsl(200,70%,38%)", "rgb(0 0 0)", "var(--x)", ""] {
         assert!(!cahier_sync::presence::is_plain_colour(bad), "{bad}");
     }
+}
+
+/// A writer makes up a change whose operations are not numbered on from
+/// those of its dependencies (found by the `load` fuzz target): automerge
+/// 0.12 takes it, but the whole document then saves to bytes that do not
+/// load, so the next snapshot would lose the meeting. It is refused to its
+/// sender; an honest change with no operations still passes.
+#[test]
+fn a_change_numbered_out_of_order_is_refused_and_the_document_still_saves() {
+    let mut m = Meeting::new();
+    m.type_text(1, "Ordre du jour. ");
+    m.run();
+    // The next op number after everything the stored document holds.
+    let next_of = |doc: &Automerge| doc.get_changes_meta(&[]).iter().map(|c| c.max_op).max().unwrap_or(0) + 1;
+    let made_up = |head: Vec<automerge::ChangeHash>, seq: u64, start_op: u64| {
+        let change = automerge::Change::from(automerge::ExpandedChange {
+            operations: vec![],
+            actor_id: automerge::ActorId::from(vec![9u8; 16]),
+            hash: None,
+            seq,
+            start_op: std::num::NonZeroU64::new(start_op).expect("non-zero"),
+            time: 0,
+            message: None,
+            deps: head,
+            extra_bytes: vec![],
+            author: None,
+        });
+        let msg = sync::Message {
+            heads: vec![change.hash()],
+            need: vec![],
+            have: vec![],
+            changes: vec![change.raw_bytes().to_vec()].into(),
+            flags: None,
+            version: sync::MessageVersion::V1,
+        };
+        msg.encode()
+    };
+    m.send_data(2, made_up(m.stored_doc().get_heads(), 1, next_of(m.stored_doc()) + 7));
+    m.run();
+    let told = m.told.get(&2).cloned().unwrap_or_default();
+    assert!(told.iter().any(|t| t.contains("does not number its operations")), "{told:?}");
+    m.type_text(1, "Point 1.");
+    m.run();
+    let saved = m.stored_doc().save();
+    let reloaded = Automerge::load(&saved).expect("the stored document saves to bytes that load");
+    assert!(cahier_doc::read(&reloaded, None).0.body.ends_with("Point 1."));
+    // The same change numbered right is a change like any other.
+    let mut honest = Meeting::new();
+    honest.type_text(1, "Ordre du jour. ");
+    honest.run();
+    honest.send_data(2, made_up(honest.stored_doc().get_heads(), 1, next_of(honest.stored_doc())));
+    honest.run();
+    assert!(honest.told.get(&2).is_none_or(|t| !t.iter().any(|t| t.contains("does not number"))), "{:?}", honest.told.get(&2));
+    assert_eq!(honest.stored_doc().get_heads().len(), 1, "the honest empty change was stored");
+    assert!(
+        honest.stored_doc().get_change_meta_by_hash(&honest.stored_doc().get_heads()[0]).is_some_and(|c| c.actor.to_bytes() == [9u8; 16])
+    );
+    Automerge::load(&honest.stored_doc().save()).expect("and the document still loads");
 }
 
 /// Léa's keystroke crosses Camille's on the wire: she merges Camille's change
