@@ -26,6 +26,17 @@ import { openDocument } from "./open"
 
 /** A text input bound to a text field: typing edits it, remote edits show up
  * (around the caret, see binding.ts). */
+
+/** `add` runs on the button's click and on Enter in the field. */
+function onAdd(adder: HTMLInputElement, addButton: HTMLElement, add: () => void): void {
+  addButton.addEventListener("click", add)
+  adder.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") {
+      e.preventDefault()
+      add()
+    }
+  })
+}
 function bindText(handle: DocHandle<CahierDoc>, path: (string | number)[], input: HTMLInputElement, readOnly: boolean, after?: () => void) {
   return bindInput(handle, path, input, { readOnly, after, also: (d) => (d.updatedAt = new Date()) })
 }
@@ -46,13 +57,7 @@ function bindList(handle: DocHandle<CahierDoc>, key: "participants" | "agenda" |
     adder.value = ""
     adder.focus()
   }
-  addButton.addEventListener("click", add)
-  adder.addEventListener("keydown", (e) => {
-    if (e.key === "Enter") {
-      e.preventDefault()
-      add()
-    }
-  })
+  onAdd(adder, addButton, add)
   const box = h("div", { class: "list" }, list)
   if (!readOnly) box.append(h("p", { class: "adder" }, h("label", { for: adder.id }, addLabel), " ", adder, " ", addButton))
   let syncs: ((d: CahierDoc) => void)[] = []
@@ -105,13 +110,7 @@ function bindActions(handle: DocHandle<CahierDoc>, readOnly: boolean) {
     adder.value = ""
     adder.focus()
   }
-  addButton.addEventListener("click", add)
-  adder.addEventListener("keydown", (e) => {
-    if (e.key === "Enter") {
-      e.preventDefault()
-      add()
-    }
-  })
+  onAdd(adder, addButton, add)
   const box = h("div", {}, table)
   if (!readOnly) box.append(h("p", { class: "adder" }, h("label", { for: adder.id }, t.addAction), " ", adder, " ", addButton))
   let rows: ((d: CahierDoc) => void)[][] = []

@@ -40,13 +40,19 @@ pub struct AppState {
     pub store_health: Arc<StoreHealth>,
 }
 
-/// `/healthz`'s view of the store: one check at a time, its answer kept for
-/// a second, so that a flood of `/healthz` costs the store one request a
-/// second at most, and no check queues behind a database that does not answer.
-#[derive(Default)]
+/// `/healthz`'s view of the store: one check at a time, so that a flood of
+/// `/healthz` never queues checks in front of the store's real work, nor
+/// behind a database that does not answer. Requests that come while a check
+/// runs get the last answer.
 pub struct StoreHealth {
-    last: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
+    alive: std::sync::atomic::AtomicBool,
     checking: std::sync::atomic::AtomicBool,
+}
+
+impl Default for StoreHealth {
+    fn default() -> StoreHealth {
+        StoreHealth { alive: true.into(), checking: false.into() }
+    }
 }
 
 pub fn app(state: AppState) -> Router {
@@ -267,25 +273,18 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Whether the store answered its last check, made again when a second old
-/// and no other check is running; waits `STORE_CHECK` at most.
+/// Whether the store answers: checked now, unless another request is
+/// checking (then its last answer); waits `STORE_CHECK` at most.
 async fn store_alive(state: &AppState) -> bool {
     use std::sync::atomic::Ordering;
     let health = state.store_health.clone();
-    let last = *crate::access::lock(&health.last);
-    if let Some((at, alive)) = last
-        && at.elapsed() < std::time::Duration::from_secs(1)
-    {
-        return alive;
-    }
     if health.checking.swap(true, Ordering::SeqCst) {
-        // Another request is checking: its predecessor's answer stands meanwhile.
-        return last.is_none_or(|(_, alive)| alive);
+        return health.alive.load(Ordering::SeqCst);
     }
     let store = state.store.clone();
     let check = tokio::task::spawn_blocking(move || {
         let alive = store.check_alive().map_err(|e| tracing::warn!(error = %e, "the store does not answer /healthz's check")).is_ok();
-        *crate::access::lock(&health.last) = Some((std::time::Instant::now(), alive));
+        health.alive.store(alive, Ordering::SeqCst);
         health.checking.store(false, Ordering::SeqCst);
         alive
     });

@@ -17,6 +17,7 @@
 //! that. Only redb and PostgreSQL keep that promise through a power cut.
 
 mod faulty;
+mod kv;
 mod migrate;
 mod postgres_backend;
 mod redb_backend;

@@ -28,7 +28,8 @@ use std::sync::{Mutex, RwLock};
 use cahier_doc::DocId;
 use redb::{ReadableDatabase, TableDefinition};
 
-use crate::{Batch, Chunk, ChunkKind, IndexEntry, Storage, StorageError, Write};
+use crate::kv::{chunk_key, chunk_prefix, decode_chunk, encode_chunk};
+use crate::{Batch, Chunk, IndexEntry, Storage, StorageError, Write};
 
 /// The store's file in its folder.
 pub const REDB_FILE: &str = "cahier.redb";
@@ -238,16 +239,6 @@ fn err(e: impl Into<redb::Error>) -> StorageError {
     }
 }
 
-fn chunk_prefix(doc: &DocId) -> Vec<u8> {
-    format!("c/{doc}/").into_bytes()
-}
-
-fn chunk_key(doc: &DocId, key: u64) -> Vec<u8> {
-    let mut k = chunk_prefix(doc);
-    k.extend_from_slice(&key.to_be_bytes());
-    k
-}
-
 fn decode_entry(what: &str, bytes: &[u8]) -> Result<IndexEntry, StorageError> {
     serde_json::from_slice(bytes).map_err(|e| StorageError::Corrupt { what: what.to_owned(), cause: e.to_string() })
 }
@@ -257,14 +248,7 @@ impl Storage for RedbStorage {
         let prefix = chunk_prefix(doc);
         let mut chunks = Vec::new();
         for (k, v) in self.scan(&prefix)? {
-            let corrupt = |cause: &str| StorageError::Corrupt { what: format!("chunk of {doc}"), cause: cause.into() };
-            let key_bytes: [u8; 8] = k[prefix.len()..].try_into().map_err(|_| corrupt("bad key"))?;
-            let kind = match v.first() {
-                Some(b's') => ChunkKind::Snapshot,
-                Some(b'i') => ChunkKind::Incremental,
-                _ => return Err(corrupt("unknown chunk kind")),
-            };
-            chunks.push(Chunk { key: u64::from_be_bytes(key_bytes), kind, bytes: v[1..].to_vec() });
+            chunks.push(decode_chunk(doc, &k, &v)?);
         }
         if chunks.is_empty() { Ok(None) } else { Ok(Some(chunks)) }
     }
@@ -296,13 +280,7 @@ impl Storage for RedbStorage {
             for write in batch {
                 match write {
                     Write::Append { doc, key, kind, bytes } => {
-                        let mut value = Vec::with_capacity(bytes.len() + 1);
-                        value.push(match kind {
-                            ChunkKind::Snapshot => b's',
-                            ChunkKind::Incremental => b'i',
-                        });
-                        value.extend_from_slice(&bytes);
-                        t.insert(chunk_key(&doc, key).as_slice(), value.as_slice())?;
+                        t.insert(chunk_key(&doc, key).as_slice(), encode_chunk(kind, &bytes).as_slice())?;
                     }
                     Write::Remove { doc, keys } => {
                         for key in keys {

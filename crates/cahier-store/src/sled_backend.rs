@@ -11,7 +11,8 @@ use std::path::Path;
 
 use cahier_doc::DocId;
 
-use crate::{Batch, Chunk, ChunkKind, IndexEntry, Storage, StorageError, Write};
+use crate::kv::{chunk_key, chunk_prefix, decode_chunk, encode_chunk};
+use crate::{Batch, Chunk, IndexEntry, Storage, StorageError, Write};
 
 /// The page cache sled may keep in memory.
 const CACHE_BYTES: u64 = 32 * 1024 * 1024;
@@ -69,16 +70,6 @@ impl SledStorage {
     }
 }
 
-fn chunk_prefix(doc: &DocId) -> Vec<u8> {
-    format!("c/{doc}/").into_bytes()
-}
-
-fn chunk_key(doc: &DocId, key: u64) -> Vec<u8> {
-    let mut k = chunk_prefix(doc);
-    k.extend_from_slice(&key.to_be_bytes());
-    k
-}
-
 fn io(e: sled::Error) -> StorageError {
     match e {
         sled::Error::Corruption { .. } => StorageError::Corrupt { what: "sled".into(), cause: e.to_string() },
@@ -96,14 +87,7 @@ impl Storage for SledStorage {
         let mut chunks = Vec::new();
         for item in self.db.scan_prefix(&prefix) {
             let (k, v) = item.map_err(io)?;
-            let corrupt = |cause: &str| StorageError::Corrupt { what: format!("chunk of {doc}"), cause: cause.into() };
-            let key_bytes: [u8; 8] = k[prefix.len()..].try_into().map_err(|_| corrupt("bad key"))?;
-            let kind = match v.first() {
-                Some(b's') => ChunkKind::Snapshot,
-                Some(b'i') => ChunkKind::Incremental,
-                _ => return Err(corrupt("unknown chunk kind")),
-            };
-            chunks.push(Chunk { key: u64::from_be_bytes(key_bytes), kind, bytes: v[1..].to_vec() });
+            chunks.push(decode_chunk(doc, &k, &v)?);
         }
         if chunks.is_empty() { Ok(None) } else { Ok(Some(chunks)) }
     }
@@ -117,13 +101,7 @@ impl Storage for SledStorage {
         for write in batch {
             match write {
                 Write::Append { doc, key, kind, bytes } => {
-                    let mut value = Vec::with_capacity(bytes.len() + 1);
-                    value.push(match kind {
-                        ChunkKind::Snapshot => b's',
-                        ChunkKind::Incremental => b'i',
-                    });
-                    value.extend_from_slice(&bytes);
-                    b.insert(chunk_key(&doc, key), value);
+                    b.insert(chunk_key(&doc, key), encode_chunk(kind, &bytes));
                 }
                 Write::Remove { doc, keys } => {
                     for key in keys {
