@@ -123,6 +123,30 @@ pub fn unpublish(store: &Store, id: &DocId, by: &str, now_ms: i64) -> Result<boo
     Ok(true)
 }
 
+const PUBLIC_HISTORY: &str = "settings/public-history";
+
+/// Whether readers who may not read a document's history see a published
+/// page's history up to its published version (the licence asks for
+/// attribution, so reusers may check who wrote what). On unless a
+/// maintainer turned it off.
+pub fn public_history(store: &Store) -> Result<bool> {
+    Ok(store.record(PUBLIC_HISTORY)?.is_none_or(|v| v != b"off"))
+}
+
+/// Turns public history on or off (a running server reads it when it starts),
+/// in the audit log.
+pub fn set_public_history(store: &Store, on: bool, by: &str, now_ms: i64) -> Result<()> {
+    let event = AuditEvent {
+        at_ms: now_ms,
+        who: by.to_owned(),
+        action: if on { "public history on" } else { "public history off" }.into(),
+        target: String::new(),
+    };
+    let value = if on { None } else { Some(b"off".to_vec()) };
+    store.put_records(vec![(PUBLIC_HISTORY.to_owned(), value), audit_write(store, &event)?])?;
+    Ok(())
+}
+
 /// Publications and unpublications, newest first.
 pub fn events(store: &Store, limit: usize) -> Result<Vec<PubEvent>> {
     let mut all = store.records("publog/")?;
@@ -215,7 +239,10 @@ pub fn undelete(store: &Store, id: &DocId, by: &str, now_ms: i64) -> Result<bool
     if !is_deleted(store, id)? {
         return Ok(false);
     }
-    let event = AuditEvent { at_ms: now_ms, who: by.to_owned(), action: "undeleted".into(), target: id.to_string() };
+    // Named like the deletion, so that the two entries are found together.
+    let title = store.load_record(id)?.map(|(doc, _)| cahier_doc::read::summary(&doc).title).unwrap_or_default();
+    let target = format!("{} « {title} » ({id})", store.address(id)?);
+    let event = AuditEvent { at_ms: now_ms, who: by.to_owned(), action: "undeleted".into(), target };
     store.put_records(vec![(format!("del/{id}"), None), audit_write(store, &event)?])?;
     Ok(true)
 }

@@ -13,6 +13,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use cahier_auth::{Act, Principal, allowed};
+use cahier_doc::history::{TooLarge, WordDiff};
 use cahier_doc::{DocId, Status};
 use cahier_store::Store;
 use cahier_wiki::html;
@@ -33,6 +34,8 @@ pub struct WikiState {
     pub pages: std::sync::Mutex<std::collections::HashMap<(String, cahier_wiki::Lang), Arc<CachedPage>>>,
     /// Published pages as Markdown files, by document, with the heads they show.
     pub markdown: std::sync::Mutex<std::collections::HashMap<DocId, MarkdownAt>>,
+    /// Readers see published pages' history (`publication::public_history`, read at start).
+    pub public_history: bool,
 }
 
 pub struct CachedPage {
@@ -59,7 +62,8 @@ pub fn load(store: &Store) -> anyhow::Result<WikiState> {
     search.put(&refs)?;
     let mut catalog = Catalog::default();
     catalog.extend(pages);
-    Ok(WikiState { catalog, search, pages: Default::default(), markdown: Default::default() })
+    let public_history = publication::public_history(store)?;
+    Ok(WikiState { catalog, search, pages: Default::default(), markdown: Default::default(), public_history })
 }
 
 /// Puts a freshly published page in the catalog and the search index.
@@ -104,6 +108,7 @@ pub struct PageQuery {
     version: Option<String>,
     from: Option<String>,
     to: Option<String>,
+    session: Option<String>,
     q: Option<String>,
 }
 
@@ -201,7 +206,7 @@ fn published_page(
         let page = match hit {
             Some(page) => page,
             None => {
-                let body = html::page(&v.ctx(state, path), p, &w.catalog.backlinks(slug), false, "");
+                let body = html::page(&v.ctx(state, path), p, &w.catalog.backlinks(slug), w.public_history, "");
                 let page = Arc::new(CachedPage { generation, etag: format!("{}-{generation}", p.version_tag()), body: body.into() });
                 if let Ok(mut c) = w.pages.lock() {
                     c.retain(|_, h| h.generation == generation);
@@ -212,7 +217,7 @@ fn published_page(
         };
         return cacheable(headers, v, page.etag.clone(), "text/html; charset=utf-8", || page.body.clone());
     }
-    let can_history = allowed(&v.principal, &Act::ReadHistory(&p.id));
+    let can_history = w.public_history || allowed(&v.principal, &Act::ReadHistory(&p.id));
     let etag = format!("{}-{generation}", p.version_tag());
     let extra = if maintainer {
         let ctx = v.ctx(state, path);
@@ -250,23 +255,46 @@ async fn draft_or_missing(state: &AppState, v: &Viewer, slug: &str, path: &str) 
         let Some(id) = cahier_app::live_by_slug(store, &owned)? else { return Ok(None) };
         let Some((doc, _)) = store.load_record(&id)? else { return Ok(None) };
         let names = crate::auth_store::actor_names(store).unwrap_or_default();
-        Ok(Some((doc, names)))
+        // Minutes that became a page say where it lives now.
+        let promoted = match cahier_app::promote::promotion(store, &id)? {
+            Some(p) => {
+                let address = DocId::parse(&p.page).ok().map(|page| store.address(&page)).transpose()?.unwrap_or_default();
+                Some((address, p))
+            }
+            None => None,
+        };
+        Ok(Some((doc, names, promoted)))
     })
     .await;
-    let Ok(Some((doc, names))) = found else { return not_found(state, v, path) };
+    let Ok(Some((doc, names, promoted))) = found else { return not_found(state, v, path) };
     let (view, _) = cahier_doc::read(&doc, None);
     let ctx = v.ctx(state, path);
-    let rendered = render_with_catalog(state, &view.body, view.kind);
+    let mut rendered = render_with_catalog(state, &view.body, view.kind);
+    if let Some(m) = &view.minutes {
+        // Every structured part of the minutes, around their notes.
+        let (head, tail) = html::minutes_parts(&ctx, m);
+        // Notes that bring their own heading keep it.
+        let notes = match view.body.trim_start() {
+            "" => String::new(),
+            b if b.starts_with('#') => rendered,
+            _ => format!("<h2>{}</h2>\n{rendered}", v.lang.t().m_notes),
+        };
+        rendered = format!("{head}{notes}{tail}");
+    }
+    if let Some((address, p)) = &promoted {
+        rendered = format!("{}\n{rendered}", html::promoted_notice(&ctx, address, p.at_ms, &p.by));
+    }
     let sessions = named_sessions(&names, &doc);
     let heads = doc.get_heads();
-    let current = cahier_doc::history::session_ending_at(&sessions, &heads);
-    let mut body = html::version(&ctx, slug, &view.title, &heads.first().map(|h| h.to_string()).unwrap_or_default(), current, &rendered);
+    let current = cahier_doc::history::session_naming(&sessions, &heads);
+    let mut body =
+        html::version(&ctx, slug, &view.title, &heads.first().map(|h| h.to_string()).unwrap_or_default(), current.as_ref(), &rendered);
     if v.csrf.is_some() {
         let heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
-        let first = if view.kind == cahier_doc::Kind::Page {
-            html::publish_version_form(&ctx, slug, &heads.join(","), v.lang.t().publish)
-        } else {
-            html::promote_form(&ctx, slug)
+        let first = match (view.kind, &promoted) {
+            (cahier_doc::Kind::Page, _) => html::publish_version_form(&ctx, slug, &heads.join(","), v.lang.t().publish),
+            (cahier_doc::Kind::Minutes, None) => html::promote_form(&ctx, slug),
+            (cahier_doc::Kind::Minutes, Some(_)) => String::new(),
         };
         body = body.replace("</main>", &format!("<p>{first} {}</p>\n</main>", html::delete_form(&ctx, slug)));
     }
@@ -373,6 +401,12 @@ fn markdown_file(store: &Store, id: &DocId, heads: &[ChangeHash], published: boo
     Ok(Some(MarkdownFile { text: cahier_doc::markdown::to_markdown(&view, &names), file_name: cahier_doc::markdown::file_name(&view) }))
 }
 
+/// `/wiki/SLUG/history`: editing sessions (`?version=` one version,
+/// `?session=` what one session's changes did, `?from=&to=` two versions
+/// compared). Those who may read the history see all of it; other readers,
+/// when public history is on (`publication::public_history`), see
+/// a published page's sessions up to its published version and nothing after
+/// (a draft's history is a 404, like a missing page).
 pub async fn history(State(state): State<AppState>, Path(slug): Path<String>, Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
     let v = viewer(&state, &headers, q.lang.as_deref()).await;
     let path = format!("/wiki/{slug}/history");
@@ -381,56 +415,159 @@ pub async fn history(State(state): State<AppState>, Path(slug): Path<String>, Qu
         Ok(None) => return not_found(&state, &v, &path),
         Err(e) => return server_error(e),
     };
-    if !allowed(&v.principal, &Act::ReadHistory(&id)) {
-        if v.principal == Principal::Anonymous && state.wiki.read().is_ok_and(|w| w.catalog.exists(&slug)) {
-            return Redirect::to(&format!("/login?next={}", html::url_segment(&path).replace("%2F", "/"))).into_response();
-        }
-        return not_found(&state, &v, &path);
-    }
-    let loaded = blocking(&state.store, move |store| {
-        let Some((doc, _)) = store.load_record(&id)? else { return Ok(None) };
-        Ok(Some((doc, crate::auth_store::actor_names(store).unwrap_or_default())))
+    let full = allowed(&v.principal, &Act::ReadHistory(&id));
+    let (published, slugs, public) = match state.wiki.read() {
+        Ok(w) => (
+            w.catalog.by_id(&id).and_then(|p| {
+                let heads = publication::parse_heads(&p.heads)?;
+                Some((heads, html::PublishedMark { heads: p.heads.join(","), at_ms: p.published_ms, by: p.published_by.clone() }))
+            }),
+            w.catalog.slugs(),
+            w.public_history,
+        ),
+        Err(_) => return server_error("lock"),
+    };
+    let limit = match (&published, full) {
+        (_, true) => None,
+        (Some((heads, _)), false) if public => Some(heads.clone()),
+        _ => return not_found(&state, &v, &path),
+    };
+    let asked = HistoryQuery { version: q.version.clone(), session: q.session.clone(), from: q.from.clone(), to: q.to.clone() };
+    let (lang, published_heads) = (v.lang, published.as_ref().map(|(h, _)| h.clone()));
+    // Diffs cost work in proportion to the text: a few at a time.
+    let Ok(Ok(_permit)) = tokio::time::timeout(std::time::Duration::from_secs(10), state.render_permits.acquire()).await else {
+        return (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "5")], "busy: try again in a few seconds").into_response();
+    };
+    let built = blocking(&state.store, move |store| {
+        let Some((doc, _)) = store.load_record(&id)? else { return Ok(HistoryPage::Missing) };
+        let names = crate::auth_store::actor_names(store).unwrap_or_default();
+        Ok(history_page(&doc, &names, limit.as_deref(), published_heads.as_deref(), &asked, lang, &slugs))
     })
     .await;
-    let (doc, names) = match loaded {
-        Ok(Some(found)) => found,
-        Ok(None) => return not_found(&state, &v, &path),
+    let page = match built {
+        Ok(page) => page,
         Err(e) => return server_error(e),
     };
     let ctx = v.ctx(&state, &path);
-    let known = |heads: &[ChangeHash]| heads.iter().all(|h| doc.get_change_by_hash(h).is_some());
-    let body = if let Some(version) = q.version.as_deref() {
-        let Some(heads) = parse_version(version).filter(|h| known(h)) else { return not_found(&state, &v, &path) };
-        let (view, _) = cahier_doc::history::view_at(&doc, &heads);
-        let sessions = named_sessions(&names, &doc);
-        let session = cahier_doc::history::session_ending_at(&sessions, &heads);
-        html::version(&ctx, &slug, &view.title, version, session, &render_with_catalog(&state, &view.body, view.kind))
-    } else if let (Some(from), Some(to)) = (q.from.as_deref(), q.to.as_deref()) {
-        let (Some(from), Some(to)) = (parse_version(from).filter(|h| known(h)), parse_version(to).filter(|h| known(h))) else {
-            return not_found(&state, &v, &path);
-        };
-        let (view, _) = cahier_doc::read(&doc, None);
-        html::diff(&ctx, &slug, &view.title, &cahier_doc::history::diff_versions(&doc, &from, &to))
-    } else {
-        let (view, _) = cahier_doc::read(&doc, None);
-        let sessions = named_sessions(&names, &doc);
-        let restore = if allowed(&v.principal, &Act::Restore) { v.csrf.as_deref() } else { None };
-        html::history(&ctx, &slug, &view.title, &sessions, restore)
+    let body = match page {
+        HistoryPage::Missing => return not_found(&state, &v, &path),
+        HistoryPage::Version { title, version, session, html } => html::version(&ctx, &slug, &title, &version, session.as_ref(), &html),
+        HistoryPage::Diff { title, session, diff } => html::diff(&ctx, &slug, &title, session.as_ref(), diff.as_ref()),
+        HistoryPage::List { title, rows } => {
+            let restore = if full && allowed(&v.principal, &Act::Restore) { v.csrf.as_deref() } else { None };
+            html::history(&ctx, &slug, &title, &rows, published.as_ref().map(|(_, m)| m), restore)
+        }
     };
     html_page(StatusCode::OK, body)
 }
 
-/// A document's editing sessions, each change named by its actor's recorded
-/// owner whatever its author field says (browsers leave it empty, a hostile
-/// writer may forge it).
-fn named_sessions(names: &std::collections::HashMap<String, String>, doc: &automerge::Automerge) -> Vec<cahier_doc::history::Session> {
+/// What the history was asked for.
+struct HistoryQuery {
+    version: Option<String>,
+    session: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// A history page's content, made on a blocking thread.
+enum HistoryPage {
+    Missing,
+    List { title: String, rows: Vec<html::SessionRow> },
+    Version { title: String, version: String, session: Option<cahier_doc::history::Session>, html: String },
+    Diff { title: String, session: Option<cahier_doc::history::Session>, diff: Result<WordDiff, TooLarge> },
+}
+
+/// The newest sessions whose words the history counts; older ones link to their diff.
+const COUNTED_SESSIONS: usize = 30;
+/// The most lines the counts of one history page compare, all sessions together.
+const COUNTED_LINES: usize = 100_000;
+
+/// Builds a history page from the document. `limit`: the version beyond
+/// which nothing is shown (the published one, for readers of public
+/// history); `published`: the published version, to mark it.
+fn history_page(
+    doc: &automerge::Automerge,
+    names: &std::collections::HashMap<String, String>,
+    limit: Option<&[ChangeHash]>,
+    published: Option<&[ChangeHash]>,
+    q: &HistoryQuery,
+    lang: cahier_wiki::Lang,
+    slugs: &std::collections::HashSet<String>,
+) -> HistoryPage {
+    use cahier_doc::history;
+    let all = named_versions(names, doc);
+    let versions = match limit {
+        Some(l) => history::up_to(&all, l),
+        None => all.clone(),
+    };
+    let shown: std::collections::HashSet<ChangeHash> = versions.iter().map(|v| v.hash).collect();
+    let visible = |heads: &[ChangeHash]| heads.iter().all(|h| shown.contains(h));
+    let sessions = history::sessions(&versions);
+    let (now, _) = cahier_doc::read(doc, limit);
+    if let Some(version) = q.version.as_deref() {
+        let Some(heads) = parse_version(version).filter(|h| visible(h)) else { return HistoryPage::Missing };
+        let (view, _) = history::view_at(doc, &heads);
+        let html = cahier_wiki::render_as(&view.body, view.kind, &|s: &str| slugs.contains(s)).html;
+        let session = history::session_naming(&sessions, &heads);
+        return HistoryPage::Version { title: view.title, version: version.to_owned(), session, html };
+    }
+    if let Some(asked) = q.session.as_deref() {
+        let Some(session) = parse_version(asked).and_then(|h| history::session_ending_at(&sessions, &h)) else {
+            return HistoryPage::Missing;
+        };
+        let (before, after) = history::session_views(doc, session);
+        let diff = history::word_diff(&html::diff_text(lang, &before), &html::diff_text(lang, &after));
+        return HistoryPage::Diff { title: now.title, session: Some(session.clone()), diff };
+    }
+    if let (Some(from), Some(to)) = (q.from.as_deref(), q.to.as_deref()) {
+        let (Some(from), Some(to)) = (parse_version(from).filter(|h| visible(h)), parse_version(to).filter(|h| visible(h))) else {
+            return HistoryPage::Missing;
+        };
+        let (a, _) = history::view_at(doc, &from);
+        let (b, _) = history::view_at(doc, &to);
+        let diff = history::word_diff(&html::diff_text(lang, &a), &html::diff_text(lang, &b));
+        return HistoryPage::Diff { title: now.title, session: None, diff };
+    }
+    let in_published = published.map(|p| history::ancestors(&all, p));
+    let mut budget = COUNTED_LINES;
+    let mut rows: Vec<html::SessionRow> = Vec::with_capacity(sessions.len());
+    for (age, s) in sessions.iter().rev().enumerate() {
+        let mut words = None;
+        if age < COUNTED_SESSIONS && budget > 0 {
+            let (before, after) = history::session_views(doc, s);
+            let (a, b) = (html::diff_text(lang, &before), html::diff_text(lang, &after));
+            let lines = a.lines().count() + b.lines().count();
+            if lines <= budget {
+                budget -= lines;
+                words = history::word_diff(&a, &b).ok().map(|d| (d.added_words, d.removed_words));
+            } else {
+                budget = 0;
+            }
+        }
+        let published_here = published.is_some_and(|p| p.iter().any(|h| s.hashes.contains(h)));
+        let unpublished = limit.is_none() && in_published.as_ref().is_some_and(|inside| s.hashes.iter().any(|h| !inside.contains(h)));
+        rows.push(html::SessionRow { session: s.clone(), words, published: published_here, unpublished });
+    }
+    rows.reverse();
+    HistoryPage::List { title: now.title, rows }
+}
+
+/// A document's changes, each named by its actor's recorded owner whatever
+/// its author field says (browsers leave it empty, a hostile writer may
+/// forge it).
+fn named_versions(names: &std::collections::HashMap<String, String>, doc: &automerge::Automerge) -> Vec<cahier_doc::history::Version> {
     let mut versions = cahier_doc::history::versions(doc);
     for version in &mut versions {
         if let Some(bound) = names.get(&version.actor) {
             version.author = Some(bound.clone());
         }
     }
-    cahier_doc::history::sessions(&versions)
+    versions
+}
+
+/// A document's editing sessions, named as [`named_versions`] says.
+fn named_sessions(names: &std::collections::HashMap<String, String>, doc: &automerge::Automerge) -> Vec<cahier_doc::history::Session> {
+    cahier_doc::history::sessions(&named_versions(names, doc))
 }
 
 #[derive(Deserialize, Default)]
@@ -812,8 +949,10 @@ pub async fn promote(State(state): State<AppState>, Path(slug): Path<String>, he
         Ok(live) => live,
         Err(refused) => return refused,
     };
-    let (id, by) = (live.id.clone(), live.by());
-    match blocking(&state.store, move |store| cahier_app::promote::promote(store, &id, None, &by, crate::now_ms())).await {
+    // The minutes' new address goes through the sync engine, so open
+    // editors get it like anyone's edit; the page is made once it is stored.
+    let (id, by, engine) = (live.id.clone(), live.by(), crate::handler::HubEngine::new(&state.hub));
+    match blocking(&state.store, move |store| cahier_app::promote::promote_via(store, &engine, &id, None, &by, crate::now_ms())).await {
         Ok(page) => Redirect::to(&format!("/edit/{}", page.id)).into_response(),
         // Only minutes are promoted.
         Err(cahier_app::Error::Invalid(_)) => crate::handler::forbidden(&state, &live.viewer, &path),

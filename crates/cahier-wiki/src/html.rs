@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use cahier_doc::history::{DiffLine, LineChange, Session};
+use cahier_doc::history::{LineChange, Session, TooLarge, WordDiff};
+use cahier_doc::{Action, DocView, MinutesFields};
 
 use crate::catalog::Published;
 use crate::i18n::{Lang, Strings};
@@ -321,32 +322,97 @@ pub fn not_found(ctx: &Ctx<'_>) -> String {
     )
 }
 
+/// One editing session as the history lists it.
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    pub session: Session,
+    /// Words its changes added and removed; `None` when not counted (an old
+    /// session far down the list, or a text too long to compare).
+    pub words: Option<(usize, usize)>,
+    /// The published version ends (at least partly) on this session.
+    pub published: bool,
+    /// Some of its changes are not in the published version (shown to
+    /// maintainers of a published page).
+    pub unpublished: bool,
+}
+
+/// The published version of a page, for its history.
+#[derive(Debug, Clone)]
+pub struct PublishedMark {
+    /// Its heads, as the `version` parameter carries them.
+    pub heads: String,
+    pub at_ms: i64,
+    pub by: String,
+}
+
+/// "+120 mots, −8 mots".
+pub fn words_summary(lang: Lang, added: usize, removed: usize) -> String {
+    let t = lang.t();
+    let n = |k: usize| if k == 1 { t.word } else { t.words };
+    if added == 0 && removed == 0 {
+        return t.no_word_changed.to_owned();
+    }
+    let mut parts = Vec::new();
+    if added > 0 {
+        parts.push(format!("+{added} {}", n(added)));
+    }
+    if removed > 0 {
+        parts.push(format!("\u{2212}{removed} {}", n(removed)));
+    }
+    parts.join(", ")
+}
+
 /// A document's history: editing sessions, newest first, each named by its
-/// time and everyone who wrote in it, linking to the version it ended on and
-/// to the diff with the session before.
-pub fn history(ctx: &Ctx<'_>, slug: &str, title: &str, sessions: &[Session], restore_csrf: Option<&str>) -> String {
+/// time and everyone who wrote in it, with what it changed in words, linking
+/// to the version it ended on and to its own diff (what its changes did);
+/// the published version marked.
+pub fn history(
+    ctx: &Ctx<'_>,
+    slug: &str,
+    title: &str,
+    rows: &[SessionRow],
+    published: Option<&PublishedMark>,
+    restore_csrf: Option<&str>,
+) -> String {
     let t = ctx.t();
     let mut m = format!("<h1>{} — {}</h1>\n<p><a href=\"/wiki/{}\">{}</a></p>\n", t.history, escape(title), escape(slug), t.back_to_page);
+    if let Some(p) = published {
+        let _ = writeln!(
+            m,
+            "<p class=\"notice\">{} {} {} {} — <a href=\"/wiki/{}/history?version={}\">{}</a></p>",
+            t.published_version_intro,
+            time_el(ctx, p.at_ms),
+            t.by,
+            escape(&p.by),
+            escape(slug),
+            escape(&p.heads),
+            t.view_version
+        );
+    }
     let _ = writeln!(m, "<h2>{}</h2>\n<ol class=\"history\" reversed>", t.sessions);
-    let mut previous: Option<String> = None;
-    let mut items = Vec::new();
-    for s in sessions {
+    for row in rows.iter().rev() {
+        let s = &row.session;
         let v = heads_param(&s.heads);
         let mut when = time_el(ctx, s.start.saturating_mul(1000));
         if s.end != s.start {
             let _ = write!(when, " – {}", time_el(ctx, s.end.saturating_mul(1000)));
         }
-        let mut li = format!(
-            "<li>{when} — <strong>{}</strong>, {} {}: <a href=\"/wiki/{}/history?version={v}\">{}</a>",
-            escape(&people(t, s)),
-            s.changes,
-            t.changes,
-            escape(slug),
-            t.view_version
-        );
-        if let Some(prev) = &previous {
-            let _ = write!(li, " · <a href=\"/wiki/{}/history?from={prev}&amp;to={v}\">{}</a>", escape(slug), t.diff_previous);
+        let mut li = format!("<li>{when} — <strong>{}</strong>, {} {}", escape(&people(t, s)), s.changes, t.changes);
+        if let Some((added, removed)) = row.words {
+            let _ = write!(li, " · <span class=\"words\">{}</span>", words_summary(ctx.lang, added, removed));
         }
+        if row.published {
+            let _ = write!(li, " · <strong class=\"published\">{}</strong>", t.published_version);
+        } else if row.unpublished {
+            let _ = write!(li, " · <span class=\"unpublished\">{}</span>", t.not_published_yet);
+        }
+        let _ = write!(
+            li,
+            ": <a href=\"/wiki/{s}/history?version={v}\">{}</a> · <a href=\"/wiki/{s}/history?session={v}\">{}</a>",
+            t.view_version,
+            t.session_changes,
+            s = escape(slug),
+        );
         if let Some(csrf) = restore_csrf {
             let _ = write!(
                 li,
@@ -358,11 +424,7 @@ pub fn history(ctx: &Ctx<'_>, slug: &str, title: &str, sessions: &[Session], res
             );
         }
         li.push_str("</li>\n");
-        items.push(li);
-        previous = Some(v);
-    }
-    for li in items.iter().rev() {
-        m.push_str(li);
+        m.push_str(&li);
     }
     m.push_str("</ol>\n");
     layout(ctx, &format!("{} — {title}", t.history), &m)
@@ -398,30 +460,218 @@ fn heads_param<H: std::fmt::Display>(heads: &[H]) -> String {
     heads.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
 }
 
-pub fn diff(ctx: &Ctx<'_>, slug: &str, title: &str, lines: &[DiffLine]) -> String {
+/// Unchanged lines shown around each change; longer unchanged runs are folded.
+const CONTEXT_LINES: usize = 2;
+
+/// A diff page: what a session's changes did (`session`), or the changes
+/// between two versions (`None`). Words added are in `<ins>`, words removed
+/// in `<del>`, unchanged lines far from any change folded.
+pub fn diff(ctx: &Ctx<'_>, slug: &str, title: &str, session: Option<&Session>, diff: Result<&WordDiff, &TooLarge>) -> String {
     let t = ctx.t();
-    let mut m = format!(
-        "<h1>{} — {}</h1>\n<p><a href=\"/wiki/{}/history\">{}</a></p>\n<pre class=\"diff\">",
-        t.diff_title,
-        escape(title),
-        escape(slug),
-        t.history
+    let mut m =
+        format!("<h1>{} — {}</h1>\n<p><a href=\"/wiki/{}/history\">{}</a></p>\n", t.diff_title, escape(title), escape(slug), t.history);
+    if let Some(s) = session {
+        let mut when = time_el(ctx, s.start.saturating_mul(1000));
+        if s.end != s.start {
+            let _ = write!(when, " – {}", time_el(ctx, s.end.saturating_mul(1000)));
+        }
+        let _ = writeln!(m, "<p>{} {when}, {} <strong>{}</strong>.</p>", t.session_diff_intro, t.by, escape(&people(t, s)));
+    }
+    let d = match diff {
+        Ok(d) => d,
+        Err(too) => {
+            let _ = writeln!(m, "<p class=\"notice\" role=\"status\">{} ({} {}).</p>", t.diff_too_long, too.lines, t.lines);
+            return layout(ctx, &format!("{} — {title}", t.diff_title), &m);
+        }
+    };
+    if d.is_empty() {
+        let _ = writeln!(m, "<p>{}</p>", t.no_word_changed);
+        return layout(ctx, &format!("{} — {title}", t.diff_title), &m);
+    }
+    let _ = writeln!(
+        m,
+        "<p class=\"meta\">{} · <ins>{}</ins> · <del>{}</del></p>\n<div class=\"diff\">",
+        words_summary(ctx.lang, d.added_words, d.removed_words),
+        t.added,
+        t.removed
     );
-    for l in lines {
-        match l.change {
-            LineChange::Same => {
-                let _ = writeln!(m, "<span>  {}</span>", escape(&l.text));
-            }
-            LineChange::Added => {
-                let _ = writeln!(m, "<ins aria-label=\"{}\">+ {}</ins>", t.added, escape(&l.text));
-            }
-            LineChange::Removed => {
-                let _ = writeln!(m, "<del aria-label=\"{}\">- {}</del>", t.removed, escape(&l.text));
+    let changed: Vec<bool> = d.rows.iter().map(|r| r.change() != Some(LineChange::Same)).collect();
+    let near = |i: usize| {
+        let from = i.saturating_sub(CONTEXT_LINES);
+        let to = (i + CONTEXT_LINES + 1).min(changed.len());
+        changed[from..to].iter().any(|c| *c)
+    };
+    let mut folded = 0usize;
+    for (i, row) in d.rows.iter().enumerate() {
+        if !near(i) {
+            folded += 1;
+            continue;
+        }
+        if folded > 0 {
+            let _ = writeln!(m, "<p class=\"fold\">… {folded} {} …</p>", t.unchanged_lines);
+            folded = 0;
+        }
+        let class = match row.change() {
+            Some(LineChange::Same) => "same",
+            Some(LineChange::Added) => "added",
+            Some(LineChange::Removed) => "removed",
+            None => "changed",
+        };
+        let _ = write!(m, "<p class=\"{class}\">");
+        if row.pieces.iter().all(|p| p.text.is_empty()) {
+            // A blank line keeps its height.
+            let mark = match row.change() {
+                Some(LineChange::Added) => "<ins>\u{a0}</ins>",
+                Some(LineChange::Removed) => "<del>\u{a0}</del>",
+                _ => "\u{a0}",
+            };
+            m.push_str(mark);
+        }
+        for p in row.pieces.iter().filter(|p| !p.text.is_empty()) {
+            match p.change {
+                LineChange::Same => m.push_str(&escape(&p.text)),
+                LineChange::Added => {
+                    let _ = write!(m, "<ins>{}</ins>", escape(&p.text));
+                }
+                LineChange::Removed => {
+                    let _ = write!(m, "<del>{}</del>", escape(&p.text));
+                }
             }
         }
+        m.push_str("</p>\n");
     }
-    m.push_str("</pre>\n");
+    if folded > 0 {
+        let _ = writeln!(m, "<p class=\"fold\">… {folded} {} …</p>", t.unchanged_lines);
+    }
+    m.push_str("</div>\n");
     layout(ctx, &format!("{} — {title}", t.diff_title), &m)
+}
+
+/// A version as text to compare: the title, the minutes' structured parts
+/// in the order the draft shows them, the notes or the page's body.
+pub fn diff_text(lang: Lang, view: &DocView) -> String {
+    let t = lang.t();
+    let mut out = format!("# {}\n\n", view.title);
+    let Some(mf) = &view.minutes else {
+        out.push_str(&view.body);
+        return out;
+    };
+    let fact = |out: &mut String, label: &str, value: &str| {
+        if !value.is_empty() {
+            let _ = writeln!(out, "{label} : {value}");
+        }
+    };
+    fact(&mut out, t.m_date, &mf.starts_at.replace('T', " "));
+    fact(&mut out, t.m_place, &mf.place);
+    fact(&mut out, t.m_facilitator, &mf.facilitator);
+    fact(&mut out, t.m_participants, &mf.participants.join(", "));
+    let list = |out: &mut String, label: &str, items: &[String]| {
+        if !items.is_empty() {
+            let _ = writeln!(out, "\n## {label}\n");
+            for i in items {
+                let _ = writeln!(out, "- {i}");
+            }
+        }
+    };
+    list(&mut out, t.m_agenda, &mf.agenda);
+    if !view.body.trim().is_empty() {
+        let _ = writeln!(out, "\n## {}\n", t.m_notes);
+        out.push_str(&view.body);
+        if !view.body.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    list(&mut out, t.m_decisions, &mf.decisions);
+    let actions: Vec<String> = mf.actions.iter().map(|a| action_text(lang, a)).collect();
+    list(&mut out, t.m_actions, &actions);
+    out
+}
+
+/// An action as one line: "[x] Relire le guide — Noé, pour le 2026-12-01".
+fn action_text(lang: Lang, a: &Action) -> String {
+    let t = lang.t();
+    let mut line = format!("[{}] {}", if a.done { "x" } else { " " }, a.text);
+    if !a.owner.is_empty() {
+        let _ = write!(line, " — {}", a.owner);
+    }
+    if !a.due.is_empty() {
+        let _ = write!(line, ", {} {}", t.m_due, a.due);
+    }
+    line
+}
+
+/// The structured parts of minutes as their draft shows them: date, place,
+/// facilitator, participants, agenda, then (after the notes) decisions and
+/// actions. Returns (before the notes, after the notes).
+pub fn minutes_parts(ctx: &Ctx<'_>, mf: &MinutesFields) -> (String, String) {
+    let t = ctx.t();
+    let mut head = String::new();
+    let mut facts = String::new();
+    for (label, value) in
+        [(t.m_date, mf.starts_at.replace('T', " ")), (t.m_place, mf.place.clone()), (t.m_facilitator, mf.facilitator.clone())]
+    {
+        if !value.is_empty() {
+            let _ = write!(facts, "<dt>{label}</dt><dd>{}</dd>", escape(&value));
+        }
+    }
+    if !facts.is_empty() {
+        let _ = writeln!(head, "<dl class=\"minutes\">{facts}</dl>");
+    }
+    let list = |out: &mut String, id: &str, label: &str, items: &[String], empty: bool| {
+        if items.is_empty() && !empty {
+            return;
+        }
+        let _ = write!(out, "<section class=\"minutes\" aria-labelledby=\"m-{id}\">\n<h2 id=\"m-{id}\">{label}</h2>\n");
+        if items.is_empty() {
+            let _ = writeln!(out, "<p class=\"help\">{}</p>", t.m_none);
+        } else {
+            out.push_str("<ul>");
+            for i in items {
+                let _ = write!(out, "<li>{}</li>", escape(i));
+            }
+            out.push_str("</ul>\n");
+        }
+        out.push_str("</section>\n");
+    };
+    list(&mut head, "participants", t.m_participants, &mf.participants, true);
+    list(&mut head, "agenda", t.m_agenda, &mf.agenda, true);
+    let mut tail = String::new();
+    list(&mut tail, "decisions", t.m_decisions, &mf.decisions, true);
+    let _ = write!(tail, "<section class=\"minutes\" aria-labelledby=\"m-actions\">\n<h2 id=\"m-actions\">{}</h2>\n", t.m_actions);
+    if mf.actions.is_empty() {
+        let _ = writeln!(tail, "<p class=\"help\">{}</p>", t.m_none);
+    } else {
+        tail.push_str("<ul class=\"actions\">");
+        for a in &mf.actions {
+            let state = if a.done { t.m_done } else { t.m_open };
+            let mut li = format!("<li><span class=\"state\">{state}</span> {}", escape(&a.text));
+            if !a.owner.is_empty() {
+                let _ = write!(li, " — {}", escape(&a.owner));
+            }
+            if !a.due.is_empty() {
+                let _ = write!(li, ", {} <time datetime=\"{d}\">{d}</time>", t.m_due, d = escape(&a.due));
+            }
+            li.push_str("</li>");
+            tail.push_str(&li);
+        }
+        tail.push_str("</ul>\n");
+    }
+    tail.push_str("</section>\n");
+    (head, tail)
+}
+
+/// On minutes that became a wiki page: where the page now lives.
+pub fn promoted_notice(ctx: &Ctx<'_>, page_slug: &str, at_ms: i64, by: &str) -> String {
+    let t = ctx.t();
+    format!(
+        "<p class=\"notice\" role=\"status\">{} <a href=\"/wiki/{s}\">/wiki/{s}</a> ({} {} {} {}).</p>",
+        t.promoted_to,
+        t.promoted_on,
+        time_el(ctx, at_ms),
+        t.by,
+        escape(by),
+        s = escape(page_slug),
+    )
 }
 
 /// The Atom feed of publications, newest first.
@@ -613,6 +863,9 @@ pub fn action_label(lang: Lang, action: &str) -> String {
         "restored" => "restauration d’une version",
         "imported" => "import",
         "promoted" => "compte rendu devenu page",
+        "next meeting prepared" => "prochaine réunion préparée",
+        "public history on" => "historique public activé",
+        "public history off" => "historique public désactivé",
         other => other,
     };
     match lang {

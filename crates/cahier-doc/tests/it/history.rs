@@ -153,3 +153,82 @@ fn sessions_of_a_real_document_name_their_authors() {
     assert_eq!(sessions[0].end, (T0 + 120_000) / 1000);
     assert_eq!(sessions[0].heads, doc.get_heads());
 }
+
+/// A word diff in one line per row: `{+added+}`, `[-removed-]`.
+fn render_words(d: &history::WordDiff) -> String {
+    let rows: Vec<String> = d
+        .rows
+        .iter()
+        .map(|r| {
+            r.pieces
+                .iter()
+                .map(|p| match p.change {
+                    LineChange::Same => p.text.clone(),
+                    LineChange::Added => format!("{{+{}+}}", p.text),
+                    LineChange::Removed => format!("[-{}-]", p.text),
+                })
+                .collect::<String>()
+        })
+        .collect();
+    rows.join("\n")
+}
+
+#[test]
+fn word_diffs_mark_words_and_keep_identical_lines() {
+    let check = |old: &str, new: &str, expected: &str, added: usize, removed: usize| {
+        let d = history::word_diff(old, new).expect("small enough");
+        assert_eq!(render_words(&d), expected, "{old:?} → {new:?}");
+        assert_eq!((d.added_words, d.removed_words), (added, removed), "{old:?} → {new:?}");
+    };
+    check("Le chat dort.\n", "Le chat noir dort.\n", "Le chat {+noir +}dort.", 1, 0);
+    check("Un\nDeux\nTrois\n", "Un\nDeux bis\nTrois\n", "Un\nDeux{+ bis+}\nTrois", 1, 0);
+    check("Un\nDeux\nTrois\n", "Un\nTrois\n", "Un\n[-Deux-]\nTrois", 0, 1);
+    check("Un\n", "Un\n\nNouveau paragraphe ici.\n", "Un\n{++}\n{+Nouveau paragraphe ici.+}", 3, 0);
+    check("L’école est fermée.\n", "L’école est ouverte.\n", "L’école est [-fermée-]{+ouverte+}.", 1, 1);
+    check("same\n", "same\n", "same", 0, 0);
+    assert!(history::word_diff("same\n", "same\n").expect("small").is_empty());
+    // Bounded: a huge text is refused with the reason, not compared.
+    let huge = "ligne\n".repeat(history::MAX_DIFF_LINES + 1);
+    let refused = history::word_diff(&huge, "").expect_err("too large");
+    assert_eq!(refused.lines, history::MAX_DIFF_LINES + 1);
+}
+
+/// Alice takes the page offline and writes a paragraph while Bruno, online,
+/// reworks a sentence at the same minutes; their replicas merge afterwards.
+#[test]
+fn offline_work_merged_later_is_a_session_of_its_own_and_its_diff_shows_only_its_words() {
+    let base = create(&page("Classe dehors", "Intro.\n\nParagraphe commun.\n"), "Camille", T0);
+    let mut alice = replica(&base);
+    let mut bruno = replica(&base);
+    let later = T0 + 20 * 60_000;
+    let mut server = replica(&base);
+    let len = |d: &Automerge| cahier_doc::read(d, None).0.body.encode_utf16().count();
+    // Keystrokes, interleaved in time.
+    let at = len(&alice);
+    splice_body(&mut alice, "Alice", later, at, 0, "\nLes élèves ");
+    edit_body(&mut bruno, "Bruno", later + 30_000, |b| b.replace("commun.", "commun, revu."));
+    let at = len(&alice);
+    splice_body(&mut alice, "Alice", later + 60_000, at, 0, "plantent des arbres.\n");
+    edit_body(&mut bruno, "Bruno", later + 90_000, |b| b.replace("revu", "revu par Bruno"));
+    server.merge(&mut bruno).expect("merge Bruno");
+    server.merge(&mut alice).expect("merge Alice");
+    assert_eq!(cahier_doc::read(&server, None).0.body, "Intro.\n\nParagraphe commun, revu par Bruno.\n\nLes élèves plantent des arbres.\n");
+
+    let sessions = history::sessions(&history::versions(&server));
+    let names: Vec<Vec<String>> = sessions.iter().map(|s| s.authors.clone()).collect();
+    assert_eq!(names, [vec!["Camille".to_owned()], vec!["Bruno".to_owned()], vec!["Alice".to_owned()]], "{sessions:#?}");
+    let diff_of = |who: &str| {
+        let s = sessions.iter().find(|s| s.authors == [who]).expect("a session");
+        let (before, after) = history::session_views(&server, s);
+        render_words(&history::word_diff(&before.body, &after.body).expect("small"))
+    };
+    assert_eq!(diff_of("Alice"), "Intro.\n\nParagraphe commun.\n{++}\n{+Les élèves plantent des arbres.+}");
+    assert_eq!(diff_of("Bruno"), "Intro.\n\nParagraphe commun{+, revu par Bruno+}.");
+    // Each session ended on its own version, without the other's work.
+    let alice_s = sessions.iter().find(|s| s.authors == ["Alice"]).expect("Alice");
+    assert!(!history::view_at(&server, &alice_s.heads).0.body.contains("Bruno"));
+    // The merged version is named by both sessions.
+    let mut named = history::session_naming(&sessions, &server.get_heads()).expect("named").authors;
+    named.sort();
+    assert_eq!(named, ["Alice", "Bruno"]);
+}

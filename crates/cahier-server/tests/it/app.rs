@@ -4,7 +4,7 @@
 
 use cahier_app::auth_store;
 use cahier_auth::Role;
-use cahier_doc::{DocView, Editor};
+use cahier_doc::{Action, DocView, Editor, MinutesFields};
 use cahier_server::ServerConfig;
 use tokio_util::sync::CancellationToken;
 
@@ -14,19 +14,19 @@ use crate::wiki::{get, request};
 
 const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
 
-/// Minutes at `reunion`, and a page already at `reunion-page`, the address
-/// promoting asks for first.
+/// Minutes at `reunion`, and a page already at `reunion-cr`, where promoting
+/// moves the minutes first.
 fn minutes_and_a_taken_address(store: &cahier_store::Store) {
     let mut m = DocView::new_minutes("Réunion");
     m.slug = "reunion".into();
     store.upsert(&m, &Editor::new("léa"), 1).expect("minutes");
     let mut p = DocView::new_page("Déjà là");
-    p.slug = "reunion-page".into();
+    p.slug = "reunion-cr".into();
     store.upsert(&p, &Editor::new("léa"), 1).expect("page");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn promoting_on_the_web_takes_the_stores_fallback_address_and_is_audited() {
+async fn promoting_on_the_web_gives_the_page_the_minutes_address_and_is_audited() {
     let dir = tempfile::tempdir().expect("tempdir");
     let maintainer = {
         let store = crate::open_store(dir.path());
@@ -35,23 +35,97 @@ async fn promoting_on_the_web_takes_the_stores_fallback_address_and_is_audited()
     };
     let server = TestServer::start(dir.path(), ServerConfig::default()).await;
     let auth = format!("Bearer {maintainer}");
-    let mut made = Vec::new();
-    for _ in 0..2 {
-        let r = request(&server, "POST", "/wiki/reunion/promote", &[("Authorization", &auth), FORM], "csrf=").await;
-        assert_eq!(r.status, 303, "{}", r.text());
-        made.push(r.header("location").expect("to the editor").trim_start_matches("/edit/").to_owned());
-    }
+    let r = request(&server, "POST", "/wiki/reunion/promote", &[("Authorization", &auth), FORM], "csrf=").await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let made = r.header("location").expect("to the editor").trim_start_matches("/edit/").to_owned();
+    // The minutes moved aside by the store's rule (`reunion-cr` is taken), and are promoted once.
+    let again = request(&server, "POST", "/wiki/reunion-cr-2/promote", &[("Authorization", &auth), FORM], "csrf=").await;
+    assert_eq!(again.status, 409, "{}", again.text());
     server.stop().await;
     let store = crate::open_store(dir.path());
-    let addresses: Vec<String> =
-        made.iter().map(|id| store.address(&cahier_doc::DocId::parse(id).expect("an id")).expect("address")).collect();
-    // The same rule as `cahier promote`: the store's, numbered after the taken one.
-    assert_eq!(addresses, ["reunion-page-2", "reunion-page-3"]);
+    // The same rule as `cahier promote`.
+    assert_eq!(store.address(&cahier_doc::DocId::parse(&made).expect("an id")).expect("address"), "reunion");
+    let minutes = store.find_slug("reunion-cr-2").expect("find").expect("the minutes");
+    let (doc, _) = store.load_record(&minutes).expect("load").expect("stored");
+    assert_eq!(cahier_doc::read(&doc, None).0.kind, cahier_doc::Kind::Minutes);
     let promoted: Vec<String> =
         auth_store::audit_log(&store).expect("audit").into_iter().filter(|e| e.action == "promoted").map(|e| e.target).collect();
-    assert_eq!(promoted.len(), 2, "{promoted:?}");
-    assert!(promoted[0].starts_with("reunion (") && promoted[0].contains("→ reunion-page-2 ("), "{promoted:?}");
-    assert!(made.iter().zip(&promoted).all(|(id, target)| target.contains(id.as_str())), "{promoted:?}");
+    assert_eq!(promoted.len(), 1, "{promoted:?}");
+    assert!(promoted[0].starts_with("reunion-cr-2 (") && promoted[0].contains(&format!("→ reunion ({made})")), "{promoted:?}");
+}
+
+/// A maintainer's view of minutes: every structured part; once promoted, where
+/// the page lives and no promotion offered; promotion, deletion and
+/// restoration in the audit log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minutes_show_every_part_and_once_promoted_say_where_the_page_lives() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = crate::open_store(dir.path());
+        let mut m = DocView::new_minutes("Réunion du 20 novembre");
+        m.slug = "reunion".into();
+        m.body = "Tour de table.\n".into();
+        m.minutes = Some(MinutesFields {
+            starts_at: "2026-11-20T18:30".into(),
+            place: "Salle 4".into(),
+            facilitator: "Camille".into(),
+            participants: vec!["Camille".into(), "Noé".into()],
+            agenda: vec!["Accueil".into(), "Le potager".into()],
+            decisions: vec!["Publier le guide".into()],
+            actions: vec![Action { text: "Relire le guide".into(), owner: "Noé".into(), due: "2026-12-01".into(), done: false }],
+        });
+        store.upsert(&m, &Editor::new("léa"), 1).expect("minutes");
+        crate::token_in(&store, "camille", Role::Maintainer);
+    }
+    let server = TestServer::start(dir.path(), ServerConfig::default()).await;
+    let (_, session) = crate::http_auth::login(&server, "camille", None).await;
+    let cookie = session.expect("logged in");
+    let draft = get(&server, "/wiki/reunion", &[("Cookie", &cookie)]).await.text();
+    for part in [
+        "<dt>Date</dt><dd>2026-11-20 18:30</dd>",
+        "<dt>Lieu</dt><dd>Salle 4</dd>",
+        "<dt>Animation</dt><dd>Camille</dd>",
+        "<li>Camille</li><li>Noé</li>",
+        "<li>Accueil</li><li>Le potager</li>",
+        ">Décisions</h2>\n<ul><li>Publier le guide</li>",
+        "à faire :</span> Relire le guide — Noé, pour le <time datetime=\"2026-12-01\">",
+        "Tour de table.",
+    ] {
+        assert!(draft.contains(part), "{part} missing from {draft}");
+    }
+    assert!(draft.contains("action=\"/wiki/reunion/promote\""), "promotion offered: {draft}");
+    let r =
+        request(&server, "POST", "/wiki/reunion/promote", &[("Cookie", &cookie), FORM], &format!("csrf={}", field(&draft, "csrf"))).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let page = r.header("location").expect("to the editor").trim_start_matches("/edit/").to_owned();
+    // The page took the minutes' address; the minutes say where it is and offer no promotion.
+    let minutes = get(&server, "/wiki/reunion-cr", &[("Cookie", &cookie)]).await.text();
+    assert!(minutes.contains("Ce compte rendu est devenu une page du wiki : <a href=\"/wiki/reunion\">"), "{minutes}");
+    assert!(!minutes.contains("/promote"), "{minutes}");
+    assert!(minutes.contains("Publier le guide"), "{minutes}");
+    let the_page = get(&server, "/wiki/reunion", &[("Cookie", &cookie)]).await.text();
+    assert!(the_page.contains("action=\"/wiki/reunion/publish\"") && !the_page.contains("/promote"), "{the_page}");
+    let r = request(
+        &server,
+        "POST",
+        "/wiki/reunion/delete",
+        &[("Cookie", &cookie), FORM],
+        &format!("csrf={}&confirm=yes", field(&the_page, "csrf")),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    server.stop().await;
+    let store = crate::open_store(dir.path());
+    let page = cahier_doc::DocId::parse(&page).expect("an id");
+    assert!(cahier_app::publication::undelete(&store, &page, "camille", 10).expect("undelete"));
+    let log: Vec<(String, String)> = auth_store::audit_log(&store).expect("audit").into_iter().map(|e| (e.action, e.target)).collect();
+    let of = |action: &str| log.iter().filter(|(a, _)| a == action).map(|(_, t)| t.as_str()).collect::<Vec<_>>();
+    assert_eq!(
+        of("promoted"),
+        [format!("reunion-cr ({}) → reunion ({page})", store.find_slug("reunion-cr").expect("find").expect("minutes"))]
+    );
+    assert_eq!(of("deleted"), [format!("reunion « Réunion du 20 novembre » ({page})")]);
+    assert_eq!(of("undeleted"), [format!("reunion « Réunion du 20 novembre » ({page})")]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -382,9 +382,11 @@ async fn the_history_names_sessions_and_versions_by_date_and_people() {
     assert_eq!(
         items,
         [
-            "<time datetime=\"2026-11-20T19:00:00Z\">20 novembre 2026 à 19 h 00 UTC</time> — <strong>Alice</strong>, 1 modification(s)",
+            "<time datetime=\"2026-11-20T19:00:00Z\">20 novembre 2026 à 19 h 00 UTC</time> — <strong>Alice</strong>, 1 modification(s) · \
+<span class=\"words\">+1 mot</span>",
             "<time datetime=\"2026-11-20T18:30:00Z\">20 novembre 2026 à 18 h 30 UTC</time> – \
-<time datetime=\"2026-11-20T18:31:00Z\">20 novembre 2026 à 18 h 31 UTC</time> — <strong>Alice, Bruno</strong>, 2 modification(s)",
+<time datetime=\"2026-11-20T18:31:00Z\">20 novembre 2026 à 18 h 31 UTC</time> — <strong>Alice, Bruno</strong>, 2 modification(s) · \
+<span class=\"words\">+7 mots</span>",
         ],
         "newest first"
     );
@@ -399,5 +401,118 @@ async fn the_history_names_sessions_and_versions_by_date_and_people() {
         "{v}"
     );
     assert!(v.contains("Ajout de Bruno.") && !v.contains("Fin."), "{v}");
+    server.stop().await;
+}
+
+fn edit(doc: &mut automerge::Automerge, who: &str, at: i64, f: impl FnOnce(&str) -> String) {
+    let (mut view, _) = cahier_doc::read(doc, None);
+    view.body = f(&view.body);
+    cahier_doc::apply_view(doc, &view, &Editor::new(who), at, "edit").expect("edit");
+}
+
+/// The `<li>` of the history list naming `who` alone, and a link's parameter in it.
+fn row<'a>(list: &'a str, who: &str) -> &'a str {
+    list.split("<li>").find(|li| li.contains(&format!("<strong>{who}</strong>"))).unwrap_or_else(|| panic!("no session of {who} in {list}"))
+}
+
+fn param<'a>(li: &'a str, name: &str) -> &'a str {
+    between(li, &format!("history?{name}="), "\"")
+}
+
+/// Alice takes the page offline and writes a paragraph while Bruno reworks a
+/// sentence online, in the same minutes; their replicas reach the server,
+/// the page is published with both, then Camille writes a draft.
+#[tokio::test]
+async fn each_session_shows_its_own_words_and_readers_see_the_history_up_to_the_published_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = crate::open_store(dir.path());
+    let t0 = 1_795_199_400_000;
+    let id = write(&store, &page("Cour", "Intro.\n\nParagraphe commun.\n"), "Camille", t0);
+    let mut loaded = store.load(&id).expect("load").expect("stored");
+    let mut alice = cahier_doc::load(&loaded.doc.save()).expect("replica");
+    let mut bruno = cahier_doc::load(&loaded.doc.save()).expect("replica");
+    let later = t0 + 20 * 60_000;
+    edit(&mut alice, "Alice", later, |b| format!("{b}\nLes élèves "));
+    edit(&mut bruno, "Bruno", later + 30_000, |b| b.replace("commun.", "commun, revu."));
+    edit(&mut alice, "Alice", later + 60_000, |b| format!("{b}plantent des arbres.\n"));
+    edit(&mut bruno, "Bruno", later + 90_000, |b| b.replace("revu", "revu par Bruno"));
+    loaded.doc.merge(&mut bruno).expect("merge Bruno");
+    loaded.doc.merge(&mut alice).expect("merge Alice");
+    store.save(&mut loaded).expect("save");
+    let published = loaded.doc.get_heads();
+    publication::publish_at(&store, &id, Some(published.as_slice()), "boss", later + 120_000).expect("publish");
+    write(&store, &page("Cour", "Intro.\n\nBROUILLON SECRET\n"), "Camille", t0 + 60 * 60_000);
+    let draft_heads: Vec<String> =
+        store.load_record(&id).expect("load").expect("stored").0.get_heads().iter().map(|h| h.to_string()).collect();
+    let draft_heads = draft_heads.join(",");
+    write(&store, &page("Projet secret", "SECRET"), "Camille", t0);
+    let boss = token_in(&store, "boss", Role::Maintainer);
+    drop(store);
+    let config = ServerConfig { time_zone: cahier_server::time_zone(Some("UTC")).expect("UTC"), ..ServerConfig::default() };
+    let server = TestServer::start(dir.path(), config).await;
+    let auth = bearer(&boss);
+
+    // A maintainer sees every session, the published version marked.
+    let full = get(&server, "/wiki/cour/history", &[("Authorization", &auth)]).await.text();
+    let list = between(&full, "<ol class=\"history\" reversed>", "</ol>");
+    let people: Vec<&str> = list.split("<strong>").skip(1).map(|s| s.split("</strong>").next().unwrap_or(s)).collect();
+    // Newest first; Alice's and Bruno's concurrent sessions apart, in either order.
+    let mut middle = people[1..people.len().min(3)].to_vec();
+    middle.sort();
+    assert_eq!((people.len(), people[0], middle, people[3]), (4, "Camille", vec!["Alice", "Bruno"], "Camille"), "{list}");
+    assert!(full.contains("Version publiée le <time datetime=\"2026-11-20T18:52:00Z\">"), "{full}");
+    let newest = list.split("<li>").nth(1).expect("a session");
+    assert!(newest.contains("pas encore publiée") && !newest.contains("version publiée"), "{newest}");
+    for who in ["Alice", "Bruno"] {
+        assert!(row(list, who).contains("<strong class=\"published\">version publiée</strong>"), "{list}");
+    }
+    // Each session's diff shows its own words, word by word, and nobody else's.
+    let alice = row(list, "Alice");
+    assert!(alice.contains("<span class=\"words\">+5 mots</span>"), "{alice}");
+    let diff = get(&server, &format!("/wiki/cour/history?session={}", param(alice, "session")), &[]).await.text();
+    let marked = between(&diff, "<div class=\"diff\">", "</div>");
+    assert!(marked.contains("<p class=\"added\"><ins>Les élèves plantent des arbres.</ins></p>"), "{marked}");
+    assert!(marked.contains("<p class=\"same\">Paragraphe commun.</p>"), "Bruno's words are not Alice's: {marked}");
+    assert!(!marked.contains("<del>") && !marked.contains("revu"), "{marked}");
+    let bruno = row(list, "Bruno");
+    assert!(bruno.contains("<span class=\"words\">+3 mots</span>"), "{bruno}");
+    let diff = get(&server, &format!("/wiki/cour/history?session={}", param(bruno, "session")), &[]).await.text();
+    let marked = between(&diff, "<div class=\"diff\">", "</div>");
+    assert!(marked.contains("<p class=\"changed\">Paragraphe commun<ins>, revu par Bruno</ins>.</p>"), "{marked}");
+    assert!(!marked.contains("<del>") && !marked.contains("arbres"), "{marked}");
+    // Identical lines stay unchanged, never removed and added again.
+    assert!(marked.contains("<p class=\"same\">Intro.</p>"), "{marked}");
+
+    // Anonymous readers: the published page's history up to its published version.
+    let page_html = get(&server, "/wiki/cour", &[]).await.text();
+    assert!(page_html.contains("href=\"/wiki/cour/history\""), "the page links its history");
+    let public = get(&server, "/wiki/cour/history", &[]).await;
+    assert_eq!(public.status, 200, "{}", public.text());
+    let public = public.text();
+    let list = between(&public, "<ol class=\"history\" reversed>", "</ol>");
+    let people: Vec<&str> = list.split("<strong>").skip(1).map(|s| s.split("</strong>").next().unwrap_or(s)).collect();
+    let mut first = people[..people.len().min(2)].to_vec();
+    first.sort();
+    assert_eq!((people.len(), first, people[2]), (3, vec!["Alice", "Bruno"], "Camille"), "{list}");
+    assert!(!public.contains("BROUILLON") && !public.contains("pas encore publiée") && !public.contains("/restore"), "{public}");
+    let missing = get(&server, "/wiki/nulle-part", &[]).await;
+    for path in [format!("/wiki/cour/history?session={draft_heads}"), format!("/wiki/cour/history?version={draft_heads}")] {
+        let r = get(&server, &path, &[]).await;
+        assert_eq!((r.status, &r.body), (404, &missing.body), "{path}");
+        let r = get(&server, &path, &[("Authorization", &auth)]).await;
+        assert!(r.status == 200 && r.text().contains("BROUILLON"), "{path} for a maintainer: {}", r.text());
+    }
+    let diff = get(&server, &format!("/wiki/cour/history?session={}", param(row(list, "Alice"), "session")), &[]).await.text();
+    assert!(diff.contains("<ins>Les élèves plantent des arbres.</ins>"), "{diff}");
+    // A draft's history is a 404, like a missing page.
+    let draft = get(&server, "/wiki/projet-secret/history", &[]).await;
+    assert_eq!((draft.status, &draft.body), (404, &missing.body));
+    server.stop().await;
+
+    // Public history is a setting.
+    publication::set_public_history(&crate::open_store(dir.path()), false, "boss", later).expect("setting");
+    let server = TestServer::start(dir.path(), ServerConfig::default()).await;
+    assert_eq!(get(&server, "/wiki/cour/history", &[]).await.status, 404);
+    assert_eq!(get(&server, "/wiki/cour/history", &[("Authorization", &auth)]).await.status, 200);
     server.stop().await;
 }

@@ -109,7 +109,7 @@ fn flags_can_come_from_the_environment() {
 }
 
 #[test]
-fn promoting_from_the_command_line_takes_the_stores_fallback_address_and_is_audited() {
+fn promoting_from_the_command_line_gives_the_page_the_minutes_address_and_is_audited() {
     // The same case as the server's `promoting_on_the_web_…` test: both
     // callers run `cahier_app::promote`, so both give these addresses.
     let tmp = tempfile::tempdir().expect("tmp");
@@ -120,13 +120,15 @@ fn promoting_from_the_command_line_takes_the_stores_fallback_address_and_is_audi
         m.slug = "reunion".into();
         store.upsert(&m, &cahier_doc::Editor::new("léa"), 1).expect("minutes");
         let mut p = cahier_doc::DocView::new_page("Déjà là");
-        p.slug = "reunion-page".into();
+        p.slug = "reunion-cr".into();
         store.upsert(&p, &cahier_doc::Editor::new("léa"), 1).expect("page");
     }
     let first = ok(&["promote", "reunion", "--by", "camille", "--data", s(&data)]);
-    assert!(first.contains("reunion-page is taken: the page's address is reunion-page-2"), "{first}");
-    let second = ok(&["promote", "reunion", "--by", "camille", "--data", s(&data)]);
-    assert!(second.contains("to the page reunion-page-3 ("), "{second}");
+    assert!(first.contains("to the page reunion ("), "{first}");
+    // The minutes moved aside, by the store's rule (`reunion-cr` is taken); promoted once only.
+    let again = crate::cahier(&["promote", "reunion-cr-2", "--by", "camille", "--data", s(&data)]);
+    assert_eq!(again.status.code(), Some(2), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already the page reunion ("));
     let store = cahier_store::Store::open_sled(&data).expect("store");
     let promoted: Vec<String> = cahier_app::auth_store::audit_log(&store)
         .expect("audit")
@@ -134,10 +136,9 @@ fn promoting_from_the_command_line_takes_the_stores_fallback_address_and_is_audi
         .filter(|e| e.action == "promoted" && e.who == "camille")
         .map(|e| e.target)
         .collect();
-    assert_eq!(promoted.len(), 2, "{promoted:?}");
-    assert!(promoted[0].starts_with("reunion (") && promoted[0].contains("→ reunion-page-2 ("), "{promoted:?}");
-    assert!(promoted[1].contains("→ reunion-page-3 ("), "{promoted:?}");
-    let page = store.find_slug("reunion-page-2").expect("find").expect("the page");
+    assert_eq!(promoted.len(), 1, "{promoted:?}");
+    assert!(promoted[0].starts_with("reunion-cr-2 (") && promoted[0].contains("→ reunion ("), "{promoted:?}");
+    let page = store.find_slug("reunion").expect("find").expect("the page");
     let (doc, _) = store.load_record(&page).expect("load").expect("stored");
     assert_eq!(cahier_doc::read(&doc, None).0.kind, cahier_doc::Kind::Page);
 }
