@@ -1,6 +1,7 @@
 //! Cahier's use cases, as plain functions over the [`cahier_store::Store`]:
 //! publishing and unpublishing (`publication.rs`), deleting and undeleting,
-//! promoting minutes to a page (`promote.rs`), restoring a past version
+//! promoting minutes to a page (`promote.rs`), preparing the next meeting's
+//! minutes (`next_meeting.rs`), restoring a past version
 //! (`restore.rs`), importing and exporting (`transfer.rs`, with the file
 //! formats in `archive.rs`), and accounts, API tokens, invites, sessions and
 //! the audit log (`auth_store.rs`). The `cahier` command and the server's HTTP
@@ -20,6 +21,7 @@ pub mod archive;
 pub mod auth_store;
 mod documents;
 mod error;
+pub mod next_meeting;
 pub mod promote;
 pub mod publication;
 pub mod restore;

@@ -1,4 +1,5 @@
 //! The use cases on a real store (sled in a temporary folder): sessions, the
-//! setup link, promoting.
+//! setup link, promoting, preparing the next meeting.
 
+mod next_meeting;
 mod sessions;
