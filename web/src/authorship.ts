@@ -15,12 +15,13 @@ import type { DocHandle } from "@automerge/automerge-repo"
 import { type Extension, StateEffect, StateField } from "@codemirror/state"
 import { Decoration, type DecorationSet, EditorView } from "@codemirror/view"
 import { mapPos, textEdits } from "./binding"
+import { personLabel } from "./common"
 import { t } from "./i18n"
 
 /** Tints in style.css (`.cm-author-0` …), each dark text's background. */
 export const PALETTE_SIZE = 8
 
-type Answer = { heads: string[]; people: { key: string; name: string }[]; spans: { from: number; to: number; person: number }[] }
+type Answer = { heads: string[]; people: { key: string; name: string; guest?: boolean }[]; spans: { from: number; to: number; person: number }[] }
 type Mark = { from: number; to: number; slot: number; key: string; name: string }
 
 const setMarks = StateEffect.define<Mark[] | null>()
@@ -68,7 +69,7 @@ function valid(a: unknown): a is Answer {
     Array.isArray(x.heads) &&
     x.heads.every((h) => typeof h === "string" && /^[0-9a-f]{64}$/.test(h)) &&
     Array.isArray(x.people) &&
-    x.people.every((p) => typeof p?.key === "string" && /^[0-9a-f]{16}$/.test(p.key) && typeof p.name === "string") &&
+    x.people.every((p) => typeof p?.key === "string" && /^[0-9a-f]{16}$/.test(p.key) && typeof p.name === "string" && (p.guest === undefined || typeof p.guest === "boolean")) &&
     Array.isArray(x.spans) &&
     x.spans.every((s) => Number.isInteger(s?.from) && Number.isInteger(s.to) && Number.isInteger(s.person) && s.person >= 0 && s.person < x.people.length)
   )
@@ -139,7 +140,7 @@ export function authorshipColours<T>(handle: DocHandle<T>, docId: string, path: 
         to = mapPos(to, e, -1)
       }
       const p = a.people[s.person]
-      if (p && from < to) marks.push({ from, to, slot: bySlot.get(p.key) ?? 0, key: p.key, name: p.name })
+      if (p && from < to) marks.push({ from, to, slot: bySlot.get(p.key) ?? 0, key: p.key, name: personLabel(p.name, p.guest === true) })
     }
     view.dispatch({ effects: setMarks.of(marks) })
     legend.replaceChildren()
@@ -149,7 +150,7 @@ export function authorshipColours<T>(handle: DocHandle<T>, docId: string, path: 
       const swatch = document.createElement("span")
       swatch.className = `swatch cm-author-${bySlot.get(p.key) ?? 0}`
       swatch.setAttribute("aria-hidden", "true")
-      li.append(swatch, ` ${p.name}`)
+      li.append(swatch, ` ${personLabel(p.name, p.guest === true)}`)
       legend.append(li)
     }
     if (!a.people.length) legend.append(Object.assign(document.createElement("li"), { textContent: t.authorsNone }))

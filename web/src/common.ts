@@ -89,6 +89,12 @@ export function formatWhen(startsAt: string): string {
   return d.toLocaleString(lang, { dateStyle: "medium", timeStyle: "short" })
 }
 
+/** A person as the editor lists them: guests (who came in through an invite
+ * link) marked as such, "Léa (invitée)". */
+export function personLabel(name: string, guest: boolean): string {
+  return guest ? `${name} (${t.guest})` : name
+}
+
 export function colorFor(name: string): string {
   let hash = 0
   for (const c of name) hash = (hash * 31 + c.charCodeAt(0)) >>> 0

@@ -15,7 +15,7 @@ import { EditorView } from "@codemirror/view"
 import { basicSetup } from "codemirror"
 import { authorshipColours } from "./authorship"
 import { bindInput, codeMirrorText } from "./binding"
-import { type CahierDoc, type Ctx, type Session, type View, colorFor, formatWhen, h, header, labelled, slugify, wide } from "./common"
+import { type CahierDoc, type Ctx, type Session, type View, colorFor, formatWhen, h, header, labelled, personLabel, slugify, wide } from "./common"
 import { type RemoteCursor, plainColor, remoteCursors, setRemoteCursors } from "./cursors"
 import { keepOnDevice } from "./device"
 import type { Entry } from "./home"
@@ -23,6 +23,7 @@ import { t } from "./i18n"
 import { invitePanel } from "./invites"
 import { friendlyMarkdown, toolbar } from "./markdown"
 import { openDocument } from "./open"
+import { timeslider } from "./timeslider"
 
 /** A text input bound to a text field: typing edits it, remote edits show up
  * (around the caret, see binding.ts). */
@@ -156,6 +157,9 @@ function bindActions(handle: DocHandle<CahierDoc>, readOnly: boolean) {
   return { element: box, update }
 }
 
+/** Up to this many people, "Présents" shows their names until someone folds them. */
+const FEW_PEOPLE = 8
+
 export function editorView(ctx: Ctx, id: DocumentId): View {
   const abort = new AbortController()
   const cleanups: (() => void)[] = []
@@ -248,8 +252,23 @@ async function fill(ctx: Ctx, id: DocumentId, element: HTMLElement, status: HTML
 
   authors.attach(view)
   const notesTools = h("div", { class: "notes-tools" })
-  if (!readOnly) notesTools.append(toolbar(() => view, signal))
+  const bar = readOnly ? undefined : toolbar(() => view, signal)
+  if (bar) notesTools.append(bar)
   notesTools.append(authors.element)
+  // The timeslider shows the past notes in the live notes' place.
+  const slider = timeslider({
+    docId: id,
+    handle,
+    path: ["body"],
+    canRestore: !readOnly,
+    shown: (open) => {
+      cmHost.hidden = open
+      if (bar) bar.hidden = open
+      authors.element.hidden = open
+    },
+  })
+  cleanups.push(() => slider.dispose())
+  notesTools.append(slider.toggle)
   // Minutes show their preview on demand (pages side by side, below).
   const preview = h("div", { class: "rendered", id: "preview" })
   let previewTimer: number | undefined
@@ -278,10 +297,28 @@ async function fill(ctx: Ctx, id: DocumentId, element: HTMLElement, status: HTML
   // Leaving the document (or the page) says goodbye: others see us leave at once.
   cleanups.push(() => presence.stop())
   window.addEventListener("pagehide", () => presence.stop(), { signal })
+  // "Présents": a count, and the names on demand (shown at first while they
+  // are few; a meeting of ninety stays one line until asked).
   const peopleList = h("ul", { id: "presence-list" })
+  const peopleToggle = h("button", { type: "button", id: "presence-toggle", "aria-expanded": "true", "aria-controls": "presence-list" })
+  let namesChosen: boolean | undefined
+  peopleToggle.addEventListener(
+    "click",
+    () => {
+      namesChosen = peopleList.hidden
+      showNames(namesChosen)
+    },
+    { signal },
+  )
+  const showNames = (shown: boolean) => {
+    peopleList.hidden = !shown
+    peopleToggle.setAttribute("aria-expanded", String(shown))
+    peopleToggle.title = shown ? t.presentHide : t.presentShow
+  }
+  const isGuest = (who: string | undefined) => who?.startsWith("guest:") === true
   const renderPresence = () => {
     cursors.clear()
-    peopleList.replaceChildren(h("li", {}, h("span", { class: "dot", style: `background:${color}`, "aria-hidden": "true" }), ` ${me} (${t.you})`))
+    peopleList.replaceChildren(h("li", {}, h("span", { class: "dot", style: `background:${color}`, "aria-hidden": "true" }), ` ${personLabel(me, session.kind === "guest")} (${t.you})`))
     // Each person once, with the caret of the tab they used last: a person may
     // have several tabs (or a tab just reloaded, whose old peer has not expired
     // yet), and the server relays our own presence back to us through the
@@ -291,8 +328,14 @@ async function fill(ctx: Ctx, id: DocumentId, element: HTMLElement, status: HTML
       const v = p?.value
       if (!v?.name || who === self.who || p.peerId === self.peer) continue
       cursors.set(p.peerId, v)
-      peopleList.append(h("li", { "data-peer": p.peerId }, h("span", { class: "dot", style: `background:${plainColor(v.color)}`, "aria-hidden": "true" }), ` ${v.name}`))
+      peopleList.append(
+        h("li", { "data-peer": p.peerId }, h("span", { class: "dot", style: `background:${plainColor(v.color)}`, "aria-hidden": "true" }), ` ${personLabel(v.name, isGuest(v.who))}`),
+      )
     }
+    const count = peopleList.children.length
+    const label = t.presentCount(count)
+    if (peopleToggle.textContent !== label) peopleToggle.textContent = label
+    showNames(namesChosen ?? count <= FEW_PEOPLE)
     drawCursors()
   }
   // Drawn after the current CodeMirror update: document changes arrive from
@@ -368,7 +411,7 @@ async function fill(ctx: Ctx, id: DocumentId, element: HTMLElement, status: HTML
     main.append(
       publication,
       meeting,
-      h("section", { class: "notes" }, cmLabel, notesTools, cmHost),
+      h("section", { class: "notes" }, cmLabel, notesTools, slider.panel, cmHost),
       previewSection,
       h("section", { "aria-labelledby": "h-decisions" }, h("h2", { id: "h-decisions" }, t.decisions), decisions.element),
       h("section", { "aria-labelledby": "h-actions" }, h("h2", { id: "h-actions" }, t.actions), actions.element),
@@ -391,10 +434,10 @@ async function fill(ctx: Ctx, id: DocumentId, element: HTMLElement, status: HTML
       labelled(t.slug, slugInput),
       labelled(t.tags, tags),
       publication,
-      h("div", { class: "split" }, h("section", { class: "notes" }, cmLabel, notesTools, cmHost), previewSection),
+      h("div", { class: "split" }, h("section", { class: "notes" }, cmLabel, notesTools, slider.panel, cmHost), previewSection),
     )
   }
-  main.append(h("aside", { "aria-labelledby": "h-present" }, h("h2", { id: "h-present" }, t.present), peopleList))
+  main.append(h("aside", { "aria-labelledby": "h-present", class: "presence" }, h("h2", { id: "h-present" }, t.present), peopleToggle, peopleList))
   if (session.kind === "account" && session.csrf) {
     const invites = invitePanel(id, session.csrf)
     cleanups.push(invites.dispose)

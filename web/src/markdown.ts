@@ -108,7 +108,9 @@ export function friendlyMarkdown(): Extension {
   ]
 }
 
-/** The toolbar for `view` (labelled buttons, each a tab stop, 44 px on phones). */
+/** The toolbar for `view`: labelled buttons (44 px on phones), one Tab stop
+ * for the whole bar (the button used last), arrow keys, Home and End moving
+ * between them (ARIA's toolbar pattern, with a roving tabindex). */
 export function toolbar(view: () => EditorView | undefined, signal: AbortSignal): HTMLElement {
   const bar = document.createElement("div")
   bar.className = "md-toolbar"
@@ -139,12 +141,37 @@ export function toolbar(view: () => EditorView | undefined, signal: AbortSignal)
     b.addEventListener(
       "click",
       () => {
+        rove(b)
         const v = view()
         if (v) applyFormat(v, format)
       },
       { signal },
     )
+    b.tabIndex = bar.children.length === 0 ? 0 : -1
+    // The button used last is the bar's Tab stop.
+    b.addEventListener("focus", () => rove(b), { signal })
     bar.append(b)
   }
+  const all = () => Array.from(bar.querySelectorAll<HTMLButtonElement>("button"))
+  const rove = (to: HTMLButtonElement) => {
+    for (const x of all()) x.tabIndex = x === to ? 0 : -1
+  }
+  bar.addEventListener(
+    "keydown",
+    (e) => {
+      const buttons = all()
+      const at = buttons.indexOf(document.activeElement as HTMLButtonElement)
+      if (at < 0) return
+      const next = { ArrowRight: at + 1, ArrowDown: at + 1, ArrowLeft: at - 1, ArrowUp: at - 1, Home: 0, End: buttons.length - 1 }[e.key]
+      if (next === undefined) return
+      e.preventDefault()
+      const to = buttons[(next + buttons.length) % buttons.length]
+      if (to) {
+        rove(to)
+        to.focus()
+      }
+    },
+    { signal },
+  )
   return bar
 }

@@ -128,9 +128,11 @@ async function typeAtTheSameSpot(typists, field = notesField) {
   for (const { phrase } of typists) check(texts[0].includes(phrase), `"${phrase}" is whole in ${field.name}: ${JSON.stringify(texts[0].slice(start.length))}`)
   return texts[0]
 }
-/** "Présents" on this page: each person once, ourselves once marked "(vous)";
- * one caret for each other person, none labelled with our own name. */
+/** "Présents" on this page: each person once (guests marked "(invitée)"),
+ * ourselves once marked "(vous)"; one caret for each other person, none
+ * labelled with our own name. */
 async function checkPresence(page, me, others) {
+  const nameOf = (label) => label.replace(/ \(invitée\)$/, "")
   await page.waitForFunction(
     (names) => {
       const items = Array.from(document.querySelectorAll("#presence-list li")).map((li) => li.textContent.trim())
@@ -139,12 +141,12 @@ async function checkPresence(page, me, others) {
     [`${me} (vous)`, ...others],
     { timeout: WAIT },
   )
-  for (const other of others) await page.waitForSelector(`.cm-remote-caret[data-name="${other}"]`, { timeout: WAIT })
+  for (const other of others) await page.waitForSelector(`.cm-remote-caret[data-name="${nameOf(other)}"]`, { timeout: WAIT })
   const items = await page.$$eval("#presence-list li", (lis) => lis.map((li) => li.textContent.trim()))
   check(new Set(items).size === items.length && !items.includes(me), `"Présents" lists each person once, ${me} as "${me} (vous)": ${JSON.stringify(items)}`)
   const carets = await page.$$eval(".cm-remote-caret", (els) => els.map((el) => el.dataset.name))
-  check(!carets.includes(me), `${me} sees no caret labelled with their own name: ${JSON.stringify(carets)}`)
-  for (const other of others) check(carets.filter((n) => n === other).length === 1, `${me} sees one caret of ${other}: ${JSON.stringify(carets)}`)
+  check(!carets.includes(nameOf(me)), `${me} sees no caret labelled with their own name: ${JSON.stringify(carets)}`)
+  for (const other of others) check(carets.filter((n) => n === nameOf(other)).length === 1, `${me} sees one caret of ${other}: ${JSON.stringify(carets)}`)
 }
 /** Presses Tab until the element with this id has the focus (a date-time input
  * takes several Tabs, one per part). */
@@ -154,14 +156,6 @@ async function tabTo(page, id) {
     await page.keyboard.press("Tab")
   }
   throw new Error(`#${id} cannot be reached with Tab`)
-}
-/** The same, backwards (Shift+Tab). */
-async function backTabTo(page, id) {
-  for (let i = 0; i < 40; i++) {
-    if (await page.evaluate((x) => document.activeElement?.id === x, id)) return
-    await page.keyboard.press("Shift+Tab")
-  }
-  throw new Error(`#${id} cannot be reached with Shift+Tab`)
 }
 function check(cond, message) {
   if (!cond) throw new Error(message)
@@ -471,9 +465,10 @@ try {
     { page: ines, phrase: "Inès vote vendredi." },
   ]
   await typeAtTheSameSpot(three)
-  await checkPresence(camille, "camille", ["lea", "Inès"])
-  await checkPresence(lea, "lea", ["camille", "Inès"])
-  await checkPresence(ines, "Inès", ["camille", "lea"])
+  // Inès came in by an invite link: everyone's "Présents" says she is a guest.
+  await checkPresence(camille, "camille", ["lea", "Inès (invitée)"])
+  await checkPresence(lea, "lea", ["camille", "Inès (invitée)"])
+  await checkPresence(ines, "Inès (invitée)", ["camille", "lea"])
   await waitState(ines, "saved")
   await waitState(lea, "saved")
   await waitState(camille, "saved")
@@ -660,7 +655,24 @@ try {
     await enter()
     await enter()
     await type("Fin ")
-    await backTabTo(md, "fmt-bold")
+    // The toolbar is one Tab stop (the button used last: Citation), and the
+    // arrow keys, Home and End move along it, wrapping around.
+    const inBar = () => md.evaluate(() => (document.activeElement?.closest("#md-toolbar") ? document.activeElement.id : null))
+    for (let i = 0; i < 10 && !(await inBar()); i++) await md.keyboard.press("Shift+Tab")
+    const stops = await md.$$eval("#md-toolbar button", (bs) => bs.filter((b) => b.tabIndex === 0).map((b) => b.id))
+    check((await inBar()) === "fmt-quote" && stops.join() === "fmt-quote", `the toolbar is one Tab stop, its last used button: ${await inBar()}, ${stops}`)
+    check((await md.getAttribute("#md-toolbar", "role")) === "toolbar", "the toolbar says it is one")
+    const moves = []
+    for (const key of ["ArrowLeft", "Home", "ArrowLeft", "End", "ArrowRight", "ArrowRight"]) {
+      await md.keyboard.press(key)
+      moves.push(await inBar())
+    }
+    check(moves.join() === "fmt-list,fmt-heading,fmt-task,fmt-task,fmt-heading,fmt-bold", `arrows, Home and End move along the toolbar: ${moves}`)
+    // Tab leaves the toolbar at once; Shift+Tab comes back to the same button.
+    await md.keyboard.press("Tab")
+    check((await inBar()) === null, "one Tab leaves the toolbar")
+    await md.keyboard.press("Shift+Tab")
+    check((await inBar()) === "fmt-bold", "Shift+Tab comes back to the button left")
     await md.keyboard.press("Enter")
     await type("mot")
     await md.keyboard.press("End")

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use automerge::{Automerge, ChangeHash, ReadDoc, ScalarValueRef, ValueRef};
+use automerge::{Automerge, ChangeHash, ChangeMetadata, ReadDoc, ScalarValueRef, ValueRef};
 
 use crate::history::author_name;
 use crate::write::IMPORT_AUTHOR;
@@ -137,12 +137,19 @@ pub fn authorship(doc: &Automerge, heads: Option<&[ChangeHash]>, names: &dyn Fn(
 }
 
 fn writer_of(doc: &Automerge, hash: &ChangeHash, names: &dyn Fn(&str) -> Option<String>) -> Writer {
-    let Some(meta) = doc.get_change_meta_by_hash(hash) else { return Writer::Imported };
+    match doc.get_change_meta_by_hash(hash) {
+        Some(meta) => writer_of_meta(&meta, names),
+        None => Writer::Imported,
+    }
+}
+
+/// Who made a change, as the credits name them.
+pub(crate) fn writer_of_meta(meta: &ChangeMetadata<'_>, names: &dyn Fn(&str) -> Option<String>) -> Writer {
     // Whoever the server bound the actor to wrote it, whatever the change's
     // own author field claims (any writer can fill that in). The field
     // names only changes of unbound actors: those the server made itself.
     let hex = meta.actor.to_hex_string();
-    match (names(&hex), author_name(&meta)) {
+    match (names(&hex), author_name(meta)) {
         (Some(bound), _) => Writer::Bound(bound),
         (None, Some(name)) if name == IMPORT_AUTHOR => Writer::Imported,
         (None, Some(name)) => Writer::Author(name),

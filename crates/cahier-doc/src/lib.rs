@@ -6,6 +6,7 @@
 //! - [`write`] creates documents and brings them in line with a view, as small changes;
 //! - [`history`] lists versions, groups them into editing sessions and diffs them;
 //! - [`attribution`] computes who wrote the text that survives, from the CRDT itself;
+//! - [`moments`] groups the history into moments for the editor's timeslider;
 //! - [`markdown`] is the `.md` file format with YAML front matter (export and import).
 //!
 //! This crate is pure: no IO, no clock, no threads. Times and authors come in as arguments.
@@ -14,6 +15,7 @@ pub mod attribution;
 pub mod history;
 pub mod id;
 pub mod markdown;
+pub mod moments;
 pub mod read;
 pub mod schema;
 pub mod time;

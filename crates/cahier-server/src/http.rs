@@ -75,6 +75,8 @@ pub fn app(state: AppState) -> Router {
         .route("/feed.atom", get(wiki::feed))
         .route("/search", get(wiki::search))
         .route("/assets/wiki.css", get(wiki::css))
+        .route("/favicon.svg", get(wiki::favicon))
+        .route("/favicon.ico", get(wiki::no_favicon_ico))
         .route("/{export}", get(wiki::export))
         .route("/login", get(web_auth::login_page).post(web_auth::login_submit))
         .route("/logout", post(web_auth::logout))
@@ -102,6 +104,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/invites/{id}/revoke", post(crate::web::revoke_invite))
         .route("/api/documents/{id}/invites", get(crate::web::list_invites))
         .route("/api/documents/{id}/authorship", get(crate::authorship::authorship))
+        .route("/api/documents/{id}/history", get(crate::timeslider::history))
+        .route("/api/documents/{id}/at", get(crate::timeslider::at))
         .layer(axum::extract::DefaultBodyLimit::max(2 << 20))
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(axum::middleware::from_fn(api_headers));

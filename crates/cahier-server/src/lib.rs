@@ -16,6 +16,7 @@ mod http;
 mod hub_task;
 mod metrics;
 mod storage;
+mod timeslider;
 mod web;
 mod web_auth;
 mod wiki;

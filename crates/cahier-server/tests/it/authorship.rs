@@ -86,3 +86,123 @@ async fn the_notes_authors_are_told_to_those_who_may_read_them_with_the_credits_
     let (stored, _) = store.load_record(&id).expect("load").expect("stored");
     assert_eq!(auth_store::credits(&store, &stored, None).expect("credits"), people);
 }
+
+/// The timeslider's endpoints: the moments of the history and the notes at
+/// one of them, with who wrote what (a guest marked as such); refused, exactly
+/// as the notes are, to those who may not read the document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_history_moments_and_past_notes_are_told_to_those_who_may_read_them() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let first = "Camille : ouverture.\n";
+    let (doc, deleted, editor, links, long) = {
+        let store = crate::open_store(&data);
+        let mut view = cahier_doc::DocView::new_minutes("Conseil");
+        view.body = first.to_owned();
+        let doc = store.upsert(&view, &cahier_doc::Editor::new("camille"), 1_000_000).expect("minutes").0.id;
+        // Léa, a guest, writes half a minute later from her own replica.
+        view.body.push_str("Léa : merci.");
+        let (loaded, _) = store.upsert(&view, &cahier_doc::Editor::new("léa"), 1_030_000).expect("second line");
+        let versions = cahier_doc::history::versions(&loaded.doc);
+        let actor = |who: &str| versions.iter().find(|v| v.author.as_deref() == Some(who)).expect("a change").actor.clone();
+        let bind = |identity: &str, name: &str| auth_store::ActorBinding { identity: identity.into(), name: name.into(), at_ms: 1 };
+        auth_store::bind_actors(
+            &store,
+            &[(actor("camille"), bind("account:camille", "Camille Martin")), (actor("léa"), bind("guest:abc:Léa", "Léa"))],
+        )
+        .expect("bind");
+        let other = store.upsert(&cahier_doc::DocView::new_page("Autre"), &cahier_doc::Editor::new("léa"), 1).expect("other").0.id;
+        let deleted = store.upsert(&cahier_doc::DocView::new_page("Supprimée"), &cahier_doc::Editor::new("léa"), 1).expect("deleted").0.id;
+        cahier_app::publication::delete(&store, &deleted, "camille", 3).expect("delete");
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let (_, read_link) = auth_store::create_invite(&store, &doc, false, "camille", None, [1; 8], [1; 32], now).expect("invite");
+        let (_, other_link) = auth_store::create_invite(&store, &other, true, "camille", None, [2; 8], [2; 32], now).expect("invite");
+        let editor = crate::token_in(&store, "eli", Role::Editor);
+        // A long meeting: 250 turns of two writers, more moments than a slider holds.
+        let mut long = cahier_doc::DocView::new_minutes("Longue réunion");
+        let mut long_id = None;
+        for turn in 0..250 {
+            long.body.push_str(&format!("{turn} "));
+            let writer = cahier_doc::Editor::new(if turn % 2 == 0 { "ana" } else { "bo" });
+            long_id = Some(store.upsert(&long, &writer, 2_000_000 + turn * 1000).expect("a turn").0.id);
+        }
+        (
+            doc.to_string(),
+            deleted.to_string(),
+            editor,
+            [read_link, other_link].map(|s| format!("/join/{s}")),
+            long_id.expect("the long meeting"),
+        )
+    };
+    let server = TestServer::start(&data, ServerConfig::default()).await;
+    let reader = join_invite(&server, &links[0], "Yasmine").await.expect("read link");
+    let elsewhere = join_invite(&server, &links[1], "Zed").await.expect("other link");
+    let editor = format!("Bearer {editor}");
+
+    let history: serde_json::Value =
+        serde_json::from_str(&get(&server, &format!("/api/documents/{doc}/history"), &[("Cookie", &reader)]).await.text()).expect("json");
+    let people: Vec<(String, bool)> = history["people"]
+        .as_array()
+        .expect("people")
+        .iter()
+        .map(|p| (p["name"].as_str().expect("name").to_owned(), p["guest"].as_bool().expect("guest")))
+        .collect();
+    assert_eq!(people, [("Camille Martin".to_owned(), false), ("Léa".to_owned(), true)], "who wrote, a guest marked");
+    let moments = history["moments"].as_array().expect("moments");
+    let authors: Vec<Vec<u64>> =
+        moments.iter().map(|m| m["authors"].as_array().expect("authors").iter().map(|a| a.as_u64().expect("index")).collect()).collect();
+    assert_eq!(authors, [vec![0], vec![1]], "one moment per writer: {history}");
+    assert_eq!((moments[0]["end"].as_i64(), moments[1]["start"].as_i64()), (Some(1_000), Some(1_030)), "their times in seconds");
+    assert_eq!(moments[1]["heads"], history["heads"], "the last moment is now");
+    let total: u64 = moments.iter().map(|m| m["changes"].as_u64().expect("changes")).sum();
+    assert_eq!(history["total"].as_u64(), Some(total));
+
+    // The notes at the first moment: Camille's line alone, hers.
+    let heads: Vec<&str> = moments[0]["heads"].as_array().expect("heads").iter().map(|h| h.as_str().expect("hex")).collect();
+    let at = format!("/api/documents/{doc}/at?heads={}", heads.join(","));
+    let past: serde_json::Value = serde_json::from_str(&get(&server, &at, &[("Cookie", &reader)]).await.text()).expect("json");
+    assert_eq!(past["text"].as_str(), Some(first));
+    assert_eq!(past["people"][0]["name"].as_str(), Some("Camille Martin"));
+    assert_eq!(past["people"][0]["key"], history["people"][0]["key"], "one key per person, the colours follow");
+    let n = first.encode_utf16().count() as u64;
+    assert_eq!(past["spans"], serde_json::json!([{ "from": 0, "to": n, "person": 0 }]));
+
+    let history_path = |id: &str| format!("/api/documents/{id}/history");
+    let at_path = |id: &str| format!("/api/documents/{id}/at?heads={}", heads.join(","));
+    let zeros = "0".repeat(64);
+    let cases: Vec<(&str, String, (&str, &str), u16)> = vec![
+        ("nobody, history", history_path(&doc), ("X-None", "1"), 401),
+        ("nobody, a version", at_path(&doc), ("X-None", "1"), 401),
+        ("a guest of another document, history", history_path(&doc), ("Cookie", &elsewhere), 404),
+        ("a guest of another document, a version", at_path(&doc), ("Cookie", &elsewhere), 404),
+        ("an editor, history", history_path(&doc), ("Authorization", &editor), 200),
+        ("an editor, a version", at_path(&doc), ("Authorization", &editor), 200),
+        ("an editor, a deleted document's history", history_path(&deleted), ("Authorization", &editor), 404),
+        ("an editor, a deleted document's version", at_path(&deleted), ("Authorization", &editor), 404),
+        ("an editor, not a document id", history_path("pas-un-id"), ("Authorization", &editor), 400),
+        ("a version the document does not have", format!("/api/documents/{doc}/at?heads={zeros}"), ("Cookie", &reader), 404),
+        ("heads that are not hashes", format!("/api/documents/{doc}/at?heads=abc"), ("Cookie", &reader), 400),
+        ("no heads", format!("/api/documents/{doc}/at"), ("Cookie", &reader), 400),
+        ("too many heads", format!("/api/documents/{doc}/at?heads={}", vec![zeros.as_str(); 65].join(",")), ("Cookie", &reader), 400),
+    ];
+    let mut wrong = Vec::new();
+    for (who, path, header, expected) in cases {
+        let r = get(&server, &path, &[header]).await;
+        if r.status != expected {
+            wrong.push(format!("{who}: {} (expected {expected})", r.status));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+
+    // However long the meeting, the slider holds a bounded number of moments,
+    // the last one now, every change counted once.
+    let history: serde_json::Value =
+        serde_json::from_str(&get(&server, &format!("/api/documents/{long}/history"), &[("Authorization", &editor)]).await.text())
+            .expect("json");
+    let moments = history["moments"].as_array().expect("moments");
+    assert_eq!(moments.len(), 200, "capped");
+    assert_eq!(moments.last().map(|m| &m["heads"]), Some(&history["heads"]));
+    let total: u64 = moments.iter().map(|m| m["changes"].as_u64().expect("changes")).sum();
+    assert!(total >= 250 && history["total"].as_u64() == Some(total), "{total} changes in {}", history["total"]);
+    server.stop().await;
+}

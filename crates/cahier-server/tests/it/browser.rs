@@ -93,3 +93,60 @@ async fn two_people_edit_minutes_live_offline_and_by_keyboard_in_chromium() {
     }
     assert!(!credits.contains(&"Yasmine".to_owned()), "a viewer wrote nothing: {credits:?}");
 }
+
+/// The timeslider and a crowded "Présents" in real Chromium
+/// (`web/tests/timeslider.mjs`): Camille writes, Léa writes later; the slider
+/// (by keyboard, and by touch at 390 px) shows the notes of each moment with
+/// who wrote them and when; the first writer's moment is copied and restored,
+/// and the other browser gets it back. Eleven more people (real automerge-repo
+/// clients in Node, each an account of its own) and a guest join: "Présents"
+/// folds into a count, opens on demand, and says the guest is one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timeslider_goes_back_in_time_and_a_crowd_stays_one_line_in_chromium() {
+    let web = web_dir();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let crowd: Vec<(String, String)> = {
+        let store = crate::open_store(&data);
+        crate::token_in(&store, "camille", Role::Maintainer);
+        crate::token_in(&store, "lea", Role::Editor);
+        (1..=11).map(|i| format!("personne{i:02}")).map(|name| (crate::token_in(&store, &name, Role::Editor), name)).collect()
+    };
+    let config = ServerConfig { web_dir: web.join("dist"), ..ServerConfig::default() };
+    let server = TestServer::start(&data, config).await;
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/screenshots/timeslider");
+    let crowd_json =
+        serde_json::to_string(&crowd.iter().map(|(token, name)| serde_json::json!({ "token": token, "name": name })).collect::<Vec<_>>())
+            .expect("json");
+    let run = tokio::process::Command::new("node")
+        .arg(web.join("tests/timeslider.mjs"))
+        .arg(format!("http://{}", server.addr))
+        .arg(&shots)
+        .arg(crowd_json)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(240), run)
+        .await
+        .expect("the browser test finishes within 4 minutes")
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "browser test failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("a JSON result line");
+    server.stop().await;
+
+    // The restored notes are the first writer's, stored, and the history
+    // still holds what was replaced (a restore is one more change).
+    let store = crate::open_store(&data);
+    let id = cahier_doc::DocId::parse(result["docId"].as_str().expect("docId")).expect("a document id");
+    let (doc, _) = store.load_record(&id).expect("load").expect("the minutes are stored");
+    let (view, _) = cahier_doc::read(&doc, None);
+    let restored = result["restored"].as_str().expect("restored");
+    let replaced = result["replaced"].as_str().expect("replaced");
+    assert!(view.body.starts_with(restored) && !view.body.contains(replaced), "the restored notes are stored: {:?}", view.body);
+    let versions = cahier_doc::history::versions(&doc);
+    assert!(
+        versions.iter().any(|v| cahier_doc::history::view_at(&doc, &[v.hash]).0.body.contains(replaced)),
+        "the replaced text stays in the history"
+    );
+}

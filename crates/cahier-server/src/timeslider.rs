@@ -1,0 +1,111 @@
+//! The editor's timeslider, for those who may read the document:
+//! `GET /api/documents/ID/history` lists the moments of its history (at most
+//! [`MAX_MOMENTS`], `cahier_doc::moments`: runs of one writer, merged evenly),
+//! each with its version, its times and who wrote in it; `GET
+//! /api/documents/ID/at?heads=H1,H2` gives the notes at one version with who
+//! wrote each part of them (the authorship colours' spans at that version).
+//! Both walk the document on the blocking pool, a few at a time.
+
+use std::collections::HashMap;
+
+use automerge::ChangeHash;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use cahier_doc::{DocId, Writer};
+use cahier_store::Store;
+use serde::Serialize;
+
+use crate::authorship::{Names, Person, answer, compute, readable};
+use crate::http::AppState;
+
+/// The most moments a history lists: a slider's worth, whatever the meeting's length.
+pub const MAX_MOMENTS: usize = 200;
+
+/// The most heads a version may name (a version has one head per concurrent branch).
+const MAX_HEADS: usize = 64;
+
+#[derive(Serialize)]
+struct History {
+    /// The version the last moment ends on (the document's heads).
+    heads: Vec<String>,
+    /// How many changes the document holds.
+    total: usize,
+    /// Everyone who wrote in some moment.
+    people: Vec<Person>,
+    /// Oldest first.
+    moments: Vec<MomentOut>,
+}
+
+#[derive(Serialize)]
+struct MomentOut {
+    heads: Vec<String>,
+    /// Seconds since the epoch.
+    start: i64,
+    end: i64,
+    changes: usize,
+    /// Indexes into `people`, in order of first appearance.
+    authors: Vec<usize>,
+}
+
+pub async fn history(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    let doc = match readable(&state, &headers, &id).await {
+        Ok(doc) => doc,
+        Err(refused) => return refused,
+    };
+    answer(&state, &id, move |store| moments(store, &doc)).await
+}
+
+pub async fn at(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let doc = match readable(&state, &headers, &id).await {
+        Ok(doc) => doc,
+        Err(refused) => return refused,
+    };
+    let Some(heads) = query.get("heads").and_then(|h| parse_heads(h)) else {
+        return (StatusCode::BAD_REQUEST, "heads=HASH,HASH… (hex change hashes) names the version").into_response();
+    };
+    answer(&state, &id, move |store| compute(store, &doc, Some(&heads), true)).await
+}
+
+/// One to [`MAX_HEADS`] hex change hashes, comma-separated.
+fn parse_heads(s: &str) -> Option<Vec<ChangeHash>> {
+    let parts: Vec<&str> = s.split(',').collect();
+    if parts.is_empty() || parts.len() > MAX_HEADS {
+        return None;
+    }
+    parts.iter().map(|p| if p.len() == 64 { p.parse().ok() } else { None }).collect()
+}
+
+fn moments(store: &Store, id: &DocId) -> cahier_app::Result<Option<History>> {
+    let Some((doc, _)) = store.load_record(id)? else { return Ok(None) };
+    let names = Names::load(store, &doc)?;
+    let moments = cahier_doc::moments::moments(&doc, &|actor| names.bound(actor), MAX_MOMENTS);
+    let mut writers: Vec<Writer> = Vec::new();
+    let mut people = Vec::new();
+    let mut out = Vec::with_capacity(moments.len());
+    let total = moments.iter().map(|m| m.changes).sum();
+    for m in moments {
+        let authors = m
+            .writers
+            .iter()
+            .map(|w| {
+                writers.iter().position(|x| x == w).unwrap_or_else(|| {
+                    writers.push(w.clone());
+                    people.push(names.person(w));
+                    writers.len() - 1
+                })
+            })
+            .collect();
+        out.push(MomentOut { heads: hex(&m.heads), start: m.start, end: m.end, changes: m.changes, authors });
+    }
+    Ok(Some(History { heads: hex(&doc.get_heads()), total, people, moments: out }))
+}
+
+fn hex(heads: &[ChangeHash]) -> Vec<String> {
+    heads.iter().map(ChangeHash::to_string).collect()
+}

@@ -1,0 +1,292 @@
+// The timeslider and a crowded "Présents", in a real browser (Debian's
+// Chromium, driven by playwright-core) against a real `cahier serve`. Run by
+// the server's Rust test `browser::the_timeslider_…`, which starts the server
+// and then checks what it stored.
+//
+//   node tests/timeslider.mjs BASE_URL SCREENSHOT_DIR CROWD_JSON
+//
+// Accounts (made by the Rust test): camille (maintainer), lea (editor), and
+// the crowd: [{token, name}], editors whose clients are automerge-repo in Node.
+// Prints one JSON line with what the Rust side must find in the store.
+
+import { chromium } from "playwright-core"
+import { Presence, Repo } from "@automerge/automerge-repo"
+import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
+import { mkdirSync } from "node:fs"
+
+const [base, shots, crowdJson] = process.argv.slice(2)
+const crowd = JSON.parse(crowdJson)
+mkdirSync(shots, { recursive: true })
+const PASSWORD = "un mot de passe long"
+// Waits for events, never for time: each wait fails after this long.
+const WAIT = 15000
+const CAMILLE = "Camille : ouverture de la séance."
+const LEA = "Léa : je prends la suite."
+const ZOE = "Zoé : bonjour à tous."
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+})
+const errors = []
+const repos = []
+let step = 0
+async function shot(page, name, fullPage = false) {
+  step += 1
+  await page.screenshot({ path: `${shots}/${String(step).padStart(2, "0")}-${name}.png`, fullPage })
+}
+function check(cond, message) {
+  if (!cond) throw new Error(message)
+}
+async function login(name, options = {}) {
+  const context = await browser.newContext({ locale: "fr-FR", ...options })
+  const page = await context.newPage()
+  page.on("pageerror", (e) => errors.push(`${name}: ${e.message}`))
+  await page.goto(`${base}/login?next=/edit`)
+  await page.fill("#name", name)
+  await page.fill("#password", PASSWORD)
+  await Promise.all([page.waitForURL(`${base}/edit`), page.press("#password", "Enter")])
+  await page.waitForSelector("#minutes-list", { timeout: WAIT })
+  return { context, page }
+}
+const waitState = (page, state) => page.waitForFunction((s) => document.querySelector("#status")?.dataset.state === s, state, { timeout: WAIT })
+// The live notes as typed (CodeMirror's lines, without other people's caret labels).
+const waitNotes = (page, wanted, exact = false) =>
+  page.waitForFunction(
+    ([wanted, exact]) => {
+      const c = document.querySelector(".cm-content")?.cloneNode(true)
+      if (!c) return false
+      c.querySelectorAll(".cm-remote-caret").forEach((el) => el.remove())
+      const text = Array.from(c.querySelectorAll(".cm-line")).map((l) => l.textContent).join("\n")
+      return exact ? text === wanted : text.includes(wanted)
+    },
+    [wanted, exact],
+    { timeout: WAIT },
+  )
+async function tabTo(page, id) {
+  for (let i = 0; i < 60; i++) {
+    if (await page.evaluate((x) => document.activeElement?.id === x, id)) return
+    await page.keyboard.press("Tab")
+  }
+  throw new Error(`#${id} cannot be reached with Tab`)
+}
+/** Waits until the timeslider shows moment `index` (its text loaded), and returns what it shows. */
+async function moment(page, index) {
+  await page.waitForFunction(
+    (i) => {
+      const text = document.querySelector("#timeslider-text")
+      return text?.dataset.state === "ready" && text.dataset.index === String(i) && document.querySelector("#timeslider-range")?.value === String(i)
+    },
+    index,
+    { timeout: WAIT },
+  )
+  return page.evaluate(() => {
+    const when = document.querySelector("#timeslider-when")?.textContent ?? ""
+    const text = document.querySelector("#timeslider-text")
+    return {
+      when,
+      authors: when.split(" · ")[1] ?? "",
+      text: Array.from(text.childNodes).filter((n) => !n.classList?.contains("ts-empty")).map((n) => n.textContent).join(""),
+      keys: [...new Set(Array.from(text.querySelectorAll(".cm-author")).map((s) => s.dataset.author))],
+      legend: Array.from(document.querySelectorAll("#timeslider-legend li")).map((li) => ({ key: li.dataset.author, name: li.textContent.trim() })),
+      valuetext: document.querySelector("#timeslider-range")?.getAttribute("aria-valuetext"),
+      focused: document.activeElement?.id,
+      max: Number(document.querySelector("#timeslider-range")?.max),
+    }
+  })
+}
+const FRENCH_TIME = /^(lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche) \d{1,2} \p{L}+ \d{4} à \d{2}:\d{2}:\d{2} · /u
+
+try {
+  // 1. Camille opens the meeting and writes; Léa joins and writes after her.
+  const { context: cc, page: camille } = await login("camille")
+  await camille.click("#new-minutes")
+  await camille.waitForSelector("#title:focus", { timeout: WAIT })
+  await camille.keyboard.type("Conseil du mardi")
+  await camille.click(".cm-content")
+  await camille.keyboard.type(CAMILLE)
+  await waitState(camille, "saved")
+  const url = camille.url()
+  const docId = url.split("/edit/")[1]
+  const { context: lc, page: lea } = await login("lea")
+  await lea.goto(url)
+  await waitNotes(lea, CAMILLE)
+  await lea.click(".cm-content")
+  await lea.keyboard.press("Control+End")
+  await lea.keyboard.press("Enter")
+  await lea.keyboard.type(LEA)
+  await waitNotes(camille, LEA)
+  await waitState(lea, "saved")
+  await waitState(camille, "saved")
+
+  // 2. Camille goes back in time with the keyboard alone: the history opens
+  // on the newest moment, Home goes to the first, arrows step through.
+  await tabTo(camille, "timeslider-toggle")
+  check((await camille.textContent("#timeslider-toggle")) === "Historique", "the history button is labelled")
+  await camille.keyboard.press("Enter")
+  await camille.waitForSelector("#timeslider", { state: "visible", timeout: WAIT })
+  const label = await camille.$eval("#timeslider-range", (el) => el.labels?.[0]?.textContent ?? "")
+  check(label === "Remonter le temps", `the slider is labelled: ${label}`)
+  check(!(await camille.isVisible("#body-editor")), "the past notes take the live notes' place")
+  await camille.waitForFunction(() => Number(document.querySelector("#timeslider-range")?.max) > 0, null, { timeout: WAIT })
+  const now = await moment(camille, await camille.evaluate(() => Number(document.querySelector("#timeslider-range").max)))
+  check(now.focused === "timeslider-range", `the slider has the focus once opened: ${now.focused}`)
+  check(now.text === `${CAMILLE}\n${LEA}`, `the newest moment is the notes as they are: ${JSON.stringify(now.text)}`)
+  check(now.keys.length === 2, `the newest moment shows two writers' colours: ${JSON.stringify(now)}`)
+  await camille.keyboard.press("Home")
+  const start = await moment(camille, 0)
+  check(start.authors === "camille" && !start.text.includes("Léa"), `the first moment is Camille's alone: ${JSON.stringify(start)}`)
+  check(FRENCH_TIME.test(start.when), `the moment says when, in French: ${start.when}`)
+  // Step on until Léa's first moment; the one before it is Camille's text, whole and alone.
+  let index = 0
+  let seen = start
+  while (!seen.authors.includes("lea")) {
+    check(index < now.max, `some moment is Léa's: ${JSON.stringify(seen)}`)
+    await camille.keyboard.press("ArrowRight")
+    index += 1
+    seen = await moment(camille, index)
+  }
+  check(seen.text.includes(LEA), `Léa's first moment shows her line: ${JSON.stringify(seen)}`)
+  await camille.keyboard.press("ArrowLeft")
+  const before = await moment(camille, index - 1)
+  check(before.text === CAMILLE, `the moment before Léa wrote shows Camille's text only: ${JSON.stringify(before.text)}`)
+  check(before.authors === "camille" && FRENCH_TIME.test(before.when), `with her name and the time: ${before.when}`)
+  check(before.legend.length === 1 && before.legend[0].name === "camille" && before.keys.join() === before.legend[0].key, `in her colour only: ${JSON.stringify(before)}`)
+  check(before.valuetext === before.when && before.focused === "timeslider-range", `the slider tells screen readers the moment, and kept the focus: ${JSON.stringify(before)}`)
+  await shot(camille, "timeslider-before-lea")
+
+  // 3. Copy that moment's text, then restore it, by keyboard.
+  await cc.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base })
+  await tabTo(camille, "timeslider-copy")
+  await camille.keyboard.press("Enter")
+  await camille.waitForFunction(() => document.querySelector("#timeslider-note")?.textContent === "Texte copié.", null, { timeout: WAIT })
+  const copied = await camille.evaluate(() => navigator.clipboard.readText())
+  check(copied === CAMILLE, `the copy button copied that moment's text: ${JSON.stringify(copied)}`)
+  await tabTo(camille, "timeslider-restore")
+  let asked = ""
+  camille.once("dialog", async (d) => {
+    asked = d.message()
+    await d.accept()
+  })
+  await camille.keyboard.press("Enter")
+  await waitNotes(lea, CAMILLE, true)
+  await waitNotes(camille, CAMILLE, true)
+  check(/^Remplacer les notes actuelles par celles du /.test(asked), `restoring asks first: ${asked}`)
+  check(await camille.isHidden("#timeslider"), "after restoring, the live notes are back")
+  check(await camille.evaluate(() => document.activeElement?.id === "timeslider-toggle"), "the focus goes back to the history button")
+  await waitState(camille, "saved")
+  await waitState(lea, "saved")
+  await shot(lea, "restored-for-lea")
+
+  // 4. At 390 × 844, Léa (on a phone) opens the history with a tap and moves
+  // it with a tap; everything fits and can be tapped.
+  {
+    const { context: pc, page: phone } = await login("lea", { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true })
+    await phone.goto(url)
+    await waitNotes(phone, CAMILLE, true)
+    await phone.tap("#timeslider-toggle")
+    // Open on the newest moment once the history is here.
+    await phone.waitForFunction(
+      () => {
+        const text = document.querySelector("#timeslider-text")
+        const range = document.querySelector("#timeslider-range")
+        return text?.dataset.state === "ready" && Number(range?.max) > 0 && text.dataset.index === range.max
+      },
+      null,
+      { timeout: WAIT },
+    )
+    const sizes = await phone.$$eval("#timeslider-toggle, #timeslider-range, #timeslider-copy, #timeslider-restore", (els) =>
+      els.map((el) => ({ id: el.id, height: el.getBoundingClientRect().height, right: el.getBoundingClientRect().right, font: parseFloat(getComputedStyle(el).fontSize) })),
+    )
+    check(sizes.length === 4 && sizes.every((s) => s.height >= 44 && s.right <= 390 && (s.id === "timeslider-range" || s.font >= 16)), `the history's controls can be tapped at 390 px: ${JSON.stringify(sizes)}`)
+    const wide = await phone.evaluate(() => ({ page: document.documentElement.scrollWidth, screen: innerWidth }))
+    check(wide.page <= wide.screen, `nothing wider than the phone: ${JSON.stringify(wide)}`)
+    const box = await phone.$eval("#timeslider-range", (el) => {
+      el.scrollIntoView({ block: "center" })
+      const r = el.getBoundingClientRect()
+      return { x: r.left, y: r.top + r.height / 2 }
+    })
+    await phone.touchscreen.tap(box.x + 1, box.y)
+    const tapped = await moment(phone, 0)
+    check(tapped.authors === "camille", `a tap at the slider's start shows the first moment: ${JSON.stringify(tapped)}`)
+    await shot(phone, "timeslider-phone")
+    await pc.close()
+  }
+
+  // 5. A crowd: eleven people on automerge-repo clients and a guest invited
+  // by link. "Présents" folds into a count, opens with the keyboard, lists
+  // each person once and says who is a guest.
+  const wsBase = base.replace(/^http/, "ws")
+  for (const [i, { token, name }] of crowd.entries()) {
+    const repo = new Repo({ network: [new WebSocketClientAdapter(`${wsBase}/sync?token=${token}`)] })
+    repos.push(repo)
+    const handle = await repo.find(`automerge:${docId}`)
+    const presence = new Presence({ handle })
+    presence.start({ initialState: { name, who: `account:${name}`, color: `hsl(${(i * 33) % 360} 60% 40%)` }, heartbeatMs: 2000, peerTtlMs: 8000 })
+    repo.__presence = presence
+  }
+  await camille.check("#invite-rights-write")
+  await camille.click("#invite-create")
+  await camille.waitForFunction(() => (document.querySelector("#invite-list .invite-url")?.value ?? "").includes("/join/"), null, { timeout: WAIT })
+  const link = await camille.$eval("#invite-list .invite-url", (el) => el.value)
+  const gc = await browser.newContext({ locale: "fr-FR" })
+  const zoe = await gc.newPage()
+  zoe.on("pageerror", (e) => errors.push(`Zoé: ${e.message}`))
+  await zoe.goto(link)
+  await zoe.fill("#name", "Zoé")
+  await Promise.all([zoe.waitForURL(url), zoe.press("#name", "Enter")])
+  await zoe.waitForSelector('.cm-content[contenteditable="true"]', { timeout: WAIT })
+  await zoe.click(".cm-content")
+  await zoe.keyboard.press("Control+End")
+  await zoe.keyboard.press("Enter")
+  await zoe.keyboard.type(ZOE)
+  await waitNotes(camille, ZOE)
+  const everyone = 2 + crowd.length + 1
+  await camille
+    .waitForFunction((n) => document.querySelector("#presence-toggle")?.textContent === `${n} présents`, everyone, { timeout: WAIT })
+    .catch(async (e) => {
+      throw new Error(`"Présents" should count ${everyone}: ${await camille.textContent("#presence-toggle")} (${e.message})`)
+    })
+  check(await camille.isHidden("#presence-list"), "with many people, the names start folded")
+  check((await camille.getAttribute("#presence-toggle", "aria-expanded")) === "false", "the count says the names are folded")
+  await camille.evaluate(() => document.querySelector("#h-present").scrollIntoView())
+  await shot(camille, "presence-folded")
+  await camille.focus("#timeslider-toggle")
+  await tabTo(camille, "presence-toggle")
+  await camille.keyboard.press("Enter")
+  await camille.waitForSelector("#presence-list", { state: "visible", timeout: WAIT })
+  const names = await camille.$$eval("#presence-list li", (lis) => lis.map((li) => li.textContent.trim()))
+  const wanted = ["camille (vous)", "lea", "Zoé (invitée)", ...crowd.map((c) => c.name)]
+  check(names.length === everyone && new Set(names).size === everyone && wanted.every((n) => names.includes(n)), `one entry per person, the guest marked: ${JSON.stringify(names)}`)
+  check((await camille.getAttribute("#presence-toggle", "aria-expanded")) === "true", "the count says the names are shown")
+  await shot(camille, "presence-open")
+  await camille.keyboard.press("Enter")
+  await camille.waitForSelector("#presence-list", { state: "hidden", timeout: WAIT })
+  await zoe.waitForFunction(() => Array.from(document.querySelectorAll("#presence-list li")).some((li) => li.textContent.trim() === "Zoé (invitée) (vous)"), null, { timeout: WAIT })
+  // The authorship colours' legend says so too.
+  await camille.check("#authors-toggle")
+  await camille
+    .waitForFunction(() => Array.from(document.querySelectorAll("#authors-legend li")).some((li) => li.textContent.trim() === "Zoé (invitée)"), null, { timeout: WAIT })
+    .catch(async (e) => {
+      throw new Error(`the legend marks the guest: ${await camille.textContent("#authors-legend")} (${e.message})`)
+    })
+  await shot(camille, "legend-guest")
+  await gc.close()
+  await lc.close()
+  await cc.close()
+  check(errors.length === 0, `no script errors: ${errors.join("; ")}`)
+  console.log(JSON.stringify({ ok: true, docId, restored: CAMILLE, replaced: LEA }))
+} catch (e) {
+  console.error(`timeslider test failed after screenshot ${step}: ${e.stack ?? e}`)
+  for (const ctx of browser.contexts()) {
+    for (const p of ctx.pages()) await p.screenshot({ path: `${shots}/failure-${Date.now()}.png`, fullPage: true }).catch(() => {})
+  }
+  if (errors.length) console.error(`script errors in the pages: ${errors.join("; ")}`)
+  process.exitCode = 1
+} finally {
+  for (const r of repos) {
+    r.__presence?.stop()
+    await r.shutdown().catch(() => {})
+  }
+  await browser.close()
+}
