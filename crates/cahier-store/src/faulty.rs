@@ -8,7 +8,7 @@ use std::sync::mpsc;
 
 use cahier_doc::DocId;
 
-use crate::{Batch, Chunk, IndexEntry, Storage, StorageError, Watched};
+use crate::{Batch, Chunk, IndexEntry, Item, Storage, StorageError, Watched};
 
 pub struct FaultyStorage<S> {
     pub inner: S,
@@ -115,6 +115,13 @@ impl<S: Storage> Storage for FaultyStorage<S> {
     }
     fn check_alive(&self) -> Result<(), StorageError> {
         self.inner.check_alive()
+    }
+    fn scan(&self, visit: &mut dyn FnMut(Item) -> Result<(), StorageError>) -> Result<(), StorageError> {
+        self.inner.scan(visit)
+    }
+    fn set_storage_id(&self, id: &str) -> Result<(), StorageError> {
+        self.check()?;
+        self.inner.set_storage_id(id)
     }
     fn watch(&self) -> Option<std::sync::mpsc::Receiver<crate::Watched>> {
         let injected = self.watch.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();

@@ -9,13 +9,18 @@
 //! folders older Cahiers made (sled 0.34.7 loses acknowledged batches in a
 //! power cut: `docs/reliability.md`, "Power cut"); [`PostgresStorage`] keeps the
 //! same in a PostgreSQL database, which several servers may share.
-//! [`Store::open`] picks one from the `--data` value.
+//! [`Store::open`] picks one from the `--data` value. [`check()`] reads a
+//! whole store and names every damaged document; [`backup()`] and
+//! [`restore()`] copy one into a file and back, every document's heads
+//! checked.
 //!
 //! Invariant: when [`Storage::commit`] returns `Ok`, the batch is on disk (sled's
 //! `flush()` has returned, redb's commit has synced, or PostgreSQL committed
 //! with `synchronous_commit = on`). Nothing is acknowledged to a user before
 //! that. Only redb and PostgreSQL keep that promise through a power cut.
 
+mod backup;
+mod check;
 mod faulty;
 mod kv;
 mod migrate;
@@ -24,7 +29,10 @@ mod redb_backend;
 mod sled_backend;
 mod store;
 
+pub use backup::{Backed, BackupError, Restored, backup, restore, verify};
+pub use check::{Damage, Report, check};
 pub use faulty::FaultyStorage;
+pub use kv::MARKER_FILE;
 pub use migrate::{Migrated, migrate};
 pub use postgres_backend::PostgresStorage;
 pub use redb_backend::{REDB_FILE, RedbStorage};
@@ -121,6 +129,57 @@ pub trait Storage: Send + Sync {
     fn watch(&self) -> Option<std::sync::mpsc::Receiver<Watched>> {
         None
     }
+    /// Hands `visit` everything the store holds, as of one moment where the
+    /// backend can (redb: one read transaction; PostgreSQL: one repeatable-read
+    /// transaction; sled: one process holds the store, so nobody writes while
+    /// the command that reads it runs). A document's chunks come one after the
+    /// other, in key order. Stored bytes that do not decode are items too
+    /// (errors in them), so that a check can name them; `Err` is for a store
+    /// that cannot be read at all.
+    ///
+    /// The default reads the index, each document and the records one after
+    /// the other: not one moment, and it sees only indexed documents.
+    fn scan(&self, visit: &mut dyn FnMut(Item) -> Result<(), StorageError>) -> Result<(), StorageError> {
+        visit(Item::StorageId(self.storage_id()?))?;
+        let entries = self.list()?;
+        for entry in &entries {
+            let Ok(id) = DocId::parse(&entry.id) else { continue };
+            for chunk in self.load(&id)?.unwrap_or_default() {
+                visit(Item::Chunk { doc: entry.id.clone(), chunk: Ok(chunk) })?;
+            }
+        }
+        for entry in entries {
+            visit(Item::Index { id: entry.id.clone(), entry: Ok(entry) })?;
+        }
+        for (key, value) in self.records("")? {
+            visit(Item::Record { key, value })?;
+        }
+        Ok(())
+    }
+    /// Gives this store the identity `id` (another store's, when a migration
+    /// or a restore replaces it), so that clients that synced with that store
+    /// keep their sync state.
+    fn set_storage_id(&self, id: &str) -> Result<(), StorageError> {
+        let _ = id;
+        Err(StorageError::Io("this store cannot take another store's identity".into()))
+    }
+}
+
+/// One thing a store holds, as [`Storage::scan`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    /// The store's identity (automerge-repo's `storageId`).
+    StorageId(String),
+    /// A chunk of the document `doc` (its id as stored, which may not parse).
+    Chunk { doc: String, chunk: Result<Chunk, String> },
+    /// A document's index entry, or why it does not decode.
+    Index { id: String, entry: Result<IndexEntry, String> },
+    /// An address and the id of the document that holds it.
+    Slug { slug: String, owner: String },
+    /// One of Cahier's own records.
+    Record { key: String, value: Vec<u8> },
+    /// A key this build does not know.
+    Unknown { key: String },
 }
 
 /// What [`Storage::watch`] reports.

@@ -1,7 +1,9 @@
 //! Copying a whole store into another, such as a sled folder into a new redb
 //! one: every document's chunks as they are stored (so its whole history and
 //! heads), its index entry and address, and every record; then each
-//! document is loaded from both and its heads compared.
+//! document is loaded from both and its heads compared. The new store takes
+//! the old one's identity (automerge-repo's `storageId`), so clients keep
+//! their sync state.
 
 use crate::{StorageError, Store, Write};
 
@@ -52,5 +54,6 @@ pub fn migrate(from: &Store, to: &Store) -> Result<Migrated, StorageError> {
     let records = from.records("")?;
     done.records = records.len();
     to.put_records(records.into_iter().map(|(k, v)| (k, Some(v))).collect())?;
+    to.backend().set_storage_id(&from.storage_id()?)?;
     Ok(done)
 }

@@ -46,7 +46,7 @@ use cahier_doc::DocId;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls, Statement};
 
-use crate::{Batch, Chunk, ChunkKind, IndexEntry, Storage, StorageError, Write};
+use crate::{Batch, Chunk, ChunkKind, IndexEntry, Item, Storage, StorageError, Write};
 
 /// Connections (and threads) per backend.
 const POOL: usize = 4;
@@ -90,7 +90,7 @@ const MIGRATIONS: &[&str] = &[
 
 pub struct PostgresStorage {
     jobs: mpsc::Sender<Job>,
-    storage_id: String,
+    storage_id: Mutex<String>,
     config: postgres::Config,
     /// This backend's name in the payloads it notifies.
     node: String,
@@ -157,7 +157,7 @@ impl PostgresStorage {
                 .spawn(move || notifier(&config, &node, &hints))
                 .map_err(|e| open_err(format!("cannot start the notifier thread: {e}")))?;
         }
-        Ok(PostgresStorage { jobs, storage_id, config, node, notify: Mutex::new(notify) })
+        Ok(PostgresStorage { jobs, storage_id: Mutex::new(storage_id), config, node, notify: Mutex::new(notify) })
     }
 
     /// Runs `f` on a worker's connection and waits for its answer. When `f`
@@ -638,7 +638,62 @@ impl Storage for PostgresStorage {
     }
 
     fn storage_id(&self) -> Result<String, StorageError> {
-        Ok(self.storage_id.clone())
+        Ok(self.storage_id.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone())
+    }
+
+    fn set_storage_id(&self, id: &str) -> Result<(), StorageError> {
+        let value = id.to_owned();
+        self.call(move |conn| {
+            transaction(conn, |tx, _| {
+                tx.execute("UPDATE cahier.meta SET value = $1 WHERE key = 'storage-id'", &[&value]).map_err(pg)?;
+                Ok(())
+            })
+        })?;
+        *self.storage_id.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = id.to_owned();
+        Ok(())
+    }
+
+    /// Everything, read in one repeatable-read transaction (one snapshot of
+    /// the database while other nodes write), gathered in memory first: the
+    /// connection's thread cannot call `visit`.
+    fn scan(&self, visit: &mut dyn FnMut(Item) -> Result<(), StorageError>) -> Result<(), StorageError> {
+        let items = self.call(|conn| {
+            let mut tx =
+                match conn.client.build_transaction().isolation_level(postgres::IsolationLevel::RepeatableRead).read_only(true).start() {
+                    Ok(tx) => tx,
+                    Err(e) if lost(&e) => return Err(Attempt::Retry(e)),
+                    Err(e) => return Err(Attempt::Fail(pg(e))),
+                };
+            let fail = |e: postgres::Error| Attempt::Fail(pg(e));
+            let mut items = Vec::new();
+            let id = tx.query_one("SELECT value FROM cahier.meta WHERE key = 'storage-id'", &[]).map_err(fail)?;
+            items.push(Item::StorageId(id.get(0)));
+            for row in tx.query("SELECT doc_id, key, kind, bytes FROM cahier.chunks ORDER BY doc_id, key", &[]).map_err(fail)? {
+                let (doc, key, kind): (String, i64, &str) = (row.get(0), row.get(1), row.get(2));
+                let chunk = match (u64::try_from(key), kind) {
+                    (Ok(key), "snapshot") => Ok(Chunk { key, kind: ChunkKind::Snapshot, bytes: row.get(3) }),
+                    (Ok(key), "incremental") => Ok(Chunk { key, kind: ChunkKind::Incremental, bytes: row.get(3) }),
+                    _ => Err(format!("chunk {key} has an unknown kind {kind:?} or a negative key")),
+                };
+                items.push(Item::Chunk { doc, chunk });
+            }
+            for row in tx.query("SELECT doc_id, entry FROM cahier.documents ORDER BY doc_id", &[]).map_err(fail)? {
+                let entry = serde_json::from_str::<IndexEntry>(row.get(1)).map_err(|e| e.to_string());
+                items.push(Item::Index { id: row.get(0), entry });
+            }
+            for row in tx.query("SELECT slug, doc_id FROM cahier.slugs ORDER BY slug", &[]).map_err(fail)? {
+                items.push(Item::Slug { slug: row.get(0), owner: row.get(1) });
+            }
+            for row in tx.query("SELECT key, value FROM cahier.records ORDER BY key", &[]).map_err(fail)? {
+                items.push(Item::Record { key: String::from_utf8_lossy(row.get::<_, &[u8]>(0)).into_owned(), value: row.get(1) });
+            }
+            tx.commit().map_err(fail)?;
+            Ok(items)
+        })?;
+        for item in items {
+            visit(item)?;
+        }
+        Ok(())
     }
 
     fn check_alive(&self) -> Result<(), StorageError> {

@@ -18,9 +18,13 @@
 //! so far (keys are handed out from memory and a block of them is reserved,
 //! durably, before the first of the block is handed out).
 //!
-//! The store is the file `cahier.redb` in the `--data` folder. Creating it
-//! syncs the folder (and its parent) so that the file's name survives a power
-//! cut as well as its content.
+//! The store is the file `cahier.redb` in the `--data` folder, with the
+//! marker file `kv.rs` describes. Creating it syncs the folder (and its
+//! parent) so that the file's name survives a power cut as well as its
+//! content. Every handle opens the file in redb's `SingleWriter` mode: one
+//! process writes (`cahier serve`), others may read it meanwhile, each read
+//! transaction a consistent snapshot (`cahier backup`, `cahier check`). The
+//! writer checks every page's checksum when it opens the file.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
@@ -29,7 +33,7 @@ use cahier_doc::DocId;
 use redb::{ReadableDatabase, TableDefinition};
 
 use crate::kv::{chunk_key, chunk_prefix, decode_chunk, encode_chunk};
-use crate::{Batch, Chunk, IndexEntry, Storage, StorageError, Write};
+use crate::{Batch, Chunk, IndexEntry, Item, Storage, StorageError, Write};
 
 /// The store's file in its folder.
 pub const REDB_FILE: &str = "cahier.redb";
@@ -48,39 +52,82 @@ const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("cahier");
 /// A key and its value.
 type Pair = (Vec<u8>, Vec<u8>);
 
+/// What [`RedbStorage::walk`] hands each key and value to.
+type Visit<'a> = dyn FnMut(&[u8], &[u8]) -> Result<(), StorageError> + 'a;
+
 /// The one table, open in a write transaction.
 type Table<'txn> = redb::Table<'txn, &'static [u8], &'static [u8]>;
 
 pub struct RedbStorage {
     /// The database and how many times it was opened. After a failed write
-    /// (a full disk) redb refuses every call until the database is opened
-    /// again: [`RedbStorage::with_db`] does that, so writing works again once
-    /// there is room, without a restart.
-    db: RwLock<(u64, Option<redb::Database>)>,
+    /// (a full disk, a file system turned read-only) redb refuses every call
+    /// until the database is opened again: [`RedbStorage::with_db`] does that,
+    /// so writing works again once there is room, without a restart.
+    db: RwLock<(u64, Option<Db>)>,
     path: PathBuf,
+    /// Opened with [`RedbStorage::open_read_only`]: never writes.
+    read_only: bool,
     /// The next chunk key to hand out, and the first one not reserved.
     keys: Mutex<(u64, u64)>,
 }
 
+/// redb's two kinds of handle on the file.
+enum Db {
+    Writer(redb::Database),
+    Reader(redb::ReadOnlyDatabase),
+}
+
+impl Db {
+    fn begin_read(&self) -> Result<redb::ReadTransaction, redb::TransactionError> {
+        match self {
+            Db::Writer(db) => db.begin_read(),
+            Db::Reader(db) => db.begin_read(),
+        }
+    }
+}
+
+/// How every handle opens the file. `SingleWriter`: the server writes while
+/// `cahier backup` and `cahier check`, in other processes, read a snapshot
+/// (redb keeps the pages a reader's transaction sees until it ends); a
+/// second writer is still refused. The writer verifies every page's checksum
+/// when it opens the file, so a damaged file is refused instead of trusted.
+fn builder() -> redb::Builder {
+    let mut builder = redb::Database::builder();
+    builder.set_cache_size(CACHE_BYTES).set_concurrency_mode(redb::ConcurrencyMode::SingleWriter).set_check_integrity_on_open(true);
+    builder
+}
+
+/// Runs an open of redb's, turning a panic (redb trusts some of what it reads
+/// in a damaged file) into an error.
+fn guarded<T>(dir: &Path, open: impl FnOnce() -> Result<T, StorageError>) -> Result<T, StorageError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(open)).unwrap_or_else(|_| {
+        Err(StorageError::Corrupt { what: format!("store at {}", dir.display()), cause: "redb cannot read the file".into() })
+    })
+}
+
 impl RedbStorage {
     /// Opens the store in `dir`, creating it only if `dir` is missing or empty.
-    /// A folder holding anything but a Cahier redb store is refused.
+    /// A folder holding anything but a Cahier redb store is refused, and so is
+    /// a store whose file was removed, emptied or damaged.
     pub fn open(dir: &Path) -> Result<RedbStorage, StorageError> {
         let open_err = |cause: String| StorageError::Open { path: dir.display().to_string(), cause };
+        let corrupt = |cause: &str| StorageError::Corrupt { what: format!("store at {}", dir.display()), cause: cause.into() };
         let file = dir.join(REDB_FILE);
         let fresh = match std::fs::read_dir(dir) {
             Ok(mut entries) => entries.next().is_none(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
             Err(e) => return Err(open_err(e.to_string())),
         };
+        let marked = crate::kv::marker(dir).is_some_and(|m| m == "redb");
         if !fresh && !file.exists() {
+            if marked {
+                return Err(corrupt("the store's file cahier.redb is missing"));
+            }
             return Err(open_err("the folder is not empty and holds no Cahier store; choose an empty folder or an existing store".into()));
         }
-        let mut builder = redb::Database::builder();
-        builder.set_cache_size(CACHE_BYTES);
         let db = if fresh {
             std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
-            let db = builder.create(&file).map_err(|e| open_error(dir, e.into()))?;
+            let db = builder().create(&file).map_err(|e| open_error(dir, e.into()))?;
             // The file's name is durable only once its folder is synced.
             sync_dir(dir).map_err(|e| open_err(format!("cannot sync the folder: {e}")))?;
             if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -89,12 +136,32 @@ impl RedbStorage {
             db
         } else {
             // `create` opens a valid file and initialises an empty one: a store
-            // whose creation was cut short before redb wrote its header.
-            builder.create(&file).map_err(|e| open_error(dir, e.into()))?
+            // whose creation was cut short before redb wrote its header (the
+            // marker, written after the first commit, tells it from a store
+            // whose file was emptied since).
+            if marked && std::fs::metadata(&file).is_ok_and(|m| m.len() == 0) {
+                return Err(corrupt("the store's file cahier.redb is empty: it was truncated"));
+            }
+            guarded(dir, || {
+                builder().create(&file).map_err(|e| match open_error(dir, e.into()) {
+                    // A file that ends early or holds garbage is a damaged store.
+                    StorageError::Open { cause, .. } if marked => {
+                        let len = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+                        corrupt(&format!("cahier.redb ({len} bytes) cannot be read, it is damaged or truncated: {cause}"))
+                    }
+                    other => other,
+                })
+            })?
         };
-        let storage = RedbStorage { db: RwLock::new((0, Some(db))), path: file, keys: Mutex::new((0, 0)) };
+        let storage = RedbStorage { db: RwLock::new((0, Some(Db::Writer(db)))), path: file, read_only: false, keys: Mutex::new((0, 0)) };
         match storage.get(b"format").map_err(|e| open_err(e.to_string()))? {
-            Some(v) if v == FORMAT => {}
+            Some(v) if v == FORMAT => {
+                if !marked {
+                    // A store made before the marker existed gets it now; a
+                    // folder that cannot be written to keeps working without it.
+                    let _ = crate::kv::write_marker(dir, "redb", "");
+                }
+            }
             Some(v) => {
                 return Err(open_err(format!(
                     "the store has format {:?}, this Cahier reads {:?}",
@@ -102,8 +169,9 @@ impl RedbStorage {
                     String::from_utf8_lossy(FORMAT)
                 )));
             }
+            None if marked => return Err(corrupt("the store's file cahier.redb holds no data: it was truncated or replaced")),
             // Fresh, or created but killed before its first commit: nothing to lose.
-            None if fresh || storage.scan(b"")?.is_empty() => {
+            None if fresh || storage.scan_pairs(b"")?.is_empty() => {
                 let mut id = [0u8; 16];
                 getrandom::fill(&mut id).map_err(|e| open_err(format!("no randomness: {e}")))?;
                 let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
@@ -114,6 +182,7 @@ impl RedbStorage {
                         Ok(())
                     })
                     .map_err(|e| open_err(e.to_string()))?;
+                crate::kv::write_marker(dir, "redb", "").map_err(|e| open_err(format!("cannot write the store's marker: {e}")))?;
             }
             None => return Err(open_err("the store has data but no format marker; it was not written by Cahier".into())),
         }
@@ -128,11 +197,33 @@ impl RedbStorage {
         Ok(storage)
     }
 
+    /// Opens the store in `dir` for reading only, beside a `cahier serve`
+    /// that writes to it (or none): each read is one consistent snapshot, and
+    /// [`Storage::scan`] reads the whole store in one. Every write fails.
+    pub fn open_read_only(dir: &Path) -> Result<RedbStorage, StorageError> {
+        let file = dir.join(REDB_FILE);
+        if !file.exists() {
+            let cause = if crate::kv::marker(dir).is_some() {
+                "the store's file cahier.redb is missing"
+            } else {
+                "the folder holds no Cahier redb store"
+            };
+            return Err(StorageError::Corrupt { what: format!("store at {}", dir.display()), cause: cause.into() });
+        }
+        let db = guarded(dir, || builder().open_read_only(&file).map_err(|e| open_error(dir, e.into())))?;
+        let storage = RedbStorage { db: RwLock::new((0, Some(Db::Reader(db)))), path: file, read_only: true, keys: Mutex::new((0, 0)) };
+        match storage.get(b"format")? {
+            Some(v) if v == FORMAT => Ok(storage),
+            _ => Err(StorageError::Corrupt { what: format!("store at {}", dir.display()), cause: "it has no Cahier format marker".into() }),
+        }
+    }
+
     /// Runs `f` on the database, opening it again first when an earlier
     /// failure left redb refusing calls ("previous I/O error"); a call that
     /// meets that refusal is run once more on the database opened again
-    /// (nothing of it took effect).
-    fn with_db<T>(&self, f: impl Fn(&redb::Database) -> Result<T, StorageError>) -> Result<T, StorageError> {
+    /// (nothing of it took effect). While it cannot be opened again (a full
+    /// disk, a read-only file system), each call tries again.
+    fn with_db<T>(&self, f: impl Fn(&Db) -> Result<T, StorageError>) -> Result<T, StorageError> {
         let mut reopened = false;
         loop {
             let generation = {
@@ -149,11 +240,11 @@ impl RedbStorage {
             if guard.0 == generation {
                 // The old handle holds the file's lock: it goes before the new one opens.
                 guard.1 = None;
-                let mut builder = redb::Database::builder();
-                builder.set_cache_size(CACHE_BYTES);
-                let db = builder
-                    .create(&self.path)
-                    .map_err(|e| StorageError::Io(format!("cannot open the store again: {}", redb::Error::from(e))))?;
+                let db = if self.read_only {
+                    Db::Reader(builder().open_read_only(&self.path).map_err(|e| again(e.into()))?)
+                } else {
+                    Db::Writer(builder().create(&self.path).map_err(|e| again(e.into()))?)
+                };
                 *guard = (generation + 1, Some(db));
             }
             reopened = true;
@@ -164,7 +255,7 @@ impl RedbStorage {
         self.with_db(|db| Self::get_in(db, key))
     }
 
-    fn get_in(db: &redb::Database, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+    fn get_in(db: &Db, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         let txn = db.begin_read().map_err(err)?;
         let table = match txn.open_table(TABLE) {
             // A store just created has no table until its first write.
@@ -175,15 +266,23 @@ impl RedbStorage {
     }
 
     /// Every key and value whose key starts with `prefix`, in key order.
-    fn scan(&self, prefix: &[u8]) -> Result<Vec<Pair>, StorageError> {
-        self.with_db(|db| Self::scan_in(db, prefix))
+    fn scan_pairs(&self, prefix: &[u8]) -> Result<Vec<Pair>, StorageError> {
+        self.with_db(|db| {
+            let mut out = Vec::new();
+            Self::walk(db, prefix, &mut |k, v| {
+                out.push((k.to_vec(), v.to_vec()));
+                Ok(())
+            })?;
+            Ok(out)
+        })
     }
 
-    fn scan_in(db: &redb::Database, prefix: &[u8]) -> Result<Vec<Pair>, StorageError> {
+    /// Hands `f` every key and value whose key starts with `prefix`, in key
+    /// order, all from one read transaction.
+    fn walk(db: &Db, prefix: &[u8], f: &mut Visit<'_>) -> Result<(), StorageError> {
         let txn = db.begin_read().map_err(err)?;
-        let mut out = Vec::new();
         let table = match txn.open_table(TABLE) {
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(out),
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
             table => table.map_err(err)?,
         };
         for item in table.range(prefix..).map_err(err)? {
@@ -191,16 +290,20 @@ impl RedbStorage {
             if !k.value().starts_with(prefix) {
                 break;
             }
-            out.push((k.value().to_vec(), v.value().to_vec()));
+            f(k.value(), v.value())?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Runs `f` in one write transaction and commits it durably.
     fn write(&self, f: impl FnOnce(&mut Table) -> Result<(), redb::Error>) -> Result<(), StorageError> {
+        if self.read_only {
+            return Err(StorageError::Io("the store was opened for reading only".into()));
+        }
         // Taken once: a write refused before it began runs on the database opened again.
         let f = Mutex::new(Some(f));
         self.with_db(|db| {
+            let Db::Writer(db) = db else { return Err(StorageError::Io("the store can only be read now".into())) };
             let txn = db.begin_write().map_err(err)?;
             let Some(f) = f.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() else {
                 return Err(StorageError::Io("a write was tried twice".into()));
@@ -214,6 +317,11 @@ impl RedbStorage {
             Ok(())
         })
     }
+}
+
+/// Why the database could not be opened again after a failed write.
+fn again(e: redb::Error) -> StorageError {
+    StorageError::Io(format!("cannot open the store again: {e}"))
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -247,7 +355,7 @@ impl Storage for RedbStorage {
     fn load(&self, doc: &DocId) -> Result<Option<Vec<Chunk>>, StorageError> {
         let prefix = chunk_prefix(doc);
         let mut chunks = Vec::new();
-        for (k, v) in self.scan(&prefix)? {
+        for (k, v) in self.scan_pairs(&prefix)? {
             chunks.push(decode_chunk(doc, &k, &v)?);
         }
         if chunks.is_empty() { Ok(None) } else { Ok(Some(chunks)) }
@@ -304,7 +412,7 @@ impl Storage for RedbStorage {
     }
 
     fn list(&self) -> Result<Vec<IndexEntry>, StorageError> {
-        self.scan(b"i/")?.iter().map(|(k, v)| decode_entry(&String::from_utf8_lossy(k), v)).collect()
+        self.scan_pairs(b"i/")?.iter().map(|(k, v)| decode_entry(&String::from_utf8_lossy(k), v)).collect()
     }
 
     fn entry(&self, doc: &DocId) -> Result<Option<IndexEntry>, StorageError> {
@@ -327,7 +435,7 @@ impl Storage for RedbStorage {
 
     fn records(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
         Ok(self
-            .scan(format!("r/{prefix}").as_bytes())?
+            .scan_pairs(format!("r/{prefix}").as_bytes())?
             .into_iter()
             .map(|(k, v)| (String::from_utf8_lossy(&k[2..]).into_owned(), v))
             .collect())
@@ -345,6 +453,26 @@ impl Storage for RedbStorage {
                     }
                 }
             }
+            Ok(())
+        })
+    }
+
+    /// The whole table from one read transaction: one consistent snapshot,
+    /// while a server (in this process or another) goes on writing.
+    fn scan(&self, visit: &mut dyn FnMut(Item) -> Result<(), StorageError>) -> Result<(), StorageError> {
+        let visit = std::cell::RefCell::new(visit);
+        self.with_db(|db| {
+            let mut visit = visit.borrow_mut();
+            Self::walk(db, b"", &mut |k, v| match crate::kv::item(k, v) {
+                Some(item) => visit(item),
+                None => Ok(()),
+            })
+        })
+    }
+
+    fn set_storage_id(&self, id: &str) -> Result<(), StorageError> {
+        self.write(|t| {
+            t.insert(b"storage-id".as_slice(), id.as_bytes())?;
             Ok(())
         })
     }

@@ -6,13 +6,21 @@
 //! - `s/<slug>` → the id of the document with that slug;
 //! - `r/<key>` → Cahier's own records (accounts, sessions, invites, audit log);
 //! - `format` → the storage format version, written when the store is created.
+//!
+//! A store whose folder has Cahier's marker (`kv.rs`) but whose sled files
+//! were removed or emptied is refused, never made anew. sled reads its log up
+//! to the first message that fails its checksum and silently drops the rest:
+//! a flipped bit can leave a store that opens with fewer documents, or none.
+//! Documents are never removed from the index, so the marker also holds how
+//! many the index had when the store last opened or closed, and a store that
+//! opens with fewer is refused.
 
 use std::path::Path;
 
 use cahier_doc::DocId;
 
 use crate::kv::{chunk_key, chunk_prefix, decode_chunk, encode_chunk};
-use crate::{Batch, Chunk, IndexEntry, Storage, StorageError, Write};
+use crate::{Batch, Chunk, IndexEntry, Item, Storage, StorageError, Write};
 
 /// The page cache sled may keep in memory.
 const CACHE_BYTES: u64 = 32 * 1024 * 1024;
@@ -22,6 +30,17 @@ const FORMAT: &[u8] = b"cahier-store/1";
 
 pub struct SledStorage {
     db: sled::Db,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for SledStorage {
+    /// Records how many documents the index holds, for the next open.
+    fn drop(&mut self) {
+        if self.db.flush().is_ok() {
+            let indexed = self.db.scan_prefix(b"i/").count();
+            let _ = crate::kv::write_marker(&self.dir, "sled", &format!("documents {indexed}\n"));
+        }
+    }
 }
 
 impl SledStorage {
@@ -35,6 +54,13 @@ impl SledStorage {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
             Err(e) => return Err(open_err(e.to_string())),
         };
+        let marked = crate::kv::marker(dir).is_some_and(|m| m == "sled");
+        if !fresh && marked && !dir.join("conf").exists() {
+            return Err(StorageError::Corrupt {
+                what: format!("store at {}", dir.display()),
+                cause: "sled's `conf` file is missing: the store's files were removed".into(),
+            });
+        }
         if !fresh && !dir.join("conf").exists() {
             return Err(open_err("the folder is not empty and holds no Cahier store; choose an empty folder or an existing store".into()));
         }
@@ -44,6 +70,9 @@ impl SledStorage {
             // sled reports a held lock only in its message (kind `Other`).
             sled::Error::Io(io) if io.to_string().starts_with("could not acquire lock") => {
                 StorageError::Locked { path: dir.display().to_string() }
+            }
+            e @ sled::Error::Corruption { .. } => {
+                StorageError::Corrupt { what: format!("store at {}", dir.display()), cause: format!("sled's files are damaged: {e}") }
             }
             e => open_err(e.to_string()),
         })?;
@@ -56,6 +85,14 @@ impl SledStorage {
                     String::from_utf8_lossy(FORMAT)
                 )));
             }
+            None if marked => {
+                let cause = if db.is_empty() {
+                    "the store holds no data: its files were removed or truncated"
+                } else {
+                    "the store lost its format key: sled's files are damaged"
+                };
+                return Err(StorageError::Corrupt { what: format!("store at {}", dir.display()), cause: cause.into() });
+            }
             None if db.is_empty() => {
                 let mut id = [0u8; 16];
                 getrandom::fill(&mut id).map_err(|e| open_err(format!("no randomness: {e}")))?;
@@ -63,10 +100,24 @@ impl SledStorage {
                 db.insert("storage-id", id.as_bytes()).map_err(|e| open_err(e.to_string()))?;
                 db.insert("format", FORMAT).map_err(|e| open_err(e.to_string()))?;
                 db.flush().map_err(|e| open_err(e.to_string()))?;
+                crate::kv::write_marker(dir, "sled", "documents 0\n")
+                    .map_err(|e| open_err(format!("cannot write the store's marker: {e}")))?;
             }
             None => return Err(open_err("the store has data but no format marker; it was not written by Cahier".into())),
         }
-        Ok(SledStorage { db })
+        let indexed = db.scan_prefix(b"i/").count();
+        if let Some(known) = crate::kv::marker_documents(dir).filter(|&known| known > indexed) {
+            return Err(StorageError::Corrupt {
+                what: format!("store at {}", dir.display()),
+                cause: format!(
+                    "sled's log is damaged: the store indexed {known} documents when it last opened or closed, it now opens with {indexed}"
+                ),
+            });
+        }
+        // A store made before the marker existed gets it now; a folder that
+        // cannot be written to keeps working without it.
+        let _ = crate::kv::write_marker(dir, "sled", &format!("documents {indexed}\n"));
+        Ok(SledStorage { db, dir: dir.to_owned() })
     }
 }
 
@@ -170,6 +221,24 @@ impl Storage for SledStorage {
             }
         }
         self.db.apply_batch(b).map_err(io)?;
+        self.db.flush().map_err(io)?;
+        Ok(())
+    }
+
+    /// The whole tree in key order. Only one process can hold a sled store,
+    /// so nothing writes while `cahier check` or `cahier backup` reads it.
+    fn scan(&self, visit: &mut dyn FnMut(Item) -> Result<(), StorageError>) -> Result<(), StorageError> {
+        for pair in self.db.iter() {
+            let (k, v) = pair.map_err(io)?;
+            if let Some(item) = crate::kv::item(&k, &v) {
+                visit(item)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn set_storage_id(&self, id: &str) -> Result<(), StorageError> {
+        self.db.insert("storage-id", id.as_bytes()).map_err(io)?;
         self.db.flush().map_err(io)?;
         Ok(())
     }

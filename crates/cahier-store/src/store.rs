@@ -78,17 +78,57 @@ impl Store {
     /// redb keeps acknowledged changes through a power cut, sled 0.34.7 does
     /// not).
     pub fn open(data: &str) -> Result<Store, StorageError> {
-        let path = std::path::Path::new(data);
         if Store::names_database(data) {
             Ok(Store::new(Arc::new(PostgresStorage::open(data)?)))
         } else if let Some(dir) = data.strip_prefix("redb:") {
             Store::open_redb(std::path::Path::new(dir))
         } else if let Some(dir) = data.strip_prefix("sled:") {
             Store::open_sled(std::path::Path::new(dir))
-        } else if path.join("conf").exists() && !path.join(REDB_FILE).exists() {
-            Store::open_sled(path)
         } else {
-            Store::open_redb(path)
+            Store::open_folder(std::path::Path::new(data))
+        }
+    }
+
+    /// Opens the embedded store in the folder `dir` (any path, UTF-8 or
+    /// not): the one its marker names, else sled's if it has sled's `conf`
+    /// file and no redb file, else redb, which a missing or empty folder gets.
+    pub fn open_folder(dir: &std::path::Path) -> Result<Store, StorageError> {
+        if Store::holds_sled(dir) { Store::open_sled(dir) } else { Store::open_redb(dir) }
+    }
+
+    /// Opens the store `data` names to read it while a `cahier serve` may be
+    /// writing to it: a redb folder is opened for reading only (each read,
+    /// and a whole [`Storage::scan`], one consistent snapshot); sled, which
+    /// one process holds, and PostgreSQL, shared anyway, as [`Store::open`]
+    /// does. Nothing is created: a missing or empty folder is refused.
+    pub fn open_to_read(data: &str) -> Result<Store, StorageError> {
+        let (dir, forced) = match (data.strip_prefix("redb:"), data.strip_prefix("sled:")) {
+            _ if Store::names_database(data) => return Store::open(data),
+            (Some(dir), _) => (std::path::Path::new(dir), Some(false)),
+            (_, Some(dir)) => (std::path::Path::new(dir), Some(true)),
+            _ => (std::path::Path::new(data), None),
+        };
+        Store::open_folder_to_read(dir, forced)
+    }
+
+    /// [`Store::open_to_read`] for a folder; `sled`: which store it must hold, if said.
+    pub fn open_folder_to_read(dir: &std::path::Path, sled: Option<bool>) -> Result<Store, StorageError> {
+        let empty = std::fs::read_dir(dir).map(|mut e| e.next().is_none()).unwrap_or(true);
+        if empty {
+            return Err(StorageError::Open { path: dir.display().to_string(), cause: "there is no Cahier store here".into() });
+        }
+        if sled.unwrap_or_else(|| Store::holds_sled(dir)) {
+            Store::open_sled(dir)
+        } else {
+            Ok(Store::new(Arc::new(RedbStorage::open_read_only(dir)?)))
+        }
+    }
+
+    fn holds_sled(dir: &std::path::Path) -> bool {
+        match crate::kv::marker(dir).as_deref() {
+            Some("sled") => true,
+            Some("redb") => false,
+            _ => dir.join("conf").exists() && !dir.join(REDB_FILE).exists(),
         }
     }
 

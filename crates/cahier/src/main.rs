@@ -4,6 +4,7 @@
 //! Start at [`Command`]; each subcommand lives in a module of its own.
 
 mod accounts;
+mod backup;
 mod crash_writer;
 mod export;
 mod import;
@@ -112,6 +113,31 @@ enum Command {
         #[arg(long)]
         to: PathBuf,
     },
+    /// Read the whole store and name every damaged document (which one, what
+    /// is wrong); exits with 1 if there is any, 0 with a summary otherwise.
+    /// Works while Cahier serves a redb folder or PostgreSQL.
+    Check {
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data", help = crate::DATA_HELP)]
+        data: PathBuf,
+    },
+    /// Write the whole store (documents with their history, index,
+    /// accounts, publications, every record) to one file, while Cahier serves
+    /// a redb folder or PostgreSQL: one consistent snapshot.
+    Backup {
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data", help = crate::DATA_HELP)]
+        data: PathBuf,
+        /// The backup file (replaced once the new one is complete and synced).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup file into a new store and check every document's heads.
+    Restore {
+        /// The file `cahier backup` wrote.
+        file: PathBuf,
+        /// The new store: a missing or empty folder, or an empty database.
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data", help = crate::DATA_HELP)]
+        data: PathBuf,
+    },
     /// List the documents in the store.
     List {
         #[arg(long, env = "CAHIER_DATA", default_value = "./data", help = crate::DATA_HELP)]
@@ -137,6 +163,9 @@ fn main() -> ExitCode {
         Command::Import { path, data } => import::run(&path, &data),
         Command::Export { data, out } => export::run(&data, &out),
         Command::List { data } => list(&data),
+        Command::Check { data } => backup::check(&data),
+        Command::Backup { data, out } => backup::backup(&data, &out),
+        Command::Restore { file, data } => backup::restore(&file, &data),
         Command::Migrate { data, to } => migrate(&data, &to),
         Command::Publish { page, by, data } => wiki::publish(&data, &page, &by),
         Command::Unpublish { page, by, data } => wiki::unpublish(&data, &page, &by),
@@ -178,12 +207,33 @@ const DATA_HELP: &str = "Where Cahier keeps everything: a folder (the embedded s
 /// than starting empty.
 fn open_store(data: &std::path::Path) -> anyhow::Result<cahier_store::Store> {
     use anyhow::Context;
+    open_raw(data).with_context(|| describe_data(data))
+}
+
+/// The store `--data` names, as `cahier serve` opens it.
+fn open_raw(data: &std::path::Path) -> Result<cahier_store::Store, cahier_store::StorageError> {
     match data.to_str() {
-        Some(url) if cahier_store::Store::names_database(url) => {
-            cahier_store::Store::open(url).with_context(|| format!("cannot use the database {}", cahier_store::Store::describe(url)))
-        }
-        Some(folder) => cahier_store::Store::open(folder).with_context(|| format!("cannot use the data folder {folder}")),
-        None => cahier_store::Store::open_sled(data).with_context(|| format!("cannot use the data folder {}", data.display())),
+        Some(data) => cahier_store::Store::open(data),
+        // Not UTF-8: a folder, opened as any folder is.
+        None => cahier_store::Store::open_folder(data),
+    }
+}
+
+/// The store `--data` names, to read while a server may write to it (see
+/// `Store::open_to_read`); nothing is created.
+fn open_to_read(data: &std::path::Path) -> anyhow::Result<cahier_store::Store> {
+    use anyhow::Context;
+    match data.to_str() {
+        Some(s) => cahier_store::Store::open_to_read(s),
+        None => cahier_store::Store::open_folder_to_read(data, None),
+    }
+    .with_context(|| describe_data(data))
+}
+
+fn describe_data(data: &std::path::Path) -> String {
+    match data.to_str() {
+        Some(url) if cahier_store::Store::names_database(url) => format!("cannot use the database {}", cahier_store::Store::describe(url)),
+        _ => format!("cannot use the data folder {}", data.display()),
     }
 }
 

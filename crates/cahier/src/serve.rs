@@ -64,6 +64,11 @@ pub struct ServeArgs {
     /// Messages one connection may send per second.
     #[arg(long, env = "CAHIER_MAX_MESSAGES_PER_SECOND", default_value_t = 5000)]
     max_messages_per_second: u32,
+    /// Serve a store that `cahier check` finds damaged: the damaged
+    /// documents stay unavailable (never empty), the others are served.
+    /// Without it, Cahier refuses to start on such a store.
+    #[arg(long, env = "CAHIER_ALLOW_DAMAGED")]
+    allow_damaged: bool,
     /// Threads that run the server's tasks (sockets, the router, the
     /// documents); the default is one per core.
     #[arg(long, env = "CAHIER_WORKER_THREADS")]
@@ -117,6 +122,26 @@ impl ServeArgs {
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (addr, config) = args.config()?;
     let store = crate::open_store(&args.data)?;
+    // The whole store is read and every document loaded before anything is
+    // served: a damaged store is named, never served as an emptier wiki.
+    let report = cahier_store::check(&store).context("cannot read the store")?;
+    if !report.is_healthy() {
+        for line in crate::backup::damage_lines(&report) {
+            eprintln!("cahier: {line}");
+        }
+        let shown = cahier_store::Store::describe(&args.data.to_string_lossy());
+        if !args.allow_damaged {
+            bail!(
+                "refusing to serve a damaged store: {} (listed above; `cahier check --data {shown}` lists them again). \
+                 Restore a backup (docs/operations.md, \"Restore\"), or start with --allow-damaged to serve the other documents",
+                crate::backup::summary(&report)
+            );
+        }
+        eprintln!(
+            "cahier: serving a damaged store (--allow-damaged): {}; the damaged documents are unavailable",
+            crate::backup::summary(&report)
+        );
+    }
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.worker_threads {
         anyhow::ensure!(n > 0, "--worker-threads must be at least 1");

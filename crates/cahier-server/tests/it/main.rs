@@ -10,6 +10,7 @@ mod engine;
 mod http_auth;
 mod invites;
 mod js_interop;
+mod read_only_fs;
 mod sockets;
 mod wiki;
 

@@ -326,20 +326,20 @@ impl Run {
 }
 
 /// A writer's copy of a document, and what the server said it stores of it.
-struct Replica {
-    doc: Automerge,
+pub(crate) struct Replica {
+    pub(crate) doc: Automerge,
     items: ObjId,
     /// Own changes the server has not said it stores yet (`None`: the creation).
     pending: Vec<(ChangeHash, Option<String>)>,
     /// Items the server said it stores, from every writer: the oracle.
-    acked: Vec<String>,
+    pub(crate) acked: Vec<String>,
     /// Whether the server advertised heads of this document at all.
     stored: bool,
     next: usize,
 }
 
 impl Replica {
-    fn new() -> Replica {
+    pub(crate) fn new() -> Replica {
         let mut doc = Automerge::new();
         let mut tx = doc.transaction();
         let items = tx.put_object(ROOT, "items", ObjType::List).expect("items list");
@@ -406,7 +406,7 @@ impl Replica {
 }
 
 /// The strings of a document's `items` list (scalars from Rust, text from JS).
-fn items(doc: &Automerge) -> HashSet<String> {
+pub(crate) fn items(doc: &Automerge) -> HashSet<String> {
     let Ok(Some((Value::Object(ObjType::List), list))) = doc.get(ROOT, "items") else { return HashSet::new() };
     (0..doc.length(&list))
         .filter_map(|i| match doc.get(&list, i).ok()?? {
@@ -421,16 +421,16 @@ type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<t
 
 /// One client socket: the automerge-repo handshake, subscribed to the
 /// server's storage id, with one sync state per document.
-struct Conn {
+pub(crate) struct Conn {
     ws: Ws,
     name: String,
     server: String,
-    storage_id: String,
+    pub(crate) storage_id: String,
     states: HashMap<String, sync::State>,
 }
 
 impl Conn {
-    async fn open(addr: SocketAddr, token: &str, name: &str) -> anyhow::Result<Conn> {
+    pub(crate) async fn open(addr: SocketAddr, token: &str, name: &str) -> anyhow::Result<Conn> {
         let url = format!("ws://{addr}/sync?token={token}");
         let (ws, _) =
             tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url)).await.context("connecting in time")?.context("connecting")?;
@@ -469,7 +469,7 @@ impl Conn {
         }
     }
 
-    async fn send_sync(&mut self, docs: &BTreeMap<String, Replica>, id: &str) -> anyhow::Result<()> {
+    pub(crate) async fn send_sync(&mut self, docs: &BTreeMap<String, Replica>, id: &str) -> anyhow::Result<()> {
         let doc = &docs[id].doc;
         let state = self.states.entry(id.to_owned()).or_default();
         let Some(m) = doc.generate_sync_message(state) else { return Ok(()) };
@@ -507,7 +507,7 @@ impl Conn {
     }
 
     /// Takes messages until `done` holds.
-    async fn until(
+    pub(crate) async fn until(
         &mut self,
         docs: &mut BTreeMap<String, Replica>,
         what: &str,
@@ -547,7 +547,7 @@ impl Conn {
     }
 
     /// One edit, then waits until the server says it stores it.
-    async fn write_acked(&mut self, docs: &mut BTreeMap<String, Replica>, id: &str) -> anyhow::Result<()> {
+    pub(crate) async fn write_acked(&mut self, docs: &mut BTreeMap<String, Replica>, id: &str) -> anyhow::Result<()> {
         self.write(docs, id).await?;
         self.until(docs, "the acknowledgement of an edit", |d| d[id].pending.is_empty()).await
     }
@@ -566,7 +566,7 @@ impl Conn {
 
     /// Fetches document `id` into an empty document, as a new client would;
     /// `None` if the server says it is unavailable.
-    async fn fetch(&mut self, id: &str) -> anyhow::Result<Option<Automerge>> {
+    pub(crate) async fn fetch(&mut self, id: &str) -> anyhow::Result<Option<Automerge>> {
         let mut doc = Automerge::new();
         let mut state = sync::State::new();
         let data = doc.generate_sync_message(&mut state).context("a first message")?.encode();
@@ -603,7 +603,7 @@ fn decode_head(s: &str) -> anyhow::Result<ChangeHash> {
 
 /// A `cahier serve` process on a free loopback port (`--listen 127.0.0.1:0`;
 /// it prints the address it got).
-struct Server {
+pub(crate) struct Server {
     child: Child,
     stdout: mpsc::UnboundedReceiver<String>,
     stderr: Option<tokio::task::JoinHandle<String>>,
@@ -612,7 +612,7 @@ struct Server {
 }
 
 impl Server {
-    fn spawn(data: &Path) -> Server {
+    pub(crate) fn spawn(data: &Path) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cahier"))
             .args(["serve", "--data", s(data), "--listen", "127.0.0.1:0"])
             .current_dir(data.parent().expect("a parent folder"))
@@ -631,7 +631,7 @@ impl Server {
     }
 
     /// Waits for the line that says where it listens (the socket is bound by then).
-    async fn address(&mut self) -> anyhow::Result<SocketAddr> {
+    pub(crate) async fn address(&mut self) -> anyhow::Result<SocketAddr> {
         if let Some(a) = self.addr {
             return Ok(a);
         }
@@ -669,7 +669,7 @@ impl Server {
     }
 
     /// SIGTERM: the server closes its sockets, flushes and exits with success.
-    async fn terminate(&mut self) -> anyhow::Result<()> {
+    pub(crate) async fn terminate(&mut self) -> anyhow::Result<()> {
         let pid = self.child.id().context("a running server")?;
         let sent = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status()?;
         if !sent.success() {
@@ -684,7 +684,7 @@ impl Server {
     }
 
     /// Ends the process whatever its state and returns what it wrote on stderr.
-    async fn stop(&mut self) -> String {
+    pub(crate) async fn stop(&mut self) -> String {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
         match self.stderr.take() {
@@ -789,7 +789,7 @@ fn read_all(out: impl AsyncRead + Unpin + Send + 'static) -> tokio::task::JoinHa
 }
 
 /// An editor account made with the CLI, and an API token for it.
-fn make_token(data: &Path) -> String {
+pub(crate) fn make_token(data: &Path) -> String {
     use std::io::Write;
     let mut add = std::process::Command::new(env!("CARGO_BIN_EXE_cahier"))
         .args(["user", "add", "kill-loop", "--role", "editor", "--data", s(data)])

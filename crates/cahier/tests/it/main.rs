@@ -1,7 +1,9 @@
 //! Tests of the `cahier` command as a user runs it: real processes, real sled
 //! files, a real PostgreSQL cluster.
 
+mod backup;
 mod cli;
+mod corrupt;
 mod crash;
 mod kill_loop;
 mod postgres;

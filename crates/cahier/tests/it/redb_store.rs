@@ -44,4 +44,27 @@ fn migrate_moves_a_sled_folder_into_a_new_redb_one() {
     let again = cahier(&["migrate", "--data", s(&sled), "--to", s(&redb)]);
     assert!(!again.status.success(), "a target that holds documents is refused");
     assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
+    // The new store keeps the old one's identity: clients keep their sync state.
+    let old_id = cahier_store::Store::open_sled(&sled).expect("sled").storage_id().expect("id");
+    assert_eq!(cahier_store::Store::open_folder(&redb).expect("redb").storage_id().expect("id"), old_id);
+}
+
+/// A `--data` folder whose name is not UTF-8 is a folder like any other: a
+/// new one gets redb, and it opens again.
+#[test]
+fn a_data_folder_whose_name_is_not_utf8_gets_redb() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join(std::ffi::OsStr::from_bytes(b"donn\xe9es"));
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cahier")).args(args).env_remove("CAHIER_DATA").output().expect("run");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let import = std::ffi::OsStr::new("import");
+    run(&[import, sample_dir().as_os_str(), std::ffi::OsStr::new("--data"), data.as_os_str()]);
+    assert!(data.join(cahier_store::REDB_FILE).exists(), "a new folder gets redb whatever its name");
+    assert!(!data.join("conf").exists(), "no sled store");
+    let list = run(&[std::ffi::OsStr::new("list"), std::ffi::OsStr::new("--data"), data.as_os_str()]);
+    assert_eq!(list.lines().count(), 5, "{list}");
 }
