@@ -396,6 +396,10 @@ async fn run_doc(mut engine: DocEngine<AccessPolicy>, mut rx: mpsc::UnboundedRec
                     }
                 }
                 asked_idle = false;
+                // Relayed changes go out before the apply, which may be long.
+                for out in engine.take_ready() {
+                    carry_out(&mut engine, &mut peers, out, &reply, &shared);
+                }
             }
             Some(answer) = replies.recv() => {
                 // A persist's answer sends the document's new heads to every

@@ -62,6 +62,7 @@ impl Metrics {
         gauge("cahier_messages_out_total", "Sync protocol messages sent.", "counter", hub.messages_out);
         gauge("cahier_bytes_in_total", "Bytes of messages received.", "counter", hub.bytes_in);
         gauge("cahier_bytes_out_total", "Bytes of messages sent.", "counter", hub.bytes_out);
+        gauge("cahier_changes_relayed_total", "Changes relayed to other editors before the server applied them.", "counter", hub.relayed);
         gauge(
             "cahier_refused_connections_total",
             "TCP connections refused because the connection limit was reached.",

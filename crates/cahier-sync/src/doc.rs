@@ -9,13 +9,20 @@
 //! [`DocEngine::flush`]. While changes are being persisted, newer messages wait
 //! and are applied together afterwards. New heads are advertised (sync
 //! replies, heads gossip) only after the store reported them durable.
+//!
+//! A writer's changes do not wait for any of that to reach the other peers:
+//! once read and checked (as they will be applied: well-formed, numbered on
+//! from known dependencies, their actors the writer's), they are relayed at
+//! once ([`crate::relay`]), and a runner sends them before it flushes
+//! ([`DocEngine::take_ready`]). A peer that has not answered the last message
+//! it was sent gets what arrives meanwhile in one message when it does.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use automerge::sync::{self, SyncDoc};
-use automerge::{Automerge, ChangeHash, ReadDoc};
+use automerge::{Automerge, Change, ChangeHash, ReadDoc};
 use cahier_doc::DocId;
 
 use crate::hub::{Config, ConnId, Output, PersistKind, Policy, Stats};
@@ -97,7 +104,25 @@ struct PeerSync {
     read_only: bool,
     requested: bool,
     told_unavailable: bool,
+    /// The first `have` of the last message generated for it: relayed
+    /// messages repeat it.
+    last_have: Option<sync::Have>,
+    /// Changes relayed to it that the replica did not hold when it was last
+    /// sent a generated message (their Bloom filter goes with the next ones).
+    relayed: Vec<ChangeHash>,
+    /// It was relayed changes and has not spoken since. (A peer answers a
+    /// message that brings it changes; one that tells it nothing new may go
+    /// unanswered, so generated messages do not count.)
+    awaiting: bool,
+    /// Changes to relay to it once it answers.
+    waiting: Vec<Change>,
 }
+
+/// Changes one peer may have waiting for it; more wait for the next
+/// generated message instead.
+const MAX_WAITING: usize = 4096;
+/// Relayed changes remembered until the replica holds them.
+const MAX_UNAPPLIED: usize = 100_000;
 
 struct Slot {
     doc: Automerge,
@@ -130,6 +155,13 @@ pub struct DocEngine<P: Policy> {
     /// Connections this engine closed: what they still send is dropped.
     closed: BTreeSet<ConnId>,
     pending: Vec<(ConnId, sync::Message)>,
+    /// Changes checked and relayed that the replica does not hold yet, with
+    /// their last op: known to the server (a peer sending one back claims no
+    /// actor), and dependencies later changes may be checked against. Kept
+    /// when the document is dropped and reloaded.
+    unapplied: HashMap<ChangeHash, u64>,
+    /// Some peer has changes waiting, or answered.
+    relay_due: bool,
     /// Changes from the server itself, waiting for the document to load.
     local: Vec<(Vec<u8>, Option<u64>)>,
     /// Changes another node stored, waiting to be applied.
@@ -152,6 +184,8 @@ impl<P: Policy> DocEngine<P> {
             peers: BTreeMap::new(),
             closed: BTreeSet::new(),
             pending: Vec::new(),
+            unapplied: HashMap::new(),
+            relay_due: false,
             local: Vec::new(),
             remote: Vec::new(),
             last_active: 0,
@@ -265,6 +299,19 @@ impl<P: Policy> DocEngine<P> {
             self.count_error("panic");
             self.drop_panicked();
         }
+        self.take_ready()
+    }
+
+    /// What the inputs so far produced without processing the queue (relayed
+    /// changes, refusals): a runner sends it before [`DocEngine::flush`],
+    /// which may keep it busy for long on a long history.
+    pub fn take_ready(&mut self) -> Vec<Output> {
+        if std::mem::take(&mut self.relay_due) {
+            let conns: Vec<ConnId> = self.peers.iter().filter(|(_, p)| !p.waiting.is_empty()).map(|(c, _)| *c).collect();
+            for conn in conns {
+                self.relay_to(conn);
+            }
+        }
         for o in &self.out {
             if let Output::Send { bytes, .. } = o {
                 self.stats.messages_out += 1;
@@ -317,16 +364,93 @@ impl<P: Policy> DocEngine<P> {
             read_only: !can_write,
             requested: false,
             told_unavailable: false,
+            last_have: None,
+            relayed: Vec::new(),
+            awaiting: false,
+            waiting: Vec::new(),
         });
         peer.requested |= request;
+        peer.awaiting = false;
         if peer.read_only && can_write {
             // Rights can only be checked per message: a peer whose rights grew
             // starts a fresh, writable sync state.
             peer.read_only = false;
             peer.state = sync::State::new();
+            peer.last_have = None;
         }
+        let fresh = if can_write && !msg.changes.is_empty() { self.relayable(conn, &msg.changes) } else { Vec::new() };
         self.pending.push((conn, msg));
         self.dirty = true;
+        if !fresh.is_empty() {
+            for (_, p) in self.peers.iter_mut().filter(|(c, _)| **c != conn) {
+                if p.waiting.len() + fresh.len() <= MAX_WAITING {
+                    p.waiting.extend(fresh.iter().cloned());
+                }
+            }
+        }
+        // Sent with [`DocEngine::take_ready`]: what arrives in one batch of
+        // inputs goes in one message to each peer. The sender answered, so
+        // what waited for it goes too.
+        self.relay_due = true;
+    }
+
+    /// The changes of `chunks` the server has not seen yet, if they can be
+    /// relayed before they are applied: read on their own, numbered on from
+    /// dependencies the server knows, within the document's size limit, their
+    /// actors claimed by the writer. Empty otherwise (they then reach the
+    /// other peers once applied and stored, and are refused there if they
+    /// must be).
+    fn relayable(&mut self, conn: ConnId, chunks: &sync::ChunkList) -> Vec<Change> {
+        let Some(slot) = self.slot.as_ref() else { return Vec::new() };
+        let queued: usize = self.pending.iter().map(|(_, m)| m.changes.iter().map(<[u8]>::len).sum::<usize>()).sum();
+        let size: usize = chunks.iter().map(<[u8]>::len).sum();
+        if slot.bytes + queued + size > self.config.limits.max_document_bytes {
+            return Vec::new();
+        }
+        let read = catch_unwind(AssertUnwindSafe(|| read_changes(&slot.doc, &self.unapplied, chunks)));
+        let Ok(Ok(Some(read))) = read else { return Vec::new() };
+        if read.unchecked || read.fresh.is_empty() {
+            return Vec::new();
+        }
+        if !read.actors.is_empty() && self.policy.claim_actors(conn, &read.actors).is_err() {
+            return Vec::new();
+        }
+        if self.unapplied.len() + read.fresh.len() > MAX_UNAPPLIED {
+            self.unapplied.clear();
+        }
+        for c in &read.fresh {
+            self.unapplied.insert(c.hash(), c.max_op());
+        }
+        read.fresh
+    }
+
+    /// Relays to `conn` what waits for it, if it is ready for a message.
+    fn relay_to(&mut self, conn: ConnId) {
+        let Some(peer) = self.peers.get_mut(&conn) else { return };
+        if peer.awaiting || peer.waiting.is_empty() {
+            return;
+        }
+        let waiting = std::mem::take(&mut peer.waiting);
+        if !crate::relay::ready(&peer.state, peer.last_have.as_ref()) {
+            // It gets them from the next generated message.
+            return;
+        }
+        let changes: Vec<Change> = waiting.into_iter().filter(|c| !peer.state.sent_hashes.contains(&c.hash())).collect();
+        let Some(last_have) = peer.last_have.as_ref() else { return };
+        if changes.is_empty() {
+            return;
+        }
+        peer.relayed.extend(changes.iter().map(Change::hash));
+        let msg = crate::relay::message(&mut peer.state, last_have, &peer.relayed, &changes);
+        peer.awaiting = true;
+        self.stats.relayed += changes.len() as u64;
+        let msg = Message::Sync {
+            sender_id: self.config.peer_id.clone(),
+            target_id: peer.info.peer_id.clone(),
+            document_id: self.id.to_string(),
+            data: msg.encode(),
+        };
+        self.send(conn, &msg);
     }
 
     fn ephemeral(&mut self, conn: ConnId, count: u64, session_id: String, data: Vec<u8>) {
@@ -536,25 +660,33 @@ impl<P: Policy> DocEngine<P> {
             let mut poisoned: Option<(ConnId, String)> = None;
             for (conn, msg) in pending {
                 let size: usize = msg.changes.iter().map(<[u8]>::len).sum();
-                if size > 0 && slot.bytes + batch.len() + size > max_doc {
+                let read = if size > 0 { read_changes(&slot.doc, &self.unapplied, &msg.changes) } else { Ok(Some(Read::default())) };
+                // Changes relayed already were held to the limit then.
+                let relayed_only = matches!(&read, Ok(Some(r)) if r.fresh.is_empty() && !r.unchecked);
+                if size > 0 && !relayed_only && slot.bytes + batch.len() + size > max_doc {
                     refused.push((conn, format!("document too large: the limit is {max_doc} bytes of changes")));
                     continue;
                 }
-                match new_actors(&slot.doc, &msg.changes) {
+                match read {
                     Err(why) => {
                         // Never applied: reading it alone made Automerge panic.
                         refused.push((conn, format!("changes to {doc_id} refused: {why}")));
                         continue;
                     }
-                    Ok(Some(actors)) => {
-                        if !actors.is_empty()
-                            && let Err(why) = self.policy.claim_actors(conn, &actors)
+                    Ok(Some(read)) => {
+                        if !read.actors.is_empty()
+                            && let Err(why) = self.policy.claim_actors(conn, &read.actors)
                         {
                             refused.push((conn, format!("changes to {doc_id} refused: {why}")));
                             continue;
                         }
-                        for c in msg.changes.iter() {
-                            batch.extend_from_slice(c);
+                        // A message whose changes the replica holds (a
+                        // duplicate, or changes another peer relayed back)
+                        // costs no apply.
+                        if read.new > 0 || read.unchecked {
+                            for c in msg.changes.iter() {
+                                batch.extend_from_slice(c);
+                            }
                         }
                     }
                     Ok(None) => {
@@ -601,6 +733,10 @@ impl<P: Policy> DocEngine<P> {
             }
             let batch_ok = batch.is_empty() || slot.doc.load_incremental(&batch).is_ok();
             slot.bytes += batch.len();
+            if !batch.is_empty() && !self.unapplied.is_empty() {
+                let doc = &slot.doc;
+                self.unapplied.retain(|h, _| doc.get_change_meta_by_hash(h).is_none());
+            }
             for (conn, msg) in accepted {
                 // Automerge counts our heads as sent when a peer's message, with
                 // no changes, names heads equal to ours. But the peer may have
@@ -701,7 +837,15 @@ impl<P: Policy> DocEngine<P> {
                 }
                 continue;
             }
-            if let Some(msg) = round.generate(&mut peer.state) {
+            if let Some(mut msg) = round.generate(&mut peer.state) {
+                peer.last_have = msg.have.first().cloned();
+                let unapplied = &self.unapplied;
+                peer.relayed.retain(|h| unapplied.contains_key(h));
+                if !peer.relayed.is_empty() && !msg.have.is_empty() {
+                    // Relayed changes still being applied: the peer must not
+                    // send them back.
+                    msg.have.push(crate::relay::relayed_have(&peer.relayed));
+                }
                 sends.push((
                     *conn,
                     Message::Sync {
@@ -719,47 +863,73 @@ impl<P: Policy> DocEngine<P> {
     }
 }
 
-/// The actors (hex) of the changes in `chunks` that `doc` does not have yet;
-/// `None` when a chunk cannot be read on its own. Each chunk of the list may
-/// hold several storage chunks one after the other (as `save_after` writes
-/// them): each is read alone, so a change is checked even when it must wait
-/// for a dependency that has not arrived. An error when a chunk is corrupt in
-/// a way automerge 0.12 does not see but trips over later (some chunks with a
-/// right checksum make it index out of bounds as it reads them; some changes
-/// are taken with a hash their ops do not encode to, and the document's next
-/// save panics): applied, it would drop the document for every peer.
-fn new_actors(doc: &Automerge, chunks: &sync::ChunkList) -> Result<Option<Vec<String>>, String> {
-    let mut out: Vec<String> = Vec::new();
-    // Each single change's place in the op order: (hash, start op, max op, deps).
-    let mut placed: Vec<(ChangeHash, u64, u64, Vec<ChangeHash>)> = Vec::new();
+/// What a message's changes are, read without applying them.
+#[derive(Default)]
+struct Read {
+    /// The actors (hex) of the changes the server has not seen (neither in
+    /// the replica nor relayed).
+    actors: Vec<String>,
+    /// Those changes, in order.
+    fresh: Vec<Change>,
+    /// How many changes the replica does not hold (relayed ones among them).
+    new: usize,
+    /// Some change could not be checked before it is applied: a dependency
+    /// the server does not know yet.
+    unchecked: bool,
+}
+
+/// Reads the changes in `chunks` against `doc` and the changes relayed but
+/// not applied yet (`unapplied`, with their last op); `None` when a chunk
+/// cannot be read on its own. Each chunk of the list may hold several storage
+/// chunks one after the other (as `save_after` writes them): each is read
+/// alone, so a change is checked even when it must wait for a dependency that
+/// has not arrived. An error when a chunk is corrupt in a way automerge 0.12
+/// does not see but trips over later (some chunks with a right checksum make
+/// it index out of bounds as it reads them; some changes are taken with a
+/// hash their ops do not encode to, and the document's next save panics):
+/// applied, it would drop the document for every peer.
+fn read_changes(doc: &Automerge, unapplied: &HashMap<ChangeHash, u64>, chunks: &sync::ChunkList) -> Result<Option<Read>, String> {
+    let mut out = Read::default();
+    let in_doc = |h: &ChangeHash| doc.get_change_meta_by_hash(h).is_some();
+    // Each new single change's place in the op order: (start op, deps).
+    let mut placed: Vec<(u64, Vec<ChangeHash>)> = Vec::new();
+    let mut max_ops: HashMap<ChangeHash, u64> = HashMap::new();
     for bytes in chunks.iter() {
         let Some(split) = split_chunks(bytes) else { return Ok(None) };
         for chunk in split {
-            let read = catch_unwind(|| match automerge::Change::from_bytes(chunk.to_vec()) {
+            let read = catch_unwind(|| match Change::from_bytes(chunk.to_vec()) {
                 // A change whose ops encode to other bytes gets another hash
                 // once in the document: its next save would panic.
-                Ok(c) if automerge::Change::from(c.decode()).hash() != c.hash() => None,
-                Ok(c) => {
-                    Some(Some((vec![(c.hash(), c.actor_id().to_hex_string())], Some((c.start_op().get(), c.max_op(), c.deps().to_vec())))))
-                }
-                // A whole-document chunk: every change in it.
+                Ok(c) if Change::from(c.decode()).hash() != c.hash() => None,
+                Ok(c) => Some(Some(vec![c])),
+                // A whole-document chunk (a peer sends one when it has much
+                // to send, or when the document is small): every change in it.
                 Err(_) => match Automerge::load(chunk) {
-                    Ok(d) => Some(Some((d.get_changes_meta(&[]).iter().map(|m| (m.hash, m.actor.to_hex_string())).collect(), None))),
+                    Ok(d) => Some(Some(d.get_changes(&[]))),
                     Err(_) => Some(None),
                 },
             });
-            let (metas, place): (Vec<(ChangeHash, String)>, _) = match read {
-                Ok(Some(Some(read))) => read,
+            let changes = match read {
+                Ok(Some(Some(changes))) => changes,
                 Ok(Some(None)) => return Ok(None),
                 Ok(None) | Err(_) => return Err("a chunk of them is corrupt".to_owned()),
             };
-            if let (Some((start, max, deps)), Some((hash, _))) = (place, metas.first()) {
-                placed.push((*hash, start, max, deps));
-            }
-            for (hash, actor) in metas {
-                if doc.get_change_meta_by_hash(&hash).is_none() && !out.contains(&actor) {
-                    out.push(actor);
+            for c in changes {
+                let hash = c.hash();
+                if in_doc(&hash) {
+                    continue;
                 }
+                out.new += 1;
+                if unapplied.contains_key(&hash) || max_ops.contains_key(&hash) {
+                    continue;
+                }
+                max_ops.insert(hash, c.max_op());
+                placed.push((c.start_op().get(), c.deps().to_vec()));
+                let actor = c.actor_id().to_hex_string();
+                if !out.actors.contains(&actor) {
+                    out.actors.push(actor);
+                }
+                out.fresh.push(c);
             }
         }
     }
@@ -768,18 +938,16 @@ fn new_actors(doc: &Automerge, chunks: &sync::ChunkList) -> Result<Option<Vec<St
     // up: no client writes one), but the document then saves to bytes it
     // cannot load again. A dependency not known yet leaves its change
     // unchecked here.
-    for (hash, start, _, deps) in &placed {
-        if doc.get_change_meta_by_hash(hash).is_some() {
-            continue;
-        }
+    for (start, deps) in &placed {
         let max_of = |dep: &ChangeHash| {
-            doc.get_change_meta_by_hash(dep).map(|m| m.max_op).or_else(|| placed.iter().find(|p| p.0 == *dep).map(|p| p.2))
+            doc.get_change_meta_by_hash(dep).map(|m| m.max_op).or_else(|| unapplied.get(dep).copied()).or_else(|| max_ops.get(dep).copied())
         };
-        let before: Option<Vec<u64>> = deps.iter().map(max_of).collect();
-        if let Some(before) = before
-            && *start != before.into_iter().max().unwrap_or(0) + 1
-        {
-            return Err("a change of them does not number its operations on from its dependencies".to_owned());
+        match deps.iter().map(max_of).collect::<Option<Vec<u64>>>() {
+            Some(before) if *start != before.iter().copied().max().unwrap_or(0) + 1 => {
+                return Err("a change of them does not number its operations on from its dependencies".to_owned());
+            }
+            Some(_) => {}
+            None => out.unchecked = true,
         }
     }
     Ok(Some(out))

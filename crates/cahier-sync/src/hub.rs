@@ -214,6 +214,8 @@ pub struct Stats {
     pub messages_out: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Changes relayed to a peer before the server applied them.
+    pub relayed: u64,
     pub errors: BTreeMap<&'static str, u64>,
 }
 
@@ -228,6 +230,7 @@ impl Stats {
         self.messages_out += other.messages_out;
         self.bytes_in += other.bytes_in;
         self.bytes_out += other.bytes_out;
+        self.relayed += other.relayed;
         for (kind, n) in &other.errors {
             *self.errors.entry(kind).or_default() += n;
         }

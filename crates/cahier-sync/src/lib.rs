@@ -11,6 +11,7 @@ pub mod check;
 pub mod doc;
 pub mod hub;
 pub mod presence;
+pub mod relay;
 pub mod round;
 pub mod router;
 pub mod wire;

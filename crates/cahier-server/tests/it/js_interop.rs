@@ -36,13 +36,23 @@ async fn the_js_client_creates_finds_edits_and_sees_presence_and_the_document_su
     let tmp = tempfile::tempdir().expect("tmp");
     let data = tmp.path().join("data");
     let token = crate::make_token(&data, "Camille", cahier_auth::Role::Editor);
-    let server = TestServer::start(&data, ServerConfig::default()).await;
+    let config = ServerConfig { metrics_token: Some("metrics".into()), ..ServerConfig::default() };
+    let server = TestServer::start(&data, config).await;
     let wrote = node(&["write", &server.ws_url_with(&token)]).await;
     let url = wrote["url"].as_str().expect("url").to_owned();
     let text = wrote["text"].as_str().expect("text").to_owned();
     assert!(text.starts_with("Alice : Bonjour à tous 😀"), "{text}");
     assert!(text.ends_with(" (Bob)"), "{text}");
     assert!(wrote["unavailableMs"].as_u64().expect("ms") < 1000);
+    // The concurrent edits converged through changes relayed before the
+    // server applied them (each client took them as ordinary sync messages).
+    let metrics = crate::wiki::get(&server, "/metrics", &[("Authorization", "Bearer metrics")]).await.text();
+    let relayed: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("cahier_changes_relayed_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no relay counter in {metrics}"));
+    assert!(relayed > 0, "no change was relayed before it was applied");
     server.stop().await;
 
     // Stored in sled: readable directly from the store...

@@ -3,6 +3,7 @@
 
 mod fuzz;
 mod hostile;
+mod relay;
 mod round;
 mod sim;
 mod wire;
