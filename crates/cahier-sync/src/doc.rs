@@ -107,20 +107,17 @@ struct PeerSync {
     /// The first `have` of the last message generated for it: relayed
     /// messages repeat it.
     last_have: Option<sync::Have>,
-    /// Changes relayed to it that the replica did not hold when it was last
-    /// sent a generated message (their Bloom filter goes with the next ones).
-    relayed: Vec<ChangeHash>,
     /// It was relayed changes and has not spoken since. (A peer answers a
     /// message that brings it changes; one that tells it nothing new may go
     /// unanswered, so generated messages do not count.)
     awaiting: bool,
-    /// Changes to relay to it once it answers.
-    waiting: Vec<Change>,
+    /// The number, in the relay log, of the next change to relay to it.
+    next_relay: u64,
 }
 
-/// Changes one peer may have waiting for it; more wait for the next
-/// generated message instead.
-const MAX_WAITING: usize = 4096;
+/// Changes the relay log keeps for peers that have not answered; older ones
+/// reach them through the next generated message instead.
+const MAX_RELAY_LOG: usize = 4096;
 /// Relayed changes remembered until the replica holds them.
 const MAX_UNAPPLIED: usize = 100_000;
 
@@ -162,6 +159,16 @@ pub struct DocEngine<P: Policy> {
     unapplied: HashMap<ChangeHash, u64>,
     /// Some peer has changes waiting, or answered.
     relay_due: bool,
+    /// The changes relayed lately, each with its sender, in order; the
+    /// first is number `relay_base`. Shared by the peers, each at its own
+    /// place in it.
+    relay_log: std::collections::VecDeque<(ConnId, Change)>,
+    relay_base: u64,
+    /// Changes relayed since the server last advertised new heads, and that
+    /// extra `have` (built once for every peer): a superset of what each peer
+    /// was relayed since its last generated message, all known to the server.
+    relay_window: Vec<ChangeHash>,
+    relay_have: Option<sync::Have>,
     /// Changes from the server itself, waiting for the document to load.
     local: Vec<(Vec<u8>, Option<u64>)>,
     /// Changes another node stored, waiting to be applied.
@@ -186,6 +193,10 @@ impl<P: Policy> DocEngine<P> {
             pending: Vec::new(),
             unapplied: HashMap::new(),
             relay_due: false,
+            relay_log: Default::default(),
+            relay_base: 0,
+            relay_window: Vec::new(),
+            relay_have: None,
             local: Vec::new(),
             remote: Vec::new(),
             last_active: 0,
@@ -307,9 +318,16 @@ impl<P: Policy> DocEngine<P> {
     /// which may keep it busy for long on a long history.
     pub fn take_ready(&mut self) -> Vec<Output> {
         if std::mem::take(&mut self.relay_due) {
-            let conns: Vec<ConnId> = self.peers.iter().filter(|(_, p)| !p.waiting.is_empty()).map(|(c, _)| *c).collect();
+            let end = self.relay_base + self.relay_log.len() as u64;
+            let conns: Vec<ConnId> = self.peers.iter().filter(|(_, p)| !p.awaiting && p.next_relay < end).map(|(c, _)| *c).collect();
             for conn in conns {
                 self.relay_to(conn);
+            }
+            // What every peer was given (or will get otherwise) is forgotten.
+            let oldest = self.peers.values().map(|p| p.next_relay).min().unwrap_or(end);
+            while self.relay_base < oldest.min(end) || self.relay_log.len() > MAX_RELAY_LOG {
+                self.relay_log.pop_front();
+                self.relay_base += 1;
             }
         }
         for o in &self.out {
@@ -365,9 +383,8 @@ impl<P: Policy> DocEngine<P> {
             requested: false,
             told_unavailable: false,
             last_have: None,
-            relayed: Vec::new(),
             awaiting: false,
-            waiting: Vec::new(),
+            next_relay: self.relay_base + self.relay_log.len() as u64,
         });
         peer.requested |= request;
         peer.awaiting = false;
@@ -382,11 +399,14 @@ impl<P: Policy> DocEngine<P> {
         self.pending.push((conn, msg));
         self.dirty = true;
         if !fresh.is_empty() {
-            for (_, p) in self.peers.iter_mut().filter(|(c, _)| **c != conn) {
-                if p.waiting.len() + fresh.len() <= MAX_WAITING {
-                    p.waiting.extend(fresh.iter().cloned());
-                }
+            if self.relay_window.len() > MAX_UNAPPLIED {
+                // Never advertised for that long (the store keeps failing):
+                // at worst, peers send some of these back.
+                self.relay_window.clear();
             }
+            self.relay_window.extend(fresh.iter().map(Change::hash));
+            self.relay_have = None;
+            self.relay_log.extend(fresh.into_iter().map(|c| (conn, c)));
         }
         // Sent with [`DocEngine::take_ready`]: what arrives in one batch of
         // inputs goes in one message to each peer. The sender answered, so
@@ -424,24 +444,32 @@ impl<P: Policy> DocEngine<P> {
         read.fresh
     }
 
-    /// Relays to `conn` what waits for it, if it is ready for a message.
+    /// Relays to `conn` what the log holds for it, if it is ready for a message.
     fn relay_to(&mut self, conn: ConnId) {
-        let Some(peer) = self.peers.get_mut(&conn) else { return };
-        if peer.awaiting || peer.waiting.is_empty() {
+        let end = self.relay_base + self.relay_log.len() as u64;
+        let Some(peer) = self.peers.get(&conn) else { return };
+        if peer.awaiting || peer.next_relay >= end {
             return;
         }
-        let waiting = std::mem::take(&mut peer.waiting);
-        if !crate::relay::ready(&peer.state, peer.last_have.as_ref()) {
+        let relayed_have = self.relay_have.get_or_insert_with(|| crate::relay::relayed_have(&self.relay_window)).clone();
+        let Some(peer) = self.peers.get_mut(&conn) else { return };
+        let from = peer.next_relay.saturating_sub(self.relay_base) as usize;
+        peer.next_relay = end;
+        let Some(last_have) = peer.last_have.as_ref().filter(|_| crate::relay::ready(&peer.state, peer.last_have.as_ref())) else {
             // It gets them from the next generated message.
             return;
-        }
-        let changes: Vec<Change> = waiting.into_iter().filter(|c| !peer.state.sent_hashes.contains(&c.hash())).collect();
-        let Some(last_have) = peer.last_have.as_ref() else { return };
+        };
+        let changes: Vec<&Change> = self
+            .relay_log
+            .iter()
+            .skip(from)
+            .filter(|(sender, c)| *sender != conn && !peer.state.sent_hashes.contains(&c.hash()))
+            .map(|(_, c)| c)
+            .collect();
         if changes.is_empty() {
             return;
         }
-        peer.relayed.extend(changes.iter().map(Change::hash));
-        let msg = crate::relay::message(&mut peer.state, last_have, &peer.relayed, &changes);
+        let msg = crate::relay::message(&mut peer.state, last_have, &relayed_have, &changes);
         peer.awaiting = true;
         self.stats.relayed += changes.len() as u64;
         let msg = Message::Sync {
@@ -522,7 +550,11 @@ impl<P: Policy> DocEngine<P> {
                 for ack in std::mem::take(&mut slot.acks_in_flight) {
                     self.out.push(Output::Applied { ack, result: Ok(()) });
                 }
-                // Advertise what is now durable, before applying anything newer.
+                // Advertise what is now durable, before applying anything
+                // newer. The heads cover every relayed change applied so far.
+                let unapplied = &self.unapplied;
+                self.relay_window.retain(|h| unapplied.contains_key(h));
+                self.relay_have = None;
                 self.generate();
                 self.gossip_heads(&heads);
                 self.dirty = true;
@@ -580,6 +612,9 @@ impl<P: Policy> DocEngine<P> {
             self.out.push(Output::Applied { ack, result: Err(format!("not stored: {why}")) });
         }
         self.pending.clear();
+        self.relay_log.clear();
+        self.relay_window.clear();
+        self.relay_have = None;
         self.remote.clear();
         self.dirty = false;
         // A load still out is answered for a document no longer wanted.
@@ -839,12 +874,11 @@ impl<P: Policy> DocEngine<P> {
             }
             if let Some(mut msg) = round.generate(&mut peer.state) {
                 peer.last_have = msg.have.first().cloned();
-                let unapplied = &self.unapplied;
-                peer.relayed.retain(|h| unapplied.contains_key(h));
-                if !peer.relayed.is_empty() && !msg.have.is_empty() {
-                    // Relayed changes still being applied: the peer must not
+                if !self.relay_window.is_empty() && !msg.have.is_empty() {
+                    // Relayed changes not advertised yet: the peer must not
                     // send them back.
-                    msg.have.push(crate::relay::relayed_have(&peer.relayed));
+                    let window = &self.relay_window;
+                    msg.have.push(self.relay_have.get_or_insert_with(|| crate::relay::relayed_have(window)).clone());
                 }
                 sends.push((
                     *conn,

@@ -35,9 +35,10 @@ pub fn ready(state: &sync::State, last_have: Option<&Have>) -> bool {
 
 /// The message relaying `changes` to a peer in `state`, which is updated as
 /// for any message sent. `last_have` is the first `have` of the last message
-/// generated for the peer; `relayed` the hashes relayed to it since then
-/// (those of `changes` among them). `changes` must not be empty.
-pub fn message(state: &mut sync::State, last_have: &Have, relayed: &[ChangeHash], changes: &[Change]) -> sync::Message {
+/// generated for the peer; `relayed` the [`relayed_have`] of (at least) the
+/// hashes relayed to it since then, those of `changes` among them. `changes`
+/// must not be empty.
+pub fn message(state: &mut sync::State, last_have: &Have, relayed: &Have, changes: &[&Change]) -> sync::Message {
     let v2 = state.their_capabilities.as_ref().is_some_and(|caps| caps.contains(&sync::Capability::MessageV2));
     let (chunks, version) = if v2 {
         let bytes: Vec<u8> = changes.iter().flat_map(|c| c.raw_bytes().iter().copied()).collect();
@@ -45,7 +46,7 @@ pub fn message(state: &mut sync::State, last_have: &Have, relayed: &[ChangeHash]
     } else {
         (changes.iter().map(|c| c.raw_bytes().to_vec()).collect(), sync::MessageVersion::V1)
     };
-    state.sent_hashes.extend(changes.iter().map(Change::hash));
+    state.sent_hashes.extend(changes.iter().map(|c| c.hash()));
     state.in_flight = true;
     let mut flags = MessageFlags::new();
     flags.set(MessageFlags::SUPPORTS_SYNC_RESET);
@@ -55,7 +56,7 @@ pub fn message(state: &mut sync::State, last_have: &Have, relayed: &[ChangeHash]
     sync::Message {
         heads: state.last_sent_heads.clone(),
         need: Vec::new(),
-        have: vec![last_have.clone(), relayed_have(relayed)],
+        have: vec![last_have.clone(), relayed.clone()],
         changes: sync::ChunkList::from(chunks),
         flags: Some(flags),
         version,
@@ -63,8 +64,8 @@ pub fn message(state: &mut sync::State, last_have: &Have, relayed: &[ChangeHash]
 }
 
 /// The `have` that tells a peer which relayed changes the server has though
-/// its replica does not hold them yet. Added to a generated message too, when
-/// some changes relayed to the peer are still being applied.
+/// it has not advertised them yet. Added to a generated message too, while
+/// some relayed changes are still being applied.
 pub fn relayed_have(relayed: &[ChangeHash]) -> Have {
     Have { last_sync: Vec::new(), bloom: BloomFilter::from_hashes(relayed.iter()) }
 }

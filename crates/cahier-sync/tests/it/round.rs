@@ -246,7 +246,7 @@ fn a_relayed_change_is_taken_by_v1_v2_and_read_only_peers_before_the_server_appl
             assert!(relay::ready(&p.on_server, p.last_have.as_ref()), "peer {i}");
             let before = p.on_server.clone();
             p.relayed.push(hash);
-            let m = relay::message(&mut p.on_server, p.last_have.as_ref().unwrap(), &p.relayed, std::slice::from_ref(&change));
+            let m = relay::message(&mut p.on_server, p.last_have.as_ref().unwrap(), &relay::relayed_have(&p.relayed), &[&change]);
             assert_eq!(m.version, if p.v1 { sync::MessageVersion::V1 } else { sync::MessageVersion::V2 }, "peer {i}");
             assert_eq!(m.heads, before.last_sent_heads, "the relay claims nothing new of the server");
             // The server's state for it moves as upstream's would for a
