@@ -15,8 +15,9 @@
 //!   heads the peer has), and a second `have`, with no `last_sync`, holds a
 //!   Bloom filter of what was relayed since: a peer sends the changes no
 //!   filter holds, so it does not send the relayed changes back;
-//! - `need` is empty (a peer is relayed to only while the server needs
-//!   nothing from it), and the flags are the ones upstream sets.
+//! - `need` is empty (what the server lacks it asks for in its generated
+//!   messages, and a peer whose last one withheld our `have` is not relayed
+//!   to), and the flags are the ones upstream sets.
 //!
 //! On our side the peer's [`sync::State`] is updated as upstream's
 //! `generate_sync_message` would for a message with these changes: they join
