@@ -748,6 +748,17 @@ pub async fn css() -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], html::CSS).into_response()
 }
 
+/// `/favicon.svg`, the icon every page links to.
+pub async fn favicon() -> Response {
+    ([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "public, max-age=86400")], html::FAVICON_SVG).into_response()
+}
+
+/// `/favicon.ico`, which browsers ask for on pages that name no icon (the
+/// editor's files, a feed): nothing, rather than a 404 in every log.
+pub async fn no_favicon_ico() -> Response {
+    (StatusCode::NO_CONTENT, [(header::CACHE_CONTROL, "public, max-age=86400")]).into_response()
+}
+
 /// `/export.tar.gz` and `/export.zip`: the whole wiki, drafts and minutes
 /// included, in `cahier export`'s format. Maintainers only.
 pub async fn export(State(state): State<AppState>, Path(name): Path<String>, headers: HeaderMap) -> Response {

@@ -65,6 +65,7 @@ pub fn layout(ctx: &Ctx<'_>, title: &str, main: &str) -> String {
         "<!DOCTYPE html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
 <title>{title} · Cahier</title>\n<link rel=\"stylesheet\" href=\"/assets/wiki.css\">\n\
+<link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\">\n\
 <link rel=\"alternate\" type=\"application/atom+xml\" title=\"{feed}\" href=\"/feed.atom\">\n</head>\n<body>\n\
 <a class=\"skip\" href=\"#main\">{skip}</a>\n\
 <header class=\"site\">\n<a class=\"brand\" href=\"/wiki\">Cahier</a>\n\
@@ -159,7 +160,9 @@ pub fn page(ctx: &Ctx<'_>, p: &Published, backlinks: &[&Published], can_see_hist
     if !p.tags.is_empty() {
         let _ = write!(m, " · {} {}", t.tagged, tag_links(&p.tags));
     }
-    m.push_str("</p>\n<div class=\"body\">\n");
+    m.push_str("</p>\n");
+    m.push_str(&toc(ctx, &p.rendered.toc));
+    m.push_str("<div class=\"body\">\n");
     m.push_str(&p.rendered.html);
     m.push_str("</div>\n</article>\n");
     let _ = write!(m, "<section class=\"backlinks\" aria-labelledby=\"backlinks-h\">\n<h2 id=\"backlinks-h\">{}</h2>\n", t.backlinks);
@@ -181,6 +184,31 @@ pub fn page(ctx: &Ctx<'_>, p: &Published, backlinks: &[&Published], can_see_hist
     m.push_str(extra_actions);
     m.push_str("</p>\n");
     layout(ctx, &p.title, &m)
+}
+
+/// A long page's table of contents: links to its headings, nested by level
+/// (a level-3 heading under the level-2 one before it). Empty for a page
+/// without one (see [`crate::render::TOC_MIN_HEADINGS`]).
+pub fn toc(ctx: &Ctx<'_>, headings: &[crate::render::Heading]) -> String {
+    let Some(top) = headings.iter().map(|h| h.level).min() else { return String::new() };
+    let mut m = format!("<nav class=\"toc\" aria-label=\"{0}\">\n<h2 class=\"toc-title\">{0}</h2>\n<ol>", ctx.t().toc);
+    // Headings below the top level go into a list inside the entry before them.
+    let mut open_sub = false;
+    for (i, h) in headings.iter().enumerate() {
+        let deeper = h.level > top && i > 0;
+        if deeper && !open_sub {
+            m.push_str("<ol>");
+            open_sub = true;
+        } else if !deeper && open_sub {
+            m.push_str("</li></ol></li>");
+            open_sub = false;
+        } else if i > 0 {
+            m.push_str("</li>");
+        }
+        let _ = write!(m, "<li><a href=\"#{}\">{}</a>", escape(&h.id), escape(&h.text));
+    }
+    m.push_str(if open_sub { "</li></ol></li></ol>\n</nav>\n" } else { "</li></ol>\n</nav>\n" });
+    m
 }
 
 fn credits(ctx: &Ctx<'_>, p: &Published) -> String {
@@ -703,6 +731,9 @@ pub fn atom(base_url: &str, events: &[PubEvent]) -> String {
 
 /// The reader's style sheet.
 pub const CSS: &str = include_str!("wiki.css");
+
+/// Cahier's icon, served at `/favicon.svg` and linked from every page.
+pub const FAVICON_SVG: &str = include_str!("favicon.svg");
 
 /// The login form. `csrf` is also in a cookie; both must match on submit.
 pub fn login(ctx: &Ctx<'_>, csrf: &str, name: &str, error: Option<&str>, next: &str) -> String {

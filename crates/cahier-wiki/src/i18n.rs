@@ -60,6 +60,8 @@ impl Lang {
 pub struct Strings {
     pub skip: &'static str,
     pub nav_label: &'static str,
+    /// The table of contents of a long page.
+    pub toc: &'static str,
     pub home: &'static str,
     pub pages: &'static str,
     pub tags: &'static str,
@@ -184,6 +186,7 @@ pub struct Strings {
 pub static FR: Strings = Strings {
     skip: "Aller au contenu",
     nav_label: "Navigation principale",
+    toc: "Sommaire",
     home: "Accueil",
     pages: "Pages",
     tags: "Étiquettes",
@@ -308,6 +311,7 @@ pub static FR: Strings = Strings {
 pub static EN: Strings = Strings {
     skip: "Skip to content",
     nav_label: "Main navigation",
+    toc: "Contents",
     home: "Home",
     pages: "Pages",
     tags: "Tags",

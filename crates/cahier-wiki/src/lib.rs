@@ -15,4 +15,4 @@ pub mod search;
 
 pub use catalog::{Catalog, Published};
 pub use i18n::Lang;
-pub use render::{Rendered, render, render_as};
+pub use render::{Heading, Rendered, render, render_as};

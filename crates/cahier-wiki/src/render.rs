@@ -23,7 +23,29 @@ pub struct Rendered {
     pub html: String,
     /// Slugs this page links to with wiki links, in order, each once.
     pub links: Vec<String>,
+    /// The table of contents: the page's headings (levels 1 to 3, outside
+    /// quotes and lists) when it has at least [`TOC_MIN_HEADINGS`] of them,
+    /// each with the id its heading carries in `html`; empty otherwise.
+    pub toc: Vec<Heading>,
 }
+
+/// A heading, as the table of contents lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heading {
+    pub level: u8,
+    /// The heading's `id` in the page: [`HEADING_ID_PREFIX`] and its text,
+    /// made an anchor (letters, digits, `-` and `_` only).
+    pub id: String,
+    /// Its text, plain (not escaped).
+    pub text: String,
+}
+
+/// Headings' ids start with this, so that no heading a writer types can take
+/// the id of a part of the page around it (`main`, the search box's `q`…).
+pub const HEADING_ID_PREFIX: &str = "h-";
+
+/// A page with this many headings or more gets a table of contents.
+pub const TOC_MIN_HEADINGS: usize = 3;
 
 /// Answers whether a page with this slug is published (wiki links to other
 /// slugs are shown as missing).
@@ -50,7 +72,8 @@ fn options(kind: Kind) -> Options<'static> {
     o.extension.autolink = true;
     o.extension.tasklist = true;
     o.extension.footnotes = true;
-    o.extension.header_id_prefix = Some(String::new());
+    o.extension.header_id_prefix = Some(HEADING_ID_PREFIX.to_owned());
+    o.extension.header_id_prefix_in_href = true;
     o.extension.wikilinks_title_after_pipe = true;
     // Raw HTML nodes are turned into text before rendering (see `neutralise`), so
     // the only HTML nodes left are the ones this module writes itself.
@@ -132,8 +155,35 @@ pub fn render_as(markdown: &str, kind: Kind, pages: &dyn Pages) -> Rendered {
     let mut html = String::new();
     // Writing into a String cannot fail.
     let _ = comrak::format_html(root, &options, &mut html);
-    let html = sanitizer().clean(&html).to_string();
-    Rendered { html: label_task_boxes(&html), links }
+    let html = label_task_boxes(&sanitizer().clean(&html).to_string());
+    let mut toc = headings(root);
+    // Only entries whose anchor survived the sanitiser, so that every link works.
+    toc.retain(|h| html.contains(&format!(" id=\"{}\"", h.id)));
+    if toc.len() < TOC_MIN_HEADINGS {
+        toc.clear();
+    }
+    Rendered { html, links, toc }
+}
+
+/// The headings of the document at its top level, levels 1 to 3, with the
+/// ids comrak gives them: the same anchorizer, fed every heading in the order
+/// comrak renders them (so that repeated titles get the same `-1`, `-2`).
+fn headings<'a>(root: &'a AstNode<'a>) -> Vec<Heading> {
+    let mut anchors = comrak::Anchorizer::new();
+    let mut out = Vec::new();
+    for node in root.descendants() {
+        let level = match &node.data().value {
+            NodeValue::Heading(h) => h.level,
+            _ => continue,
+        };
+        let text = node.collect_text();
+        let id = format!("{HEADING_ID_PREFIX}{}", anchors.anchorize(&text));
+        let top = node.parent().is_some_and(|p| matches!(p.data().value, NodeValue::Document));
+        if top && level <= 3 {
+            out.push(Heading { level, id, text: text.trim().to_owned() });
+        }
+    }
+    out
 }
 
 /// Task-list checkboxes get a name screen readers announce (the item's text

@@ -1,6 +1,7 @@
 //! Server tests on real sockets: a real `cahier_server::run` on 127.0.0.1:0, with
 //! real sled files, reached by tokio-tungstenite clients and the JS client.
 
+mod a11y;
 mod app;
 mod attacks;
 mod authorship;

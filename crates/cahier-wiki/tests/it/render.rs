@@ -53,7 +53,7 @@ fn markdown_renders_as_readers_expect() {
         (
             "heading anchor",
             "## Ordre du jour",
-            format!("<h2 id=\"ordre-du-jour\">Ordre du jour<a href=\"#ordre-du-jour\" class=\"anchor\"{R}></a></h2>\n"),
+            format!("<h2 id=\"h-ordre-du-jour\">Ordre du jour<a href=\"#h-ordre-du-jour\" class=\"anchor\"{R}></a></h2>\n"),
         ),
         (
             "task list",
@@ -82,6 +82,34 @@ fn markdown_renders_as_readers_expect() {
         }
     }
     assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+#[test]
+fn a_long_page_gets_a_table_of_contents_whose_links_reach_its_headings() {
+    let md = "Intro.\n\n## Avant\n\ntexte\n\n### Matériel : liste\n\n## Pendant\n\n> ## Cité, pas listé\n\n## Avant\n\n## main\n";
+    let r = render(md, &exists);
+    let toc: Vec<(u8, &str, &str)> = r.toc.iter().map(|h| (h.level, h.id.as_str(), h.text.as_str())).collect();
+    assert_eq!(
+        toc,
+        [
+            (2, "h-avant", "Avant"),
+            (3, "h-matériel-liste", "Matériel\u{a0}: liste"),
+            (2, "h-pendant", "Pendant"),
+            (2, "h-avant-1", "Avant"),
+            (2, "h-main", "main"),
+        ],
+        "headings at the top level, repeated titles numbered as their ids are"
+    );
+    // Every entry's anchor is a heading's id in the page, once; none takes the
+    // id of the page around it.
+    for h in &r.toc {
+        assert_eq!(r.html.matches(&format!("<h{} id=\"{}\">", h.level, h.id)).count(), 1, "{} in {}", h.id, r.html);
+    }
+    assert!(!r.html.contains("id=\"main\""), "{}", r.html);
+
+    for short in ["Un paragraphe.", "## Un\n\n## Deux\n", "## Un\n\n> ## Deux\n\n- ## Trois\n"] {
+        assert!(render(short, &exists).toc.is_empty(), "no table of contents for {short:?}");
+    }
 }
 
 #[test]

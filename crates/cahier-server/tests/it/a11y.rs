@@ -1,0 +1,116 @@
+//! Accessibility checked by a real tool: axe-core in Debian's Chromium
+//! (`tests/js/a11y.mjs`) on every reader page and the editor's pages, at
+//! desktop and phone widths, against a real server holding the sample wiki.
+//! Any serious or critical violation fails the test, listed.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use cahier_auth::Role;
+use cahier_server::ServerConfig;
+
+use crate::TestServer;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axe_finds_no_serious_or_critical_violation_on_any_page_at_desktop_and_phone_widths() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let web = root.join("web");
+    assert!(
+        web.join("dist/index.html").exists()
+            && web.join("node_modules/playwright-core").exists()
+            && root.join("tests/js/node_modules/axe-core/axe.min.js").exists(),
+        "the web editor is not built or the test packages are missing: run the README's test command (scripts/test)"
+    );
+    assert!(Path::new("/usr/bin/chromium").exists(), "Debian's Chromium is missing: scripts/test installs it");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let (minutes, page, join) = {
+        let store = crate::open_store(&data);
+        let mut minutes = None;
+        let mut page = None;
+        for f in cahier_app::archive::read_markdown_files(&root.join("sample")).expect("the sample wiki") {
+            let imported = cahier_app::transfer::import_file(&store, &f, 10_000, &cahier_app::Direct(&store)).expect("import the sample");
+            match imported.slug.as_str() {
+                "webinaire-ecoles-ouvertes-2026-11-20" => minutes = Some(imported.id),
+                "guide-du-webinaire" => page = Some(imported.id),
+                _ => {}
+            }
+        }
+        crate::token_in(&store, "camille", Role::Maintainer);
+        // The guide, published: a page long enough for a table of contents.
+        let page = page.expect("the sample draft page");
+        cahier_app::publication::publish(&store, &page, "camille", 20_000).expect("publish the guide");
+        let minutes = minutes.expect("the sample minutes");
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let (_, secret) =
+            cahier_app::auth_store::create_invite(&store, &minutes, true, "camille", None, [7; 8], [7; 32], now).expect("invite");
+        (minutes, page, secret)
+    };
+    let pages = serde_json::json!({
+        "reader": [
+            "/wiki",
+            // Published, with a task list and more than three headings.
+            "/wiki/classe-dehors",
+            "/wiki/bienvenue",
+            // Three headings: a table of contents.
+            "/wiki/guide-du-webinaire",
+            "/recent",
+            "/tags",
+            "/search?q=classe",
+            "/wiki/classe-dehors/history",
+            "/login",
+            format!("/join/{join}"),
+        ],
+        "editor": ["/edit", format!("/edit/{minutes}"), format!("/edit/{page}")],
+        "name": "camille",
+        "password": "un mot de passe long",
+    });
+    let config = ServerConfig { web_dir: web.join("dist"), ..ServerConfig::default() };
+    let server = TestServer::start(&data, config).await;
+    let run = tokio::process::Command::new("node")
+        .arg(root.join("tests/js/a11y.mjs"))
+        .arg(format!("http://{}", server.addr))
+        .arg(root.join("tests/screenshots/a11y"))
+        .arg(pages.to_string())
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(240), run)
+        .await
+        .expect("the accessibility check finishes within 4 minutes")
+        .expect("run node");
+    server.stop().await;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "the accessibility check did not run:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("a JSON result line");
+    let expected = 2 * (pages["reader"].as_array().map_or(0, Vec::len) + pages["editor"].as_array().map_or(0, Vec::len));
+    assert_eq!(result["checked"].as_u64(), Some(expected as u64), "every page checked at both widths");
+    let violations = result["violations"].as_array().expect("violations");
+    assert!(
+        violations.is_empty(),
+        "axe-core found serious or critical violations:\n{}",
+        serde_json::to_string_pretty(violations).unwrap_or_default()
+    );
+}
+
+/// Every page names the icon; the icon is served (an SVG, allowed by the
+/// pages' policy, which lets images come from the site itself); browsers
+/// asking for `/favicon.ico` get an empty answer instead of a 404.
+#[tokio::test]
+async fn every_page_links_the_favicon_and_it_is_served() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let server = TestServer::start(&tmp.path().join("data"), ServerConfig::default()).await;
+    for path in ["/wiki", "/login", "/recent", "/wiki/nulle-part"] {
+        let page = crate::wiki::get(&server, path, &[]).await;
+        assert!(page.text().contains("<link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\">"), "{path} links the icon");
+        let csp = page.header("content-security-policy").unwrap_or_default().to_owned();
+        assert!(csp.split(';').any(|d| d.trim().starts_with("img-src") && d.contains("'self'")), "{path}: the CSP allows it: {csp}");
+    }
+    let icon = crate::wiki::get(&server, "/favicon.svg", &[]).await;
+    assert_eq!(icon.status, 200);
+    assert_eq!(icon.header("content-type"), Some("image/svg+xml"));
+    assert!(icon.text().starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\"") && !icon.text().contains("<script"), "{}", icon.text());
+    let ico = crate::wiki::get(&server, "/favicon.ico", &[]).await;
+    assert_eq!(ico.status, 204, "no 404 for the icon browsers ask for by themselves");
+    server.stop().await;
+}
