@@ -641,6 +641,8 @@ try {
     await md.click(".cm-content")
     const type = (s) => md.keyboard.type(s)
     const enter = () => md.keyboard.press("Enter")
+    const firstStops = await md.$$eval("#md-toolbar button", (bs) => bs.filter((b) => b.tabIndex === 0).map((b) => b.id))
+    check(firstStops.join() === "fmt-heading", `a new toolbar is one Tab stop, its first button: ${firstStops}`)
     await md.click("#fmt-heading")
     await type("Ordre du jour")
     await enter()
