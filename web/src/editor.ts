@@ -22,6 +22,7 @@ import type { Entry } from "./home"
 import { t } from "./i18n"
 import { invitePanel } from "./invites"
 import { friendlyMarkdown, toolbar } from "./markdown"
+import { dropAndPaste, uploader } from "./upload"
 import { openDocument } from "./open"
 import { timeslider } from "./timeslider"
 
@@ -228,6 +229,8 @@ async function fill(ctx: Ctx, id: DocumentId, element: HTMLElement, status: HTML
   const me = session.name ?? "?"
   const self = { peer: repo.peerId as string, who: `${session.kind}:${me}` }
   const body = codeMirrorText(handle, ["body"])
+  // Images and PDFs: the button, a drop or a paste (those who may write).
+  const upload = readOnly ? undefined : uploader(id, session.csrf, signal)
   const authors = authorshipColours(handle, id, ["body"])
   const view = new EditorView({
     doc: body.text,
@@ -236,6 +239,7 @@ async function fill(ctx: Ctx, id: DocumentId, element: HTMLElement, status: HTML
       basicSetup,
       markdown(),
       friendlyMarkdown(),
+      dropAndPaste(() => upload),
       EditorView.lineWrapping,
       EditorView.editable.of(!readOnly),
       EditorView.contentAttributes.of({ "aria-labelledby": "body-label", "aria-multiline": "true" }),
@@ -252,7 +256,7 @@ async function fill(ctx: Ctx, id: DocumentId, element: HTMLElement, status: HTML
 
   authors.attach(view)
   const notesTools = h("div", { class: "notes-tools" })
-  const bar = readOnly ? undefined : toolbar(() => view, signal)
+  const bar = readOnly ? undefined : toolbar(() => view, signal, upload)
   if (bar) notesTools.append(bar)
   notesTools.append(authors.element)
   // The timeslider shows the past notes in the live notes' place.

@@ -1,5 +1,5 @@
 // Markdown for people who do not know Markdown: a small toolbar above the
-// notes (heading, bold, list, quote, link, checkbox) and the Enter key doing
+// notes (heading, bold, list, quote, link, checkbox, image: `upload.ts`) and the Enter key doing
 // what minute-takers expect.
 //
 // - Enter on an empty list item, task or quote line ends it: its marker goes,
@@ -12,6 +12,7 @@
 import { EditorSelection, type Extension, Prec, type StateCommand } from "@codemirror/state"
 import { EditorView, keymap } from "@codemirror/view"
 import { t } from "./i18n"
+import { addImageButton, type Uploader } from "./upload"
 
 /** A line made of nothing but block markup: list markers, a task box, quote marks. */
 const ONLY_MARKUP = /^[ \t]*(?:(?:>[ \t]?)|(?:[-*+][ \t]+(?:\[[ xX]\][ \t]+)?)|(?:\d{1,9}[.)][ \t]+(?:\[[ xX]\][ \t]+)?))+[ \t]*$/
@@ -110,8 +111,9 @@ export function friendlyMarkdown(): Extension {
 
 /** The toolbar for `view`: labelled buttons (44 px on phones), one Tab stop
  * for the whole bar (the button used last), arrow keys, Home and End moving
- * between them (ARIA's toolbar pattern, with a roving tabindex). */
-export function toolbar(view: () => EditorView | undefined, signal: AbortSignal): HTMLElement {
+ * between them (ARIA's toolbar pattern, with a roving tabindex), with
+ * "Ajouter une image" when files may be uploaded. */
+export function toolbar(view: () => EditorView | undefined, signal: AbortSignal, upload?: Uploader): HTMLElement {
   const bar = document.createElement("div")
   bar.className = "md-toolbar"
   bar.id = "md-toolbar"
@@ -173,5 +175,13 @@ export function toolbar(view: () => EditorView | undefined, signal: AbortSignal)
     },
     { signal },
   )
+  if (upload) {
+    const add = addImageButton(view, upload, signal)
+    for (const b of add.querySelectorAll("button")) {
+      b.tabIndex = -1
+      b.addEventListener("focus", () => rove(b), { signal })
+    }
+    bar.append(add, upload.status)
+  }
   return bar
 }

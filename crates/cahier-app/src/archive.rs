@@ -34,7 +34,8 @@ pub struct InFile {
     pub bytes: Vec<u8>,
 }
 
-/// Every `.md` file under `path` (a file, a folder, or an archive), sorted by name.
+/// Every `.md` file under `path` (a file, a folder, or an archive), and the
+/// images and attachments of an export (`files/`), sorted by name.
 pub fn read_markdown_files(path: &Path) -> Result<Vec<InFile>> {
     let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut files = if meta.is_dir() {
@@ -55,8 +56,8 @@ pub fn read_markdown_files(path: &Path) -> Result<Vec<InFile>> {
     Ok(files)
 }
 
-fn is_markdown(name: &str) -> bool {
-    name.to_lowercase().ends_with(".md") && !is_credits(name)
+fn is_imported(name: &str) -> bool {
+    name.to_lowercase().ends_with(".md") && !is_credits(name) || crate::files::is_file_member(name)
 }
 
 /// The credits file an export writes beside the pages; it is not a page.
@@ -77,7 +78,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<InFile>) -> Result<()> {
         } else if ty.is_file() {
             let name = path.display().to_string();
             let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
-            if is_markdown(&rel) {
+            if is_imported(&rel) {
                 let bytes = read_limited(std::fs::File::open(&path)?, &name)?;
                 total += bytes.len() as u64;
                 if total > MAX_TOTAL_BYTES {
@@ -114,7 +115,7 @@ fn tar_gz_members(r: impl Read, label: &str) -> Result<Vec<InFile>> {
             continue;
         }
         let inner = entry.path()?.to_string_lossy().into_owned();
-        if !is_markdown(&inner) {
+        if !is_imported(&inner) {
             continue;
         }
         let name = format!("{label}:{inner}");
@@ -134,7 +135,7 @@ fn zip_members(r: impl Read + std::io::Seek, label: &str) -> Result<Vec<InFile>>
     let mut total = 0u64;
     for i in 0..archive.len() {
         let entry = archive.by_index(i).with_context(|| format!("{label}: damaged archive"))?;
-        if !entry.is_file() || !is_markdown(entry.name()) {
+        if !entry.is_file() || !is_imported(entry.name()) {
             continue;
         }
         let name = format!("{label}:{}", entry.name());

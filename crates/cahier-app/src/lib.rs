@@ -4,7 +4,8 @@
 //! minutes (`next_meeting.rs`), restoring a past version
 //! (`restore.rs`), importing and exporting (`transfer.rs`, with the file
 //! formats in `archive.rs`), and accounts, API tokens, invites, sessions and
-//! the audit log (`auth_store.rs`). The `cahier` command and the server's HTTP
+//! the audit log (`auth_store.rs`), and images and attachments (`files.rs`,
+//! with what is kept of an upload's bytes in `media.rs`). The `cahier` command and the server's HTTP
 //! handlers both call them, so each rule is written once.
 //!
 //! Start at [`Error`], the one error every use case returns, then
@@ -21,6 +22,8 @@ pub mod archive;
 pub mod auth_store;
 mod documents;
 mod error;
+pub mod files;
+pub mod media;
 pub mod next_meeting;
 pub mod promote;
 pub mod publication;

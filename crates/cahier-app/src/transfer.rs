@@ -12,7 +12,8 @@ use crate::{Engine, publication};
 /// Who imports are recorded as having published.
 pub const IMPORT_PUBLISHER: &str = "import";
 
-/// The export of a whole store: `pages/SLUG.md`, `minutes/SLUG.md`, and
+/// The export of a whole store: `pages/SLUG.md`, `minutes/SLUG.md`, the
+/// images and attachments in `files/` (with `files/index.json`), and
 /// `CREDITS.md`, sorted by path. Each document as it is now, its `status` saying
 /// whether it is published. `progress` hears each file's path.
 pub fn export_all(store: &Store, progress: &mut dyn FnMut(&str)) -> Result<Vec<OutFile>> {
@@ -20,6 +21,7 @@ pub fn export_all(store: &Store, progress: &mut dyn FnMut(&str)) -> Result<Vec<O
     let mut files = Vec::new();
     let mut credits = Vec::new();
     let mut names = FileNames::default();
+    let mut slugs = std::collections::HashMap::new();
     for entry in entries.into_iter().filter(|e| e.kind != "other") {
         let id = DocId::parse(&entry.id).map_err(|e| corrupt("the index", e))?;
         if publication::is_deleted(store, &id)? {
@@ -39,6 +41,7 @@ pub fn export_all(store: &Store, progress: &mut dyn FnMut(&str)) -> Result<Vec<O
         // The file is named after the document's address, which the front
         // matter carries too, so that importing the export finds each document.
         view.slug = names.claim(folder, &entry.slug, &id);
+        slugs.insert(id.to_string(), view.slug.clone());
         let who: Vec<String> = crate::auth_store::credits(store, &doc, None)?;
         let text = cahier_doc::markdown::to_markdown(&view, &who);
         let path = format!("{folder}/{}", cahier_doc::markdown::file_name(&view));
@@ -50,6 +53,7 @@ pub fn export_all(store: &Store, progress: &mut dyn FnMut(&str)) -> Result<Vec<O
             mtime_secs: view.updated_ms.map(|ms| (ms / 1000).max(0) as u64).unwrap_or(0),
         });
     }
+    files.extend(crate::files::export(store, &slugs)?);
     files.sort_by(|a, b| a.path.cmp(&b.path));
     credits.sort();
     let mut c = String::from(
@@ -58,6 +62,11 @@ pub fn export_all(store: &Store, progress: &mut dyn FnMut(&str)) -> Result<Vec<O
     for (path, title, license, names) in credits {
         let who = if names.is_empty() { "—".to_owned() } else { names.join(", ") };
         c.push_str(&format!("- `{path}` « {title} » ({license}) : {who}\n"));
+    }
+    let file_credits = crate::files::credit_lines(store)?;
+    if !file_credits.is_empty() {
+        c.push_str("\n## Images et fichiers — Images and files\n\n");
+        c.extend(file_credits);
     }
     let mtime = files.iter().map(|f| f.mtime_secs).max().unwrap_or(0);
     files.push(OutFile { path: CREDITS_FILE.to_owned(), bytes: c.into_bytes(), mtime_secs: mtime });

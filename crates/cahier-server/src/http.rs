@@ -36,6 +36,8 @@ pub struct AppState {
     pub deleted: crate::access::Deleted,
     /// Previews rendered at once (each on the blocking pool).
     pub render_permits: Arc<Semaphore>,
+    /// Uploads cleaned at once (one: each may take a few hundred MiB).
+    pub upload_permits: Arc<Semaphore>,
     /// The last answer of the store to `/healthz`'s check.
     pub store_health: Arc<StoreHealth>,
 }
@@ -109,6 +111,12 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(2 << 20))
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(axum::middleware::from_fn(api_headers));
+    // Files are compressed already, and an upload's body is read (and
+    // limited) by its handler.
+    let files = Router::new()
+        .route("/files/{name}", get(crate::files::serve))
+        .route("/api/documents/{id}/files", post(crate::files::upload))
+        .layer(axum::middleware::from_fn(api_headers));
     Router::new()
         .route("/sync", get(sync))
         .route("/healthz", get(healthz))
@@ -116,6 +124,7 @@ pub fn app(state: AppState) -> Router {
         .merge(pages)
         .merge(import)
         .merge(editor)
+        .merge(files)
         .with_state(state)
 }
 

@@ -11,6 +11,7 @@
 
 mod access;
 mod authorship;
+mod files;
 mod handler;
 mod http;
 mod hub_task;
@@ -65,6 +66,8 @@ pub struct ServerConfig {
     /// The secret that `/metrics` asks for (`Authorization: Bearer`); none
     /// means no `/metrics`.
     pub metrics_token: Option<String>,
+    /// What uploads may store (images and attachments).
+    pub files: cahier_app::files::FileLimits,
 }
 
 impl Default for ServerConfig {
@@ -84,6 +87,7 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             web_dir: std::path::PathBuf::from("web/dist"),
             metrics_token: None,
+            files: cahier_app::files::FileLimits::default(),
         }
     }
 }
@@ -148,6 +152,7 @@ pub async fn run(
         sockets_per_address: Default::default(),
         deleted,
         render_permits: Arc::new(tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()).max(1))),
+        upload_permits: Arc::new(tokio::sync::Semaphore::new(1)),
         hub,
         metrics: metrics.clone(),
         config: Arc::new(config.clone()),

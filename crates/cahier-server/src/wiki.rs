@@ -61,6 +61,11 @@ pub fn load(store: &Store) -> anyhow::Result<WikiState> {
     let refs: Vec<(&str, &str, &str)> = texts.iter().map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())).collect();
     search.put(&refs)?;
     let mut catalog = Catalog::default();
+    for file in cahier_app::files::list(store)? {
+        if file.kind().is_some_and(cahier_app::media::FileKind::is_image) {
+            catalog.set_image_size(&file.name(), file.width, file.height);
+        }
+    }
     catalog.extend(pages);
     let public_history = publication::public_history(store)?;
     Ok(WikiState { catalog, search, pages: Default::default(), markdown: Default::default(), public_history })
@@ -897,6 +902,7 @@ pub async fn import_upload(State(state): State<AppState>, headers: HeaderMap, mu
             );
         }
     };
+    let (files, attached) = cahier_app::files::partition(files);
     let page = html::import_result(&v.ctx(&state, "/import"), "\u{0}");
     let (head, tail) = page.split_once('\u{0}').map(|(a, b)| (a.to_owned(), b.to_owned())).unwrap_or_default();
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(16);
@@ -930,6 +936,32 @@ pub async fn import_upload(State(state): State<AppState>, headers: HeaderMap, mu
                 Err(e) => {
                     failed += 1;
                     format!("<li class=\"error\">{} {}</li>\n", t.import_failed, cahier_wiki::render::escape(&e.to_string()))
+                }
+            };
+            if tx.blocking_send(line).is_err() {
+                return;
+            }
+        }
+        // Files after the documents, whose addresses they name.
+        for (name, outcome) in cahier_app::files::import(&state.store, &attached, crate::now_ms(), &state.config.files) {
+            let line = match outcome {
+                Ok(meta) => {
+                    ok += 1;
+                    if meta.kind().is_some_and(cahier_app::media::FileKind::is_image)
+                        && let Ok(mut w) = state.wiki.write()
+                    {
+                        w.catalog.set_image_size(&meta.name(), meta.width, meta.height);
+                    }
+                    format!("<li>{} ← {}</li>\n", cahier_wiki::render::escape(&meta.path()), cahier_wiki::render::escape(&name))
+                }
+                Err(e) => {
+                    failed += 1;
+                    format!(
+                        "<li class=\"error\">{} {}: {}</li>\n",
+                        t.import_failed,
+                        cahier_wiki::render::escape(&name),
+                        cahier_wiki::render::escape(&e.to_string())
+                    )
                 }
             };
             if tx.blocking_send(line).is_err() {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use cahier_doc::DocId;
 
-use crate::render::{Rendered, render_as};
+use crate::render::{Pages, Rendered, render_as};
 
 /// A page's published version and what readers see of it.
 #[derive(Debug, Clone)]
@@ -48,11 +48,55 @@ pub struct Catalog {
     slugs: HashMap<DocId, String>,
     /// Bumped on every change, so caches know when to forget.
     generation: u64,
+    /// The stored pictures' sizes, by `HASH.EXT`.
+    images: HashMap<String, (u32, u32)>,
+}
+
+/// What a page's rendering asks the catalog.
+struct Known<'a, F: Fn(&str) -> bool> {
+    exists: F,
+    images: &'a HashMap<String, (u32, u32)>,
+}
+
+impl<F: Fn(&str) -> bool> Pages for Known<'_, F> {
+    fn exists(&self, slug: &str) -> bool {
+        (self.exists)(slug)
+    }
+
+    fn image_size(&self, name: &str) -> Option<(u32, u32)> {
+        self.images.get(name).copied()
+    }
 }
 
 impl Catalog {
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// A stored picture's size (`name` is `HASH.EXT`); the pages that show it
+    /// are rendered again.
+    pub fn set_image_size(&mut self, name: &str, width: u32, height: u32) {
+        if self.images.insert(name.to_owned(), (width, height)) == Some((width, height)) {
+            return;
+        }
+        let showing: Vec<String> = self.pages.values().filter(|p| p.body.contains(name)).map(|p| p.slug.clone()).collect();
+        for s in &showing {
+            let (body, kind) = (self.pages[s].body.clone(), self.pages[s].kind);
+            let rendered = render_as(&body, kind, &self.known());
+            if let Some(p) = self.pages.get_mut(s) {
+                p.rendered = rendered;
+            }
+        }
+        if !showing.is_empty() {
+            self.generation += 1;
+        }
+    }
+
+    /// Whether a published page shows or links to the stored file `HASH`
+    /// (or one of its smaller copies).
+    pub fn shows_file(&self, hash: &str) -> bool {
+        let needle = format!("{}{hash}.", crate::render::FILES_PREFIX);
+        self.pages.values().any(|p| p.body.contains(&needle))
     }
 
     pub fn get(&self, slug: &str) -> Option<&Published> {
@@ -115,7 +159,8 @@ impl Catalog {
         }
         let slug = page.slug.clone();
         let newly = !self.pages.contains_key(&slug);
-        page.rendered = render_as(&page.body, page.kind, &|s: &str| s == slug || self.pages.contains_key(s));
+        page.rendered =
+            render_as(&page.body, page.kind, &Known { exists: |s: &str| s == slug || self.pages.contains_key(s), images: &self.images });
         self.slugs.insert(page.id.clone(), slug.clone());
         self.pages.insert(slug.clone(), page);
         if newly {
@@ -135,7 +180,7 @@ impl Catalog {
             self.pages.insert(p.slug.clone(), p);
         }
         let rendered: Vec<(String, Rendered)> =
-            self.pages.values().map(|p| (p.slug.clone(), render_as(&p.body, p.kind, &|s: &str| self.pages.contains_key(s)))).collect();
+            self.pages.values().map(|p| (p.slug.clone(), render_as(&p.body, p.kind, &self.known()))).collect();
         for (slug, r) in rendered {
             if let Some(p) = self.pages.get_mut(&slug) {
                 p.rendered = r;
@@ -153,12 +198,16 @@ impl Catalog {
         Some(page)
     }
 
+    fn known(&self) -> Known<'_, impl Fn(&str) -> bool + '_> {
+        Known { exists: |s: &str| self.pages.contains_key(s), images: &self.images }
+    }
+
     fn rerender_linking_to(&mut self, slug: &str) {
         let linking: Vec<String> =
             self.pages.values().filter(|p| p.rendered.links.iter().any(|l| l == slug)).map(|p| p.slug.clone()).collect();
         for s in linking {
             let (body, kind) = (self.pages[&s].body.clone(), self.pages[&s].kind);
-            let rendered = render_as(&body, kind, &|x: &str| self.pages.contains_key(x));
+            let rendered = render_as(&body, kind, &self.known());
             if let Some(p) = self.pages.get_mut(&s) {
                 p.rendered = rendered;
             }

@@ -48,9 +48,15 @@ pub const HEADING_ID_PREFIX: &str = "h-";
 pub const TOC_MIN_HEADINGS: usize = 3;
 
 /// Answers whether a page with this slug is published (wiki links to other
-/// slugs are shown as missing).
+/// slugs are shown as missing), and the size of the pictures stored by Cahier.
 pub trait Pages {
     fn exists(&self, slug: &str) -> bool;
+    /// The width and height of the stored picture `HASH.EXT` (at
+    /// `/files/HASH.EXT`), if known: its `<img>` then gets its size and the
+    /// smaller copies phones load ([`IMAGE_WIDTHS`]).
+    fn image_size(&self, _name: &str) -> Option<(u32, u32)> {
+        None
+    }
 }
 
 impl<F: Fn(&str) -> bool> Pages for F {
@@ -61,6 +67,13 @@ impl<F: Fn(&str) -> bool> Pages for F {
 
 /// Where wiki links point: `/wiki/` followed by the slug.
 pub const WIKI_PREFIX: &str = "/wiki/";
+
+/// Where the pictures and attachments stored by Cahier are: `/files/HASH.EXT`,
+/// and their smaller copies `/files/HASH.wWIDTH.EXT` for each of [`IMAGE_WIDTHS`]
+/// narrower than the picture.
+pub const FILES_PREFIX: &str = "/files/";
+/// The widths of the smaller copies of a stored picture.
+pub const IMAGE_WIDTHS: [u32; 2] = [480, 960];
 
 fn options(kind: Kind) -> Options<'static> {
     let mut o = Options::default();
@@ -155,7 +168,7 @@ pub fn render_as(markdown: &str, kind: Kind, pages: &dyn Pages) -> Rendered {
     let mut html = String::new();
     // Writing into a String cannot fail.
     let _ = comrak::format_html(root, &options, &mut html);
-    let html = label_task_boxes(&sanitizer().clean(&html).to_string());
+    let html = sized_images(&label_task_boxes(&sanitizer().clean(&html).to_string()), pages);
     let mut toc = headings(root);
     // Only entries whose anchor survived the sanitiser, so that every link works.
     toc.retain(|h| html.contains(&format!(" id=\"{}\"", h.id)));
@@ -183,6 +196,41 @@ fn headings<'a>(root: &'a AstNode<'a>) -> Vec<Heading> {
             out.push(Heading { level, id, text: text.trim().to_owned() });
         }
     }
+    out
+}
+
+/// Stored pictures whose size is known get it (no jump when they load) and a
+/// `srcset` of their smaller copies, so that a phone loads the one its screen
+/// needs; without JavaScript. Runs on the sanitised HTML, where every `<img`
+/// is ammonia's and its `src` is quoted and escaped.
+fn sized_images(html: &str, pages: &dyn Pages) -> String {
+    const OPEN: &str = "<img src=\"/files/";
+    if !html.contains(OPEN) {
+        return html.to_owned();
+    }
+    let mut out = String::with_capacity(html.len() + 256);
+    let mut rest = html;
+    while let Some(at) = rest.find(OPEN) {
+        let after = at + OPEN.len();
+        out.push_str(&rest[..after]);
+        rest = &rest[after..];
+        let Some(end) = rest.find('"') else { continue };
+        let name = &rest[..end];
+        out.push_str(name);
+        out.push('"');
+        rest = &rest[end + 1..];
+        let Some((w, h)) = pages.image_size(name) else { continue };
+        let Some((stem, ext)) = name.rsplit_once('.') else { continue };
+        out.push_str(&format!(" width=\"{w}\" height=\"{h}\""));
+        let smaller: Vec<u32> = IMAGE_WIDTHS.into_iter().filter(|&x| x < w).collect();
+        if !smaller.is_empty() && ext != "gif" {
+            let mut set: Vec<String> = smaller.iter().map(|x| format!("{FILES_PREFIX}{stem}.w{x}.{ext} {x}w")).collect();
+            set.push(format!("{FILES_PREFIX}{name} {w}w"));
+            out.push_str(&format!(" srcset=\"{}\" sizes=\"(max-width: 46rem) 100vw, 46rem\"", set.join(", ")));
+        }
+        out.push_str(" loading=\"lazy\"");
+    }
+    out.push_str(rest);
     out
 }
 

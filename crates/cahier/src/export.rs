@@ -1,4 +1,5 @@
-//! `cahier export`: every document as Markdown, plus a credits file.
+//! `cahier export`: every document as Markdown, the images and attachments,
+//! and a credits file.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -20,6 +21,7 @@ pub fn run(data: &Path, out: &Path) -> anyhow::Result<ExitCode> {
     })?;
     progress.finish();
     archive::write_files(out, &files)?;
-    println!("{} documents exported to {}", files.len() - 1, out.display());
+    let attached = files.iter().filter(|f| cahier_app::files::is_file_member(&f.path)).count();
+    println!("{} documents exported to {}", files.len() - 1 - attached, out.display());
     Ok(ExitCode::SUCCESS)
 }

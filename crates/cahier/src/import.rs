@@ -1,4 +1,5 @@
-//! `cahier import`: Markdown files into the store, each file all or nothing.
+//! `cahier import`: Markdown files into the store, each file all or nothing,
+//! then an export's images and attachments.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -8,7 +9,7 @@ use cahier_app::{Direct, archive, transfer};
 
 pub fn run(path: &Path, data: &Path) -> anyhow::Result<ExitCode> {
     let store = crate::open_store(data)?;
-    let files = archive::read_markdown_files(path)?;
+    let (files, attached) = cahier_app::files::partition(archive::read_markdown_files(path)?);
     if files.is_empty() {
         anyhow::bail!("{}: no .md files to import", path.display());
     }
@@ -33,8 +34,18 @@ pub fn run(path: &Path, data: &Path) -> anyhow::Result<ExitCode> {
         }
         progress.inc();
     }
+    // Files after the documents they belong to, whose addresses they name.
+    for (name, outcome) in cahier_app::files::import(&store, &attached, crate::now_ms(), &cahier_app::files::FileLimits::default()) {
+        match outcome {
+            Ok(meta) => progress.line(&format!("file     {}  ← {name}", meta.path())),
+            Err(e) => {
+                failed += 1;
+                progress.error(&format!("error    {name}: {e}"));
+            }
+        }
+    }
     progress.finish();
-    println!("{created} new, {updated} updated, {failed} failed ({} files)", files.len());
+    println!("{created} new, {updated} updated, {failed} failed ({} files)", files.len() + attached.len());
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 

@@ -69,6 +69,16 @@ pub struct ServeArgs {
     /// Without it, Cahier refuses to start on such a store.
     #[arg(long, env = "CAHIER_ALLOW_DAMAGED")]
     allow_damaged: bool,
+    /// The largest image or attachment one upload may be, in MiB.
+    #[arg(long, env = "CAHIER_MAX_FILE_MIB", default_value_t = 10)]
+    max_file_mib: u64,
+    /// Images and attachments the store may hold.
+    #[arg(long, env = "CAHIER_MAX_FILES", default_value_t = 10_000)]
+    max_files: usize,
+    /// The size of every image and attachment together (smaller copies
+    /// included), in MiB.
+    #[arg(long, env = "CAHIER_MAX_FILES_TOTAL_MIB", default_value_t = 2048)]
+    max_files_total_mib: u64,
     /// Threads that run the server's tasks (sockets, the router, the
     /// documents); the default is one per core.
     #[arg(long, env = "CAHIER_WORKER_THREADS")]
@@ -88,6 +98,9 @@ impl ServeArgs {
             ("--max-document-bytes", self.max_document_bytes as u64),
             ("--max-documents-per-connection", self.max_documents_per_connection as u64),
             ("--max-messages-per-second", self.max_messages_per_second as u64),
+            ("--max-file-mib", self.max_file_mib),
+            ("--max-files", self.max_files as u64),
+            ("--max-files-total-mib", self.max_files_total_mib),
         ] {
             if v == 0 {
                 bail!("{name} must be at least 1");
@@ -109,6 +122,11 @@ impl ServeArgs {
             trusted_proxies: self.trusted_proxies.clone(),
             web_dir: self.web_dir.clone(),
             metrics_token: self.metrics_token.clone().filter(|t| !t.trim().is_empty()),
+            files: cahier_app::files::FileLimits {
+                max_file_bytes: self.max_file_mib.saturating_mul(1 << 20),
+                max_files: self.max_files,
+                max_total_bytes: self.max_files_total_mib.saturating_mul(1 << 20),
+            },
             ..ServerConfig::default()
         };
         config.limits.max_message_bytes = self.max_message_bytes;

@@ -8,6 +8,7 @@ mod authorship;
 mod browser;
 mod disk_full;
 mod engine;
+mod files;
 mod http_auth;
 mod invites;
 mod js_interop;

@@ -35,7 +35,8 @@ impl Resp {
 }
 
 /// One HTTP/1.1 request on a fresh connection (`Connection: close`), read to the end.
-pub async fn request(server: &TestServer, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
+pub async fn request(server: &TestServer, method: &str, path: &str, headers: &[(&str, &str)], body: impl AsRef<[u8]>) -> Resp {
+    let body = body.as_ref();
     let mut s = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", server.addr);
     for (k, v) in headers {
@@ -45,8 +46,9 @@ pub async fn request(server: &TestServer, method: &str, path: &str, headers: &[(
         req.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).await.expect("send");
+    let mut req = req.into_bytes();
+    req.extend_from_slice(body);
+    s.write_all(&req).await.expect("send");
     let mut raw = Vec::new();
     tokio::time::timeout(std::time::Duration::from_secs(20), s.read_to_end(&mut raw)).await.expect("an answer within 20 s").expect("read");
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a header block");

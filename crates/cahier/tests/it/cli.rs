@@ -51,6 +51,66 @@ fn the_sample_wiki_exports_imports_and_exports_again_identically_in_every_format
 }
 
 #[test]
+fn a_wiki_with_images_exports_imports_and_exports_again_identically_in_every_format() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let t = tmp.path();
+    let a = t.join("a");
+    ok(&["import", s(&sample_dir()), "--data", s(&a)]);
+    // A photo and a PDF uploaded into a page, the photo shown on it.
+    let photo = image::RgbImage::from_fn(1000, 500, |x, y| image::Rgb([(x / 4) as u8, (y / 2) as u8, 60]));
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90).encode_image(&photo).expect("encode");
+    let pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+    let (photo_path, stored) = {
+        let store = cahier_store::Store::open(s(&a)).expect("open");
+        let id = store.find_slug("classe-dehors").expect("find").expect("the sample page");
+        let limits = cahier_app::files::FileLimits::default();
+        let meta = cahier_app::files::upload(&store, &id, &jpeg, "Léa", 1_764_000_000_000, &limits).expect("upload");
+        cahier_app::files::upload(&store, &id, pdf, "Léa", 1_764_000_001_000, &limits).expect("upload the PDF");
+        let stored = cahier_app::files::data(&store, &meta.hash, None).expect("read").expect("stored");
+        (meta.path(), stored)
+    };
+    let page = t.join("classe-dehors.md");
+    let original = std::fs::read_to_string(sample_dir().join("pages/classe-dehors.md")).expect("read");
+    std::fs::write(&page, format!("{original}\n![La cour]({photo_path})\n")).expect("write");
+    ok(&["import", s(&page), "--data", s(&a)]);
+
+    ok(&["export", "--data", s(&a), "--out", s(&t.join("folder1"))]);
+    let exported = tree(&t.join("folder1"));
+    let file = |path: &str| exported.iter().find(|(p, _)| p == path).map(|(_, b)| b.clone()).unwrap_or_else(|| panic!("no {path}"));
+    assert_eq!(file(&photo_path[1..]), stored, "the photo as stored");
+    let index = String::from_utf8(file("files/index.json")).expect("utf-8");
+    assert!(index.contains("\"classe-dehors\"") && index.contains("Léa") && index.contains("CC-BY-4.0"), "{index}");
+    let credits = String::from_utf8(file("CREDITS.md")).expect("utf-8");
+    assert!(credits.contains(&format!("`{}` (CC-BY-4.0) : Léa", &photo_path[1..])), "{credits}");
+
+    let data = t.join("from-folder");
+    let out = ok(&["import", s(&t.join("folder1")), "--data", s(&data)]);
+    assert!(out.contains("5 new, 0 updated, 0 failed"), "{out}");
+    ok(&["export", "--data", s(&data), "--out", s(&t.join("folder2"))]);
+    assert!(tree(&t.join("folder2")) == exported, "folder: export → import → export changed the files");
+    for ext in ["tar.gz", "zip"] {
+        let first = t.join(format!("one.{ext}"));
+        let second = t.join(format!("two.{ext}"));
+        let data2 = t.join(format!("data-{ext}"));
+        ok(&["export", "--data", s(&a), "--out", s(&first)]);
+        let out = ok(&["import", s(&first), "--data", s(&data2)]);
+        assert!(out.contains("0 failed"), "{out}");
+        ok(&["export", "--data", s(&data2), "--out", s(&second)]);
+        assert!(std::fs::read(&first).expect("read") == std::fs::read(&second).expect("read"), "{ext} differs");
+    }
+    // A file whose bytes are not its name is refused on import.
+    let tampered = t.join("tampered");
+    ok(&["export", "--data", s(&a), "--out", s(&tampered)]);
+    let mut bytes = stored.clone();
+    bytes[stored.len() / 2] ^= 1;
+    std::fs::write(tampered.join(&photo_path[1..]), bytes).expect("write");
+    let out = cahier(&["import", s(&tampered), "--data", s(&t.join("t"))]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not the SHA-256 of its bytes"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
 fn importing_again_updates_instead_of_duplicating() {
     let tmp = tempfile::tempdir().expect("tmp");
     let data = tmp.path().join("data");

@@ -1,0 +1,165 @@
+//! Images and attachments over HTTP: `POST /api/documents/ID/files` (the
+//! editor's upload, for those who may change the document, with the session's
+//! CSRF token) and `GET /files/HASH.EXT` (and its smaller copies
+//! `HASH.wWIDTH.EXT`). Anyone gets a file a published page shows; any other
+//! file only those who may read a document it was uploaded into, and everyone
+//! else the same 404 as for nothing. Files are served with the type sniffed at
+//! upload, never as HTML, `nosniff`, a sandboxing CSP, and cached for good
+//! (their address is their hash).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cahier_app::files::{FileMeta, FileName, UploadError};
+use cahier_app::media::{FileKind, MediaError};
+use cahier_auth::{Act, Principal, allowed};
+use cahier_doc::DocId;
+
+use crate::http::AppState;
+use crate::web_auth::viewer;
+
+fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(serde_json::json!({ "code": code, "error": message }))).into_response()
+}
+
+/// `POST /api/documents/ID/files`: the body is the file. Answers its address
+/// and size as JSON, or a refusal `{ code, error }`: 413 past a limit
+/// (`too_large`, `full`), 422 for what is not a picture or PDF Cahier takes
+/// (`unsupported`, `too_big`, `damaged`).
+pub async fn upload(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap, body: axum::body::Body) -> Response {
+    let v = viewer(&state, &headers, None).await;
+    if v.principal == Principal::Anonymous {
+        return refusal(StatusCode::UNAUTHORIZED, "login", "log in first");
+    }
+    let Ok(doc) = DocId::parse(&id) else { return refusal(StatusCode::BAD_REQUEST, "bad_request", "not a document id") };
+    let deleted = state.deleted.read().map(|d| d.contains(&doc)).unwrap_or(true);
+    if deleted || !allowed(&v.principal, &Act::WriteDocument(&doc)) {
+        return refusal(StatusCode::FORBIDDEN, "forbidden", "you may not change this document");
+    }
+    if !v.csrf_ok(headers.get("x-cahier-csrf").and_then(|h| h.to_str().ok())) {
+        return refusal(StatusCode::FORBIDDEN, "csrf", "missing or wrong CSRF token");
+    }
+    let limits = state.config.files;
+    let bytes = match read_body(body, limits.max_file_bytes).await {
+        Ok(bytes) => bytes,
+        Err(status) if status == StatusCode::PAYLOAD_TOO_LARGE => {
+            return refusal(status, "too_large", &UploadError::TooLarge(limits.max_file_bytes).to_string());
+        }
+        Err(status) => return refusal(status, "bad_request", "the upload was cut short"),
+    };
+    // One upload decodes at a time: a picture may take a few hundred MiB
+    // while it is cleaned, and the limits on the count and total hold exactly.
+    let Ok(Ok(permit)) = tokio::time::timeout(std::time::Duration::from_secs(30), state.upload_permits.clone().acquire_owned()).await
+    else {
+        return refusal(StatusCode::SERVICE_UNAVAILABLE, "busy", "too many uploads at once; try again");
+    };
+    let by = v.name().unwrap_or("?").to_owned();
+    let store = state.store.clone();
+    let stored = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let exists = store.backend().entry(&doc).map_err(|e| UploadError::Store(e.into()))?.is_some();
+        if !exists {
+            return Err(UploadError::Store(cahier_app::Error::NotFound(format!("no document {doc}"))));
+        }
+        cahier_app::files::upload(&store, &doc, &bytes, &by, crate::now_ms(), &limits)
+    })
+    .await;
+    match stored {
+        Ok(Ok(meta)) => {
+            if meta.kind().is_some_and(FileKind::is_image)
+                && let Ok(mut w) = state.wiki.write()
+            {
+                w.catalog.set_image_size(&meta.name(), meta.width, meta.height);
+            }
+            tracing::info!(file = %meta.name(), doc = %id, size = meta.size, "file stored");
+            Json(described(&meta)).into_response()
+        }
+        Ok(Err(e)) => upload_error(&e),
+        Err(e) => crate::handler::server_error(e),
+    }
+}
+
+/// The body, at most `max` bytes kept. Past that, the rest is still read
+/// (up to four times the limit) and dropped: a browser that is answered
+/// before it has sent everything shows a reset connection, not the 413.
+async fn read_body(body: axum::body::Body, max: u64) -> Result<Vec<u8>, StatusCode> {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let (mut kept, mut seen) = (Vec::new(), 0u64);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| StatusCode::BAD_REQUEST)?;
+        seen = seen.saturating_add(chunk.len() as u64);
+        if seen <= max {
+            kept.extend_from_slice(&chunk);
+        } else if seen > max.saturating_mul(4) {
+            break;
+        }
+    }
+    if seen > max { Err(StatusCode::PAYLOAD_TOO_LARGE) } else { Ok(kept) }
+}
+
+fn described(meta: &FileMeta) -> serde_json::Value {
+    serde_json::json!({
+        "path": meta.path(),
+        "type": meta.kind().map_or("application/octet-stream", FileKind::mime),
+        "size": meta.size,
+        "width": meta.width,
+        "height": meta.height,
+    })
+}
+
+fn upload_error(e: &UploadError) -> Response {
+    let message = e.to_string();
+    match e {
+        UploadError::TooLarge(_) => refusal(StatusCode::PAYLOAD_TOO_LARGE, "too_large", &message),
+        UploadError::Full(_) => refusal(StatusCode::PAYLOAD_TOO_LARGE, "full", &message),
+        UploadError::Refused(MediaError::Unsupported) => refusal(StatusCode::UNPROCESSABLE_ENTITY, "unsupported", &message),
+        UploadError::Refused(MediaError::TooBig) => refusal(StatusCode::UNPROCESSABLE_ENTITY, "too_big", &message),
+        UploadError::Refused(MediaError::Damaged(..)) => refusal(StatusCode::UNPROCESSABLE_ENTITY, "damaged", &message),
+        UploadError::Store(cahier_app::Error::NotFound(_)) => refusal(StatusCode::NOT_FOUND, "not_found", &message),
+        UploadError::Store(other) => crate::handler::server_error(other),
+    }
+}
+
+/// `GET /files/HASH.EXT` and `GET /files/HASH.wWIDTH.EXT`.
+pub async fn serve(State(state): State<AppState>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+    let v = viewer(&state, &headers, None).await;
+    let Some(file) = FileName::parse(&name) else { return crate::handler::not_found(&state, &v) };
+    let public = state.wiki.read().map(|w| w.catalog.shows_file(&file.hash)).unwrap_or(false);
+    let deleted = state.deleted.read().map(|d| d.clone()).unwrap_or_default();
+    let principal = v.principal.clone();
+    let (hash, width, kind) = (file.hash.clone(), file.width, file.kind);
+    let found = crate::handler::blocking(&state.store, move |store| {
+        let Some(meta) = cahier_app::files::meta(store, &hash)? else { return Ok(None) };
+        let may_read = public
+            || meta
+                .docs
+                .iter()
+                .filter_map(|d| DocId::parse(d).ok())
+                .any(|d| !deleted.contains(&d) && allowed(&principal, &Act::ReadDocument(&d)));
+        if !may_read || meta.kind() != Some(kind) {
+            return Ok(None);
+        }
+        Ok(cahier_app::files::data(store, &hash, width)?.map(|bytes| (meta, bytes)))
+    })
+    .await;
+    let (meta, bytes) = match found {
+        Ok(Some(found)) => found,
+        Ok(None) => return crate::handler::not_found(&state, &v),
+        Err(e) => return crate::handler::server_error(e),
+    };
+    let disposition = if kind == FileKind::Pdf { "attachment" } else { "inline" };
+    let mut resp = (StatusCode::OK, bytes).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind.mime()));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
+    // A draft's file stays out of shared caches.
+    let cache = if public { "public, max-age=31536000, immutable" } else { "private, max-age=31536000, immutable" };
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    if let Ok(d) = HeaderValue::from_str(&format!("{disposition}; filename=\"{}\"", meta.name())) {
+        h.insert(header::CONTENT_DISPOSITION, d);
+    }
+    resp
+}
