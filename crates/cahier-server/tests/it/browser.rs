@@ -1,6 +1,7 @@
 //! The web editor in a real browser: Debian's Chromium, driven by playwright-core
-//! (`web/tests/browser.mjs`), against a real server on loopback. The script
-//! checks what people see; this side checks what the server stored.
+//! (`web/tests/browser.mjs`; `web/tests/upload.mjs` for images), against a real
+//! server on loopback. The scripts check what people see; this side checks what
+//! the server stored.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -149,4 +150,77 @@ async fn the_timeslider_goes_back_in_time_and_a_crowd_stays_one_line_in_chromium
         versions.iter().any(|v| cahier_doc::history::view_at(&doc, &[v.hash]).0.body.contains(replaced)),
         "the replaced text stays in the history"
     );
+}
+
+/// A JPEG photo as a phone takes it, with an EXIF block naming where it was
+/// taken (GPS latitude 48° 51′ 24.12″ N), made here.
+fn photo_with_gps() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(1100, 700, |x, y| image::Rgb([(x / 5) as u8, (y / 3) as u8, 140]));
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90).encode_image(&img).expect("encode");
+    let mut tiff: Vec<u8> = b"II\x2a\x00\x08\x00\x00\x00\x01\x00".to_vec();
+    // IFD0: one entry, the GPS IFD's place (26); then the GPS IFD: the latitude (rationals at 44).
+    tiff.extend([0x25, 0x88, 4, 0, 1, 0, 0, 0, 26, 0, 0, 0, 0, 0, 0, 0]);
+    tiff.extend([1, 0, 2, 0, 5, 0, 3, 0, 0, 0, 44, 0, 0, 0, 0, 0, 0, 0]);
+    tiff.extend(GPS_LATITUDE);
+    let mut out = jpeg[..2].to_vec();
+    out.extend([0xFF, 0xE1]);
+    out.extend(u16::try_from(8 + tiff.len()).expect("short").to_be_bytes());
+    out.extend(b"Exif\0\0");
+    out.extend(tiff);
+    out.extend(&jpeg[2..]);
+    out
+}
+
+const GPS_LATITUDE: [u8; 24] = [48, 0, 0, 0, 1, 0, 0, 0, 51, 0, 0, 0, 1, 0, 0, 0, 0x6c, 0x09, 0, 0, 100, 0, 0, 0];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_photo_added_in_the_editor_is_stored_without_its_position_and_an_svg_is_refused_in_chromium() {
+    let web = web_dir();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let id = {
+        let store = crate::open_store(&data);
+        crate::token_in(&store, "camille", Role::Maintainer);
+        store.upsert(&cahier_doc::DocView::new_page("Classe dehors"), &cahier_doc::Editor::new("test"), 1).expect("page").0.id
+    };
+    let photo = tmp.path().join("cour.jpg");
+    let jpeg = photo_with_gps();
+    assert!(jpeg.windows(GPS_LATITUDE.len()).any(|w| w == GPS_LATITUDE));
+    std::fs::write(&photo, &jpeg).expect("write the photo");
+    let svg = tmp.path().join("dessin.svg");
+    std::fs::write(&svg, "<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>").expect("write the svg");
+    let config = ServerConfig { web_dir: web.join("dist"), ..ServerConfig::default() };
+    let server = TestServer::start(&data, config).await;
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/screenshots/editor");
+    let run = tokio::process::Command::new("node")
+        .arg(web.join("tests/upload.mjs"))
+        .arg(format!("http://{}", server.addr))
+        .arg(&shots)
+        .arg(id.as_str())
+        .arg(&photo)
+        .arg(&svg)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), run)
+        .await
+        .expect("the browser test finishes within 2 minutes")
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "browser test failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("a JSON result line");
+    server.stop().await;
+
+    // The page's text names the photo; the photo's stored bytes carry no position.
+    let store = crate::open_store(&data);
+    let (doc, _) = store.load_record(&id).expect("load").expect("stored");
+    let (view, _) = cahier_doc::read(&doc, None);
+    let path = result["photo"].as_str().expect("the photo's address");
+    assert!(view.body.contains(&format!("![cour]({path})")), "{:?}", view.body);
+    let hash = path.trim_start_matches("/files/").trim_end_matches(".jpg");
+    let stored = cahier_app::files::data(&store, hash, None).expect("read").expect("the photo is stored");
+    assert!(cahier_app::media::metadata(&stored).is_empty());
+    assert!(!stored.windows(GPS_LATITUDE.len()).any(|w| w == GPS_LATITUDE), "no GPS position");
+    assert_eq!(cahier_app::files::list(&store).expect("list").len(), 2, "the photo and the pasted picture; not the SVG");
 }
