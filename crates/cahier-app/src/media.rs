@@ -13,8 +13,9 @@ use image::{AnimationDecoder, DynamicImage, ImageDecoder, ImageFormat};
 pub const VARIANT_WIDTHS: [u32; 2] = cahier_wiki::render::IMAGE_WIDTHS;
 /// The longest side of a picture Cahier decodes.
 pub const MAX_SIDE: u32 = 12_000;
-/// The most memory one decode may take, against decompression bombs.
-pub const MAX_DECODE_BYTES: u64 = 320 << 20;
+/// The most memory a decoded picture may take (a 48-megapixel photo takes
+/// 144 MiB), against decompression bombs; cleaning it takes a few times that.
+pub const MAX_DECODE_BYTES: u64 = 200 << 20;
 /// The most pixels an animated GIF may hold, all frames together.
 pub const MAX_GIF_PIXELS: u64 = 100_000_000;
 
@@ -181,6 +182,10 @@ fn decode(bytes: &[u8], kind: FileKind, orient: bool) -> Result<DynamicImage, Me
     let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format);
     reader.limits(limits());
     let mut decoder = reader.into_decoder().map_err(|e| decode_error(kind, e))?;
+    // The decoder checks the sides; the whole buffer is checked here.
+    if decoder.total_bytes() > MAX_DECODE_BYTES {
+        return Err(MediaError::TooBig);
+    }
     let orientation = if orient { decoder.orientation().ok() } else { None };
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| decode_error(kind, e))?;
     if let Some(o) = orientation {
@@ -255,6 +260,9 @@ fn clean_gif(bytes: &[u8]) -> Result<Cleaned, MediaError> {
     let mut decoder = image::codecs::gif::GifDecoder::new(Cursor::new(bytes)).map_err(|e| decode_error(FileKind::Gif, e))?;
     decoder.set_limits(limits()).map_err(|e| decode_error(FileKind::Gif, e))?;
     let frame_pixels = u64::from(width) * u64::from(height);
+    if frame_pixels * 4 > MAX_DECODE_BYTES {
+        return Err(MediaError::TooBig);
+    }
     let mut out = Vec::new();
     {
         let mut encoder = image::codecs::gif::GifEncoder::new_with_speed(&mut out, 10);

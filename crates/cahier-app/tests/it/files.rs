@@ -156,14 +156,23 @@ fn postgres_keeps_photos_without_their_position() {
 
 #[test]
 fn a_picture_that_would_unpack_to_gigabytes_is_refused_before_decoding() {
-    // A PNG header claiming 60,000 × 60,000 pixels (14 GB of pixels), and nothing else.
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = b"IHDR".to_vec();
-    ihdr.extend(60_000u32.to_be_bytes());
-    ihdr.extend(60_000u32.to_be_bytes());
-    ihdr.extend([8, 6, 0, 0, 0]);
-    png.extend(13u32.to_be_bytes());
-    png.extend(&ihdr);
-    png.extend(crc32(&ihdr).to_be_bytes());
-    assert!(matches!(media::clean(&png), Err(MediaError::TooBig)));
+    // PNG headers, and no pixels: 60,000 × 60,000 pixels (14 GB), past the
+    // longest side; 11,000 × 11,000 16-bit RGBA (968 MB), within it.
+    for (side, depth) in [(60_000u32, 8u8), (11_000, 16)] {
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut ihdr = b"IHDR".to_vec();
+        ihdr.extend(side.to_be_bytes());
+        ihdr.extend(side.to_be_bytes());
+        ihdr.extend([depth, 6, 0, 0, 0]);
+        png.extend(13u32.to_be_bytes());
+        png.extend(&ihdr);
+        png.extend(crc32(&ihdr).to_be_bytes());
+        for empty in [&b"IDAT"[..], b"IEND"] {
+            png.extend(0u32.to_be_bytes());
+            png.extend(empty);
+            png.extend(crc32(empty).to_be_bytes());
+        }
+        let got = media::clean(&png);
+        assert!(matches!(got, Err(MediaError::TooBig)), "{side} × {side}, {depth} bits: {got:?}");
+    }
 }
