@@ -70,6 +70,7 @@ pub fn app(state: AppState) -> Router {
         .route("/wiki/{slug}/restore", post(wiki::restore))
         .route("/wiki/{slug}/delete", get(wiki::delete_page).post(wiki::delete))
         .route("/wiki/{slug}/promote", post(wiki::promote))
+        .route("/wiki/{slug}/next", post(wiki::next_meeting))
         .route("/tags", get(wiki::tags))
         .route("/tags/{tag}", get(wiki::tag))
         .route("/recent", get(wiki::recent))

@@ -298,8 +298,8 @@ async fn draft_or_missing(state: &AppState, v: &Viewer, slug: &str, path: &str) 
         let heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
         let first = match (view.kind, &promoted) {
             (cahier_doc::Kind::Page, _) => html::publish_version_form(&ctx, slug, &heads.join(","), v.lang.t().publish),
-            (cahier_doc::Kind::Minutes, None) => html::promote_form(&ctx, slug),
-            (cahier_doc::Kind::Minutes, Some(_)) => String::new(),
+            (cahier_doc::Kind::Minutes, None) => format!("{} {}", html::next_meeting_form(&ctx, slug), html::promote_form(&ctx, slug)),
+            (cahier_doc::Kind::Minutes, Some(_)) => html::next_meeting_form(&ctx, slug),
         };
         body = body.replace("</main>", &format!("<p>{first} {}</p>\n</main>", html::delete_form(&ctx, slug)));
     }
@@ -981,6 +981,29 @@ pub async fn import_upload(State(state): State<AppState>, headers: HeaderMap, mu
         futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|s| (Ok::<_, std::convert::Infallible>(s), rx)) });
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], axum::body::Body::from_stream(stream))
         .into_response()
+}
+
+/// `POST /wiki/SLUG/next`: new minutes for the next meeting, made from these
+/// (same title, place, facilitator, participants and agenda; the open
+/// actions; empty notes), opened in the editor.
+pub async fn next_meeting(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let path = format!("/wiki/{slug}");
+    let live = match LiveDoc::change(&state, &headers, &slug, Act::CreateDocument, form.csrf.as_deref(), &path).await {
+        Ok(live) => live,
+        Err(refused) => return refused,
+    };
+    let (id, by) = (live.id.clone(), live.by());
+    match blocking(&state.store, move |store| cahier_app::next_meeting::prepare_next(store, &id, &by, crate::now_ms())).await {
+        Ok(next) => Redirect::to(&format!("/edit/{}", next.id)).into_response(),
+        // Only minutes have a next meeting.
+        Err(cahier_app::Error::Invalid(_)) => crate::handler::forbidden(&state, &live.viewer, &path),
+        Err(e) => error_page(&state, &live.viewer, &path, live.viewer.lang.t().prepare_next, &e),
+    }
 }
 
 /// `POST /wiki/SLUG/promote`: minutes become a new wiki page (a fork of their

@@ -762,11 +762,22 @@ pub fn message(ctx: &Ctx<'_>, title: &str, text: &str) -> String {
 
 /// Turns minutes into a wiki page (keeping their history and credits).
 pub fn promote_form(ctx: &Ctx<'_>, slug: &str) -> String {
+    post_button(ctx, slug, "promote", ctx.t().promote)
+}
+
+/// A maintainer's button making the next meeting's minutes from these
+/// (participants, agenda and open actions carried over).
+pub fn next_meeting_form(ctx: &Ctx<'_>, slug: &str) -> String {
+    post_button(ctx, slug, "next", ctx.t().prepare_next)
+}
+
+/// A one-button form posting to `/wiki/SLUG/ACTION` with the CSRF token.
+fn post_button(ctx: &Ctx<'_>, slug: &str, action: &str, label: &str) -> String {
     format!(
-        "<form class=\"inline\" method=\"post\" action=\"/wiki/{}/promote\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">{}</button></form>",
+        "<form class=\"inline\" method=\"post\" action=\"/wiki/{}/{action}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">{}</button></form>",
         escape(slug),
         escape(ctx.csrf.unwrap_or("")),
-        ctx.t().promote
+        label
     )
 }
 

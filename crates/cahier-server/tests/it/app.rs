@@ -58,7 +58,7 @@ async fn promoting_on_the_web_gives_the_page_the_minutes_address_and_is_audited(
 /// the page lives and no promotion offered; promotion, deletion and
 /// restoration in the audit log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn minutes_show_every_part_and_once_promoted_say_where_the_page_lives() {
+async fn minutes_show_every_part_prepare_the_next_meeting_and_once_promoted_say_where_the_page_lives() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
         let store = crate::open_store(dir.path());
@@ -94,6 +94,10 @@ async fn minutes_show_every_part_and_once_promoted_say_where_the_page_lives() {
         assert!(draft.contains(part), "{part} missing from {draft}");
     }
     assert!(draft.contains("action=\"/wiki/reunion/promote\""), "promotion offered: {draft}");
+    assert!(draft.contains("Préparer la prochaine réunion</button>"), "the next meeting offered: {draft}");
+    let r = request(&server, "POST", "/wiki/reunion/next", &[("Cookie", &cookie), FORM], &format!("csrf={}", field(&draft, "csrf"))).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let next = r.header("location").expect("to the editor").trim_start_matches("/edit/").to_owned();
     let r =
         request(&server, "POST", "/wiki/reunion/promote", &[("Cookie", &cookie), FORM], &format!("csrf={}", field(&draft, "csrf"))).await;
     assert_eq!(r.status, 303, "{}", r.text());
@@ -126,6 +130,14 @@ async fn minutes_show_every_part_and_once_promoted_say_where_the_page_lives() {
     );
     assert_eq!(of("deleted"), [format!("reunion « Réunion du 20 novembre » ({page})")]);
     assert_eq!(of("undeleted"), [format!("reunion « Réunion du 20 novembre » ({page})")]);
+    assert_eq!(of("next meeting prepared").len(), 1, "{log:?}");
+    // The next meeting starts with the same people, agenda and open action, and nothing written yet.
+    let (doc, _) = store.load_record(&cahier_doc::DocId::parse(&next).expect("an id")).expect("load").expect("the next minutes");
+    let (view, _) = cahier_doc::read(&doc, None);
+    let m = view.minutes.expect("minutes");
+    assert_eq!((m.participants, m.agenda), (vec!["Camille".to_owned(), "Noé".into()], vec!["Accueil".to_owned(), "Le potager".into()]));
+    assert_eq!(m.actions.iter().map(|a| a.text.as_str()).collect::<Vec<_>>(), ["Relire le guide"]);
+    assert!(m.decisions.is_empty() && view.body.trim().is_empty(), "{:?} {:?}", m.decisions, view.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
