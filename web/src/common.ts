@@ -90,7 +90,7 @@ export function formatWhen(startsAt: string): string {
 }
 
 /** A person as the editor lists them: guests (who came in through an invite
- * link) marked as such, "Léa (invitée)". */
+ * link) marked as such, "Léa (invité·e)". */
 export function personLabel(name: string, guest: boolean): string {
   return guest ? `${name} (${t.guest})` : name
 }

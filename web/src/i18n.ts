@@ -133,7 +133,7 @@ const fr = {
   showPreview: "Aperçu",
   previewOffline: "L’aperçu revient avec la connexion.",
   listFailed: "La liste des documents n’a pas pu être chargée",
-  guest: "invitée",
+  guest: "invité·e",
   presentCount: (n: number) => `${n} présent${n > 1 ? "s" : ""}`,
   presentShow: "Afficher les noms",
   presentHide: "Masquer les noms",

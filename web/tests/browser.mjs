@@ -128,11 +128,11 @@ async function typeAtTheSameSpot(typists, field = notesField) {
   for (const { phrase } of typists) check(texts[0].includes(phrase), `"${phrase}" is whole in ${field.name}: ${JSON.stringify(texts[0].slice(start.length))}`)
   return texts[0]
 }
-/** "Présents" on this page: each person once (guests marked "(invitée)"),
+/** "Présents" on this page: each person once (guests marked "(invité·e)"),
  * ourselves once marked "(vous)"; one caret for each other person, none
  * labelled with our own name. */
 async function checkPresence(page, me, others) {
-  const nameOf = (label) => label.replace(/ \(invitée\)$/, "")
+  const nameOf = (label) => label.replace(/ \(invité·e\)$/, "")
   await page.waitForFunction(
     (names) => {
       const items = Array.from(document.querySelectorAll("#presence-list li")).map((li) => li.textContent.trim())
@@ -466,9 +466,9 @@ try {
   ]
   await typeAtTheSameSpot(three)
   // Inès came in by an invite link: everyone's "Présents" says she is a guest.
-  await checkPresence(camille, "camille", ["lea", "Inès (invitée)"])
-  await checkPresence(lea, "lea", ["camille", "Inès (invitée)"])
-  await checkPresence(ines, "Inès (invitée)", ["camille", "lea"])
+  await checkPresence(camille, "camille", ["lea", "Inès (invité·e)"])
+  await checkPresence(lea, "lea", ["camille", "Inès (invité·e)"])
+  await checkPresence(ines, "Inès (invité·e)", ["camille", "lea"])
   await waitState(ines, "saved")
   await waitState(lea, "saved")
   await waitState(camille, "saved")
@@ -658,7 +658,8 @@ try {
     await enter()
     await type("Fin ")
     // The toolbar is one Tab stop (the button used last: Citation), and the
-    // arrow keys, Home and End move along it, wrapping around.
+    // arrow keys, Home and End move along it (to "Ajouter une image", the
+    // last), wrapping around.
     const inBar = () => md.evaluate(() => (document.activeElement?.closest("#md-toolbar") ? document.activeElement.id : null))
     for (let i = 0; i < 10 && !(await inBar()); i++) await md.keyboard.press("Shift+Tab")
     const stops = await md.$$eval("#md-toolbar button", (bs) => bs.filter((b) => b.tabIndex === 0).map((b) => b.id))
@@ -669,7 +670,7 @@ try {
       await md.keyboard.press(key)
       moves.push(await inBar())
     }
-    check(moves.join() === "fmt-list,fmt-heading,fmt-task,fmt-task,fmt-heading,fmt-bold", `arrows, Home and End move along the toolbar: ${moves}`)
+    check(moves.join() === "fmt-list,fmt-heading,fmt-image,fmt-image,fmt-heading,fmt-bold", `arrows, Home and End move along the toolbar: ${moves}`)
     // Tab leaves the toolbar at once; Shift+Tab comes back to the same button.
     await md.keyboard.press("Tab")
     check((await inBar()) === null, "one Tab leaves the toolbar")

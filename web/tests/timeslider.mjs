@@ -256,17 +256,17 @@ try {
   await camille.keyboard.press("Enter")
   await camille.waitForSelector("#presence-list", { state: "visible", timeout: WAIT })
   const names = await camille.$$eval("#presence-list li", (lis) => lis.map((li) => li.textContent.trim()))
-  const wanted = ["camille (vous)", "lea", "Zoé (invitée)", ...crowd.map((c) => c.name)]
+  const wanted = ["camille (vous)", "lea", "Zoé (invité·e)", ...crowd.map((c) => c.name)]
   check(names.length === everyone && new Set(names).size === everyone && wanted.every((n) => names.includes(n)), `one entry per person, the guest marked: ${JSON.stringify(names)}`)
   check((await camille.getAttribute("#presence-toggle", "aria-expanded")) === "true", "the count says the names are shown")
   await shot(camille, "presence-open")
   await camille.keyboard.press("Enter")
   await camille.waitForSelector("#presence-list", { state: "hidden", timeout: WAIT })
-  await zoe.waitForFunction(() => Array.from(document.querySelectorAll("#presence-list li")).some((li) => li.textContent.trim() === "Zoé (invitée) (vous)"), null, { timeout: WAIT })
+  await zoe.waitForFunction(() => Array.from(document.querySelectorAll("#presence-list li")).some((li) => li.textContent.trim() === "Zoé (invité·e) (vous)"), null, { timeout: WAIT })
   // The authorship colours' legend says so too.
   await camille.check("#authors-toggle")
   await camille
-    .waitForFunction(() => Array.from(document.querySelectorAll("#authors-legend li")).some((li) => li.textContent.trim() === "Zoé (invitée)"), null, { timeout: WAIT })
+    .waitForFunction(() => Array.from(document.querySelectorAll("#authors-legend li")).some((li) => li.textContent.trim() === "Zoé (invité·e)"), null, { timeout: WAIT })
     .catch(async (e) => {
       throw new Error(`the legend marks the guest: ${await camille.textContent("#authors-legend")} (${e.message})`)
     })
