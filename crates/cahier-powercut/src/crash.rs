@@ -118,9 +118,7 @@ impl Fs {
     pub fn apply(&mut self, event: &Event, keep: Option<&[bool]>) {
         match event {
             Event::Data { file, op } => {
-                while self.data.len() <= *file {
-                    self.data.push(Vec::new());
-                }
+                self.ensure(*file);
                 let data = &mut self.data[*file];
                 match op {
                     DataOp::SetLen(n) => data.resize(*n as usize, 0),
@@ -146,11 +144,15 @@ impl Fs {
             }
             Event::Name(op) => match op {
                 NameOp::Link { path, file } => {
+                    // A file created and named but never written (a marker
+                    // file, say) is an empty file.
+                    self.ensure(*file);
                     self.names.insert(path.clone(), *file);
                 }
                 NameOp::Rename { from, to, file } => {
                     self.names.remove(from);
                     if let Some(file) = file {
+                        self.ensure(*file);
                         self.names.insert(to.clone(), *file);
                     } else if self.dirs.remove(from) {
                         self.dirs.insert(to.clone());
@@ -167,6 +169,15 @@ impl Fs {
                 }
             },
             Event::Barrier(_) => {}
+        }
+    }
+}
+
+impl Fs {
+    /// Makes room for `file`'s bytes (none yet).
+    fn ensure(&mut self, file: FileId) {
+        while self.data.len() <= file {
+            self.data.push(Vec::new());
         }
     }
 }
