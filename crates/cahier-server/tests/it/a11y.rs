@@ -4,7 +4,6 @@
 //! Any serious or critical violation fails the test, listed.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use cahier_auth::Role;
 use cahier_server::ServerConfig;
@@ -67,22 +66,10 @@ async fn axe_finds_no_serious_or_critical_violation_on_any_page_at_desktop_and_p
     });
     let config = ServerConfig { web_dir: web.join("dist"), ..ServerConfig::default() };
     let server = TestServer::start(&data, config).await;
-    let run = tokio::process::Command::new("node")
-        .arg(root.join("tests/js/a11y.mjs"))
-        .arg(format!("http://{}", server.addr))
-        .arg(root.join("tests/screenshots/a11y"))
-        .arg(pages.to_string())
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(240), run)
-        .await
-        .expect("the accessibility check finishes within 4 minutes")
-        .expect("run node");
+    let (addr, shots) = (format!("http://{}", server.addr), root.join("tests/screenshots/a11y"));
+    let result =
+        crate::browser::run_node(&root.join("tests/js/a11y.mjs"), &[addr.as_ref(), shots.as_ref(), pages.to_string().as_ref()], 240).await;
     server.stop().await;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "the accessibility check did not run:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("a JSON result line");
     let expected = 2 * (pages["reader"].as_array().map_or(0, Vec::len) + pages["editor"].as_array().map_or(0, Vec::len));
     assert_eq!(result["checked"].as_u64(), Some(expected as u64), "every page checked at both widths");
     let violations = result["violations"].as_array().expect("violations");

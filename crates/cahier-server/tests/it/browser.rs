@@ -10,6 +10,7 @@ use cahier_auth::Role;
 use cahier_server::ServerConfig;
 
 use crate::TestServer;
+use crate::files::{GPS_LATITUDE, contains, photo_with_gps};
 
 fn web_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web");
@@ -22,6 +23,20 @@ fn web_dir() -> PathBuf {
         "Debian's Chromium is missing: the README's test command installs it (apt-get install chromium)"
     );
     dir
+}
+
+/// Runs the browser script `script` with `args` under Node, failing the test
+/// with its output unless it succeeds within `seconds`; its last line of
+/// output is its result, as JSON.
+pub(crate) async fn run_node(script: &std::path::Path, args: &[&std::ffi::OsStr], seconds: u64) -> serde_json::Value {
+    let run = tokio::process::Command::new("node").arg(script).args(args).stdin(Stdio::null()).kill_on_drop(true).output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(seconds), run)
+        .await
+        .unwrap_or_else(|_| panic!("{} finishes within {seconds} s", script.display()))
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{} failed:\n{stdout}\n{}", script.display(), String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("a JSON result line")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -50,20 +65,7 @@ async fn two_people_edit_minutes_live_offline_and_by_keyboard_in_chromium() {
     let config = ServerConfig { web_dir: web.join("dist"), ..ServerConfig::default() };
     let server = TestServer::start(&data, config).await;
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/screenshots/editor");
-    let run = tokio::process::Command::new("node")
-        .arg(web.join("tests/browser.mjs"))
-        .arg(format!("http://{}", server.addr))
-        .arg(&shots)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(240), run)
-        .await
-        .expect("the browser test finishes within 4 minutes")
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "browser test failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("a JSON result line");
+    let result = run_node(&web.join("tests/browser.mjs"), &[format!("http://{}", server.addr).as_ref(), shots.as_ref()], 240).await;
     server.stop().await;
 
     // What the browser showed as saved is in the store, with both people's words.
@@ -119,21 +121,12 @@ async fn the_timeslider_goes_back_in_time_and_a_crowd_stays_one_line_in_chromium
     let crowd_json =
         serde_json::to_string(&crowd.iter().map(|(token, name)| serde_json::json!({ "token": token, "name": name })).collect::<Vec<_>>())
             .expect("json");
-    let run = tokio::process::Command::new("node")
-        .arg(web.join("tests/timeslider.mjs"))
-        .arg(format!("http://{}", server.addr))
-        .arg(&shots)
-        .arg(crowd_json)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(240), run)
-        .await
-        .expect("the browser test finishes within 4 minutes")
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "browser test failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("a JSON result line");
+    let result = run_node(
+        &web.join("tests/timeslider.mjs"),
+        &[format!("http://{}", server.addr).as_ref(), shots.as_ref(), crowd_json.as_ref()],
+        240,
+    )
+    .await;
     server.stop().await;
 
     // The restored notes are the first writer's, stored, and the history
@@ -152,28 +145,6 @@ async fn the_timeslider_goes_back_in_time_and_a_crowd_stays_one_line_in_chromium
     );
 }
 
-/// A JPEG photo as a phone takes it, with an EXIF block naming where it was
-/// taken (GPS latitude 48° 51′ 24.12″ N), made here.
-fn photo_with_gps() -> Vec<u8> {
-    let img = image::RgbImage::from_fn(1100, 700, |x, y| image::Rgb([(x / 5) as u8, (y / 3) as u8, 140]));
-    let mut jpeg = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90).encode_image(&img).expect("encode");
-    let mut tiff: Vec<u8> = b"II\x2a\x00\x08\x00\x00\x00\x01\x00".to_vec();
-    // IFD0: one entry, the GPS IFD's place (26); then the GPS IFD: the latitude (rationals at 44).
-    tiff.extend([0x25, 0x88, 4, 0, 1, 0, 0, 0, 26, 0, 0, 0, 0, 0, 0, 0]);
-    tiff.extend([1, 0, 2, 0, 5, 0, 3, 0, 0, 0, 44, 0, 0, 0, 0, 0, 0, 0]);
-    tiff.extend(GPS_LATITUDE);
-    let mut out = jpeg[..2].to_vec();
-    out.extend([0xFF, 0xE1]);
-    out.extend(u16::try_from(8 + tiff.len()).expect("short").to_be_bytes());
-    out.extend(b"Exif\0\0");
-    out.extend(tiff);
-    out.extend(&jpeg[2..]);
-    out
-}
-
-const GPS_LATITUDE: [u8; 24] = [48, 0, 0, 0, 1, 0, 0, 0, 51, 0, 0, 0, 1, 0, 0, 0, 0x6c, 0x09, 0, 0, 100, 0, 0, 0];
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_photo_added_in_the_editor_is_stored_without_its_position_and_an_svg_is_refused_in_chromium() {
     let web = web_dir();
@@ -185,31 +156,20 @@ async fn a_photo_added_in_the_editor_is_stored_without_its_position_and_an_svg_i
         store.upsert(&cahier_doc::DocView::new_page("Classe dehors"), &cahier_doc::Editor::new("test"), 1).expect("page").0.id
     };
     let photo = tmp.path().join("cour.jpg");
-    let jpeg = photo_with_gps();
-    assert!(jpeg.windows(GPS_LATITUDE.len()).any(|w| w == GPS_LATITUDE));
+    let jpeg = photo_with_gps(1100, 700);
+    assert!(contains(&jpeg, &GPS_LATITUDE));
     std::fs::write(&photo, &jpeg).expect("write the photo");
     let svg = tmp.path().join("dessin.svg");
     std::fs::write(&svg, "<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>").expect("write the svg");
     let config = ServerConfig { web_dir: web.join("dist"), ..ServerConfig::default() };
     let server = TestServer::start(&data, config).await;
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/screenshots/editor");
-    let run = tokio::process::Command::new("node")
-        .arg(web.join("tests/upload.mjs"))
-        .arg(format!("http://{}", server.addr))
-        .arg(&shots)
-        .arg(id.as_str())
-        .arg(&photo)
-        .arg(&svg)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(120), run)
-        .await
-        .expect("the browser test finishes within 2 minutes")
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "browser test failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("a JSON result line");
+    let result = run_node(
+        &web.join("tests/upload.mjs"),
+        &[format!("http://{}", server.addr).as_ref(), shots.as_ref(), id.as_str().as_ref(), photo.as_ref(), svg.as_ref()],
+        120,
+    )
+    .await;
     server.stop().await;
 
     // The page's text names the photo; the photo's stored bytes carry no position.
@@ -221,6 +181,6 @@ async fn a_photo_added_in_the_editor_is_stored_without_its_position_and_an_svg_i
     let hash = path.trim_start_matches("/files/").trim_end_matches(".jpg");
     let stored = cahier_app::files::data(&store, hash, None).expect("read").expect("the photo is stored");
     assert!(cahier_app::media::metadata(&stored).is_empty());
-    assert!(!stored.windows(GPS_LATITUDE.len()).any(|w| w == GPS_LATITUDE), "no GPS position");
+    assert!(!contains(&stored, &GPS_LATITUDE), "no GPS position");
     assert_eq!(cahier_app::files::list(&store).expect("list").len(), 2, "the photo and the pasted picture; not the SVG");
 }

@@ -12,7 +12,7 @@ use crate::{TestServer, token_in};
 
 /// A JPEG photo `w`×`h` as a phone takes it, with EXIF saying to turn it a
 /// quarter right and where it was taken (GPS latitude 48° 51′ 24.12″ N).
-fn photo_with_gps(w: u32, h: u32) -> Vec<u8> {
+pub(crate) fn photo_with_gps(w: u32, h: u32) -> Vec<u8> {
     let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 255 / w) as u8, (y * 255 / h) as u8, 90]));
     let mut jpeg = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90).encode_image(&img).expect("encode");
@@ -42,9 +42,9 @@ fn photo_with_gps(w: u32, h: u32) -> Vec<u8> {
     out
 }
 
-const GPS_LATITUDE: [u8; 24] = [48, 0, 0, 0, 1, 0, 0, 0, 51, 0, 0, 0, 1, 0, 0, 0, 0x6c, 0x09, 0, 0, 100, 0, 0, 0];
+pub(crate) const GPS_LATITUDE: [u8; 24] = [48, 0, 0, 0, 1, 0, 0, 0, 51, 0, 0, 0, 1, 0, 0, 0, 0x6c, 0x09, 0, 0, 100, 0, 0, 0];
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
