@@ -8,20 +8,14 @@
 // with the password "un mot de passe long". Prints one JSON line with what the
 // Rust side must find in the store.
 
-import { chromium } from "playwright-core"
+import { WAIT, check, launch, logIn, waitState } from "./harness.mjs"
 import { generateAutomergeUrl } from "@automerge/automerge-repo/slim"
 import { mkdirSync } from "node:fs"
 
 const [base, shots] = process.argv.slice(2)
 mkdirSync(shots, { recursive: true })
-const PASSWORD = "un mot de passe long"
-// Waits for events, never for time: each wait fails after this long.
-const WAIT = 15000
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-})
+const browser = await launch()
 const errors = []
 let step = 0
 async function shot(page, name, fullPage = true) {
@@ -29,19 +23,11 @@ async function shot(page, name, fullPage = true) {
   await page.screenshot({ path: `${shots}/${String(step).padStart(2, "0")}-${name}.png`, fullPage })
 }
 async function newUser(name, locale = "fr-FR") {
-  const context = await browser.newContext({ locale })
-  const page = await context.newPage()
-  page.on("pageerror", (e) => errors.push(`${name}: ${e.message}`))
-  await page.goto(`${base}/login?next=/edit`)
-  await page.fill("#name", name)
-  await page.fill("#password", PASSWORD)
-  await Promise.all([page.waitForURL(`${base}/edit`), page.press("#password", "Enter")])
-  await page.waitForSelector("#minutes-list", { timeout: WAIT })
-  return { context, page }
+  const user = await logIn(browser, base, name, errors, { locale })
+  await user.page.waitForSelector("#minutes-list", { timeout: WAIT })
+  return user
 }
 const status = (page) => page.getAttribute("#status", "data-state")
-const waitState = (page, state) =>
-  page.waitForFunction((s) => document.querySelector("#status")?.dataset.state === s, state, { timeout: WAIT })
 // The notes as typed: CodeMirror's lines, without other people's cursor labels.
 const notesOf = () => {
   const c = document.querySelector(".cm-content")?.cloneNode(true)
@@ -157,10 +143,6 @@ async function tabTo(page, id) {
   }
   throw new Error(`#${id} cannot be reached with Tab`)
 }
-function check(cond, message) {
-  if (!cond) throw new Error(message)
-}
-
 try {
   // 0. A published page holding every payload of an injection corpus: nothing runs.
   {

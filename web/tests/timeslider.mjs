@@ -9,7 +9,7 @@
 // the crowd: [{token, name}], editors whose clients are automerge-repo in Node.
 // Prints one JSON line with what the Rust side must find in the store.
 
-import { chromium } from "playwright-core"
+import { WAIT, check, launch, logIn, waitState } from "./harness.mjs"
 import { Presence, Repo } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 import { mkdirSync } from "node:fs"
@@ -17,17 +17,11 @@ import { mkdirSync } from "node:fs"
 const [base, shots, crowdJson] = process.argv.slice(2)
 const crowd = JSON.parse(crowdJson)
 mkdirSync(shots, { recursive: true })
-const PASSWORD = "un mot de passe long"
-// Waits for events, never for time: each wait fails after this long.
-const WAIT = 15000
 const CAMILLE = "Camille : ouverture de la séance."
 const LEA = "Léa : je prends la suite."
 const ZOE = "Zoé : bonjour à tous."
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-})
+const browser = await launch()
 const errors = []
 const repos = []
 let step = 0
@@ -35,21 +29,11 @@ async function shot(page, name, fullPage = false) {
   step += 1
   await page.screenshot({ path: `${shots}/${String(step).padStart(2, "0")}-${name}.png`, fullPage })
 }
-function check(cond, message) {
-  if (!cond) throw new Error(message)
-}
 async function login(name, options = {}) {
-  const context = await browser.newContext({ locale: "fr-FR", ...options })
-  const page = await context.newPage()
-  page.on("pageerror", (e) => errors.push(`${name}: ${e.message}`))
-  await page.goto(`${base}/login?next=/edit`)
-  await page.fill("#name", name)
-  await page.fill("#password", PASSWORD)
-  await Promise.all([page.waitForURL(`${base}/edit`), page.press("#password", "Enter")])
-  await page.waitForSelector("#minutes-list", { timeout: WAIT })
-  return { context, page }
+  const user = await logIn(browser, base, name, errors, options)
+  await user.page.waitForSelector("#minutes-list", { timeout: WAIT })
+  return user
 }
-const waitState = (page, state) => page.waitForFunction((s) => document.querySelector("#status")?.dataset.state === s, state, { timeout: WAIT })
 // The live notes as typed (CodeMirror's lines, without other people's caret labels).
 const waitNotes = (page, wanted, exact = false) =>
   page.waitForFunction(

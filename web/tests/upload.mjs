@@ -7,29 +7,16 @@
 //
 // Prints one JSON line: the Markdown the editor wrote.
 
-import { chromium } from "playwright-core"
+import { WAIT, check, launch, logIn } from "./harness.mjs"
 import { mkdirSync } from "node:fs"
 
 const [base, shots, docId, photo, svg] = process.argv.slice(2)
 mkdirSync(shots, { recursive: true })
-const WAIT = 15000
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-})
+const browser = await launch()
 const errors = []
-const check = (cond, message) => {
-  if (!cond) throw new Error(message)
-}
 const notes = () => Array.from(document.querySelectorAll(".cm-content .cm-line")).map((l) => l.textContent).join("\n")
 try {
-  const context = await browser.newContext({ locale: "fr-FR" })
-  const page = await context.newPage()
-  page.on("pageerror", (e) => errors.push(e.message))
-  await page.goto(`${base}/login?next=/edit/${docId}`)
-  await page.fill("#name", "camille")
-  await page.fill("#password", "un mot de passe long")
-  await Promise.all([page.waitForURL(`${base}/edit/${docId}`), page.press("#password", "Enter")])
+  const { context, page } = await logIn(browser, base, "camille", errors, { next: `/edit/${docId}` })
   await page.waitForSelector(".cm-content", { timeout: WAIT })
   await page.click(".cm-content")
   await page.keyboard.type("La cour, le matin :")

@@ -10,6 +10,23 @@ use crate::TestServer;
 use crate::sockets::join_invite;
 use crate::wiki::get;
 
+/// The people and documents the refusals are checked with, beside `doc`:
+/// another document and a deleted one, a view link to `doc` and an edit link
+/// to the other (as `/join/…` secrets), and an editor's token.
+fn who_may_not_read(
+    store: &cahier_store::Store,
+    doc: &cahier_doc::DocId,
+) -> (cahier_doc::DocId, cahier_doc::DocId, String, String, String) {
+    let other = store.upsert(&cahier_doc::DocView::new_page("Autre"), &cahier_doc::Editor::new("léa"), 1).expect("other").0.id;
+    let deleted = store.upsert(&cahier_doc::DocView::new_page("Supprimée"), &cahier_doc::Editor::new("léa"), 1).expect("deleted").0.id;
+    cahier_app::publication::delete(store, &deleted, "camille", 3).expect("delete");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let (_, read_link) = auth_store::create_invite(store, doc, false, "camille", None, [1; 8], [1; 32], now).expect("invite");
+    let (_, other_link) = auth_store::create_invite(store, &other, true, "camille", None, [2; 8], [2; 32], now).expect("invite");
+    let editor = crate::token_in(store, "eli", Role::Editor);
+    (other, deleted, editor, read_link, other_link)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_notes_authors_are_told_to_those_who_may_read_them_with_the_credits_names() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -27,13 +44,7 @@ async fn the_notes_authors_are_told_to_those_who_may_read_them_with_the_credits_
         let camille_actor = versions.iter().find(|v| v.author.as_deref() == Some("camille")).expect("camille's change").actor.clone();
         let binding = auth_store::ActorBinding { identity: "account:camille".into(), name: "Camille Martin".into(), at_ms: 1 };
         auth_store::bind_actors(&store, &[(camille_actor, binding)]).expect("bind");
-        let other = store.upsert(&cahier_doc::DocView::new_page("Autre"), &cahier_doc::Editor::new("léa"), 1).expect("other").0.id;
-        let deleted = store.upsert(&cahier_doc::DocView::new_page("Supprimée"), &cahier_doc::Editor::new("léa"), 1).expect("deleted").0.id;
-        cahier_app::publication::delete(&store, &deleted, "camille", 3).expect("delete");
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        let (_, read_link) = auth_store::create_invite(&store, &doc, false, "camille", None, [1; 8], [1; 32], now).expect("invite");
-        let (_, other_link) = auth_store::create_invite(&store, &other, true, "camille", None, [2; 8], [2; 32], now).expect("invite");
-        let editor = crate::token_in(&store, "eli", Role::Editor);
+        let (other, deleted, editor, read_link, other_link) = who_may_not_read(&store, &doc);
         (doc.to_string(), other.to_string(), deleted.to_string(), editor, [read_link, other_link].map(|s| format!("/join/{s}")))
     };
     let server = TestServer::start(&data, ServerConfig::default()).await;
@@ -111,13 +122,7 @@ async fn the_history_moments_and_past_notes_are_told_to_those_who_may_read_them(
             &[(actor("camille"), bind("account:camille", "Camille Martin")), (actor("léa"), bind("guest:abc:Léa", "Léa"))],
         )
         .expect("bind");
-        let other = store.upsert(&cahier_doc::DocView::new_page("Autre"), &cahier_doc::Editor::new("léa"), 1).expect("other").0.id;
-        let deleted = store.upsert(&cahier_doc::DocView::new_page("Supprimée"), &cahier_doc::Editor::new("léa"), 1).expect("deleted").0.id;
-        cahier_app::publication::delete(&store, &deleted, "camille", 3).expect("delete");
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        let (_, read_link) = auth_store::create_invite(&store, &doc, false, "camille", None, [1; 8], [1; 32], now).expect("invite");
-        let (_, other_link) = auth_store::create_invite(&store, &other, true, "camille", None, [2; 8], [2; 32], now).expect("invite");
-        let editor = crate::token_in(&store, "eli", Role::Editor);
+        let (_, deleted, editor, read_link, other_link) = who_may_not_read(&store, &doc);
         // A long meeting: 250 turns of two writers, more moments than a slider holds.
         let mut long = cahier_doc::DocView::new_minutes("Longue réunion");
         let mut long_id = None;

@@ -67,7 +67,8 @@ impl Drop for SmallDisk {
     }
 }
 
-fn append(doc: &mut automerge::Automerge, text: &str) {
+/// Types `text` at the end of `doc`'s notes.
+pub(crate) fn append(doc: &mut automerge::Automerge, text: &str) {
     let body = cahier_doc::write::body_obj(doc, None).expect("body");
     let end = doc.length(&body);
     let mut tx = doc.transaction();

@@ -11,14 +11,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use automerge::ReadDoc;
-use automerge::sync::SyncDoc;
-use automerge::transaction::Transactable;
 use cahier_doc::{DocId, DocView, Editor};
 use cahier_server::ServerConfig;
-use cahier_sync::wire::Message;
 
-use crate::sockets::{Client, Got, rand_bytes};
+use crate::disk_full::append;
+use crate::sockets::{Client, rand_bytes};
 use crate::wiki::get;
 use crate::{TestServer, token_in};
 
@@ -105,39 +102,6 @@ impl Drop for Ext4 {
     }
 }
 
-fn append(doc: &mut automerge::Automerge, text: &str) {
-    let body = cahier_doc::write::body_obj(doc, None).expect("body");
-    let end = doc.length(&body);
-    let mut tx = doc.transaction();
-    tx.splice_text(&body, end, 0, text).expect("splice");
-    tx.commit();
-}
-
-/// Pushes `doc` until the server answers with an error, and checks that no
-/// sync message on the way said the server holds the new heads.
-async fn push_refused(c: &mut Client, doc: &mut automerge::Automerge, id: &str) -> String {
-    let mut state = automerge::sync::State::new();
-    let mut next = doc.generate_sync_message(&mut state);
-    let heads = doc.get_heads();
-    loop {
-        if let Some(m) = next.take() {
-            c.send(&Message::Sync { sender_id: "camille".into(), target_id: "s".into(), document_id: id.to_owned(), data: m.encode() })
-                .await;
-        }
-        match c.recv().await {
-            Got::Msg(Message::Sync { data, .. }) => {
-                let m = automerge::sync::Message::decode(&data).expect("decode");
-                assert!(!heads.iter().all(|h| m.heads.contains(h)), "the server acknowledged a change it could not store");
-                doc.receive_sync_message(&mut state, m).expect("apply");
-                next = doc.generate_sync_message(&mut state);
-            }
-            Got::Msg(Message::RemoteHeadsChanged { .. }) => {}
-            Got::Msg(Message::Error { message }) => return message,
-            other => panic!("expected sync or error, got {other:?}"),
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_system_turned_read_only_refuses_the_change_then_stores_it_once_writable_on_redb() {
     let Some(disk) = Ext4::mount() else { return };
@@ -159,7 +123,7 @@ async fn a_file_system_turned_read_only_refuses_the_change_then_stores_it_once_w
 
     disk.turn_read_only();
     append(&mut doc, " Décision : la sortie aura lieu jeudi.");
-    let error = push_refused(&mut c, &mut doc, &id).await;
+    let error = c.push_until_error(&mut doc, &id).await;
     assert!(error.contains("could not save changes") && error.contains("Read-only file system"), "{error}");
     // Readers of the wiki are still served (its published pages are in memory).
     let r = get(&server, "/wiki/plan-de-la-classe-dehors", &[]).await;

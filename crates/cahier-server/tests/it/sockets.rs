@@ -127,10 +127,12 @@ impl Client {
     }
 
     /// Pushes `doc` as document `id`, answering the server's sync messages,
-    /// until the server sends an `error`; returns its message.
+    /// until the server sends an `error`; returns its message. No message on
+    /// the way may acknowledge `doc`'s heads: what is refused is never stored.
     pub(crate) async fn push_until_error(&mut self, doc: &mut automerge::Automerge, id: &str) -> String {
         let mut state = automerge::sync::State::new();
         let mut next = doc.generate_sync_message(&mut state);
+        let heads = doc.get_heads();
         loop {
             if let Some(m) = next.take() {
                 let msg =
@@ -140,9 +142,11 @@ impl Client {
             match self.recv().await {
                 Got::Msg(Message::Sync { data, .. }) => {
                     let m = automerge::sync::Message::decode(&data).expect("decode");
+                    assert!(!heads.iter().all(|h| m.heads.contains(h)), "the server acknowledged a change it refuses");
                     doc.receive_sync_message(&mut state, m).expect("apply");
                     next = doc.generate_sync_message(&mut state);
                 }
+                Got::Msg(Message::RemoteHeadsChanged { .. }) => {}
                 Got::Msg(Message::Error { message }) => return message,
                 other => panic!("expected sync or error, got {other:?}"),
             }

@@ -11,27 +11,15 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use automerge::{ChangeHash, ReadDoc};
+use automerge::ReadDoc;
 use cahier_doc::DocId;
 use cahier_store::Store;
 use tokio::sync::{mpsc, watch};
 
 use crate::kill_loop::{Conn, Replica, Server, items, make_token};
-use crate::{cahier, ok, s, sample_dir};
+use crate::{cahier, heads, ok, s, sample_dir};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// Every document's heads, sorted, by id.
-fn heads(store: &Store) -> BTreeMap<String, Vec<ChangeHash>> {
-    let mut out = BTreeMap::new();
-    for e in store.list().expect("list") {
-        let loaded = store.load(&DocId::parse(&e.id).expect("id")).expect("load").expect("stored");
-        let mut h = loaded.doc.get_heads();
-        h.sort();
-        out.insert(e.id, h);
-    }
-    out
-}
 
 /// A writer: its own connection and document, one acknowledged edit after
 /// another until told to stop; after each, what the server acknowledged.

@@ -5,19 +5,18 @@
 //! refuses to start and says why; nothing panics, and a damaged store is never
 //! served as an emptier wiki. On redb (the default) and sled.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use automerge::ROOT;
 use automerge::transaction::Transactable;
-use automerge::{ChangeHash, ROOT};
 use cahier_doc::DocId;
 use cahier_store::{ChunkKind, Store, Write};
 
-use crate::{Rng, cahier, ok, s, sample_dir};
+use crate::{Rng, cahier, heads, ok, s, sample_dir};
 
 /// A store as `cahier import` writes it, in `dir`, on `backend` (`redb` or `sled`).
 fn real_store(dir: &Path, backend: &str) {
@@ -31,18 +30,6 @@ fn open(dir: &Path) -> Store {
     } else {
         Store::open_folder(dir).expect("open redb")
     }
-}
-
-/// Every document's heads, sorted, by id.
-fn heads(store: &Store) -> BTreeMap<String, Vec<ChangeHash>> {
-    let mut out = BTreeMap::new();
-    for e in store.list().expect("list") {
-        let loaded = store.load(&DocId::parse(&e.id).expect("id")).expect("load").expect("stored");
-        let mut h = loaded.doc.get_heads();
-        h.sort();
-        out.insert(e.id, h);
-    }
-    out
 }
 
 fn copy_dir(from: &Path, to: &Path) {

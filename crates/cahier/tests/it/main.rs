@@ -28,6 +28,18 @@ pub fn ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Every document's heads, sorted, by id.
+pub fn heads(store: &cahier_store::Store) -> std::collections::BTreeMap<String, Vec<automerge::ChangeHash>> {
+    let mut out = std::collections::BTreeMap::new();
+    for e in store.list().expect("list") {
+        let loaded = store.load(&cahier_doc::DocId::parse(&e.id).expect("id")).expect("load").expect("stored");
+        let mut h = loaded.doc.get_heads();
+        h.sort();
+        out.insert(e.id, h);
+    }
+    out
+}
+
 pub fn sample_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sample")
 }
