@@ -1,7 +1,8 @@
 //! Cahier's use cases, as plain functions over the [`cahier_store::Store`]:
 //! publishing and unpublishing (`publication.rs`), deleting and undeleting,
 //! promoting minutes to a page (`promote.rs`), preparing the next meeting's
-//! minutes (`next_meeting.rs`), restoring a past version
+//! minutes (`next_meeting.rs`), page templates and pages made from them
+//! (`templates.rs`), restoring a past version
 //! (`restore.rs`), importing and exporting (`transfer.rs`, with the file
 //! formats in `archive.rs`), and accounts, API tokens, invites, sessions and
 //! the audit log (`auth_store.rs`), and images and attachments (`files.rs`,
@@ -28,6 +29,7 @@ pub mod next_meeting;
 pub mod promote;
 pub mod publication;
 pub mod restore;
+pub mod templates;
 pub mod transfer;
 
 use cahier_doc::DocId;
