@@ -212,6 +212,9 @@ pub fn published_page_from(store: &Store, id: &DocId, doc: &automerge::Automerge
 pub struct Deletion {
     pub at_ms: i64,
     pub by: String,
+    /// What readers saw when it was deleted, published again by `undelete`.
+    #[serde(default)]
+    pub published: Option<Publication>,
 }
 
 /// Every deleted document (read once at start; the sync engine's policy keeps
@@ -225,8 +228,9 @@ pub fn is_deleted(store: &Store, id: &DocId) -> Result<bool> {
 }
 
 pub fn delete(store: &Store, id: &DocId, by: &str, now_ms: i64) -> Result<()> {
+    let published = publication(store, id)?;
     unpublish(store, id, by, now_ms)?;
-    let d = Deletion { at_ms: now_ms, by: by.to_owned() };
+    let d = Deletion { at_ms: now_ms, by: by.to_owned(), published };
     // The audit log names what was deleted, so that it can be found again.
     let title = store.load_record(id)?.map(|(doc, _)| cahier_doc::read::summary(&doc).title).unwrap_or_default();
     let target = format!("{} « {title} » ({id})", store.address(id)?);
@@ -235,14 +239,24 @@ pub fn delete(store: &Store, id: &DocId, by: &str, now_ms: i64) -> Result<()> {
     Ok(())
 }
 
-pub fn undelete(store: &Store, id: &DocId, by: &str, now_ms: i64) -> Result<bool> {
-    if !is_deleted(store, id)? {
-        return Ok(false);
-    }
+/// Brings a deleted document back, published again at the version readers
+/// saw when it was deleted, if it was published then. `Ok(None)` if it was
+/// not deleted; else whether it is published again.
+pub fn undelete(store: &Store, id: &DocId, by: &str, now_ms: i64) -> Result<Option<bool>> {
+    let k = format!("del/{id}");
+    let Some(bytes) = store.record(&k)? else { return Ok(None) };
+    let deletion: Deletion = serde_json::from_slice(&bytes).map_err(|e| corrupt(&k, e))?;
     // Named like the deletion, so that the two entries are found together.
     let title = store.load_record(id)?.map(|(doc, _)| cahier_doc::read::summary(&doc).title).unwrap_or_default();
     let target = format!("{} « {title} » ({id})", store.address(id)?);
     let event = AuditEvent { at_ms: now_ms, who: by.to_owned(), action: "undeleted".into(), target };
-    store.put_records(vec![(format!("del/{id}"), None), audit_write(store, &event)?])?;
-    Ok(true)
+    store.put_records(vec![(k, None), audit_write(store, &event)?])?;
+    let Some(was) = deletion.published else { return Ok(Some(false)) };
+    // The version readers saw, unless it is gone from the document.
+    let heads = parse_heads(&was.heads).unwrap_or_default();
+    match publish_at(store, id, Some(&heads), by, now_ms) {
+        Ok(_) => Ok(Some(true)),
+        Err(Error::Invalid(_)) => Ok(Some(false)),
+        Err(e) => Err(e),
+    }
 }

@@ -99,6 +99,17 @@ enum Command {
         #[arg(long, env = "CAHIER_DATA", default_value = "./data", help = crate::DATA_HELP)]
         data: PathBuf,
     },
+    /// Whether readers see a published page's history (its editing sessions up
+    /// to the published version): on by default. Every `cahier serve` node
+    /// reads it when it starts: restart them after changing it.
+    PublicHistory {
+        /// `on` or `off`; without it, says which it is.
+        state: Option<wiki::OnOff>,
+        #[arg(long, env = "CAHIER_USER", default_value = "admin")]
+        by: String,
+        #[arg(long, env = "CAHIER_DATA", default_value = "./data", help = crate::DATA_HELP)]
+        data: PathBuf,
+    },
     /// Manage invite links (participants without an account).
     #[command(subcommand)]
     Invite(accounts::InviteCommand),
@@ -171,6 +182,7 @@ fn main() -> ExitCode {
         Command::Unpublish { page, by, data } => wiki::unpublish(&data, &page, &by),
         Command::Delete { document, by, data } => wiki::delete(&data, &document, &by),
         Command::Undelete { document, by, data } => wiki::undelete(&data, &document, &by),
+        Command::PublicHistory { state, by, data } => wiki::public_history(&data, state, &by),
         Command::Promote { minutes, slug, by, data } => wiki::promote(&data, &minutes, slug.as_deref(), &by),
         Command::Serve(args) => serve::run(args),
         Command::User(cmd) => accounts::user(cmd),

@@ -1,4 +1,5 @@
-//! `cahier publish`, `unpublish`, `delete`, `undelete`, `promote`: the
+//! `cahier publish`, `unpublish`, `delete`, `undelete`, `promote`,
+//! `public-history`: the
 //! maintainer's wiki tasks from the command line (while Cahier is stopped: a
 //! running server holds the store), `cahier_app`'s use cases.
 
@@ -50,10 +51,27 @@ pub fn delete(data: &Path, what: &str, by: &str) -> anyhow::Result<ExitCode> {
 pub fn undelete(data: &Path, what: &str, by: &str) -> anyhow::Result<ExitCode> {
     let store = crate::open_store(data)?;
     let id = find(&store, what)?;
-    if publication::undelete(&store, &id, by, crate::now_ms())? {
-        println!("{what} is back (publish it again if readers should see it)");
-    } else {
-        println!("{what} was not deleted");
+    match publication::undelete(&store, &id, by, crate::now_ms())? {
+        Some(true) => println!("{what} is back, published again as readers saw it"),
+        Some(false) => println!("{what} is back (publish it again if readers should see it)"),
+        None => println!("{what} was not deleted"),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+pub fn public_history(data: &Path, state: Option<OnOff>, by: &str) -> anyhow::Result<ExitCode> {
+    let store = crate::open_store(data)?;
+    if let Some(state) = state {
+        publication::set_public_history(&store, matches!(state, OnOff::On), by, crate::now_ms())?;
+    }
+    let on = publication::public_history(&store)?;
+    let said = if on { "on: readers see a published page's history" } else { "off: only those who may edit see the history" };
+    println!("public history is {said} (a running server sees a change once restarted)");
     Ok(ExitCode::SUCCESS)
 }

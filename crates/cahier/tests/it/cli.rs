@@ -212,3 +212,55 @@ fn a_refused_request_exits_with_2_and_says_why() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no document with the slug or id \"nothing-here\""));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turning_public_history_off_hides_a_published_pages_history_from_readers() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    {
+        let store = cahier_store::Store::open(s(&data)).expect("store");
+        let mut page = cahier_doc::DocView::new_page("Cour");
+        page.body = "Les élèves plantent des arbres.\n".into();
+        let id = store.upsert(&page, &cahier_doc::Editor::new("léa"), 1).expect("page").0.id;
+        cahier_app::publication::publish(&store, &id, "camille", 2).expect("publish");
+    }
+    let status = ok(&["public-history", "--data", s(&data)]);
+    assert!(status.contains("public history is on"), "{status}");
+    let seen = |data: std::path::PathBuf| async move {
+        let mut server = crate::kill_loop::Server::spawn(&data);
+        let addr = server.address().await.expect("serving");
+        let page = http_get(addr, "/wiki/cour").await;
+        let history = http_get(addr, "/wiki/cour/history").await;
+        server.terminate().await.expect("the server stops cleanly");
+        (page, history)
+    };
+    let (page, history) = seen(data.clone()).await;
+    assert!(page.starts_with("HTTP/1.1 200") && page.contains("Les élèves plantent des arbres."), "{page}");
+    assert!(page.contains("href=\"/wiki/cour/history\""), "the page links its history: {page}");
+    assert!(history.starts_with("HTTP/1.1 200") && history.contains("léa"), "{history}");
+
+    let off = ok(&["public-history", "off", "--by", "camille", "--data", s(&data)]);
+    assert!(off.contains("public history is off"), "{off}");
+    let (page, history) = seen(data.clone()).await;
+    assert!(page.starts_with("HTTP/1.1 200") && page.contains("Les élèves plantent des arbres."), "{page}");
+    assert!(!page.contains("/wiki/cour/history"), "no link to a history readers may not read: {page}");
+    assert!(history.starts_with("HTTP/1.1 404"), "{history}");
+    let store = cahier_store::Store::open(s(&data)).expect("store");
+    let audit = cahier_app::auth_store::audit_log(&store).expect("audit");
+    assert!(audit.iter().any(|e| e.action == "public history off" && e.who == "camille"), "{audit:?}");
+}
+
+/// One `GET` as a reader's browser sends it, answered whole (status line,
+/// headers, body) once the server closes the connection.
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept-Language: fr\r\nConnection: close\r\n\r\n");
+        conn.write_all(request.as_bytes()).await.expect("send");
+        let mut answer = Vec::new();
+        conn.read_to_end(&mut answer).await.expect("read");
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), exchange).await.expect("answered within 10 s")
+}
