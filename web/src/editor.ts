@@ -568,5 +568,41 @@ async function showPublication(el: HTMLElement, session: Session, id: string, ki
   el.dataset.state = published ? "published" : "draft"
   if (published && slug) el.append(" ", h("a", { href: `/wiki/${slug}`, id: "published-link" }, t.publishedPage))
   else if (!published && slug && session.may_publish) el.append(" ", h("a", { href: `/wiki/${slug}`, id: "publish-link" }, kind === "minutes" ? t.reviewDraftMinutes : t.reviewDraft))
+  if (kind === "page" && session.may_publish && session.csrf) el.append(" ", templateToggle(id, entry?.template === true, session.csrf, signal))
   el.hidden = false
+}
+
+/** "Modèle de page": a maintainer makes this page one of the templates
+ * "Nouvelle page" offers (a server record, not a field of the page). */
+function templateToggle(id: string, on: boolean, csrf: string, signal: AbortSignal): HTMLElement {
+  const box = h("input", { type: "checkbox", id: "template-toggle" })
+  box.checked = on
+  const said = h("span", { id: "template-state", role: "status" })
+  box.addEventListener(
+    "change",
+    async () => {
+      const wanted = box.checked
+      box.disabled = true
+      try {
+        const r = await fetch(`/api/documents/${id}/template`, {
+          method: "POST",
+          credentials: "same-origin",
+          headers: { "content-type": "application/json", "x-cahier-csrf": csrf },
+          body: JSON.stringify({ template: wanted }),
+          signal,
+        })
+        if (!r.ok) throw new Error(`${r.status}`)
+        said.textContent = wanted ? t.templateHelp : ""
+      } catch (e) {
+        if (signal.aborted) return
+        box.checked = !wanted
+        said.textContent = `${t.templateFailed} (${e instanceof Error ? e.message : String(e)})`
+      } finally {
+        box.disabled = false
+      }
+    },
+    { signal },
+  )
+  if (on) said.textContent = t.templateHelp
+  return h("span", { class: "template-toggle" }, h("label", {}, box, " ", t.templateToggle), " ", said)
 }

@@ -138,6 +138,8 @@ struct DocEntry {
     slug: String,
     updated_ms: Option<i64>,
     published: bool,
+    /// A page template ("Modèle de page").
+    template: bool,
 }
 
 /// The documents the viewer may open, most recently updated first.
@@ -146,8 +148,13 @@ pub async fn documents(State(state): State<AppState>, headers: HeaderMap) -> Res
     if v.principal == Principal::Anonymous {
         return (StatusCode::UNAUTHORIZED, "log in first").into_response();
     }
-    let listed = blocking(&state.store, |store| Ok((store.list()?, crate::publication::deleted_ids(store)?))).await;
-    let (entries, deleted) = match listed {
+    let listed = blocking(&state.store, |store| {
+        let templates: std::collections::HashSet<DocId> =
+            cahier_app::templates::templates(store)?.into_iter().map(|t| t.id).collect();
+        Ok((store.list()?, crate::publication::deleted_ids(store)?, templates))
+    })
+    .await;
+    let (entries, deleted, templates) = match listed {
         Ok(found) => found,
         Err(e) => return crate::handler::server_error(e),
     };
@@ -163,6 +170,7 @@ pub async fn documents(State(state): State<AppState>, headers: HeaderMap) -> Res
             }
             allowed(&v.principal, &Act::ReadDocument(&id)).then(|| DocEntry {
                 published: published.contains(&id),
+                template: templates.contains(&id),
                 id: e.id,
                 kind: e.kind,
                 title: e.title,
@@ -172,6 +180,109 @@ pub async fn documents(State(state): State<AppState>, headers: HeaderMap) -> Res
         })
         .collect();
     ([(header::CACHE_CONTROL, "no-store")], Json(list)).into_response()
+}
+
+#[derive(Serialize)]
+struct TemplateEntry {
+    id: String,
+    title: String,
+}
+
+/// `GET /api/templates`: the page templates "Nouvelle page" offers, by
+/// title, for those who may create pages.
+pub async fn templates(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let v = viewer(&state, &headers, None).await;
+    if !allowed(&v.principal, &Act::CreateDocument) {
+        return (StatusCode::FORBIDDEN, "you may not create pages").into_response();
+    }
+    match blocking(&state.store, cahier_app::templates::templates).await {
+        Ok(list) => {
+            let list: Vec<TemplateEntry> = list
+                .into_iter()
+                .filter(|t| allowed(&v.principal, &Act::ReadDocument(&t.id)))
+                .map(|t| TemplateEntry { id: t.id.to_string(), title: t.title })
+                .collect();
+            ([(header::CACHE_CONTROL, "no-store")], Json(list)).into_response()
+        }
+        Err(e) => crate::handler::server_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct TemplateRequest {
+    template: bool,
+}
+
+/// `POST /api/documents/ID/template`: marks a page as a template, or not.
+/// Maintainers only, with the session's CSRF token in `X-Cahier-CSRF`.
+pub async fn set_template(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(req): Json<TemplateRequest>,
+) -> Response {
+    let v = viewer(&state, &headers, None).await;
+    let Ok(doc) = DocId::parse(&id) else { return (StatusCode::BAD_REQUEST, "not a document id").into_response() };
+    if !allowed(&v.principal, &Act::Publish) {
+        return (StatusCode::FORBIDDEN, "only maintainers choose the page templates").into_response();
+    }
+    if !v.csrf_ok(headers.get("x-cahier-csrf").and_then(|h| h.to_str().ok())) {
+        return (StatusCode::FORBIDDEN, "missing or wrong CSRF token").into_response();
+    }
+    let by = v.name().unwrap_or("?").to_owned();
+    let on = req.template;
+    let done = blocking(&state.store, move |store| {
+        if crate::publication::is_deleted(store, &doc)? {
+            return Err(cahier_app::Error::NotFound(format!("no document {doc}")));
+        }
+        cahier_app::templates::set_template(store, &doc, on, &by, crate::now_ms())
+    })
+    .await;
+    api_outcome(done.map(|_| StatusCode::NO_CONTENT.into_response()))
+}
+
+#[derive(Deserialize)]
+pub struct FromTemplateRequest {
+    /// The new page's title; empty: the person names it in the editor.
+    #[serde(default)]
+    title: String,
+}
+
+/// `POST /api/documents/ID/from-template`: a new page made from the template
+/// ID (its body, tags and licence; credited to the template's authors), for
+/// those who may create pages and read the template. Answers its id.
+pub async fn from_template(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(req): Json<FromTemplateRequest>,
+) -> Response {
+    let v = viewer(&state, &headers, None).await;
+    let Ok(template) = DocId::parse(&id) else { return (StatusCode::BAD_REQUEST, "not a document id").into_response() };
+    if !allowed(&v.principal, &Act::CreateDocument) || !allowed(&v.principal, &Act::ReadDocument(&template)) {
+        return (StatusCode::FORBIDDEN, "you may not create pages").into_response();
+    }
+    if !v.csrf_ok(headers.get("x-cahier-csrf").and_then(|h| h.to_str().ok())) {
+        return (StatusCode::FORBIDDEN, "missing or wrong CSRF token").into_response();
+    }
+    if req.title.len() > 1024 {
+        return (StatusCode::BAD_REQUEST, "the title is too long").into_response();
+    }
+    let by = v.name().unwrap_or("?").to_owned();
+    let made =
+        blocking(&state.store, move |store| cahier_app::templates::create_from(store, &template, &req.title, &by, crate::now_ms())).await;
+    api_outcome(made.map(|c| Json(serde_json::json!({ "id": c.id.to_string(), "address": c.address })).into_response()))
+}
+
+/// A use case's outcome as the JSON API answers it: the reason when it is the
+/// caller's to act on, a generic message when the server failed.
+fn api_outcome(outcome: cahier_app::Result<Response>) -> Response {
+    match outcome {
+        Ok(resp) => resp,
+        Err(cahier_app::Error::NotFound(why)) => (StatusCode::NOT_FOUND, why).into_response(),
+        Err(cahier_app::Error::Invalid(why)) => (StatusCode::UNPROCESSABLE_ENTITY, why).into_response(),
+        Err(e) => crate::handler::server_error(e),
+    }
 }
 
 #[derive(Deserialize)]

@@ -642,7 +642,65 @@ pub async fn delete(State(state): State<AppState>, Path(slug): Path<String>, hea
     // from now on the engine refuses it.
     state.deleted.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id.clone());
     let _ = state.hub.tx.send(crate::hub_task::HubEvent::Input(cahier_sync::Input::Deleted { doc: id })).await;
-    Redirect::to("/edit").into_response()
+    // Said, with the way back.
+    Redirect::to(&format!("/wiki/{slug}/deleted")).into_response()
+}
+
+/// `GET /wiki/SLUG/deleted`: for a maintainer, says that the page at SLUG is
+/// deleted and offers to undo it; a 404 when nothing deleted is there.
+pub async fn deleted_page(State(state): State<AppState>, Path(slug): Path<String>, headers: HeaderMap) -> Response {
+    let path = format!("/wiki/{slug}/deleted");
+    let v = viewer(&state, &headers, None).await;
+    if !allowed(&v.principal, &Act::Delete) {
+        return refused(&state, &v, &path);
+    }
+    let owned = slug.clone();
+    let found = blocking(&state.store, move |store| {
+        let Some(id) = store.find_slug(&owned)? else { return Ok(None) };
+        if !publication::is_deleted(store, &id)? {
+            return Ok(None);
+        }
+        Ok(store.load_record(&id)?.map(|(doc, _)| cahier_doc::read(&doc, None).0.title))
+    })
+    .await;
+    match found {
+        Ok(Some(title)) => html_page(StatusCode::OK, html::deleted(&v.ctx(&state, &path), &slug, &title)),
+        Ok(None) => not_found(&state, &v, &path),
+        Err(e) => server_error(e),
+    }
+}
+
+/// `POST /wiki/SLUG/undelete`: the deleted document at SLUG comes back,
+/// published again if it was published when deleted (`publication::undelete`).
+pub async fn undelete(State(state): State<AppState>, Path(slug): Path<String>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
+    let path = format!("/wiki/{slug}");
+    let v = viewer(&state, &headers, None).await;
+    if !allowed(&v.principal, &Act::Delete) {
+        return refused(&state, &v, &path);
+    }
+    if !v.csrf_ok(form.csrf.as_deref()) {
+        return crate::handler::forbidden(&state, &v, &path);
+    }
+    let (by, wiki, owned) = (v.name().unwrap_or("?").to_owned(), state.wiki.clone(), slug.clone());
+    let back = blocking(&state.store, move |store| {
+        let Some(id) = store.find_slug(&owned)? else { return Ok(None) };
+        let Some(_) = publication::undelete(store, &id, &by, crate::now_ms())? else { return Ok(None) };
+        if let Some(p) = publication::publication(store, &id)?
+            && let Some(page) = publication::published_page(store, &id, &p)?
+        {
+            show(&wiki, page).map_err(|e| cahier_app::Error::Storage(cahier_store::StorageError::Io(e.to_string())))?;
+        }
+        Ok(Some(id))
+    })
+    .await;
+    match back {
+        Ok(Some(id)) => {
+            state.deleted.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+            Redirect::to(&path).into_response()
+        }
+        Ok(None) => not_found(&state, &v, &path),
+        Err(e) => error_page(&state, &v, &path, v.lang.t().undo_delete, &e),
+    }
 }
 
 pub async fn unpublish(

@@ -805,6 +805,24 @@ pub fn delete_confirmation(ctx: &Ctx<'_>, slug: &str, title: &str) -> String {
     layout(ctx, t.delete_question, &m)
 }
 
+/// Says that the page titled `title` is deleted, offering to undo it.
+pub fn deleted(ctx: &Ctx<'_>, slug: &str, title: &str) -> String {
+    let t = ctx.t();
+    let m = format!(
+        "<h1>{heading}</h1>\n<p role=\"status\"><strong>« {title} »</strong> {done}</p>\n\
+<form method=\"post\" action=\"/wiki/{slug}/undelete\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+<button type=\"submit\" id=\"undo-delete\">{undo}</button> <a href=\"/edit\">{home}</a></form>\n",
+        heading = t.deleted_title,
+        title = escape(title),
+        done = t.deleted_done,
+        slug = escape(slug),
+        csrf = escape(ctx.csrf.unwrap_or("")),
+        undo = t.undo_delete,
+        home = t.editor_home,
+    );
+    layout(ctx, t.deleted_title, &m)
+}
+
 /// A maintainer's unpublish button (publishing names a version: see
 /// [`publish_version_form`]).
 pub fn unpublish_form(ctx: &Ctx<'_>, slug: &str) -> String {
@@ -908,6 +926,9 @@ pub fn action_label(lang: Lang, action: &str) -> String {
         "next meeting prepared" => "prochaine réunion préparée",
         "public history on" => "historique public activé",
         "public history off" => "historique public désactivé",
+        "template marked" => "page marquée comme modèle",
+        "template unmarked" => "page retirée des modèles",
+        "page made from a template" => "page créée à partir d’un modèle",
         other => other,
     };
     match lang {

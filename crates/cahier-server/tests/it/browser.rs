@@ -1,5 +1,6 @@
 //! The web editor in a real browser: Debian's Chromium, driven by playwright-core
-//! (`web/tests/browser.mjs`; `web/tests/upload.mjs` for images), against a real
+//! (`web/tests/browser.mjs`; `web/tests/upload.mjs` for images; `web/tests/wiki.mjs`
+//! for the wiki's maintainer and reader), against a real
 //! server on loopback. The scripts check what people see; this side checks what
 //! the server stored.
 
@@ -183,4 +184,59 @@ async fn a_photo_added_in_the_editor_is_stored_without_its_position_and_an_svg_i
     assert!(cahier_app::media::metadata(&stored).is_empty());
     assert!(!contains(&stored, &GPS_LATITUDE), "no GPS position");
     assert_eq!(cahier_app::files::list(&store).expect("list").len(), 2, "the photo and the pasted picture; not the SVG");
+}
+
+/// What a maintainer and a reader meet in the wiki (`web/tests/wiki.mjs`,
+/// screenshots in `tests/screenshots/wiki`): a template chosen under
+/// "Nouvelle page", a published page edited and republished in one click,
+/// its history, the same page and history on a 390 px phone, a deletion
+/// asked first and undone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_maintainer_and_a_reader_walk_through_the_wiki_in_chromium() {
+    let web = web_dir();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let (page, template) = {
+        let store = crate::open_store(&data);
+        crate::token_in(&store, "camille", Role::Maintainer);
+        let mut p = cahier_doc::DocView::new_page("Le jardin");
+        p.body = "Les tomates poussent contre le mur du préau.\n".into();
+        let page = store.upsert(&p, &cahier_doc::Editor::new("léa"), 1).expect("page").0.id;
+        cahier_app::publication::publish(&store, &page, "camille", 2).expect("publish");
+        let mut t = cahier_doc::DocView::new_page("Fiche d’atelier");
+        t.body = "## Objectif\n\n## Matériel\n".into();
+        t.tags = vec!["atelier".into()];
+        let template = store.upsert(&t, &cahier_doc::Editor::new("léa"), 1).expect("template").0.id;
+        (page, template)
+    };
+    let config = ServerConfig { web_dir: web.join("dist"), ..ServerConfig::default() };
+    let server = TestServer::start(&data, config).await;
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/screenshots/wiki");
+    let result = run_node(
+        &web.join("tests/wiki.mjs"),
+        &[format!("http://{}", server.addr).as_ref(), shots.as_ref(), page.as_str().as_ref(), "le-jardin".as_ref(), template.as_str().as_ref()],
+        240,
+    )
+    .await;
+    server.stop().await;
+
+    let store = crate::open_store(&data);
+    // The page made from the template has its text, credited to its author.
+    let made = cahier_doc::DocId::parse(result["made"].as_str().expect("made")).expect("a document id");
+    let (doc, _) = store.load_record(&made).expect("load").expect("stored");
+    let (view, _) = cahier_doc::read(&doc, None);
+    assert_eq!((view.title.as_str(), view.body.as_str()), ("Atelier vélo", "## Objectif\n\n## Matériel\n"));
+    assert_eq!(cahier_app::auth_store::credits(&store, &doc, None).expect("credits"), ["léa"]);
+    // The published version is the edited one, published again after the undo.
+    let p = cahier_app::publication::publication(&store, &page).expect("read").expect("published again");
+    let shown = cahier_app::publication::published_page(&store, &page, &p).expect("read").expect("shown");
+    assert!(shown.body.contains("Les enfants arrosent le potager le mardi."), "{:?}", shown.body);
+    assert!(!cahier_app::publication::is_deleted(&store, &page).expect("read"));
+    let actions: Vec<String> = cahier_app::auth_store::audit_log(&store).expect("audit").into_iter().map(|e| e.action).collect();
+    for done in ["template marked", "page made from a template", "published", "deleted", "undeleted"] {
+        assert!(actions.iter().any(|a| a == done), "{done} in {actions:?}");
+    }
+    for shot in ["02-new-page-choices", "04-unpublished-changes", "06-history", "08-reader-page-390", "11-deleted-undo-offered"] {
+        assert!(shots.join(format!("{shot}.png")).exists(), "{shot}.png");
+    }
 }

@@ -373,3 +373,80 @@ async fn a_language_chosen_once_stays_on_every_page_the_invite_page_included() {
     assert!(english.text().contains("<html lang=\"en\">"), "{}", english.text());
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_page_comes_back_published_when_the_deletion_is_undone() {
+    let (dir, editor, maintainer) = setup();
+    let server = TestServer::start(dir.path(), ServerConfig::default()).await;
+    let (auth, eb) = (format!("Bearer {maintainer}"), format!("Bearer {editor}"));
+    let done = request(&server, "POST", "/wiki/publiee/delete", &[("Authorization", &auth), FORM], "csrf=&confirm=yes").await;
+    assert_eq!((done.status, done.header("location")), (303, Some("/wiki/publiee/deleted")));
+    assert_eq!(get(&server, "/wiki/publiee", &[]).await.status, 404, "readers no longer see it");
+    // The maintainer is told, and offered the way back.
+    let told = get(&server, "/wiki/publiee/deleted", &[("Authorization", &auth)]).await;
+    assert_eq!(told.status, 200);
+    assert!(told.text().contains("<strong>« Publiée »</strong> est supprimée") && told.text().contains("Annuler la suppression"), "{}", told.text());
+    assert_eq!(get(&server, "/wiki/brouillon/deleted", &[("Authorization", &auth)]).await.status, 404, "not deleted");
+    // Only maintainers undo it.
+    for (who, status) in [(None, 404), (Some(eb.as_str()), 403)] {
+        let h: Vec<(&str, &str)> = who.map(|a| ("Authorization", a)).into_iter().chain([FORM]).collect();
+        assert_eq!(request(&server, "POST", "/wiki/publiee/undelete", &h, "csrf=").await.status, status);
+    }
+    assert_eq!(get(&server, "/wiki/publiee", &[]).await.status, 404);
+    let undone = request(&server, "POST", "/wiki/publiee/undelete", &[("Authorization", &auth), FORM], "csrf=").await;
+    assert_eq!((undone.status, undone.header("location")), (303, Some("/wiki/publiee")));
+    // Published again, as readers saw it.
+    let page = get(&server, "/wiki/publiee", &[]).await;
+    assert!(page.status == 200 && page.text().contains("Texte public."), "{}", page.text());
+    let audit = get(&server, "/audit", &[("Authorization", &auth)]).await.text();
+    assert!(audit.contains("<td>rétablissement</td>"), "{audit}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_maintainers_template_makes_new_pages_that_credit_its_authors() {
+    let (dir, editor, maintainer) = setup();
+    let template = {
+        let store = crate::open_store(dir.path());
+        let mut v = DocView::new_page("Fiche d’atelier");
+        v.body = "## Objectif\n\n## Matériel\n".into();
+        v.tags = vec!["atelier".into()];
+        store.upsert(&v, &Editor::new("léa"), 1).expect("template").0.id
+    };
+    let server = TestServer::start(dir.path(), ServerConfig::default()).await;
+    let (mb, eb) = (format!("Bearer {maintainer}"), format!("Bearer {editor}"));
+    let json = ("Content-Type", "application/json");
+    let mark = format!("/api/documents/{template}/template");
+    let from = format!("/api/documents/{template}/from-template");
+    // Not a template yet: nothing to make from it.
+    assert_eq!(request(&server, "POST", &from, &[("Authorization", &eb), json], "{}").await.status, 422);
+    // Only maintainers choose the templates.
+    assert_eq!(request(&server, "POST", &mark, &[json], "{\"template\":true}").await.status, 403);
+    assert_eq!(request(&server, "POST", &mark, &[("Authorization", &eb), json], "{\"template\":true}").await.status, 403);
+    assert_eq!(request(&server, "POST", &mark, &[("Authorization", &mb), json], "{\"template\":true}").await.status, 204);
+    let listed = get(&server, "/api/templates", &[("Authorization", &eb)]).await;
+    assert_eq!(listed.text(), format!("[{{\"id\":\"{template}\",\"title\":\"Fiche d’atelier\"}}]"));
+    assert_eq!(get(&server, "/api/templates", &[]).await.status, 403);
+    let docs = get(&server, "/api/documents", &[("Authorization", &mb)]).await.text();
+    assert!(docs.contains(&format!("\"id\":\"{template}\",\"kind\":\"page\"")) && docs.contains("\"template\":true"), "{docs}");
+    // Readers do not see a template that is not published.
+    assert_eq!(get(&server, "/wiki/fiche-d-atelier", &[]).await.status, 404);
+    assert!(!get(&server, "/wiki", &[]).await.text().contains("Fiche"));
+    // An editor makes a page from it: a new document, a fresh address.
+    assert_eq!(request(&server, "POST", &from, &[json], "{}").await.status, 403);
+    let made = request(&server, "POST", &from, &[("Authorization", &eb), json], "{\"title\":\"Atelier vélo\"}").await;
+    assert_eq!(made.status, 200, "{}", made.text());
+    let made: serde_json::Value = serde_json::from_slice(&made.body).expect("json");
+    assert_eq!(made["address"], "atelier-velo");
+    let id = cahier_doc::DocId::parse(made["id"].as_str().expect("an id")).expect("a document id");
+    server.stop().await;
+
+    let store = crate::open_store(dir.path());
+    let (doc, _) = store.load_record(&id).expect("load").expect("stored");
+    let (view, _) = cahier_doc::read(&doc, None);
+    assert_eq!((view.title.as_str(), view.body.as_str(), view.tags.as_slice()), ("Atelier vélo", "## Objectif\n\n## Matériel\n", &["atelier".to_owned()][..]));
+    assert_eq!(cahier_app::auth_store::credits(&store, &doc, None).expect("credits"), ["léa"], "the template's author, not eli");
+    let audit = cahier_app::auth_store::audit_log(&store).expect("audit");
+    assert!(audit.iter().any(|e| e.action == "page made from a template" && e.who == "eli"), "{audit:?}");
+    assert!(audit.iter().any(|e| e.action == "template marked" && e.who == "camille"), "{audit:?}");
+}
