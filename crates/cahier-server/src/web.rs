@@ -149,8 +149,7 @@ pub async fn documents(State(state): State<AppState>, headers: HeaderMap) -> Res
         return (StatusCode::UNAUTHORIZED, "log in first").into_response();
     }
     let listed = blocking(&state.store, |store| {
-        let templates: std::collections::HashSet<DocId> =
-            cahier_app::templates::templates(store)?.into_iter().map(|t| t.id).collect();
+        let templates: std::collections::HashSet<DocId> = cahier_app::templates::templates(store)?.into_iter().map(|t| t.id).collect();
         Ok((store.list()?, crate::publication::deleted_ids(store)?, templates))
     })
     .await;

@@ -121,7 +121,11 @@ async fn minutes_show_every_part_prepare_the_next_meeting_and_once_promoted_say_
     server.stop().await;
     let store = crate::open_store(dir.path());
     let page = cahier_doc::DocId::parse(&page).expect("an id");
-    assert_eq!(cahier_app::publication::undelete(&store, &page, "camille", 10).expect("undelete"), Some(false), "back, as the draft it was");
+    assert_eq!(
+        cahier_app::publication::undelete(&store, &page, "camille", 10).expect("undelete"),
+        Some(false),
+        "back, as the draft it was"
+    );
     let log: Vec<(String, String)> = auth_store::audit_log(&store).expect("audit").into_iter().map(|e| (e.action, e.target)).collect();
     let of = |action: &str| log.iter().filter(|(a, _)| a == action).map(|(_, t)| t.as_str()).collect::<Vec<_>>();
     assert_eq!(

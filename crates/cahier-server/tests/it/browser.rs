@@ -214,7 +214,13 @@ async fn a_maintainer_and_a_reader_walk_through_the_wiki_in_chromium() {
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/screenshots/wiki");
     let result = run_node(
         &web.join("tests/wiki.mjs"),
-        &[format!("http://{}", server.addr).as_ref(), shots.as_ref(), page.as_str().as_ref(), "le-jardin".as_ref(), template.as_str().as_ref()],
+        &[
+            format!("http://{}", server.addr).as_ref(),
+            shots.as_ref(),
+            page.as_str().as_ref(),
+            "le-jardin".as_ref(),
+            template.as_str().as_ref(),
+        ],
         240,
     )
     .await;

@@ -385,7 +385,11 @@ async fn a_deleted_page_comes_back_published_when_the_deletion_is_undone() {
     // The maintainer is told, and offered the way back.
     let told = get(&server, "/wiki/publiee/deleted", &[("Authorization", &auth)]).await;
     assert_eq!(told.status, 200);
-    assert!(told.text().contains("<strong>« Publiée »</strong> est supprimée") && told.text().contains("Annuler la suppression"), "{}", told.text());
+    assert!(
+        told.text().contains("<strong>« Publiée »</strong> est supprimée") && told.text().contains("Annuler la suppression"),
+        "{}",
+        told.text()
+    );
     assert_eq!(get(&server, "/wiki/brouillon/deleted", &[("Authorization", &auth)]).await.status, 404, "not deleted");
     // Only maintainers undo it.
     for (who, status) in [(None, 404), (Some(eb.as_str()), 403)] {
@@ -444,7 +448,10 @@ async fn a_maintainers_template_makes_new_pages_that_credit_its_authors() {
     let store = crate::open_store(dir.path());
     let (doc, _) = store.load_record(&id).expect("load").expect("stored");
     let (view, _) = cahier_doc::read(&doc, None);
-    assert_eq!((view.title.as_str(), view.body.as_str(), view.tags.as_slice()), ("Atelier vélo", "## Objectif\n\n## Matériel\n", &["atelier".to_owned()][..]));
+    assert_eq!(
+        (view.title.as_str(), view.body.as_str(), view.tags.as_slice()),
+        ("Atelier vélo", "## Objectif\n\n## Matériel\n", &["atelier".to_owned()][..])
+    );
     assert_eq!(cahier_app::auth_store::credits(&store, &doc, None).expect("credits"), ["léa"], "the template's author, not eli");
     let audit = cahier_app::auth_store::audit_log(&store).expect("audit");
     assert!(audit.iter().any(|e| e.action == "page made from a template" && e.who == "eli"), "{audit:?}");
