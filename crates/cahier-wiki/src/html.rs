@@ -108,7 +108,8 @@ pub fn date(lang: Lang, zone: &jiff::tz::TimeZone, ms: i64) -> String {
     match lang {
         Lang::Fr => {
             let day = if z.day() == 1 { "1er".to_owned() } else { z.day().to_string() };
-            format!("{day} {} {} à {} h {:02}{utc}", MOIS[month], z.year(), z.hour(), z.minute())
+            // No-break spaces keep "8 h 24" on one line on a phone.
+            format!("{day} {} {} à {}\u{a0}h\u{a0}{:02}{utc}", MOIS[month], z.year(), z.hour(), z.minute())
         }
         Lang::En => format!("{} {} {} at {:02}:{:02}{utc}", z.day(), MONTHS[month], z.year(), z.hour(), z.minute()),
     }

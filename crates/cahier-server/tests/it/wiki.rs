@@ -384,10 +384,10 @@ async fn the_history_names_sessions_and_versions_by_date_and_people() {
     assert_eq!(
         items,
         [
-            "<time datetime=\"2026-11-20T19:00:00Z\">20 novembre 2026 à 19 h 00 UTC</time> — <strong>Alice</strong>, 1 modification(s) · \
+            "<time datetime=\"2026-11-20T19:00:00Z\">20 novembre 2026 à 19\u{a0}h\u{a0}00 UTC</time> — <strong>Alice</strong>, 1 modification(s) · \
 <span class=\"words\">+1 mot</span>",
-            "<time datetime=\"2026-11-20T18:30:00Z\">20 novembre 2026 à 18 h 30 UTC</time> – \
-<time datetime=\"2026-11-20T18:31:00Z\">20 novembre 2026 à 18 h 31 UTC</time> — <strong>Alice, Bruno</strong>, 2 modification(s) · \
+            "<time datetime=\"2026-11-20T18:30:00Z\">20 novembre 2026 à 18\u{a0}h\u{a0}30 UTC</time> – \
+<time datetime=\"2026-11-20T18:31:00Z\">20 novembre 2026 à 18\u{a0}h\u{a0}31 UTC</time> — <strong>Alice, Bruno</strong>, 2 modification(s) · \
 <span class=\"words\">+7 mots</span>",
         ],
         "newest first"
@@ -399,7 +399,7 @@ async fn the_history_names_sessions_and_versions_by_date_and_people() {
     assert_ne!(link, older);
     let v = get(&server, &format!("/wiki/cour/history?version={older}"), &[("Authorization", &auth)]).await.text();
     assert!(
-        v.contains("Version du <time datetime=\"2026-11-20T18:31:00Z\">20 novembre 2026 à 18 h 31 UTC</time>, par Alice, Bruno"),
+        v.contains("Version du <time datetime=\"2026-11-20T18:31:00Z\">20 novembre 2026 à 18\u{a0}h\u{a0}31 UTC</time>, par Alice, Bruno"),
         "{v}"
     );
     assert!(v.contains("Ajout de Bruno.") && !v.contains("Fin."), "{v}");

@@ -168,10 +168,10 @@ fn dates_read_as_french_and_english_readers_write_them_in_the_servers_zone() {
     // 2026-12-01T07:24Z, 2026-07-14T20:05Z
     let (december, july) = (1_796_109_840_000, 1_784_059_500_000);
     let cases = [
-        (Lang::Fr, &paris, december, "1er décembre 2026 à 8 h 24"),
+        (Lang::Fr, &paris, december, "1er décembre 2026 à 8\u{a0}h\u{a0}24"),
         (Lang::En, &paris, december, "1 December 2026 at 08:24"),
-        (Lang::Fr, &paris, july, "14 juillet 2026 à 22 h 05"),
-        (Lang::Fr, &utc, december, "1er décembre 2026 à 7 h 24 UTC"),
+        (Lang::Fr, &paris, july, "14 juillet 2026 à 22\u{a0}h\u{a0}05"),
+        (Lang::Fr, &utc, december, "1er décembre 2026 à 7\u{a0}h\u{a0}24 UTC"),
     ];
     for (lang, zone, ms, expected) in cases {
         assert_eq!(date(lang, zone, ms), expected);
