@@ -6,12 +6,14 @@
 //! - [`write`] creates documents and brings them in line with a view, as small changes;
 //! - [`history`] lists versions, groups them into editing sessions and diffs them;
 //! - [`attribution`] computes who wrote the text that survives, from the CRDT itself;
+//! - [`comments`] reads the comments on the notes (never part of the view, never published);
 //! - [`moments`] groups the history into moments for the editor's timeslider;
 //! - [`markdown`] is the `.md` file format with YAML front matter (export and import).
 //!
 //! This crate is pure: no IO, no clock, no threads. Times and authors come in as arguments.
 
 pub mod attribution;
+pub mod comments;
 pub mod history;
 pub mod id;
 pub mod markdown;

@@ -83,6 +83,10 @@ impl<'a> Reader<'a> {
         };
         let view =
             DocView { kind, schema_version, title, slug, body, tags, license, status, created_ms, updated_ms, imported_credits, minutes };
+        // Comments are not part of the view (nothing that renders for readers
+        // sees them); what is wrong with them is reported all the same.
+        let (_, comment_problems) = crate::comments::comments(self.doc, self.heads);
+        self.problems.extend(comment_problems);
         (view, self.problems)
     }
 

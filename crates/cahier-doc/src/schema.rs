@@ -24,6 +24,8 @@ pub mod key {
     pub const CREATED_AT: &str = "createdAt";
     pub const UPDATED_AT: &str = "updatedAt";
     pub const IMPORTED_CREDITS: &str = "importedCredits";
+    /// Comments on the notes (`comments.rs`), never published.
+    pub const COMMENTS: &str = "comments";
     // minutes only
     pub const STARTS_AT: &str = "startsAt";
     pub const PLACE: &str = "place";
@@ -37,6 +39,10 @@ pub mod key {
     pub const OWNER: &str = "owner";
     pub const DUE: &str = "due";
     pub const DONE: &str = "done";
+    // inside a comment (with `text` and `createdAt`)
+    pub const START: &str = "start";
+    pub const END: &str = "end";
+    pub const RESOLVED: &str = "resolved";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -201,3 +201,45 @@ fn person_salt() -> &'static str {
         cahier_auth::new_secret(b)
     })
 }
+
+/// `GET /api/documents/ID/comments`: who wrote each comment on the notes and
+/// who resolved it, for the editor's comment list, from the same binding of
+/// actors to people as the colours (a comment stores no name: nobody can
+/// sign one for someone else). Only ids and people: the comments themselves
+/// reach the editor with the document.
+#[derive(Serialize)]
+pub(crate) struct CommentPeople {
+    heads: Vec<String>,
+    comments: Vec<CommentOut>,
+}
+
+#[derive(Serialize)]
+struct CommentOut {
+    id: String,
+    author: Option<Person>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resolved_by: Option<Person>,
+}
+
+/// Readable by the same people as the authorship colours.
+pub async fn comments(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    let doc = match readable(&state, &headers, &id).await {
+        Ok(doc) => doc,
+        Err(refused) => return refused,
+    };
+    answer(&state, &id, move |store| comment_people(store, &doc)).await
+}
+
+fn comment_people(store: &Store, id: &DocId) -> cahier_app::Result<Option<CommentPeople>> {
+    let Some((doc, _)) = store.load_record(id)? else { return Ok(None) };
+    let names = Names::load(store, &doc)?;
+    let comments = cahier_doc::comments::comment_writers(&doc, &|actor| names.bound(actor))
+        .into_iter()
+        .map(|(id, author, resolver)| CommentOut {
+            id,
+            author: author.map(|w| names.person(&w)),
+            resolved_by: resolver.map(|w| names.person(&w)),
+        })
+        .collect();
+    Ok(Some(CommentPeople { heads: doc.get_heads().iter().map(|h| h.to_string()).collect(), comments }))
+}

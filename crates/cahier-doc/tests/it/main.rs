@@ -2,6 +2,7 @@
 //! views, history, credits and Markdown files.
 
 mod attribution;
+mod comments;
 mod fuzz;
 mod history;
 mod markdown;

@@ -228,9 +228,9 @@ proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
     /// Whatever values sit under the schema's keys, reading gives a view.
     #[test]
-    fn reading_any_root_values_never_panics(values in proptest::collection::vec((0usize..16, 0u8..8, ".{0,12}"), 0..20)) {
+    fn reading_any_root_values_never_panics(values in proptest::collection::vec((0usize..17, 0u8..8, ".{0,12}"), 0..20)) {
         let keys = ["kind", "schemaVersion", "title", "slug", "body", "tags", "license", "status",
-            "createdAt", "updatedAt", "participants", "actions", "agenda", "decisions", "startsAt", "importedCredits"];
+            "createdAt", "updatedAt", "participants", "actions", "agenda", "decisions", "startsAt", "importedCredits", "comments"];
         let mut doc = cahier_doc::empty();
         let mut tx = doc.transaction();
         tx.put(&ROOT, "kind", "minutes").expect("put");

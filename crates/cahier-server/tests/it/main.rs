@@ -6,6 +6,7 @@ mod app;
 mod attacks;
 mod authorship;
 mod browser;
+mod comments;
 mod disk_full;
 mod engine;
 mod files;
