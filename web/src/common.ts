@@ -1,10 +1,13 @@
 // What the views share: the document and session types, small DOM helpers,
 // and the header every page carries.
 
+import type { ImmutableString } from "@automerge/automerge"
 import type { Repo } from "@automerge/automerge-repo"
 import { lang, setLang, t } from "./i18n"
 
 export type Action = { text: string; owner: string; due: string; done: boolean }
+/** A comment on the notes (comments.ts): plain strings, not collaborative text. */
+export type StoredComment = { start: ImmutableString | string; end: ImmutableString | string; text: ImmutableString | string; createdAt?: Date; resolved?: boolean }
 export type CahierDoc = {
   kind: "page" | "minutes"
   schemaVersion: number
@@ -24,6 +27,7 @@ export type CahierDoc = {
   agenda?: string[]
   decisions?: string[]
   actions?: Action[]
+  comments?: Record<string, StoredComment>
 }
 
 export type Session = {

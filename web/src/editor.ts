@@ -1,6 +1,7 @@
 // One document in the editor: its fields, the notes in CodeMirror (bound to
 // the document through binding.ts), presence and cursors, the saved state
-// (the server's heads against ours), the preview, and the invite panel.
+// (the server's heads against ours), the preview, the comments (comments.ts)
+// and the invite panel.
 //
 // `editorView` returns at once ("Connexion…") and fills itself in once the
 // document is here. Everything it starts beyond its own elements (listeners on
@@ -15,6 +16,7 @@ import { EditorView } from "@codemirror/view"
 import { basicSetup } from "codemirror"
 import { authorshipColours } from "./authorship"
 import { bindInput, codeMirrorText } from "./binding"
+import { commentsPanel } from "./comments"
 import { type CahierDoc, type Ctx, type Session, type View, colorFor, formatWhen, h, header, labelled, personLabel, slugify, wide } from "./common"
 import { type RemoteCursor, plainColor, remoteCursors, setRemoteCursors } from "./cursors"
 import { keepOnDevice } from "./device"
@@ -232,6 +234,7 @@ async function fill(ctx: Ctx, id: DocumentId, element: HTMLElement, status: HTML
   // Images and PDFs: the button, a drop or a paste (those who may write).
   const upload = readOnly ? undefined : uploader(id, session.csrf, signal)
   const authors = authorshipColours(handle, id, ["body"])
+  const comments = commentsPanel(handle, id, readOnly, signal)
   const view = new EditorView({
     doc: body.text,
     parent: cmHost,
@@ -245,6 +248,7 @@ async function fill(ctx: Ctx, id: DocumentId, element: HTMLElement, status: HTML
       EditorView.contentAttributes.of({ "aria-labelledby": "body-label", "aria-multiline": "true" }),
       body.extension,
       authors.extension,
+      comments.extension,
       remoteCursors(self),
       EditorView.updateListener.of((u) => {
         if (u.selectionSet || u.docChanged) sendCursor()
@@ -252,11 +256,12 @@ async function fill(ctx: Ctx, id: DocumentId, element: HTMLElement, status: HTML
       }),
     ],
   })
-  cleanups.push(() => view.destroy(), () => authors.dispose())
+  cleanups.push(() => view.destroy(), () => authors.dispose(), () => comments.dispose())
 
   authors.attach(view)
+  comments.attach(view)
   const notesTools = h("div", { class: "notes-tools" })
-  const bar = readOnly ? undefined : toolbar(() => view, signal, upload)
+  const bar = readOnly ? undefined : toolbar(() => view, signal, upload, comments.button ? [comments.button] : [])
   if (bar) notesTools.append(bar)
   notesTools.append(authors.element)
   // The timeslider shows the past notes in the live notes' place.
@@ -415,7 +420,7 @@ async function fill(ctx: Ctx, id: DocumentId, element: HTMLElement, status: HTML
     main.append(
       publication,
       meeting,
-      h("section", { class: "notes" }, cmLabel, notesTools, slider.panel, cmHost),
+      h("div", { class: "notes-row" }, h("section", { class: "notes" }, cmLabel, notesTools, slider.panel, cmHost), comments.element),
       previewSection,
       h("section", { "aria-labelledby": "h-decisions" }, h("h2", { id: "h-decisions" }, t.decisions), decisions.element),
       h("section", { "aria-labelledby": "h-actions" }, h("h2", { id: "h-actions" }, t.actions), actions.element),
@@ -438,7 +443,8 @@ async function fill(ctx: Ctx, id: DocumentId, element: HTMLElement, status: HTML
       labelled(t.slug, slugInput),
       labelled(t.tags, tags),
       publication,
-      h("div", { class: "split" }, h("section", { class: "notes" }, cmLabel, notesTools, slider.panel, cmHost), previewSection),
+      // Beside the notes: their comments, then the preview.
+      h("div", { class: "split" }, h("section", { class: "notes" }, cmLabel, notesTools, slider.panel, cmHost), h("div", { class: "beside" }, comments.element, previewSection)),
     )
   }
   main.append(h("aside", { "aria-labelledby": "h-present", class: "presence" }, h("h2", { id: "h-present" }, t.present), peopleToggle, peopleList))

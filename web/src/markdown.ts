@@ -1,5 +1,6 @@
 // Markdown for people who do not know Markdown: a small toolbar above the
-// notes (heading, bold, list, quote, link, checkbox, image: `upload.ts`) and the Enter key doing
+// notes (heading, bold, list, quote, link, checkbox, comment: `comments.ts`,
+// image: `upload.ts`) and the Enter key doing
 // what minute-takers expect.
 //
 // - Enter on an empty list item, task or quote line ends it: its marker goes,
@@ -113,7 +114,7 @@ export function friendlyMarkdown(): Extension {
  * for the whole bar (the button used last), arrow keys, Home and End moving
  * between them (ARIA's toolbar pattern, with a roving tabindex), with
  * "Ajouter une image" when files may be uploaded. */
-export function toolbar(view: () => EditorView | undefined, signal: AbortSignal, upload?: Uploader): HTMLElement {
+export function toolbar(view: () => EditorView | undefined, signal: AbortSignal, upload?: Uploader, extra: HTMLButtonElement[] = []): HTMLElement {
   const bar = document.createElement("div")
   bar.className = "md-toolbar"
   bar.id = "md-toolbar"
@@ -175,6 +176,12 @@ export function toolbar(view: () => EditorView | undefined, signal: AbortSignal,
     },
     { signal },
   )
+  // Other tools of the notes ("Commenter"), in the same Tab stop.
+  for (const b of extra) {
+    b.tabIndex = -1
+    b.addEventListener("focus", () => rove(b), { signal })
+    bar.append(b)
+  }
   if (upload) {
     const add = addImageButton(view, upload, signal)
     for (const b of add.querySelectorAll("button")) {

@@ -245,4 +245,44 @@ async fn a_maintainer_and_a_reader_walk_through_the_wiki_in_chromium() {
     for shot in ["02-new-page-choices", "04-unpublished-changes", "06-history", "08-reader-page-390", "11-deleted-undo-offered"] {
         assert!(shots.join(format!("{shot}.png")).exists(), "{shot}.png");
     }
+
+/// Comments in real Chromium (`web/tests/comments.mjs`): Camille (wide
+/// screen) comments a passage; Léa (390 px) sees it live under Camille's
+/// name, types before and inside the passage, and Camille's highlight
+/// follows it; Léa resolves it, Camille sees it resolved by Léa; the deleted
+/// passage leaves the comment, "passage supprimé". Here: the store holds the
+/// comment as the schema says, written by Camille's account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_comment_follows_its_passage_between_two_people_and_is_resolved_in_chromium() {
+    let web = web_dir();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let id = {
+        let store = crate::open_store(&data);
+        crate::token_in(&store, "camille", Role::Maintainer);
+        crate::token_in(&store, "lea", Role::Editor);
+        let mut view = cahier_doc::DocView::new_minutes("Conseil de l’école");
+        view.body = "Nous avons décidé de repeindre la salle en bleu.\n\nProchaine réunion en mars.\n".to_owned();
+        store.upsert(&view, &cahier_doc::Editor::new("test"), 1).expect("minutes").0.id
+    };
+    let config = ServerConfig { web_dir: web.join("dist"), ..ServerConfig::default() };
+    let server = TestServer::start(&data, config).await;
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/screenshots/comments");
+    let result = run_node(&web.join("tests/comments.mjs"), &[format!("http://{}", server.addr).as_ref(), shots.as_ref(), id.as_str().as_ref()], 240).await;
+    server.stop().await;
+
+    let store = crate::open_store(&data);
+    let (doc, _) = store.load_record(&id).expect("load").expect("the minutes are stored");
+    let (view, problems) = cahier_doc::read(&doc, None);
+    assert!(problems.is_empty(), "the browser wrote the schema: {problems:?}");
+    assert!(view.body.starts_with("Hier, Nous avons décidé de  en bleu."), "{:?}", view.body);
+    let (comments, _) = cahier_doc::comments::comments(&doc, None);
+    let [c] = &comments[..] else { panic!("one comment stored: {comments:?}") };
+    assert_eq!(Some(c.id.as_str()), result["id"].as_str());
+    assert_eq!(c.text, "Quelle couleur exactement ?");
+    assert!(!c.resolved, "reopened last");
+    assert_eq!(cahier_doc::comments::passage(&doc, None, c), Some(None), "its passage is gone");
+    let names = cahier_app::auth_store::actor_identities(&store).expect("bindings");
+    let writers = cahier_doc::comments::comment_writers(&doc, &|actor| names.get(actor).cloned());
+    assert_eq!(writers[0].1, Some(cahier_doc::Writer::Bound("account:camille".into())), "written by Camille's account");
 }

@@ -1,0 +1,146 @@
+// Comments on the notes, in a real Chromium, two people on one set of minutes:
+// Camille (a wide screen) selects a passage by keyboard and comments it with
+// Ctrl+Alt+M; Léa (a 390 px phone) sees the comment live, under Camille's
+// name, below the notes; she types before the passage and inside it, and
+// Camille's highlight still covers the passage, grown by Léa's word; a click
+// on the comment puts Camille's selection on it; Léa resolves it, Camille
+// sees it resolved by Léa; Léa deletes the passage, the comment stays,
+// "passage supprimé". Run by the server's Rust test `browser::comments…`,
+// which made the minutes and checks what the server stored.
+//
+//   node tests/comments.mjs BASE_URL SCREENSHOT_DIR DOC_ID
+//
+// Prints one JSON line: the comment's id and the notes as they ended.
+
+import { WAIT, check, launch, logIn, waitState } from "./harness.mjs"
+import { mkdirSync } from "node:fs"
+
+const [base, shots, docId] = process.argv.slice(2)
+mkdirSync(shots, { recursive: true })
+const browser = await launch()
+const errors = []
+const PASSAGE = "repeindre la salle"
+const COMMENT = "Quelle couleur exactement ?"
+
+/** The text the comment highlights in the notes (what a person sees marked),
+ * without the other people's carets drawn inside it. */
+const highlighted = () =>
+  Array.from(document.querySelectorAll(".cm-content .cm-comment"))
+    .map((el) => {
+      const copy = el.cloneNode(true)
+      for (const w of copy.querySelectorAll(".cm-remote-caret, .cm-widgetBuffer")) w.remove()
+      return copy.textContent
+    })
+    .join("")
+const notes = () => Array.from(document.querySelectorAll(".cm-content .cm-line")).map((l) => l.textContent).join("\n")
+
+/** Moves the caret to `pos` in the notes, by keyboard, from their start. */
+async function caretAt(page, pos) {
+  await page.click(".cm-content")
+  await page.keyboard.press("Control+Home")
+  for (let i = 0; i < pos; i++) await page.keyboard.press("ArrowRight")
+}
+
+try {
+  const a = await logIn(browser, base, "camille", errors, { next: `/edit/${docId}`, viewport: { width: 1280, height: 900 } })
+  const b = await logIn(browser, base, "lea", errors, { next: `/edit/${docId}`, viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true })
+  for (const p of [a.page, b.page]) await p.waitForFunction((s) => document.querySelector(".cm-content")?.textContent?.includes(s), PASSAGE, { timeout: WAIT })
+
+  // Camille selects the passage by keyboard and comments it (Ctrl+Alt+M).
+  const text0 = await a.page.evaluate(notes)
+  const at = text0.indexOf(PASSAGE)
+  check(at > 0, `the passage is in the notes: ${JSON.stringify(text0)}`)
+  check((await a.page.textContent("#comment-button"))?.includes("Commenter"), "the toolbar's button says Commenter")
+  await caretAt(a.page, at)
+  for (let i = 0; i < PASSAGE.length; i++) await a.page.keyboard.press("Shift+ArrowRight")
+  await a.page.keyboard.press("Control+Alt+m")
+  await a.page.waitForSelector("#comment-form:not([hidden])", { timeout: WAIT })
+  check((await a.page.evaluate(() => document.activeElement?.id)) === "comment-text", "the comment's field has the focus")
+  check((await a.page.textContent("#comment-form-quote"))?.includes(PASSAGE), "the form names the passage")
+  await a.page.keyboard.type(COMMENT)
+  await a.page.keyboard.press("Control+Enter")
+  await a.page.waitForFunction((s) => document.querySelector("#comment-list .comment-text")?.textContent === s, COMMENT, { timeout: WAIT })
+  check((await a.page.evaluate(highlighted)) === PASSAGE, `the passage is highlighted: ${await a.page.evaluate(highlighted)}`)
+  // Who wrote it comes from the server (the account's actor), in French dates.
+  await a.page.waitForFunction(() => document.querySelector("#comment-list .comment-author")?.textContent === "camille", null, { timeout: WAIT })
+  check(/\d{4}/.test((await a.page.textContent("#comment-list time")) ?? ""), "the comment says when")
+
+  // Léa sees it live, with Camille's name, below the notes on her phone.
+  await b.page.waitForFunction((s) => document.querySelector("#comment-list .comment-text")?.textContent === s, COMMENT, { timeout: WAIT })
+  await b.page.waitForFunction(() => document.querySelector("#comment-list .comment-author")?.textContent === "camille", null, { timeout: WAIT })
+  await b.page.waitForFunction((s) => document.querySelector("#comment-list .comment-goto")?.textContent === s, PASSAGE, { timeout: WAIT })
+  const below = await b.page.evaluate(() => {
+    const n = document.querySelector("#body-editor").getBoundingClientRect()
+    const c = document.querySelector("#comments").getBoundingClientRect()
+    return c.top >= n.bottom && c.left >= 0 && c.right <= innerWidth
+  })
+  check(below, "on a phone the comments come below the notes, within the screen's width")
+  const beside = await a.page.evaluate(() => {
+    const n = document.querySelector("#body-editor").getBoundingClientRect()
+    const c = document.querySelector("#comments").getBoundingClientRect()
+    return c.left >= n.right && c.top < n.bottom
+  })
+  check(beside, "on a wide screen the comments are beside the notes")
+  check((await b.page.evaluate(highlighted)) === PASSAGE, "Léa sees the passage highlighted")
+
+  // Léa types before the passage, then inside it.
+  await caretAt(b.page, 0)
+  await b.page.keyboard.type("Hier, ")
+  await caretAt(b.page, at + "Hier, ".length + "repeindre ".length)
+  await b.page.keyboard.type("toute ")
+  // Her caret leaves the passage (others' carets are drawn where they are).
+  await b.page.keyboard.press("Control+End")
+  const grown = "repeindre toute la salle"
+  await a.page.waitForFunction((s) => document.querySelector(".cm-content")?.textContent?.includes(s), `Hier, Nous`, { timeout: WAIT })
+  await a.page.waitForFunction((s) => document.querySelector(".cm-content")?.textContent?.includes(s), grown, { timeout: WAIT })
+  await a.page.waitForFunction((s) => document.querySelector("#comment-list .comment-goto")?.textContent === s, grown, { timeout: WAIT })
+  const onA = await a.page.evaluate(highlighted)
+  check(onA === grown, `Camille's highlight follows the passage: ${JSON.stringify(onA)}`)
+  check((await b.page.evaluate(highlighted)) === grown, "and Léa's")
+
+  // A click on the comment selects its passage in Camille's notes.
+  await a.page.click("#comment-list .comment-goto")
+  await a.page
+    .waitForFunction((s) => document.activeElement?.closest(".cm-editor") && getSelection()?.toString() === s, grown, { timeout: WAIT })
+    .catch(async () => check(false, `the click selects the passage: ${JSON.stringify(await a.page.evaluate(() => getSelection()?.toString()))}`))
+  await a.page.screenshot({ path: `${shots}/comments-wide.png`, fullPage: true })
+
+  // Léa resolves it (by keyboard); Camille sees it resolved, by Léa.
+  await b.page.focus("#comment-list .comment-resolve")
+  await b.page.keyboard.press("Enter")
+  await b.page.waitForSelector('#comment-list li[data-state="resolved"] .comment-reopen', { timeout: WAIT })
+  check((await b.page.evaluate(() => document.activeElement?.className)) === "comment-reopen", "the focus stays on the comment's button, now Rouvrir")
+  await a.page.waitForSelector('#comment-list li[data-state="resolved"]', { timeout: WAIT })
+  await a.page.waitForFunction(() => document.querySelector("#comment-list .comment-resolved")?.textContent === "Résolu par lea", null, { timeout: WAIT })
+  check((await a.page.textContent("#comment-list .comment-reopen")) === "Rouvrir", "Camille may reopen it")
+  check((await a.page.evaluate(highlighted)) === "", "a resolved comment no longer highlights its passage")
+  await b.page.screenshot({ path: `${shots}/comments-phone-resolved.png`, fullPage: true })
+
+  // Camille reopens it; Léa deletes the whole passage: the comment stays, detached.
+  await a.page.click("#comment-list .comment-reopen")
+  await b.page.waitForSelector('#comment-list li[data-state="open"]', { timeout: WAIT })
+  const now = await b.page.evaluate(notes)
+  const from = now.indexOf(grown)
+  await caretAt(b.page, from)
+  for (let i = 0; i < grown.length; i++) await b.page.keyboard.press("Shift+ArrowRight")
+  await b.page.keyboard.press("Delete")
+  await a.page.waitForSelector('#comment-list li[data-state="detached"]', { timeout: WAIT })
+  check((await a.page.textContent("#comment-list .comment-detached")) === "passage supprimé", "the comment says its passage is gone")
+  check((await a.page.textContent("#comment-list .comment-text")) === COMMENT, "and keeps its text")
+  check((await a.page.evaluate(highlighted)) === "", "nothing is highlighted")
+  await a.page.screenshot({ path: `${shots}/comments-detached.png`, fullPage: true })
+
+  await waitState(a.page, "saved")
+  await waitState(b.page, "saved")
+  const id = await a.page.getAttribute("#comment-list li", "data-comment")
+  check(errors.length === 0, `no script errors: ${errors.join("; ")}`)
+  console.log(JSON.stringify({ ok: true, id, comment: COMMENT, notes: await a.page.evaluate(notes) }))
+} catch (e) {
+  console.error(`comments test failed: ${e.stack ?? e}`)
+  for (const ctx of browser.contexts()) {
+    for (const p of ctx.pages()) await p.screenshot({ path: `${shots}/comments-failure-${Date.now()}.png`, fullPage: true }).catch(() => {})
+  }
+  process.exitCode = 1
+} finally {
+  await browser.close()
+}
