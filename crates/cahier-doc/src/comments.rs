@@ -122,7 +122,14 @@ pub fn passage(doc: &Automerge, heads: Option<&[ChangeHash]>, comment: &Comment)
 /// Adds a comment on `from..to` of the notes (UTF-16 code units, not empty),
 /// in one commit by `editor`, under the id `id` (16 hex digits from bytes the
 /// caller brings). What the editor does, for tests and tools.
-pub fn add(doc: &mut Automerge, editor: &crate::Editor, now_ms: i64, id: [u8; 8], range: std::ops::Range<usize>, text: &str) -> Result<String, AddError> {
+pub fn add(
+    doc: &mut Automerge,
+    editor: &crate::Editor,
+    now_ms: i64,
+    id: [u8; 8],
+    range: std::ops::Range<usize>,
+    text: &str,
+) -> Result<String, AddError> {
     let body = crate::write::body_obj(doc, None).ok_or(AddError::NoNotes)?;
     if range.is_empty() || range.end > doc.length(&body) {
         return Err(AddError::Range);

@@ -2,7 +2,7 @@
 //! through everyone's edits, stay when it is deleted, and read bounded.
 
 use automerge::{ObjType, ROOT, ReadDoc, transaction::Transactable};
-use cahier_doc::comments::{self, MAX_COMMENTS, MAX_COMMENT_TEXT};
+use cahier_doc::comments::{self, MAX_COMMENT_TEXT, MAX_COMMENTS};
 use cahier_doc::{Editor, Writer};
 
 use crate::{T0, create, page, replica, splice_body};
@@ -32,8 +32,15 @@ fn find(text: &str, s: &str) -> usize {
 fn a_comment_follows_its_passage_through_concurrent_edits_and_stays_when_it_is_deleted() {
     let mut camille = create(&page("Salle", NOTES), "camille", T0);
     let from = at("repeindre");
-    let id = comments::add(&mut camille, &Editor::new("camille"), T0 + 1000, [7; 8], from..from + "repeindre la salle".len(), "Quelle couleur ?")
-        .expect("comment");
+    let id = comments::add(
+        &mut camille,
+        &Editor::new("camille"),
+        T0 + 1000,
+        [7; 8],
+        from..from + "repeindre la salle".len(),
+        "Quelle couleur ?",
+    )
+    .expect("comment");
     assert_eq!(id, "0707070707070707");
     assert_eq!(passage(&camille).as_deref(), Some("repeindre la salle"));
 

@@ -268,7 +268,9 @@ async fn a_comment_follows_its_passage_between_two_people_and_is_resolved_in_chr
     let config = ServerConfig { web_dir: web.join("dist"), ..ServerConfig::default() };
     let server = TestServer::start(&data, config).await;
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/screenshots/comments");
-    let result = run_node(&web.join("tests/comments.mjs"), &[format!("http://{}", server.addr).as_ref(), shots.as_ref(), id.as_str().as_ref()], 240).await;
+    let result =
+        run_node(&web.join("tests/comments.mjs"), &[format!("http://{}", server.addr).as_ref(), shots.as_ref(), id.as_str().as_ref()], 240)
+            .await;
     server.stop().await;
 
     let store = crate::open_store(&data);

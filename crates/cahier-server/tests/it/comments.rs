@@ -111,7 +111,10 @@ async fn comments_on_a_published_page_reach_no_reader_and_no_export() {
     assert!(get(&server, "/search?q=tomates", &[]).await.text().contains("/wiki/potager"), "search finds the page");
     for word in [SECRET, REPLY, "lesquelles"] {
         // (The results page repeats the query, not the comment.)
-        assert!(get(&server, &format!("/search?q={word}"), &[]).await.text().contains("Aucun résultat"), "search finds no comment ({word})");
+        assert!(
+            get(&server, &format!("/search?q={word}"), &[]).await.text().contains("Aucun résultat"),
+            "search finds no comment ({word})"
+        );
     }
 
     // The exports a maintainer downloads, and the folder `cahier export` writes.
@@ -156,7 +159,8 @@ async fn a_comments_author_is_whoever_wrote_its_text_as_the_server_bound_them() 
     let r = get(&server, &path, &[("Authorization", &format!("Bearer {editor}"))]).await;
     assert_eq!(r.status, 200);
     let body: serde_json::Value = serde_json::from_str(&r.text()).expect("json");
-    let names: Vec<&str> = body["comments"].as_array().expect("comments").iter().map(|c| c["author"]["name"].as_str().expect("a name")).collect();
+    let names: Vec<&str> =
+        body["comments"].as_array().expect("comments").iter().map(|c| c["author"]["name"].as_str().expect("a name")).collect();
     assert_eq!(names, ["Camille Martin", "léa"]);
     assert!(!r.text().contains("Oui") && !r.text().contains("Non"), "names only, not the comments: {}", r.text());
     server.stop().await;
