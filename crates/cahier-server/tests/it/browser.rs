@@ -245,6 +245,7 @@ async fn a_maintainer_and_a_reader_walk_through_the_wiki_in_chromium() {
     for shot in ["02-new-page-choices", "04-unpublished-changes", "06-history", "08-reader-page-390", "11-deleted-undo-offered"] {
         assert!(shots.join(format!("{shot}.png")).exists(), "{shot}.png");
     }
+}
 
 /// Comments in real Chromium (`web/tests/comments.mjs`): Camille (wide
 /// screen) comments a passage; Léa (390 px) sees it live under Camille's
