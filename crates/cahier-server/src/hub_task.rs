@@ -127,6 +127,8 @@ struct Shared {
     stop: CancellationToken,
     router: mpsc::Sender<HubEvent>,
     shutdown_grace: Duration,
+    /// The store other nodes share, which carries ephemeral messages to them.
+    nodes: Option<cahier_store::Store>,
 }
 
 pub fn spawn(
@@ -136,6 +138,7 @@ pub fn spawn(
     metrics: Arc<Metrics>,
     stop: CancellationToken,
     policy: AccessPolicy,
+    nodes: Option<cahier_store::Store>,
 ) -> (HubHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(8192);
     let acks: Acks = Default::default();
@@ -150,6 +153,7 @@ pub fn spawn(
         stop,
         router: tx,
         shutdown_grace: config.shutdown_grace,
+        nodes,
     };
     let task = tokio::spawn(run_router(shared, config, rx));
     (handle, task)
@@ -274,6 +278,7 @@ impl RouterTask {
                             close(&c, reason);
                         }
                     }
+                    Output::Forward { doc, message } => self.forward(doc, message),
                     // The router has no other outputs.
                     _ => {}
                 }
@@ -289,12 +294,27 @@ impl RouterTask {
         m.documents_loaded = self.docs.len();
     }
 
+    /// Hands a peer's ephemeral message to the store the other nodes share
+    /// (which only queues it: nothing here waits on the database).
+    fn forward(&mut self, doc: DocId, message: cahier_sync::Ephemeral) {
+        let Some(store) = &self.shared.nodes else { return };
+        let cahier_sync::Ephemeral { sender_id, session_id, count, data } = message;
+        if store.broadcast(cahier_store::Ephemeral { doc, sender_id, session_id, count, data }) {
+            self.shared.metrics.ephemeral_forwarded.fetch_add(1, Ordering::Relaxed);
+        } else {
+            *self.stats.errors.entry("ephemeral_not_forwarded").or_default() += 1;
+        }
+    }
+
     fn route_to(&mut self, doc: DocId, input: DocInput) {
         let (peer, bytes) = match &input {
             DocInput::Sync { conn, msg, .. } => {
                 (*conn, msg.changes.iter().map(<[u8]>::len).sum::<usize>() + msg.have.len() * 64 + msg.heads.len() * 32 + 64)
             }
             DocInput::Ephemeral { conn, data, .. } => (*conn, data.len() + 64),
+            // Counted, so that another node's flood is dropped, not queued,
+            // when the document is far behind.
+            DocInput::Foreign { message } => (0, message.data.len() + 64),
             _ => (0, 0),
         };
         let peer = match peer {
@@ -482,5 +502,7 @@ fn carry_out(
                 let _ = tx.send(result);
             }
         }
+        // Only the router forwards.
+        Output::Forward { .. } => {}
     }
 }

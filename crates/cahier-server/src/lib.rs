@@ -122,8 +122,13 @@ pub async fn run(
     let deleted: access::Deleted =
         Arc::new(std::sync::RwLock::new(publication::deleted_ids(&store).context("reading the deleted documents")?));
     let policy = access::AccessPolicy::new(principals.clone(), deleted.clone(), bindings);
-    let (hub, hub_handle) = hub_task::spawn(sync_config, config.clone(), storage, metrics.clone(), hub_stop.clone(), policy);
-    if let Some(watched) = store.watch() {
+    // Other nodes share the store: their changes and presence come through
+    // its watch, and this node's presence goes to them through it.
+    let watched = store.watch();
+    sync_config.forward_ephemeral = watched.is_some();
+    let nodes = watched.is_some().then(|| store.clone());
+    let (hub, hub_handle) = hub_task::spawn(sync_config, config.clone(), storage, metrics.clone(), hub_stop.clone(), policy, nodes);
+    if let Some(watched) = watched {
         relay_stored(store.clone(), watched, hub.tx.clone()).context("starting the relay of other nodes' changes")?;
     }
     let addr: SocketAddr = listener.local_addr()?;
@@ -223,7 +228,9 @@ pub async fn run(
 }
 
 /// Hands the engine each chunk another node sharing the store committed: it
-/// applies them to the document if it is loaded here, and syncs its peers.
+/// applies them to the document if it is loaded here, and syncs its peers;
+/// and each ephemeral message another node's peer sent, which it relays to
+/// the peers here.
 /// On a thread of its own, as reading the store blocks; it ends when the
 /// engine has.
 fn relay_stored(
@@ -233,6 +240,16 @@ fn relay_stored(
 ) -> std::io::Result<()> {
     std::thread::Builder::new().name("cahier-relay".into()).spawn(move || {
         for event in watched {
+            let event = match event {
+                cahier_store::Watched::Ephemeral(e) => {
+                    // Presence is dropped, not waited for, when the engine is
+                    // this busy: the next one says the same.
+                    let message = cahier_sync::Ephemeral { sender_id: e.sender_id, session_id: e.session_id, count: e.count, data: e.data };
+                    let _ = hub.try_send(hub_task::HubEvent::Input(cahier_sync::Input::Ephemeral { doc: e.doc, message }));
+                    continue;
+                }
+                other => other,
+            };
             let cahier_store::Watched::Appended(cahier_store::Appended { doc, key }) = event else {
                 // Announcements were missed: every document in memory is read
                 // again, and the engine applies what it lacks (a change it

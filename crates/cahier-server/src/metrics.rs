@@ -18,6 +18,8 @@ pub struct Metrics {
     persist_buckets: [AtomicU64; BUCKETS.len()],
     pub slow_readers: AtomicU64,
     pub refused_connections: AtomicU64,
+    /// Peers' ephemeral messages handed to the other nodes sharing the store.
+    pub ephemeral_forwarded: AtomicU64,
     /// When the sync engine last went round its loop (milliseconds since the
     /// epoch); it does at least once a second while it lives.
     pub engine_beat_ms: AtomicU64,
@@ -68,6 +70,12 @@ impl Metrics {
             "TCP connections refused because the connection limit was reached.",
             "counter",
             self.refused_connections.load(Ordering::Relaxed),
+        );
+        gauge(
+            "cahier_ephemeral_forwarded_total",
+            "Presence messages passed on to the other nodes sharing the store.",
+            "counter",
+            self.ephemeral_forwarded.load(Ordering::Relaxed),
         );
         let _ = writeln!(o, "# HELP cahier_errors_total Errors by kind.\n# TYPE cahier_errors_total counter");
         let mut errors = hub.errors.clone();

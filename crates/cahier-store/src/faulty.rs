@@ -127,4 +127,7 @@ impl<S: Storage> Storage for FaultyStorage<S> {
         let injected = self.watch.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         injected.or_else(|| self.inner.watch())
     }
+    fn broadcast(&self, message: crate::Ephemeral) -> bool {
+        self.inner.broadcast(message)
+    }
 }

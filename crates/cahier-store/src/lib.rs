@@ -33,7 +33,7 @@ pub use backup::{Backed, BackupError, Restored, backup, restore, verify};
 pub use check::{Damage, Report, check};
 pub use faulty::FaultyStorage;
 pub use kv::MARKER_FILE;
-pub use migrate::{Migrated, migrate};
+pub use migrate::{Migrated, Step as MigrateStep, migrate};
 pub use postgres_backend::PostgresStorage;
 pub use redb_backend::{REDB_FILE, RedbStorage};
 pub use sled_backend::SledStorage;
@@ -129,6 +129,16 @@ pub trait Storage: Send + Sync {
     fn watch(&self) -> Option<std::sync::mpsc::Receiver<Watched>> {
         None
     }
+    /// Hands an ephemeral message (presence) to the other processes sharing
+    /// this store, whose [`Storage::watch`] reports it as
+    /// [`Watched::Ephemeral`]; never stored. It returns at once (the message
+    /// is queued) and says whether it was taken: `false` when nobody else
+    /// shares the store, the message is too large to carry, or too many wait
+    /// to be sent.
+    fn broadcast(&self, message: Ephemeral) -> bool {
+        let _ = message;
+        false
+    }
     /// Hands `visit` everything the store holds, as of one moment where the
     /// backend can (redb: one read transaction; PostgreSQL: one repeatable-read
     /// transaction; sled: one process holds the store, so nobody writes while
@@ -187,6 +197,8 @@ pub enum Item {
 pub enum Watched {
     /// A chunk another process committed.
     Appended(Appended),
+    /// An ephemeral message another process broadcast ([`Storage::broadcast`]).
+    Ephemeral(Ephemeral),
     /// The watch listens (again): anything committed while it was not
     /// listening went unannounced, so documents in memory should be read
     /// again from the store.
@@ -198,6 +210,22 @@ pub enum Watched {
 pub struct Appended {
     pub doc: DocId,
     pub key: u64,
+}
+
+/// An ephemeral message (automerge-repo's presence) a peer of one server sent
+/// to a document, as that server checked it, on its way to the other servers
+/// sharing the store; see [`Storage::broadcast`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ephemeral {
+    pub doc: DocId,
+    /// The sender's peer id, which its server checked is its connection's.
+    pub sender_id: String,
+    /// The sender's session and its message counter (automerge-repo drops a
+    /// message whose `(sender, session, count)` it has seen).
+    pub session_id: String,
+    pub count: u64,
+    /// The CBOR payload, as the sender sent it.
+    pub data: Vec<u8>,
 }
 
 impl IndexEntry {

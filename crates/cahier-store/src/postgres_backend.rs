@@ -35,9 +35,19 @@
 //! server asks) skips its own. Notifications are hints: one sent while the
 //! listener was disconnected is lost, and a node dying between its commit and
 //! its notification sends none.
+//!
+//! Ephemeral messages (presence) cross nodes the same way, never stored: a
+//! server hands one to [`Storage::broadcast`], which queues it for the
+//! notifier as one payload on the channel [`PRESENCE_CHANNEL`],
+//! `NODE:{"doc", "sender", "session", "count", "data"}` (JSON, the CBOR data
+//! in base64), and the other nodes' listeners report it as
+//! [`crate::Watched::Ephemeral`]. A payload must be shorter than
+//! PostgreSQL's 8000 bytes: a larger message is not taken, nor one past the
+//! [`MAX_PENDING_EPHEMERAL`] waiting to be sent.
 
 use std::panic::AssertUnwindSafe;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -65,6 +75,16 @@ const MIGRATION_LOCK: i64 = 0x6361_6869_6572; // "cahier"
 
 /// The channel on which nodes announce the chunks they appended.
 pub const CHANNEL: &str = "cahier_changes";
+
+/// The channel on which nodes pass on their peers' ephemeral messages.
+pub const PRESENCE_CHANNEL: &str = "cahier_presence";
+
+/// PostgreSQL refuses a notification payload of 8000 bytes or more.
+const MAX_PAYLOAD: usize = 7999;
+
+/// Ephemeral messages waiting for the notifier; more are not taken (the
+/// database is slower than the peers' presence: it is dropped, not queued).
+pub const MAX_PENDING_EPHEMERAL: usize = 256;
 
 /// How long the listener waits for a notification before checking that its
 /// connection is alive, and before reconnecting after a failure.
@@ -94,8 +114,29 @@ pub struct PostgresStorage {
     config: postgres::Config,
     /// This backend's name in the payloads it notifies.
     node: String,
-    /// The appended chunks to announce, for the notifier thread.
-    notify: Mutex<mpsc::Sender<(DocId, u64)>>,
+    /// What to announce, for the notifier thread.
+    notify: Mutex<mpsc::Sender<Hint>>,
+    /// Ephemeral messages queued for the notifier, not yet sent.
+    pending_ephemeral: Arc<AtomicUsize>,
+}
+
+/// What the notifier sends.
+enum Hint {
+    /// A chunk this node appended.
+    Appended(DocId, u64),
+    /// An ephemeral message's payload, on [`PRESENCE_CHANNEL`].
+    Ephemeral(String),
+}
+
+/// An ephemeral message as it travels in a notification.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct EphemeralPayload {
+    doc: String,
+    sender: String,
+    session: String,
+    count: u64,
+    /// The CBOR bytes, in base64.
+    data: String,
 }
 
 /// A request for a worker thread; it answers on a channel of its own.
@@ -150,14 +191,15 @@ impl PostgresStorage {
         getrandom::fill(&mut node).map_err(|e| open_err(format!("no randomness: {e}")))?;
         let node: String = node.iter().map(|b| format!("{b:02x}")).collect();
         let (notify, hints) = mpsc::channel();
+        let pending_ephemeral = Arc::new(AtomicUsize::new(0));
         {
-            let (config, node) = (config.clone(), node.clone());
+            let (config, node, pending) = (config.clone(), node.clone(), pending_ephemeral.clone());
             std::thread::Builder::new()
                 .name("cahier-postgres-notify".into())
-                .spawn(move || notifier(&config, &node, &hints))
+                .spawn(move || notifier(&config, &node, &hints, &pending))
                 .map_err(|e| open_err(format!("cannot start the notifier thread: {e}")))?;
         }
-        Ok(PostgresStorage { jobs, storage_id: Mutex::new(storage_id), config, node, notify: Mutex::new(notify) })
+        Ok(PostgresStorage { jobs, storage_id: Mutex::new(storage_id), config, node, notify: Mutex::new(notify), pending_ephemeral })
     }
 
     /// Runs `f` on a worker's connection and waits for its answer. When `f`
@@ -174,14 +216,27 @@ impl PostgresStorage {
     }
 }
 
-/// Sends every hint it is given on [`CHANNEL`], those waiting together in one
+/// Sends every hint it is given (appended chunks on [`CHANNEL`], ephemeral
+/// messages on [`PRESENCE_CHANNEL`]), those waiting together in one
 /// statement, until the backend is dropped. A hint that cannot be sent (no
 /// connection) is dropped: notifications are not the truth.
-fn notifier(config: &postgres::Config, node: &str, hints: &mpsc::Receiver<(DocId, u64)>) {
+fn notifier(config: &postgres::Config, node: &str, hints: &mpsc::Receiver<Hint>, pending: &AtomicUsize) {
     let mut client: Option<Client> = None;
     while let Ok(first) = hints.recv() {
-        let mut payloads = vec![format!("{node}:{}:{}", first.0, first.1)];
-        payloads.extend(hints.try_iter().map(|(doc, key)| format!("{node}:{doc}:{key}")));
+        let (mut channels, mut payloads) = (Vec::new(), Vec::new());
+        for hint in std::iter::once(first).chain(hints.try_iter()) {
+            match hint {
+                Hint::Appended(doc, key) => {
+                    channels.push(CHANNEL);
+                    payloads.push(format!("{node}:{doc}:{key}"));
+                }
+                Hint::Ephemeral(payload) => {
+                    pending.fetch_sub(1, Ordering::Relaxed);
+                    channels.push(PRESENCE_CHANNEL);
+                    payloads.push(payload);
+                }
+            }
+        }
         // PostgreSQL folds identical payloads of one transaction.
         for attempt in 0..2 {
             let conn = match &mut client {
@@ -197,7 +252,8 @@ fn notifier(config: &postgres::Config, node: &str, hints: &mpsc::Receiver<(DocId
                     }
                 },
             };
-            match conn.execute("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p", &[&CHANNEL, &payloads]) {
+            let sql = "SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS t(c, p)";
+            match conn.execute(sql, &[&channels, &payloads]) {
                 Ok(_) => break,
                 Err(e) => {
                     client = None;
@@ -210,13 +266,49 @@ fn notifier(config: &postgres::Config, node: &str, hints: &mpsc::Receiver<(DocId
     }
 }
 
-/// Listens on [`CHANNEL`] and hands every chunk another node appended to
+/// The notification payload of an ephemeral message, or `None` if it would
+/// not fit in one.
+fn ephemeral_payload(node: &str, m: &crate::Ephemeral) -> Option<String> {
+    use base64::Engine as _;
+    // The base64 alone would not fit: not worth encoding.
+    if m.data.len() / 3 * 4 > MAX_PAYLOAD {
+        return None;
+    }
+    let payload = EphemeralPayload {
+        doc: m.doc.to_string(),
+        sender: m.sender_id.clone(),
+        session: m.session_id.clone(),
+        count: m.count,
+        data: base64::engine::general_purpose::STANDARD.encode(&m.data),
+    };
+    let payload = format!("{node}:{}", serde_json::to_string(&payload).ok()?);
+    (payload.len() <= MAX_PAYLOAD).then_some(payload)
+}
+
+/// The ephemeral message in a payload another node sent (`NODE:` taken off).
+fn read_ephemeral(json: &str) -> Option<crate::Ephemeral> {
+    use base64::Engine as _;
+    let p: EphemeralPayload = serde_json::from_str(json).ok()?;
+    Some(crate::Ephemeral {
+        doc: DocId::parse(&p.doc).ok()?,
+        sender_id: p.sender,
+        session_id: p.session,
+        count: p.count,
+        data: base64::engine::general_purpose::STANDARD.decode(p.data).ok()?,
+    })
+}
+
+/// Listens on [`CHANNEL`] and [`PRESENCE_CHANNEL`] and hands every chunk
+/// another node appended, and every ephemeral message it passed on, to
 /// `out`, reconnecting when the connection is lost, until `out`'s receiver is
 /// dropped.
 fn listener(config: &postgres::Config, node: &str, out: &mpsc::Sender<crate::Watched>) {
     let own = format!("{node}:");
     loop {
-        let mut client = match config.connect(NoTls).and_then(|mut c| c.batch_execute(&format!("LISTEN {CHANNEL}")).map(|()| c)) {
+        let mut client = match config
+            .connect(NoTls)
+            .and_then(|mut c| c.batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {PRESENCE_CHANNEL}")).map(|()| c))
+        {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("cahier: cannot listen for other nodes' changes ({}); trying again", describe(&e));
@@ -245,6 +337,17 @@ fn listener(config: &postgres::Config, node: &str, out: &mpsc::Sender<crate::Wat
                     got = true;
                     let payload = n.payload();
                     if payload.starts_with(&own) {
+                        continue;
+                    }
+                    if n.channel() == PRESENCE_CHANNEL {
+                        let message = payload.split_once(':').and_then(|(_, json)| read_ephemeral(json));
+                        let Some(message) = message else {
+                            eprintln!("cahier: an unreadable notification on {PRESENCE_CHANNEL}");
+                            continue;
+                        };
+                        if out.send(crate::Watched::Ephemeral(message)).is_err() {
+                            return;
+                        }
                         continue;
                     }
                     let mut parts = payload.splitn(3, ':').skip(1);
@@ -571,7 +674,7 @@ impl Storage for PostgresStorage {
         let notify = self.notify.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         for write in hints.iter() {
             if let Write::Append { doc, key, .. } = write {
-                let _ = notify.send((doc.clone(), *key));
+                let _ = notify.send(Hint::Appended(doc.clone(), *key));
             }
         }
         Ok(())
@@ -603,6 +706,20 @@ impl Storage for PostgresStorage {
                 None
             }
         }
+    }
+
+    fn broadcast(&self, message: crate::Ephemeral) -> bool {
+        let Some(payload) = ephemeral_payload(&self.node, &message) else { return false };
+        if self.pending_ephemeral.fetch_add(1, Ordering::Relaxed) >= MAX_PENDING_EPHEMERAL {
+            self.pending_ephemeral.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        let notify = self.notify.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if notify.send(Hint::Ephemeral(payload)).is_err() {
+            self.pending_ephemeral.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        true
     }
 
     fn list(&self) -> Result<Vec<IndexEntry>, StorageError> {

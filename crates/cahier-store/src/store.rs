@@ -355,6 +355,12 @@ impl Store {
         self.backend.watch()
     }
 
+    /// An ephemeral message for the other processes sharing this store; see
+    /// [`Storage::broadcast`].
+    pub fn broadcast(&self, message: crate::Ephemeral) -> bool {
+        self.backend.broadcast(message)
+    }
+
     pub fn storage_id(&self) -> Result<String, StorageError> {
         self.backend.storage_id()
     }

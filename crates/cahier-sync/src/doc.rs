@@ -49,6 +49,11 @@ pub enum DocInput {
         session_id: String,
         data: Vec<u8>,
     },
+    /// Another node's peer's ephemeral message, checked by the router, to
+    /// relay to the peers here who may read the document.
+    Foreign {
+        message: crate::hub::Ephemeral,
+    },
     /// The connection is gone.
     PeerLeft {
         conn: ConnId,
@@ -267,6 +272,7 @@ impl<P: Policy> DocEngine<P> {
                 self.sync_in(conn, peer, msg, request, can_write);
             }
             DocInput::Ephemeral { conn, count, session_id, data } => self.ephemeral(conn, count, session_id, data),
+            DocInput::Foreign { message } => self.foreign_ephemeral(message),
             DocInput::PeerLeft { conn } => {
                 self.closed.remove(&conn);
                 if self.peers.remove(&conn).is_some() {
@@ -494,6 +500,31 @@ impl<P: Policy> DocEngine<P> {
                 session_id: session_id.clone(),
                 document_id: self.id.to_string(),
                 data: data.clone(),
+            };
+            self.send(c, &msg);
+        }
+    }
+
+    /// Relays another node's peer's ephemeral message to every peer here who
+    /// may read the document now (asked again: a right may have gone since
+    /// the peer's last message).
+    fn foreign_ephemeral(&mut self, message: crate::hub::Ephemeral) {
+        let targets: Vec<(ConnId, String)> = self
+            .peers
+            .iter()
+            .filter(|(c, p)| {
+                p.info.peer_id != message.sender_id && self.policy.authorize(**c, &p.info.peer_id, &self.id, crate::hub::Access::Read)
+            })
+            .map(|(c, p)| (*c, p.info.peer_id.clone()))
+            .collect();
+        for (c, target_id) in targets {
+            let msg = Message::Ephemeral {
+                sender_id: message.sender_id.clone(),
+                target_id,
+                count: message.count,
+                session_id: message.session_id.clone(),
+                document_id: self.id.to_string(),
+                data: message.data.clone(),
             };
             self.send(c, &msg);
         }

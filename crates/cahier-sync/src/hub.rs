@@ -69,6 +69,15 @@ pub struct Limits {
     pub max_messages_per_second: u32,
     /// A connection that has not sent `join` by then is closed.
     pub handshake_timeout_ms: u64,
+    /// Ephemeral messages (presence) of one connection passed on to the
+    /// other nodes in one second, when nodes share the store
+    /// ([`Config::forward_ephemeral`]); past it they reach this node's peers
+    /// only. Cahier's editor sends at most 20 a second (a caret is sent 50 ms
+    /// after it stops moving) and a heartbeat every 2 seconds.
+    pub max_forwarded_ephemeral_per_connection: u32,
+    /// Ephemeral messages this node passes on to the others in one second,
+    /// all connections together: what one node may make the database carry.
+    pub max_forwarded_ephemeral_per_second: u32,
 }
 
 impl Default for Limits {
@@ -79,6 +88,8 @@ impl Default for Limits {
             max_documents_per_connection: 256,
             max_messages_per_second: 5000,
             handshake_timeout_ms: 10_000,
+            max_forwarded_ephemeral_per_connection: 30,
+            max_forwarded_ephemeral_per_second: 500,
         }
     }
 }
@@ -94,6 +105,9 @@ pub struct Config {
     pub idle_unload_ms: u64,
     /// Incremental chunks before the next save is a full snapshot.
     pub compact_after: usize,
+    /// Other nodes share the store: peers' ephemeral messages go to them too
+    /// ([`Output::Forward`]), within [`Limits`].
+    pub forward_ephemeral: bool,
 }
 
 impl Config {
@@ -104,6 +118,7 @@ impl Config {
             limits: Limits::default(),
             idle_unload_ms: 60_000,
             compact_after: 64,
+            forward_ephemeral: false,
         }
     }
 }
@@ -159,7 +174,26 @@ pub enum Input {
         doc: DocId,
         changes: Vec<u8>,
     },
+    /// An ephemeral message a peer of another node sent to `doc` (several
+    /// nodes sharing one store): relayed to this node's peers of the document
+    /// who may read it, if it is in memory here; never stored.
+    Ephemeral {
+        doc: DocId,
+        message: Ephemeral,
+    },
     Tick,
+}
+
+/// A peer's ephemeral message (automerge-repo's presence) as it travels
+/// between nodes: checked by the node the peer is connected to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ephemeral {
+    /// The sender's peer id: its connection's own, as the router checked.
+    pub sender_id: String,
+    pub session_id: String,
+    pub count: u64,
+    /// The CBOR payload; its presence names the connection's own identity.
+    pub data: Vec<u8>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,6 +237,13 @@ pub enum Output {
         ack: u64,
         result: Result<(), String>,
     },
+    /// Pass this ephemeral message, which a peer here sent to `doc`, on to
+    /// the other nodes sharing the store (their [`Input::Ephemeral`]); only
+    /// when [`Config::forward_ephemeral`] is set.
+    Forward {
+        doc: DocId,
+        message: Ephemeral,
+    },
 }
 
 /// Counters for metrics.
@@ -222,6 +263,12 @@ pub struct Stats {
 /// Presence is a name, a colour and a cursor: a few hundred bytes. Each
 /// ephemeral message is copied to every peer of the document.
 pub const MAX_EPHEMERAL_BYTES: usize = 16 * 1024;
+
+/// The largest ephemeral message passed on to other nodes (with its session
+/// id, at most [`MAX_FORWARDED_SESSION_BYTES`]): a PostgreSQL notification
+/// carries less than 8000 bytes. Larger ones reach this node's peers only.
+pub const MAX_FORWARDED_EPHEMERAL_BYTES: usize = 4096;
+pub const MAX_FORWARDED_SESSION_BYTES: usize = 128;
 
 impl Stats {
     /// Adds another part's counters to these.

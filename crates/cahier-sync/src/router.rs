@@ -13,7 +13,10 @@ use automerge::sync;
 use cahier_doc::DocId;
 
 use crate::doc::{DocInput, PeerInfo};
-use crate::hub::{Access, Config, ConnId, Input, MAX_EPHEMERAL_BYTES, Output, Policy, Stats};
+use crate::hub::{
+    Access, Config, ConnId, Ephemeral, Input, MAX_EPHEMERAL_BYTES, MAX_FORWARDED_EPHEMERAL_BYTES, MAX_FORWARDED_SESSION_BYTES, Output,
+    Policy, Stats,
+};
 use crate::wire::{Message, PROTOCOL_VERSION, PeerMetadata};
 
 /// A `join` is a peer id, versions and a little metadata: a few hundred
@@ -28,6 +31,30 @@ struct Conn {
     window_count: u32,
     /// Wants `remote-heads-changed` for our storage id.
     subscribed: bool,
+    /// Its ephemeral messages passed on to other nodes in this second.
+    forwarded: Window,
+}
+
+/// A count of events in the current second.
+#[derive(Default)]
+struct Window {
+    start: u64,
+    count: u32,
+}
+
+impl Window {
+    /// Counts one more at `now`; `false` if that would pass `max` in this second.
+    fn take(&mut self, now: u64, max: u32) -> bool {
+        if now.saturating_sub(self.start) >= 1000 {
+            self.start = now;
+            self.count = 0;
+        }
+        if self.count >= max {
+            return false;
+        }
+        self.count += 1;
+        true
+    }
 }
 
 pub struct Router<P: Policy> {
@@ -38,11 +65,23 @@ pub struct Router<P: Policy> {
     routes: Vec<(DocId, DocInput)>,
     stats: Stats,
     now: u64,
+    /// Ephemeral messages passed on to other nodes in this second, all
+    /// connections together.
+    forwarded: Window,
 }
 
 impl<P: Policy> Router<P> {
     pub fn new(config: Arc<Config>, policy: Arc<P>) -> Router<P> {
-        Router { config, policy, conns: HashMap::new(), out: Vec::new(), routes: Vec::new(), stats: Stats::default(), now: 0 }
+        Router {
+            config,
+            policy,
+            conns: HashMap::new(),
+            out: Vec::new(),
+            routes: Vec::new(),
+            stats: Stats::default(),
+            now: 0,
+            forwarded: Window::default(),
+        }
     }
 
     pub fn connections(&self) -> Vec<ConnId> {
@@ -82,6 +121,7 @@ impl<P: Policy> Router<P> {
                         window_start: now_ms,
                         window_count: 0,
                         subscribed: false,
+                        forwarded: Window::default(),
                     },
                 );
             }
@@ -95,6 +135,7 @@ impl<P: Policy> Router<P> {
             Input::Deleted { doc } => self.routes.push((doc, DocInput::Deleted)),
             Input::Apply { doc, changes, ack } => self.routes.push((doc, DocInput::Apply { changes, ack })),
             Input::Stored { doc, changes } => self.routes.push((doc, DocInput::Stored { changes })),
+            Input::Ephemeral { doc, message } => self.from_other_node(doc, message),
             Input::Tick => self.tick(),
         }
     }
@@ -316,7 +357,46 @@ impl<P: Policy> Router<P> {
         if !self.conns.get(&conn).is_some_and(|c| c.docs.contains(&doc_id)) {
             return;
         }
+        if self.config.forward_ephemeral {
+            self.forward(conn, &doc_id, sender_id, count, &session_id, &data);
+        }
         self.routes.push((doc_id, DocInput::Ephemeral { conn, count, session_id, data }));
+    }
+
+    /// Passes a peer's checked ephemeral message on to the other nodes, unless
+    /// it is too large to travel or past the connection's or the node's rate.
+    fn forward(&mut self, conn: ConnId, doc: &DocId, sender_id: &str, count: u64, session_id: &str, data: &[u8]) {
+        if data.len() > MAX_FORWARDED_EPHEMERAL_BYTES || session_id.len() > MAX_FORWARDED_SESSION_BYTES {
+            return self.count_error("ephemeral_too_large_to_forward");
+        }
+        let limits = &self.config.limits;
+        let (per_conn, per_node) = (limits.max_forwarded_ephemeral_per_connection, limits.max_forwarded_ephemeral_per_second);
+        let now = self.now;
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        // The node's budget is spent only by what the connection's allows.
+        let mut peek = Window { start: self.forwarded.start, count: self.forwarded.count };
+        if !peek.take(now, per_node) || !c.forwarded.take(now, per_conn) {
+            return self.count_error("ephemeral_not_forwarded");
+        }
+        self.forwarded = peek;
+        let message = Ephemeral { sender_id: sender_id.to_owned(), session_id: session_id.to_owned(), count, data: data.to_vec() };
+        self.out.push(Output::Forward { doc: doc.clone(), message });
+    }
+
+    /// Another node's peer's ephemeral message, for this node's peers of
+    /// `doc`. That node checked it; what reaches browsers is checked again
+    /// here (its size, CBOR, a plain colour) so that nothing another node
+    /// sends gets past what a peer here could send.
+    fn from_other_node(&mut self, doc: DocId, message: Ephemeral) {
+        let ok = !message.sender_id.is_empty()
+            && message.sender_id.len() <= 256
+            && message.data.len() <= MAX_FORWARDED_EPHEMERAL_BYTES
+            && minicbor::Decoder::new(&message.data).skip().is_ok()
+            && crate::presence::check(&message.data, None).is_ok();
+        if !ok {
+            return self.count_error("refused_ephemeral_from_node");
+        }
+        self.routes.push((doc, DocInput::Foreign { message }));
     }
 
     fn tick(&mut self) {

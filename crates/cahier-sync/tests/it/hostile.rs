@@ -22,7 +22,7 @@ impl cahier_sync::Policy for Rights {
 /// per connection.
 pub(crate) struct Meeting {
     pub(crate) hub: Hub<Rights>,
-    doc_id: DocId,
+    pub(crate) doc_id: DocId,
     stored: HashMap<DocId, Automerge>,
     pub(crate) replicas: HashMap<ConnId, (Automerge, sync::State)>,
     /// What each connection was told: errors and closes, in order.
@@ -37,6 +37,8 @@ pub(crate) struct Meeting {
     pub(crate) held: HashMap<ConnId, Vec<Vec<u8>>>,
     /// Each persist asked for: whether it was a snapshot, and its bytes.
     pub(crate) persists: Vec<(bool, usize)>,
+    /// Ephemeral messages passed on to other nodes: (document, sender).
+    pub(crate) forwarded: Vec<(DocId, String)>,
 }
 
 impl Meeting {
@@ -58,6 +60,7 @@ impl Meeting {
             presence: Vec::new(),
             held: HashMap::new(),
             persists: Vec::new(),
+            forwarded: Vec::new(),
         };
         for conn in [1, 2, 3] {
             m.hub.handle(0, Input::Connected { conn });
@@ -135,6 +138,7 @@ impl Meeting {
                         self.told.entry(conn).or_default().push(format!("close: {reason}"));
                     }
                     Output::Unload { .. } => {}
+                    Output::Forward { doc, message } => self.forwarded.push((doc, message.sender_id)),
                 }
             }
             if !moved {

@@ -3,6 +3,7 @@
 
 mod fuzz;
 mod hostile;
+mod nodes;
 mod relay;
 mod round;
 mod sim;

@@ -173,6 +173,7 @@ impl World {
                 }
                 Output::Applied { .. } => {}
                 Output::Unload { .. } => {}
+                Output::Forward { .. } => panic!("one node forwards nothing to others"),
             }
         }
     }

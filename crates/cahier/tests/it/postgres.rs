@@ -1,8 +1,8 @@
 //! `cahier serve --data postgres://…` as a host runs it, on a real PostgreSQL
 //! cluster (`cahier-testpg`): a document written over a real sync WebSocket
 //! survives SIGKILL and a restart, two nodes on one database serve what
-//! the other stored, and a change made on one node reaches, live, a client of
-//! the same document on the other.
+//! the other stored, a change made on one node reaches, live, a client of
+//! the same document on the other, and so does presence, never stored.
 
 use std::io::{BufRead, BufReader, Write as _};
 use std::process::{Child, Command, Stdio};
@@ -163,6 +163,47 @@ impl Client {
         };
         if tokio::time::timeout(WAIT, until).await.is_err() {
             panic!("{} not in sync with {} within {WAIT:?}\n{}", self.name, node.addr, node.log());
+        }
+    }
+
+    /// An ephemeral message in this client's name.
+    fn ephemeral(&self, id: &str, count: u64, data: Vec<u8>) -> Message {
+        Message::Ephemeral {
+            sender_id: self.name.clone(),
+            target_id: "s".into(),
+            count,
+            session_id: format!("{}-session", self.name),
+            document_id: id.to_owned(),
+            data,
+        }
+    }
+
+    /// The next ephemeral message the server sends: its sender, document and
+    /// data (sync messages on the way are skipped: nothing changes meanwhile).
+    async fn next_ephemeral(&mut self, node: &Node) -> (String, String, Vec<u8>) {
+        loop {
+            match self.recv(node).await {
+                Message::Ephemeral { sender_id, document_id, data, .. } => return (sender_id, document_id, data),
+                Message::Sync { .. } | Message::RemoteHeadsChanged { .. } => {}
+                other => panic!("expected presence, got {other:?}\n{}", node.log()),
+            }
+        }
+    }
+
+    /// Waits until the server closes this connection; the errors it said.
+    async fn refused(&mut self) -> Vec<String> {
+        let mut said = Vec::new();
+        loop {
+            let next = tokio::time::timeout(WAIT, self.ws.next()).await.unwrap_or_else(|_| panic!("not closed within {WAIT:?}"));
+            match next {
+                Some(Ok(Frame::Binary(b))) => {
+                    if let Ok(Message::Error { message }) = Message::decode(&b) {
+                        said.push(message);
+                    }
+                }
+                Some(Ok(Frame::Close(_))) | None | Some(Err(_)) => return said,
+                Some(Ok(_)) => {}
+            }
         }
     }
 
@@ -343,4 +384,107 @@ fn a_node_cut_off_from_its_database_says_so_on_healthz() {
     assert_eq!((status, body.as_str()), (503, "the store does not answer"), "nothing of the database (host, role) is told");
     assert_eq!(http_get(&node.addr, "/healthz"), (200, "ok".to_owned()), "back once the database is");
     node.kill();
+}
+
+/// Presence as Cahier's editor sends it: a snapshot of its state.
+fn presence(name: &str, who: &str) -> Vec<u8> {
+    let mut data = Vec::new();
+    let mut e = minicbor::Encoder::new(&mut data);
+    e.map(1).and_then(|e| e.str("__presence")).and_then(|e| e.map(2)).expect("cbor");
+    e.str("type").and_then(|e| e.str("snapshot")).and_then(|e| e.str("state")).and_then(|e| e.map(3)).expect("cbor");
+    e.str("name").and_then(|e| e.str(name)).and_then(|e| e.str("who")).and_then(|e| e.str(who)).expect("cbor");
+    e.str("color").and_then(|e| e.str("hsl(200 70% 40%)")).expect("cbor");
+    data
+}
+
+/// The name a presence snapshot shows.
+fn presence_name(data: &[u8]) -> Option<String> {
+    let mut d = minicbor::Decoder::new(data);
+    // Finds `key` in the map at the decoder's position, leaving it at its value.
+    fn find(d: &mut minicbor::Decoder<'_>, key: &str) -> Option<()> {
+        let n = d.map().ok()??;
+        for _ in 0..n {
+            if d.str().ok()? == key {
+                return Some(());
+            }
+            d.skip().ok()?;
+        }
+        None
+    }
+    find(&mut d, "__presence")?;
+    find(&mut d, "state")?;
+    find(&mut d, "name")?;
+    d.str().ok().map(str::to_owned)
+}
+
+/// Every table of Cahier's schema: its rows' count and a digest of them.
+fn tables(url: &str) -> Vec<String> {
+    let (cluster, db) = (cahier_testpg::cluster(), cahier_testpg::database_name(url));
+    let names = cluster.sql(db, "SELECT tablename FROM pg_tables WHERE schemaname = 'cahier' ORDER BY tablename");
+    names
+        .lines()
+        .map(|t| {
+            let sql = format!("SELECT count(*) || ' ' || md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) FROM cahier.{t} t");
+            format!("{t}: {}", cluster.sql(db, &sql))
+        })
+        .collect()
+}
+
+/// Presence crosses nodes: a participant on A appears, under the name A
+/// checked, to a participant of the same document on B; a participant of
+/// another document on B hears nothing of it; forged presence is refused on
+/// A and goes nowhere; nothing of it is written to the database.
+#[test]
+fn presence_on_one_node_reaches_the_other_nodes_clients_of_that_document_and_is_never_stored() {
+    let (url, token) = database_with_editor();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (a, b) = (Node::start(&url), Node::start(&url));
+    let (id, mut doc) = minutes("Ordre du jour.");
+    let (other_id, mut other) = minutes("Une autre réunion.");
+    rt.block_on(async {
+        let mut x = Client::joined(&a, &token, "x-sur-a").await;
+        x.push(&a, &mut doc, &id).await;
+        x.push(&a, &mut other, &other_id).await;
+        let mut y = Client::joined(&b, &token, "y-sur-b").await;
+        y.fetch(&b, &id, &doc.get_heads()).await;
+        let mut z = Client::joined(&b, &token, "z-sur-b").await;
+        z.fetch(&b, &other_id, &other.get_heads()).await;
+        let mut forger = Client::joined(&a, &token, "faussaire-sur-a").await;
+        forger.fetch(&a, &id, &doc.get_heads()).await;
+        let stored = tables(&url);
+
+        // In another's name: refused on A, before anything is passed on.
+        forger.send(forger.ephemeral(&id, 1, presence("La directrice", "account:directrice"))).await;
+        let said = forger.refused().await;
+        assert!(said.iter().any(|s| s.contains("this connection is \"camille\"")), "{said:?}");
+
+        // X's own: Y on B sees it, under the name A checked. The first
+        // presence Y gets is X's, so the forged one never left A. (20, one
+        // after the other: within what a connection may pass on in a second.)
+        let mut latencies = Vec::new();
+        for count in 1..=20 {
+            let sent = std::time::Instant::now();
+            x.send(x.ephemeral(&id, count, presence("camille", "account:camille"))).await;
+            let (sender, doc_id, data) = y.next_ephemeral(&b).await;
+            latencies.push(sent.elapsed());
+            assert_eq!((sender.as_str(), doc_id.as_str(), presence_name(&data).as_deref()), ("x-sur-a", id.as_str(), Some("camille")));
+        }
+        latencies.sort();
+        eprintln!(
+            "presence from a client of node A to a client of node B, {} rounds: median {:?}, p90 {:?}, max {:?}",
+            latencies.len(),
+            latencies[latencies.len() / 2],
+            latencies[latencies.len() * 9 / 10],
+            latencies[latencies.len() - 1]
+        );
+
+        // Z, on B with another document, hears nothing of it: X's presence on
+        // Z's document, sent after Y got every one of the others, is the
+        // first Z gets.
+        x.send(x.ephemeral(&other_id, 21, presence("camille", "account:camille"))).await;
+        let (sender, doc_id, _) = z.next_ephemeral(&b).await;
+        assert_eq!((sender.as_str(), doc_id.as_str()), ("x-sur-a", other_id.as_str()));
+
+        assert_eq!(tables(&url), stored, "presence is never stored");
+    });
 }

@@ -150,7 +150,7 @@ impl Live {
                 self.replicas.remove(&conn);
                 self.told.entry(conn).or_default().push(format!("close: {reason}"));
             }
-            Output::Applied { .. } | Output::Unload { .. } => {}
+            Output::Applied { .. } | Output::Unload { .. } | Output::Forward { .. } => {}
         }
     }
 
