@@ -113,12 +113,14 @@ enum Command {
     /// Manage invite links (participants without an account).
     #[command(subcommand)]
     Invite(accounts::InviteCommand),
-    /// Copy a store into a new one (a sled folder into redb, or a folder into
-    /// PostgreSQL): every document with its whole history, its address and
-    /// every record; each document's heads are checked in both.
+    /// Copy a store into a new one (a sled folder into redb, a folder into
+    /// PostgreSQL, PostgreSQL into a folder): every document with its whole
+    /// history, its address, every record (accounts, sessions, invites,
+    /// publications, audit log, files) and the store's identity; then every
+    /// document's heads are checked in the new store. With Cahier stopped.
     Migrate {
-        /// The store to copy, left as it is.
-        #[arg(long, env = "CAHIER_DATA", default_value = "./data", help = crate::DATA_HELP)]
+        /// The store to copy, left as it is (`--from` or `--data`).
+        #[arg(long, visible_alias = "from", env = "CAHIER_DATA", default_value = "./data", help = crate::DATA_HELP)]
         data: PathBuf,
         /// The new store: a missing or empty folder (redb), or an empty database.
         #[arg(long)]
@@ -251,15 +253,39 @@ fn describe_data(data: &std::path::Path) -> String {
 
 fn migrate(data: &std::path::Path, to: &std::path::Path) -> anyhow::Result<ExitCode> {
     use anyhow::Context;
+    use cahier_store::MigrateStep;
     let from = open_store(data)?;
     let target = open_store(to)?;
-    let done = cahier_store::migrate(&from, &target).with_context(|| format!("cannot migrate into {}", to.display()))?;
+    let shown = cahier_store::Store::describe(&to.to_string_lossy());
+    // A bar on a terminal, a line per document otherwise.
+    let (mut bar, mut documents) = (None::<import::Progress>, 0);
+    let done = cahier_store::migrate(&from, &target, &mut |step| match step {
+        MigrateStep::Start { documents: n } => {
+            documents = n;
+            eprintln!("copying {n} documents into {shown}");
+            bar = Some(import::Progress::new(n as u64));
+        }
+        MigrateStep::Copied(id) | MigrateStep::Checked(id) => {
+            if let Some(bar) = &bar {
+                bar.inc();
+                bar.line(&format!("{} {id}", if matches!(step, MigrateStep::Copied(_)) { "copied " } else { "checked" }));
+            }
+        }
+        MigrateStep::Records(n) => {
+            if let Some(bar) = &bar {
+                bar.finish();
+            }
+            eprintln!("copied {documents} documents and {n} records; reading every document back from {shown}");
+            bar = Some(import::Progress::new(documents as u64));
+        }
+    })
+    .with_context(|| format!("cannot migrate into {shown}"))?;
+    if let Some(bar) = &bar {
+        bar.finish();
+    }
     println!(
-        "{} documents ({} chunks, every head checked) and {} records copied into {}",
-        done.documents,
-        done.chunks,
-        done.records,
-        to.display()
+        "{} documents ({} chunks, every head checked in the new store) and {} records copied into {shown}",
+        done.documents, done.chunks, done.records
     );
     Ok(ExitCode::SUCCESS)
 }

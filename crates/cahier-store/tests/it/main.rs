@@ -515,7 +515,7 @@ fn a_sled_store_migrates_into_redb_with_every_document_heads_and_record() {
     }
     from.put_records(vec![("account/camille".into(), Some(b"c".to_vec())), ("invite/1".into(), Some(b"i".to_vec()))]).expect("records");
     let to = Store::open(&format!("redb:{}", dir.path().join("r").display())).expect("redb");
-    let done = cahier_store::migrate(&from, &to).expect("migrate");
+    let done = cahier_store::migrate(&from, &to, &mut |_| {}).expect("migrate");
     assert_eq!((done.documents, done.records), (3, 2));
     drop(to);
     let to = Store::open(dir.path().join("r").to_str().expect("utf-8")).expect("reopen redb");
@@ -527,6 +527,6 @@ fn a_sled_store_migrates_into_redb_with_every_document_heads_and_record() {
     assert_eq!(to.find_slug("cantine").expect("slug"), Some(ids[1].0.clone()));
     assert_eq!(to.list().expect("list").len(), 3);
     assert_eq!(to.record("invite/1").expect("record"), Some(b"i".to_vec()));
-    let err = cahier_store::migrate(&from, &to).expect_err("a full target is refused");
+    let err = cahier_store::migrate(&from, &to, &mut |_| {}).expect_err("a full target is refused");
     assert!(err.to_string().contains("not empty"), "{err}");
 }

@@ -488,3 +488,62 @@ fn presence_on_one_node_reaches_the_other_nodes_clients_of_that_document_and_is_
         assert_eq!(tables(&url), stored, "presence is never stored");
     });
 }
+
+/// Everything a store holds besides its documents: its identity and records.
+fn records(data: &str) -> (String, Vec<(String, Vec<u8>)>) {
+    let store = cahier_store::Store::open(data).expect("open");
+    (store.storage_id().expect("id"), store.records("").expect("records"))
+}
+
+/// `cahier migrate` moves a folder into PostgreSQL and back: every document
+/// with the same heads, every record (an account, its token, the
+/// publications, the audit log) and the store's identity, with progress on
+/// the way; the folder it comes back into serves the published page.
+#[test]
+fn migrate_moves_a_folder_into_postgresql_and_back_with_every_documents_heads() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let before = tmp.path().join("avant");
+    let before = crate::s(&before).to_owned();
+    ok(&["import", crate::s(&crate::sample_dir()), "--data", &before]);
+    ok(&["publish", "classe-dehors", "--by", "camille", "--data", &before]);
+    let mut add = Command::new(env!("CARGO_BIN_EXE_cahier"))
+        .args(["user", "add", "camille", "--role", "editor", "--data", &before])
+        .env_remove("CAHIER_DATA")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cahier user add");
+    add.stdin.take().expect("stdin").write_all(b"un mot de passe assez long\n").expect("password");
+    assert!(add.wait().expect("wait").success());
+    ok(&["token", "create", "camille", "--data", &before]);
+    let heads = crate::heads(&cahier_store::Store::open(&before).expect("open"));
+    assert_eq!(heads.len(), 5);
+
+    let url = cahier_testpg::cluster().database();
+    let into = crate::cahier(&["migrate", "--from", &before, "--to", &url]);
+    let (out, err) = (String::from_utf8_lossy(&into.stdout), String::from_utf8_lossy(&into.stderr));
+    assert!(into.status.success(), "{out}\n{err}");
+    assert!(
+        out.contains("5 documents") && err.contains("copying 5 documents") && err.contains("reading every document back"),
+        "{out}\n{err}"
+    );
+    assert_eq!(crate::heads(&cahier_store::Store::open(&url).expect("open")), heads);
+    assert_eq!(records(&url), records(&before));
+
+    let after = tmp.path().join("apres");
+    let after = crate::s(&after).to_owned();
+    ok(&["migrate", "--from", &url, "--to", &after]);
+    assert_eq!(crate::heads(&cahier_store::Store::open(&after).expect("open")), heads);
+    assert_eq!(records(&after), records(&before));
+    let again = crate::cahier(&["migrate", "--from", &before, "--to", &url]);
+    assert!(
+        !again.status.success() && String::from_utf8_lossy(&again.stderr).contains("not empty"),
+        "a database holding a store is refused"
+    );
+
+    let node = Node::start(&after);
+    let (status, page) = http_get(&node.addr, "/wiki/classe-dehors");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Classe dehors"), "{page}");
+}
