@@ -135,7 +135,7 @@ impl<P: Policy> Router<P> {
             Input::Deleted { doc } => self.routes.push((doc, DocInput::Deleted)),
             Input::Apply { doc, changes, ack } => self.routes.push((doc, DocInput::Apply { changes, ack })),
             Input::Stored { doc, changes } => self.routes.push((doc, DocInput::Stored { changes })),
-            Input::Ephemeral { doc, message } => self.from_other_node(doc, message),
+            Input::Ephemeral { doc, message } => self.other_nodes_ephemeral(doc, message),
             Input::Tick => self.tick(),
         }
     }
@@ -387,7 +387,7 @@ impl<P: Policy> Router<P> {
     /// `doc`. That node checked it; what reaches browsers is checked again
     /// here (its size, CBOR, a plain colour) so that nothing another node
     /// sends gets past what a peer here could send.
-    fn from_other_node(&mut self, doc: DocId, message: Ephemeral) {
+    fn other_nodes_ephemeral(&mut self, doc: DocId, message: Ephemeral) {
         let ok = !message.sender_id.is_empty()
             && message.sender_id.len() <= 256
             && message.data.len() <= MAX_FORWARDED_EPHEMERAL_BYTES
