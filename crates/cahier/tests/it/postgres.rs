@@ -181,12 +181,19 @@ impl Client {
     /// The next ephemeral message the server sends: its sender, document and
     /// data (sync messages on the way are skipped: nothing changes meanwhile).
     async fn next_ephemeral(&mut self, node: &Node) -> (String, String, Vec<u8>) {
-        loop {
-            match self.recv(node).await {
-                Message::Ephemeral { sender_id, document_id, data, .. } => return (sender_id, document_id, data),
-                Message::Sync { .. } | Message::RemoteHeadsChanged { .. } => {}
-                other => panic!("expected presence, got {other:?}\n{}", node.log()),
+        // Bounded as a whole: the server's pings would keep `recv` waiting.
+        let next = async {
+            loop {
+                match self.recv(node).await {
+                    Message::Ephemeral { sender_id, document_id, data, .. } => return (sender_id, document_id, data),
+                    Message::Sync { .. } | Message::RemoteHeadsChanged { .. } => {}
+                    other => panic!("expected presence, got {other:?}\n{}", node.log()),
+                }
             }
+        };
+        match tokio::time::timeout(WAIT, next).await {
+            Ok(got) => got,
+            Err(_) => panic!("no presence within {WAIT:?}\n{}", node.log()),
         }
     }
 
