@@ -125,6 +125,10 @@ struct PeerSync {
 const MAX_RELAY_LOG: usize = 4096;
 /// Relayed changes remembered until the replica holds them.
 const MAX_UNAPPLIED: usize = 100_000;
+/// Changes waiting for a dependency the server does not know yet, per
+/// document: a writer whose changes would pass either bound is refused.
+const MAX_WAITING: usize = 1024;
+const MAX_WAITING_BYTES: usize = 4 * 1024 * 1024;
 
 struct Slot {
     doc: Automerge,
@@ -162,6 +166,16 @@ pub struct DocEngine<P: Policy> {
     /// actor), and dependencies later changes may be checked against. Kept
     /// when the document is dropped and reloaded.
     unapplied: HashMap<ChangeHash, u64>,
+    /// Changes whose dependencies the server does not know yet, with their
+    /// sender, in arrival order: automerge 0.12 would keep them in its own
+    /// queue and apply them unchecked once those arrive. They wait here,
+    /// never in the replica (so never stored, advertised or relayed), and
+    /// are checked and applied when their dependencies are in the replica,
+    /// from any peer or the store. Bounded by [`MAX_WAITING`] and
+    /// [`MAX_WAITING_BYTES`]; a sender's go when it leaves or is refused (its
+    /// client sends them again when it syncs again).
+    waiting: Vec<(ConnId, Change)>,
+    waiting_bytes: usize,
     /// Some peer has changes waiting, or answered.
     relay_due: bool,
     /// The changes relayed lately, each with its sender, in order; the
@@ -197,6 +211,8 @@ impl<P: Policy> DocEngine<P> {
             closed: BTreeSet::new(),
             pending: Vec::new(),
             unapplied: HashMap::new(),
+            waiting: Vec::new(),
+            waiting_bytes: 0,
             relay_due: false,
             relay_log: Default::default(),
             relay_base: 0,
@@ -275,6 +291,7 @@ impl<P: Policy> DocEngine<P> {
             DocInput::Foreign { message } => self.foreign_ephemeral(message),
             DocInput::PeerLeft { conn } => {
                 self.closed.remove(&conn);
+                self.forget_waiting(conn);
                 if self.peers.remove(&conn).is_some() {
                     self.last_active = now_ms;
                 }
@@ -359,8 +376,17 @@ impl<P: Policy> DocEngine<P> {
             return;
         }
         self.peers.remove(&conn);
+        self.forget_waiting(conn);
         self.count_error(kind);
         self.out.extend(crate::hub::failure(conn, message));
+    }
+
+    /// Drops the changes `conn` sent that wait for dependencies.
+    fn forget_waiting(&mut self, conn: ConnId) {
+        if self.waiting.iter().any(|(c, _)| *c == conn) {
+            self.waiting.retain(|(c, _)| *c != conn);
+            self.waiting_bytes = self.waiting.iter().map(|(_, c)| c.raw_bytes().len()).sum();
+        }
     }
 
     fn ensure_loading(&mut self) {
@@ -444,10 +470,11 @@ impl<P: Policy> DocEngine<P> {
         if self.unapplied.len() + read.fresh.len() > MAX_UNAPPLIED {
             self.unapplied.clear();
         }
-        for c in &read.fresh {
+        let fresh: Vec<Change> = read.take_fresh();
+        for c in &fresh {
             self.unapplied.insert(c.hash(), c.max_op());
         }
-        read.fresh
+        fresh
     }
 
     /// Relays to `conn` what the log holds for it, if it is ready for a message.
@@ -643,6 +670,8 @@ impl<P: Policy> DocEngine<P> {
             self.out.push(Output::Applied { ack, result: Err(format!("not stored: {why}")) });
         }
         self.pending.clear();
+        self.waiting.clear();
+        self.waiting_bytes = 0;
         self.relay_log.clear();
         self.relay_window.clear();
         self.relay_have = None;
@@ -724,7 +753,7 @@ impl<P: Policy> DocEngine<P> {
             let mut batch = Vec::new();
             let mut accepted = Vec::new();
             let mut poisoned: Option<(ConnId, String)> = None;
-            for (conn, msg) in pending {
+            for (conn, mut msg) in pending {
                 let size: usize = msg.changes.iter().map(<[u8]>::len).sum();
                 let read = if size > 0 { read_changes(&slot.doc, &self.unapplied, &msg.changes) } else { Ok(Some(Read::default())) };
                 // Changes relayed already were held to the limit then.
@@ -746,10 +775,50 @@ impl<P: Policy> DocEngine<P> {
                             refused.push((conn, format!("changes to {doc_id} refused: {why}")));
                             continue;
                         }
-                        // A message whose changes the replica holds (a
-                        // duplicate, or changes another peer relayed back)
-                        // costs no apply.
-                        if read.new > 0 || read.unchecked {
+                        if read.unchecked {
+                            // Some depend on changes the server does not know
+                            // yet: those wait in the engine, the others are
+                            // applied, and the message goes on without the
+                            // waiting ones.
+                            let mut ready: Vec<Vec<u8>> = Vec::new();
+                            let mut known: BTreeSet<ChangeHash> = BTreeSet::new();
+                            let mut over = false;
+                            for c in read.new_changes {
+                                let hash = c.hash();
+                                let dep_known = |d: &ChangeHash| {
+                                    slot.doc.get_change_meta_by_hash(d).is_some() || self.unapplied.contains_key(d) || known.contains(d)
+                                };
+                                if c.deps().iter().all(dep_known) {
+                                    known.insert(hash);
+                                    ready.push(c.raw_bytes().to_vec());
+                                } else if self.waiting.iter().any(|(_, w)| w.hash() == hash) {
+                                    // Sent again while it waits.
+                                } else if self.waiting.len() >= MAX_WAITING || self.waiting_bytes + c.raw_bytes().len() > MAX_WAITING_BYTES
+                                {
+                                    over = true;
+                                    break;
+                                } else {
+                                    self.waiting_bytes += c.raw_bytes().len();
+                                    self.waiting.push((conn, c));
+                                }
+                            }
+                            if over {
+                                self.waiting.retain(|(c, _)| *c != conn);
+                                self.waiting_bytes = self.waiting.iter().map(|(_, c)| c.raw_bytes().len()).sum();
+                                let why = format!(
+                                    "changes to {doc_id} refused: more than {MAX_WAITING} changes or {MAX_WAITING_BYTES} bytes would wait for dependencies not sent; sync again"
+                                );
+                                refused.push((conn, why));
+                                continue;
+                            }
+                            for c in &ready {
+                                batch.extend_from_slice(c);
+                            }
+                            msg.changes = ready.into();
+                        } else if read.new > 0 {
+                            // A message whose changes the replica holds (a
+                            // duplicate, or changes another peer relayed back)
+                            // costs no apply.
                             for c in msg.changes.iter() {
                                 batch.extend_from_slice(c);
                             }
@@ -836,6 +905,21 @@ impl<P: Policy> DocEngine<P> {
                     }
                     None => {}
                 }
+            }
+        }
+        if !self.waiting.is_empty() {
+            // What waited for dependencies now in the replica is checked
+            // and applied; the refused senders' others go with them.
+            let gone: Vec<ConnId> = refused.iter().map(|(c, _)| *c).collect();
+            self.waiting.retain(|(c, _)| !gone.contains(c));
+            let (applied, bad) = apply_waiting(&mut slot.doc, &mut self.waiting);
+            slot.bytes += applied;
+            self.waiting_bytes = self.waiting.iter().map(|(_, c)| c.raw_bytes().len()).sum();
+            for conn in bad {
+                refused.push((
+                    conn,
+                    format!("changes to {doc_id} refused: a change of them does not number its operations on from its dependencies"),
+                ));
             }
         }
         let heads = slot.doc.get_heads();
@@ -934,13 +1018,23 @@ struct Read {
     /// The actors (hex) of the changes the server has not seen (neither in
     /// the replica nor relayed).
     actors: Vec<String>,
-    /// Those changes, in order.
-    fresh: Vec<Change>,
+    /// Those changes, in order: their places in `new_changes`.
+    fresh: Vec<usize>,
+    /// Every change the replica does not hold, relayed ones among them, in order.
+    new_changes: Vec<Change>,
     /// How many changes the replica does not hold (relayed ones among them).
     new: usize,
     /// Some change could not be checked before it is applied: a dependency
     /// the server does not know yet.
     unchecked: bool,
+}
+
+impl Read {
+    /// The changes the server has not seen, moved out.
+    fn take_fresh(self) -> Vec<Change> {
+        let fresh: BTreeSet<usize> = self.fresh.into_iter().collect();
+        self.new_changes.into_iter().enumerate().filter(|(i, _)| fresh.contains(i)).map(|(_, c)| c).collect()
+    }
 }
 
 /// Reads the changes in `chunks` against `doc` and the changes relayed but
@@ -985,16 +1079,21 @@ fn read_changes(doc: &Automerge, unapplied: &HashMap<ChangeHash, u64>, chunks: &
                     continue;
                 }
                 out.new += 1;
-                if unapplied.contains_key(&hash) || max_ops.contains_key(&hash) {
+                if max_ops.contains_key(&hash) {
                     continue;
                 }
                 max_ops.insert(hash, c.max_op());
+                if unapplied.contains_key(&hash) {
+                    out.new_changes.push(c);
+                    continue;
+                }
                 placed.push((c.start_op().get(), c.deps().to_vec()));
                 let actor = c.actor_id().to_hex_string();
                 if !out.actors.contains(&actor) {
                     out.actors.push(actor);
                 }
-                out.fresh.push(c);
+                out.fresh.push(out.new_changes.len());
+                out.new_changes.push(c);
             }
         }
     }
@@ -1016,6 +1115,51 @@ fn read_changes(doc: &Automerge, unapplied: &HashMap<ChangeHash, u64>, chunks: &
         }
     }
     Ok(Some(out))
+}
+
+/// Applies the changes of `waiting` whose dependencies `doc` holds, and then
+/// those that depended on them, each checked first as [`read_changes`] checks
+/// a change (numbered on from its dependencies; it was read, its hash and
+/// actors checked, as it arrived). Returns the bytes applied and the senders
+/// of changes refused, whose other waiting changes are dropped.
+fn apply_waiting(doc: &mut Automerge, waiting: &mut Vec<(ConnId, Change)>) -> (usize, Vec<ConnId>) {
+    let mut applied = 0;
+    let mut bad: Vec<ConnId> = Vec::new();
+    loop {
+        let (ready, rest): (Vec<_>, Vec<_>) =
+            std::mem::take(waiting).into_iter().partition(|(_, c)| c.deps().iter().all(|d| doc.get_change_meta_by_hash(d).is_some()));
+        *waiting = rest;
+        if ready.is_empty() {
+            break;
+        }
+        let mut batch = Vec::new();
+        let mut senders: Vec<ConnId> = Vec::new();
+        for (conn, c) in &ready {
+            let before = c.deps().iter().filter_map(|d| doc.get_change_meta_by_hash(d)).map(|m| m.max_op).max().unwrap_or(0);
+            if c.start_op().get() != before + 1 {
+                if !bad.contains(conn) {
+                    bad.push(*conn);
+                }
+            } else if !bad.contains(conn) && doc.get_change_meta_by_hash(&c.hash()).is_none() {
+                batch.extend_from_slice(c.raw_bytes());
+                if !senders.contains(conn) {
+                    senders.push(*conn);
+                }
+            }
+        }
+        waiting.retain(|(c, _)| !bad.contains(c));
+        if batch.is_empty() {
+            continue;
+        }
+        applied += batch.len();
+        if doc.load_incremental(&batch).is_err() {
+            // Read and checked, they should apply; if not, their senders are
+            // refused like senders of changes that do not number on.
+            bad.extend(senders.into_iter().filter(|c| !bad.contains(c)).collect::<Vec<_>>());
+            waiting.retain(|(c, _)| !bad.contains(c));
+        }
+    }
+    (applied, bad)
 }
 
 /// Automerge's storage chunks, in order: each is the magic bytes, a checksum

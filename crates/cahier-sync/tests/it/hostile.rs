@@ -602,3 +602,123 @@ fn a_snapshot_comes_once_the_chunks_since_the_last_add_up_to_a_quarter_of_it() {
     assert!(written * 4 < size, "the test writes less than a quarter of the snapshot ({written} of {size})");
     assert!(after.iter().all(|(s, _)| !s), "no snapshot of a long document for a few keystrokes: {after:?}");
 }
+
+/// A sync message carrying `changes` and naming the last as its heads, as a
+/// hand-built client sends it.
+fn changes_message(changes: &[&automerge::Change]) -> Vec<u8> {
+    let msg = sync::Message {
+        heads: changes.last().map(|c| vec![c.hash()]).unwrap_or_default(),
+        need: vec![],
+        have: vec![],
+        changes: changes.iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>().into(),
+        flags: None,
+        version: sync::MessageVersion::V1,
+    };
+    msg.encode()
+}
+
+/// An empty change by actor 9 (as in the test above), on `deps`.
+fn empty_change(deps: Vec<ChangeHash>, seq: u64, start_op: u64) -> automerge::Change {
+    automerge::Change::from(automerge::ExpandedChange {
+        operations: vec![],
+        actor_id: automerge::ActorId::from(vec![9u8; 16]),
+        hash: None,
+        seq,
+        start_op: std::num::NonZeroU64::new(start_op).expect("non-zero"),
+        time: 0,
+        message: None,
+        deps,
+        extra_bytes: vec![],
+        author: None,
+    })
+}
+
+/// The same made-up change, sent before the change it depends on: the server
+/// cannot check it yet. It waits in the engine (automerge 0.12 would keep it
+/// in its own queue and apply it unchecked once the dependency arrives, and
+/// the document would save to bytes that do not load); when the dependency
+/// comes it is checked and refused, the dependency is stored.
+#[test]
+fn a_made_up_change_sent_before_its_dependency_is_refused_once_the_dependency_arrives() {
+    let mut m = Meeting::new();
+    m.type_text(1, "Ordre du jour. ");
+    m.run();
+    let heads = m.stored_heads();
+    let next = m.stored_doc().get_changes_meta(&[]).iter().map(|c| c.max_op).max().unwrap_or(0) + 1;
+    let dependency = empty_change(heads.clone(), 1, next);
+    let made_up = empty_change(vec![dependency.hash()], 2, next + 7);
+    m.send_data(2, changes_message(&[&made_up]));
+    m.run();
+    assert_eq!(m.stored_heads(), heads, "nothing is stored while the change waits");
+    m.send_data(2, changes_message(&[&dependency]));
+    m.run();
+    let told = m.told.get(&2).cloned().unwrap_or_default();
+    assert!(told.iter().any(|t| t.contains("does not number its operations")), "{told:?}");
+    assert!(m.stored_doc().get_change_meta_by_hash(&dependency.hash()).is_some(), "the honest dependency is stored");
+    assert!(m.stored_doc().get_change_meta_by_hash(&made_up.hash()).is_none());
+    m.type_text(1, "Point 1.");
+    m.run();
+    let reloaded = Automerge::load(&m.stored_doc().save()).expect("the stored document saves to bytes that load");
+    assert!(cahier_doc::read(&reloaded, None).0.body.ends_with("Point 1."));
+    for conn in [1, 3] {
+        assert_eq!(m.replicas[&conn].0.get_heads(), m.stored_heads(), "peer {conn} converged");
+    }
+}
+
+/// An honest change that arrives before the one it builds on (another
+/// server's peer, a client replaying its history out of order) is not lost:
+/// it waits, unstored and unadvertised, and is applied when its dependency
+/// arrives.
+#[test]
+fn an_honest_change_sent_before_its_dependency_is_applied_when_the_dependency_arrives() {
+    use automerge::ReadDoc;
+    use automerge::transaction::Transactable;
+    let mut m = Meeting::new();
+    m.type_text(1, "Ordre du jour. ");
+    m.run();
+    let heads = m.stored_heads();
+    let mut fork = m.stored_doc().fork().with_actor(automerge::ActorId::from(vec![9u8; 16]));
+    let body = fork.get(automerge::ROOT, "body").expect("read").expect("a body").1;
+    let mut written = Vec::new();
+    for text in ["Point 1. ", "Point 2."] {
+        let mut tx = fork.transaction();
+        let len = tx.length(&body);
+        tx.splice_text(&body, len, 0, text).expect("type");
+        tx.commit();
+        written.push(fork.get_last_local_change().expect("a change").clone());
+    }
+    m.send_data(2, changes_message(&[&written[1]]));
+    m.run();
+    assert_eq!(m.stored_heads(), heads, "nothing is stored while the change waits");
+    assert!(m.replicas[&1].0.get_change_by_hash(&written[1].hash()).is_none(), "nor relayed");
+    m.send_data(2, changes_message(&[&written[0]]));
+    m.run();
+    assert!(!m.told.contains_key(&2), "{:?}", m.told.get(&2));
+    assert_eq!(m.stored_heads(), vec![written[1].hash()], "both are stored");
+    let reloaded = Automerge::load(&m.stored_doc().save()).expect("the stored document loads");
+    assert!(cahier_doc::read(&reloaded, None).0.body.ends_with("Point 1. Point 2."));
+    for conn in [1, 3] {
+        assert!(m.body(conn).ends_with("Point 1. Point 2."), "peer {conn}: {}", m.body(conn));
+    }
+}
+
+/// A writer cannot make the server keep an unbounded pile of changes waiting
+/// for dependencies it never sends: past the bound it is refused, saying why,
+/// and the others write on.
+#[test]
+fn changes_waiting_for_dependencies_are_bounded() {
+    let mut m = Meeting::new();
+    m.type_text(1, "Ordre du jour. ");
+    m.run();
+    let changes: Vec<automerge::Change> =
+        (0..1100u64).map(|i| empty_change(vec![ChangeHash([(i % 251) as u8 + 1; 32])], 1 + i, 1 + i)).collect();
+    for chunk in changes.chunks(100) {
+        m.send_data(2, changes_message(&chunk.iter().collect::<Vec<_>>()));
+    }
+    m.run();
+    let told = m.told.get(&2).cloned().unwrap_or_default();
+    assert!(told.iter().any(|t| t.contains("would wait for dependencies not sent")), "{told:?}");
+    m.type_text(1, "Point 1.");
+    m.run();
+    assert!(m.body(3).ends_with("Point 1."));
+}
