@@ -791,8 +791,10 @@ impl<P: Policy> DocEngine<P> {
                                 if c.deps().iter().all(dep_known) {
                                     known.insert(hash);
                                     ready.push(c.raw_bytes().to_vec());
-                                } else if self.waiting.iter().any(|(_, w)| w.hash() == hash) {
-                                    // Sent again while it waits.
+                                } else if self.waiting.iter().any(|(wc, w)| *wc == conn && w.hash() == hash) {
+                                    // Sent again while it waits. (Another
+                                    // connection's copy is kept apart: it goes
+                                    // if that one leaves.)
                                 } else if self.waiting.len() >= MAX_WAITING || self.waiting_bytes + c.raw_bytes().len() > MAX_WAITING_BYTES
                                 {
                                     over = true;
