@@ -753,6 +753,8 @@ impl<P: Policy> DocEngine<P> {
             let mut batch = Vec::new();
             let mut accepted = Vec::new();
             let mut poisoned: Option<(ConnId, String)> = None;
+            // Senders some of whose waiting changes were not kept.
+            let mut resync: Vec<ConnId> = Vec::new();
             for (conn, mut msg) in pending {
                 let size: usize = msg.changes.iter().map(<[u8]>::len).sum();
                 let read = if size > 0 { read_changes(&slot.doc, &self.unapplied, &msg.changes) } else { Ok(Some(Read::default())) };
@@ -797,21 +799,20 @@ impl<P: Policy> DocEngine<P> {
                                     // if that one leaves.)
                                 } else if self.waiting.len() >= MAX_WAITING || self.waiting_bytes + c.raw_bytes().len() > MAX_WAITING_BYTES
                                 {
+                                    // Not kept. The sender believes it sent
+                                    // it (automerge never sends a change twice
+                                    // on one connection), so it is told to
+                                    // start over: it sends again what the
+                                    // server lacks once what is asked for
+                                    // has come.
                                     over = true;
-                                    break;
                                 } else {
                                     self.waiting_bytes += c.raw_bytes().len();
                                     self.waiting.push((conn, c));
                                 }
                             }
-                            if over {
-                                self.waiting.retain(|(c, _)| *c != conn);
-                                self.waiting_bytes = self.waiting.iter().map(|(_, c)| c.raw_bytes().len()).sum();
-                                let why = format!(
-                                    "changes to {doc_id} refused: more than {MAX_WAITING} changes or {MAX_WAITING_BYTES} bytes would wait for dependencies not sent; sync again"
-                                );
-                                refused.push((conn, why));
-                                continue;
+                            if over && !resync.contains(&conn) {
+                                resync.push(conn);
                             }
                             for c in &ready {
                                 batch.extend_from_slice(c);
@@ -908,6 +909,12 @@ impl<P: Policy> DocEngine<P> {
                     None => {}
                 }
             }
+            for conn in resync {
+                if let Some(peer) = self.peers.get_mut(&conn) {
+                    peer.state.needs_reset = true;
+                    *self.stats.errors.entry("waiting_full").or_default() += 1;
+                }
+            }
         }
         if !self.waiting.is_empty() {
             // What waited for dependencies now in the replica is checked
@@ -971,6 +978,11 @@ impl<P: Policy> DocEngine<P> {
         let arena = typed_arena::Arena::new();
         let mut round = crate::round::Round::new(&slot.doc, &slot.log, &arena);
         let unknown = !slot.exists && slot.doc.get_heads().is_empty();
+        let waiting: HashMap<ChangeHash, &[ChangeHash]> = self.waiting.iter().map(|(_, c)| (c.hash(), c.deps())).collect();
+        let mut own: HashMap<ConnId, Vec<ChangeHash>> = HashMap::new();
+        for (conn, c) in &self.waiting {
+            own.entry(*conn).or_default().push(c.hash());
+        }
         for (conn, peer) in self.peers.iter_mut() {
             let peer_id = peer.info.peer_id.clone();
             if unknown && peer.requested {
@@ -990,6 +1002,9 @@ impl<P: Policy> DocEngine<P> {
                 continue;
             }
             if let Some(mut msg) = round.generate(&mut peer.state) {
+                if !waiting.is_empty() {
+                    ask_past_waiting(&slot.doc, &waiting, own.get(conn).map_or(&[][..], Vec::as_slice), &mut msg);
+                }
                 peer.last_have = msg.have.first().cloned();
                 if !self.relay_window.is_empty() && !msg.have.is_empty() {
                     // Relayed changes not advertised yet: the peer must not
@@ -1012,6 +1027,46 @@ impl<P: Policy> DocEngine<P> {
             self.send(conn, &msg);
         }
     }
+}
+
+/// Asks for what the changes waiting in the engine wait for, rather than for
+/// the changes themselves.
+///
+/// Automerge 0.12 asks a peer (`need`) for the heads it announced that the
+/// document lacks, walking through the changes in automerge's own queue to
+/// the dependencies they miss. The engine's waiting changes are not in that
+/// queue, so automerge asks for them instead, and the peer never sends a
+/// change again on a connection where it sent it once (`sent_hashes`): the
+/// dependency it holds and the server lacks (one a Bloom filter's false
+/// positive made it believe the server has) would never come, and its changes
+/// would wait until it reconnects, where the same filter gives the same false
+/// positive. Here the walk goes on through the waiting changes, and also
+/// starts from the dependencies of those `own` (the peer's). Unlike upstream,
+/// our `have` is kept: the peer sends what is asked for first, then whatever
+/// the filter lacks (all of it again after a reset), so what waits and what it
+/// waits for come in one message.
+fn ask_past_waiting(doc: &Automerge, waiting: &HashMap<ChangeHash, &[ChangeHash]>, own: &[ChangeHash], msg: &mut sync::Message) {
+    let mut stack: Vec<ChangeHash> = msg.need.clone();
+    for h in own {
+        stack.extend(waiting.get(h).into_iter().flat_map(|deps| deps.iter().copied()));
+    }
+    if stack.iter().all(|h| !waiting.contains_key(h)) && own.is_empty() {
+        return;
+    }
+    let mut need: BTreeSet<ChangeHash> = BTreeSet::new();
+    let mut seen: BTreeSet<ChangeHash> = BTreeSet::new();
+    while let Some(hash) = stack.pop() {
+        if doc.get_change_meta_by_hash(&hash).is_some() || !seen.insert(hash) {
+            continue;
+        }
+        match waiting.get(&hash) {
+            Some(deps) => stack.extend(deps.iter().copied()),
+            None => {
+                need.insert(hash);
+            }
+        }
+    }
+    msg.need = need.into_iter().collect();
 }
 
 /// What a message's changes are, read without applying them.
