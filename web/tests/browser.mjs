@@ -680,7 +680,7 @@ try {
       throw new Error(`the toolbar and Enter wrote ${JSON.stringify(await bodyText(md))}, not ${JSON.stringify(written)}: ${e.message}`)
     })
     const labels = await md.$$eval("#md-toolbar button", (bs) => bs.map((b) => b.textContent.replace(/^\S+\s/, "")))
-    check(labels.join() === "Titre,Gras,Liste,Citation,Lien,Case à cocher,Ajouter une image", `the toolbar's buttons say what they do: ${labels}`)
+    check(labels.join() === "Titre,Gras,Liste,Citation,Lien,Case à cocher,Commenter,Ajouter une image", `the toolbar's buttons say what they do: ${labels}`)
     check((await md.getAttribute("#md-toolbar", "aria-label")) === "Mise en forme", "the toolbar is named")
     check(!(await md.isVisible("#preview")), "the minutes' preview starts hidden")
     await md.click("#preview-toggle")
