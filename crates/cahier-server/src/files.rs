@@ -37,7 +37,7 @@ pub async fn upload(State(state): State<AppState>, Path(id): Path<String>, heade
     if deleted || !allowed(&v.principal, &Act::WriteDocument(&doc)) {
         return refusal(StatusCode::FORBIDDEN, "forbidden", "you may not change this document");
     }
-    if !v.csrf_ok(headers.get("x-cahier-csrf").and_then(|h| h.to_str().ok())) {
+    if !v.csrf_header_ok(&headers) {
         return refusal(StatusCode::FORBIDDEN, "csrf", "missing or wrong CSRF token");
     }
     let limits = state.config.files;

@@ -225,7 +225,7 @@ pub async fn set_template(
     if !allowed(&v.principal, &Act::Publish) {
         return (StatusCode::FORBIDDEN, "only maintainers choose the page templates").into_response();
     }
-    if !v.csrf_ok(headers.get("x-cahier-csrf").and_then(|h| h.to_str().ok())) {
+    if !v.csrf_header_ok(&headers) {
         return (StatusCode::FORBIDDEN, "missing or wrong CSRF token").into_response();
     }
     let by = v.name().unwrap_or("?").to_owned();
@@ -261,7 +261,7 @@ pub async fn from_template(
     if !allowed(&v.principal, &Act::CreateDocument) || !allowed(&v.principal, &Act::ReadDocument(&template)) {
         return (StatusCode::FORBIDDEN, "you may not create pages").into_response();
     }
-    if !v.csrf_ok(headers.get("x-cahier-csrf").and_then(|h| h.to_str().ok())) {
+    if !v.csrf_header_ok(&headers) {
         return (StatusCode::FORBIDDEN, "missing or wrong CSRF token").into_response();
     }
     if req.title.len() > 1024 {
@@ -337,8 +337,7 @@ pub async fn create_invite(State(state): State<AppState>, headers: HeaderMap, Js
     if !allowed(&v.principal, &Act::CreateInvite(&doc)) {
         return (StatusCode::FORBIDDEN, "you may not invite people to this document").into_response();
     }
-    let token = headers.get("x-cahier-csrf").and_then(|h| h.to_str().ok());
-    if !v.csrf_ok(token) {
+    if !v.csrf_header_ok(&headers) {
         return (StatusCode::FORBIDDEN, "missing or wrong CSRF token").into_response();
     }
     let now = crate::now_ms();
@@ -420,7 +419,7 @@ pub async fn revoke_invite(State(state): State<AppState>, Path(id): Path<String>
     if !allowed(&v.principal, &Act::RevokeInvite) {
         return (StatusCode::FORBIDDEN, "only maintainers revoke invite links").into_response();
     }
-    if !v.csrf_ok(headers.get("x-cahier-csrf").and_then(|h| h.to_str().ok())) {
+    if !v.csrf_header_ok(&headers) {
         return (StatusCode::FORBIDDEN, "missing or wrong CSRF token").into_response();
     }
     let by = v.name().unwrap_or("?").to_owned();

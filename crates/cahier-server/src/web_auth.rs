@@ -68,6 +68,12 @@ impl Viewer {
         }
     }
 
+    /// [`Viewer::csrf_ok`] for a script's request, whose token is in the
+    /// `X-Cahier-CSRF` header.
+    pub fn csrf_header_ok(&self, headers: &HeaderMap) -> bool {
+        self.csrf_ok(headers.get("x-cahier-csrf").and_then(|h| h.to_str().ok()))
+    }
+
     /// Whether a state-changing request carries proof that it comes from
     /// Cahier's own pages (or from a script with a token).
     pub fn csrf_ok(&self, form_token: Option<&str>) -> bool {
