@@ -1323,7 +1323,9 @@ fn read_changes(
     // cannot load again. A dependency not known yet leaves its change
     // unchecked here.
     for (start, deps) in &placed {
-        let max_of = |dep: &ChangeHash| replica(dep).or_else(|| unapplied.get(dep).copied()).or_else(|| max_ops.get(dep).copied());
+        let max_of = |dep: &ChangeHash| {
+            replica(dep).or_else(|| unapplied.get(dep).copied()).or_else(|| max_ops.get(dep).copied())
+        };
         match deps.iter().map(max_of).collect::<Option<Vec<u64>>>() {
             Some(before) if *start != before.iter().copied().max().unwrap_or(0) + 1 => {
                 return Err("a change of them does not number its operations on from its dependencies".to_owned());

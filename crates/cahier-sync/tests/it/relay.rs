@@ -10,8 +10,8 @@ use automerge::sync::{self, SyncDoc};
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ChangeHash, ReadDoc};
 use cahier_doc::{DocId, DocView, Editor};
-use cahier_sync::doc::Work;
 use cahier_sync::wire::Message;
+use cahier_sync::doc::Work;
 use cahier_sync::{AllowAll, Config, Hub, Input, Output};
 
 struct Client {
