@@ -393,10 +393,6 @@ async fn run_doc(mut engine: DocEngine<AccessPolicy>, mut rx: mpsc::UnboundedRec
     let mut seen: u64 = 0;
     let mut asked_idle = false;
     let mut stopping = false;
-    // The replica's work (a batch applied to a long history) runs on a
-    // blocking thread while this task goes on relaying; its answer comes
-    // back on `replies`.
-    let mut works: JoinSet<()> = JoinSet::new();
     loop {
         tokio::select! {
             ev = rx.recv() => {
@@ -422,7 +418,7 @@ async fn run_doc(mut engine: DocEngine<AccessPolicy>, mut rx: mpsc::UnboundedRec
                 asked_idle = false;
                 // Relayed changes go out before the apply, which may be long.
                 for out in engine.take_ready() {
-                    carry_out(&mut engine, &mut peers, out, &reply, &shared, &mut works);
+                    carry_out(&mut engine, &mut peers, out, &reply, &shared);
                 }
             }
             Some(answer) = replies.recv() => {
@@ -437,8 +433,6 @@ async fn run_doc(mut engine: DocEngine<AccessPolicy>, mut rx: mpsc::UnboundedRec
                 }
             }
             _ = tick.tick() => engine.handle(now_ms(), DocInput::Tick),
-            // A work's answer comes on `replies`; a finished thread is reaped here.
-            Some(_) = works.join_next(), if !works.is_empty() => {}
             _ = shared.stop.cancelled(), if !stopping => stopping = true,
         }
         // Carrying out the outputs may drop a peer (a slow reader), which is
@@ -449,7 +443,7 @@ async fn run_doc(mut engine: DocEngine<AccessPolicy>, mut rx: mpsc::UnboundedRec
                 break;
             }
             for out in outputs {
-                carry_out(&mut engine, &mut peers, out, &reply, &shared, &mut works);
+                carry_out(&mut engine, &mut peers, out, &reply, &shared);
             }
         }
         lock(&shared.metrics.hub).add(&engine.take_stats());
@@ -480,7 +474,6 @@ fn carry_out(
     out: Output,
     reply: &mpsc::UnboundedSender<DocInput>,
     shared: &Shared,
-    works: &mut JoinSet<()>,
 ) {
     match out {
         Output::Send { conn, bytes } => {
@@ -507,17 +500,6 @@ fn carry_out(
         Output::Applied { ack, result } => {
             if let Some(tx) = lock(&shared.acks).remove(&ack) {
                 let _ = tx.send(result);
-            }
-        }
-        Output::Work(work) => {
-            let reply = reply.clone();
-            if engine.is_heavy() {
-                works.spawn_blocking(move || {
-                    let _ = reply.send(DocInput::WorkDone(work.run()));
-                });
-            } else {
-                // Short work on a short history: a thread hop would cost more.
-                let _ = reply.send(DocInput::WorkDone(work.run()));
             }
         }
         // Only the router forwards.

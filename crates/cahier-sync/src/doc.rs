@@ -6,21 +6,16 @@
 //! server runs each engine on a task of its own, so that one document's work
 //! never delays another's. Incoming sync messages are queued and applied in
 //! batches: the caller feeds all the inputs it has, then calls
-//! [`DocEngine::flush`]. The apply of a batch itself goes out as
-//! [`Output::Work`] (the replica moves into it), for the runner to carry out
-//! off the document's inputs and answer with [`DocInput::WorkDone`]. While a
-//! batch is being applied or persisted, newer messages wait and are applied
-//! together afterwards. New heads are advertised (sync replies, heads gossip)
-//! only after the store reported them durable.
+//! [`DocEngine::flush`]. While changes are being persisted, newer messages wait
+//! and are applied together afterwards. New heads are advertised (sync
+//! replies, heads gossip) only after the store reported them durable.
 //!
 //! A writer's changes do not wait for any of that to reach the other peers:
 //! once read and checked (as they will be applied: well-formed, numbered on
 //! from known dependencies, their actors the writer's), they are relayed at
 //! once ([`crate::relay`]), and a runner sends them before it flushes
-//! ([`DocEngine::take_ready`]). The checks use an index of the replica's
-//! changes, never the replica, which may be away applying an earlier batch.
-//! A peer that has not answered the last message it was sent gets what
-//! arrives meanwhile in one message when it does.
+//! ([`DocEngine::take_ready`]). A peer that has not answered the last message
+//! it was sent gets what arrives meanwhile in one message when it does.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -77,8 +72,6 @@ pub enum DocInput {
         heads: Vec<ChangeHash>,
         result: Result<(), String>,
     },
-    /// The answer to [`Output::Work`].
-    WorkDone(WorkDone),
     /// The document was deleted: its peers are told and dropped.
     Deleted,
     /// Changes made by the server itself; see [`crate::Input::Apply`].
@@ -155,86 +148,6 @@ struct Slot {
     exists: bool,
     bytes: usize,
     log: crate::round::RoundLog,
-    /// The replica is out in a [`Work`]: `doc` is an empty stand-in until
-    /// [`DocInput::WorkDone`] brings it back.
-    away: bool,
-    /// Every change the replica holds, with its last op: what the relay
-    /// checks a writer's change against, also while the replica is away.
-    known: HashMap<ChangeHash, u64>,
-}
-
-impl Slot {
-    /// Notes in `known` the changes the replica gained since `before`.
-    fn note_applied(&mut self, before: &[ChangeHash]) {
-        if self.doc.get_heads() != before {
-            for m in self.doc.get_changes_meta(before) {
-                self.known.insert(m.hash, m.max_op);
-            }
-        }
-    }
-}
-
-/// What a batch waits for while its [`Work`] is out: the rest of the round.
-struct InWork {
-    epoch: u64,
-    accepted: Vec<(ConnId, sync::Message)>,
-    refused: Vec<(ConnId, String)>,
-    resync: Vec<ConnId>,
-    batch_len: usize,
-}
-
-/// The replica's heavy work, done away from the document's inputs: applying
-/// a batch of changes to a long history costs automerge 0.12 tens of
-/// milliseconds, during which the relay goes on. A runner calls
-/// [`Work::run`] wherever it likes (a blocking thread) and hands the result
-/// back as [`DocInput::WorkDone`]; until then the engine applies nothing
-/// else and advertises nothing new.
-pub struct Work {
-    doc: DocId,
-    epoch: u64,
-    replica: Automerge,
-    batch: Vec<u8>,
-}
-
-impl std::fmt::Debug for Work {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Work").field("doc", &self.doc).field("epoch", &self.epoch).field("batch_bytes", &self.batch.len()).finish()
-    }
-}
-
-/// The result of a [`Work`].
-#[derive(Debug)]
-pub struct WorkDone {
-    epoch: u64,
-    /// `None` if automerge panicked: the replica is lost.
-    replica: Option<Automerge>,
-    /// Whether the batch applied.
-    applied: bool,
-    /// The changes the replica gained, with their last op.
-    new: Vec<(ChangeHash, u64)>,
-}
-
-impl Work {
-    /// The document the work is for.
-    pub fn doc(&self) -> &DocId {
-        &self.doc
-    }
-
-    /// Applies the batch. A panic inside automerge is contained: the result
-    /// says the replica is lost, and the engine drops the document.
-    pub fn run(self) -> WorkDone {
-        let Work { epoch, mut replica, batch, .. } = self;
-        let done = catch_unwind(AssertUnwindSafe(move || {
-            let before = replica.get_heads();
-            let applied = replica.load_incremental(&batch).is_ok();
-            let new: Vec<(ChangeHash, u64)> = replica.get_changes_meta(&before).into_iter().map(|m| (m.hash, m.max_op)).collect();
-            (replica, applied, new)
-        }));
-        match done {
-            Ok((replica, applied, new)) => WorkDone { epoch, replica: Some(replica), applied, new },
-            Err(_) => WorkDone { epoch, replica: None, applied: false, new: Vec::new() },
-        }
-    }
 }
 
 pub struct DocEngine<P: Policy> {
@@ -244,9 +157,6 @@ pub struct DocEngine<P: Policy> {
     slot: Option<Slot>,
     /// A [`Output::Load`] is out and not answered.
     loading: bool,
-    /// The round whose [`Work`] is out, and the number of the last work sent.
-    in_work: Option<InWork>,
-    epoch: u64,
     peers: BTreeMap<ConnId, PeerSync>,
     /// Connections this engine closed: what they still send is dropped.
     closed: BTreeSet<ConnId>,
@@ -297,8 +207,6 @@ impl<P: Policy> DocEngine<P> {
             policy,
             slot: None,
             loading: false,
-            in_work: None,
-            epoch: 0,
             peers: BTreeMap::new(),
             closed: BTreeSet::new(),
             pending: Vec::new(),
@@ -351,7 +259,7 @@ impl<P: Policy> DocEngine<P> {
     pub fn has_unsaved(&self) -> bool {
         !self.pending.is_empty()
             || !self.local.is_empty()
-            || self.slot.as_ref().is_some_and(|s| s.away || s.persisting.is_some() || s.doc.get_heads() != s.saved_heads)
+            || self.slot.as_ref().is_some_and(|s| s.persisting.is_some() || s.doc.get_heads() != s.saved_heads)
     }
 
     /// Nothing to do and nobody to serve for `idle_unload_ms`, everything
@@ -395,7 +303,6 @@ impl<P: Policy> DocEngine<P> {
             }
             DocInput::Loaded { result } => self.contained(|e| e.loaded(result)),
             DocInput::Persisted { heads, result } => self.contained(|e| e.persisted(heads, result)),
-            DocInput::WorkDone(done) => self.contained(|e| e.work_done(done)),
             DocInput::Apply { changes, ack } => {
                 self.ensure_loading();
                 self.local.push((changes, ack));
@@ -547,18 +454,12 @@ impl<P: Policy> DocEngine<P> {
     /// must be).
     fn relayable(&mut self, conn: ConnId, chunks: &sync::ChunkList) -> Vec<Change> {
         let Some(slot) = self.slot.as_ref() else { return Vec::new() };
-        // What waits to be applied, the batch being applied among it.
-        let queued: usize = self.pending.iter().map(|(_, m)| m.changes.iter().map(<[u8]>::len).sum::<usize>()).sum::<usize>()
-            + self.in_work.as_ref().map_or(0, |w| w.batch_len);
+        let queued: usize = self.pending.iter().map(|(_, m)| m.changes.iter().map(<[u8]>::len).sum::<usize>()).sum();
         let size: usize = chunks.iter().map(<[u8]>::len).sum();
         if slot.bytes + queued + size > self.config.limits.max_document_bytes {
             return Vec::new();
         }
-        // Checked against the index of the replica's changes, not the
-        // replica: it may be away, applying the previous batch.
-        let known = &slot.known;
-        let lookup = |h: &ChangeHash| known.get(h).copied();
-        let read = catch_unwind(AssertUnwindSafe(|| read_changes(&lookup, &self.unapplied, chunks)));
+        let read = catch_unwind(AssertUnwindSafe(|| read_changes(&slot.doc, &self.unapplied, chunks)));
         let Ok(Ok(Some(read))) = read else { return Vec::new() };
         if read.unchecked || read.fresh.is_empty() {
             return Vec::new();
@@ -665,8 +566,7 @@ impl<P: Policy> DocEngine<P> {
             Ok(loaded) => {
                 let exists = loaded.is_some();
                 let (am, chunks) = loaded.unwrap_or_else(|| (cahier_doc::empty(), 0));
-                let known: HashMap<ChangeHash, u64> = am.get_changes_meta(&[]).into_iter().map(|m| (m.hash, m.max_op)).collect();
-                let bytes = if exists { known.len() * 64 } else { 0 };
+                let bytes = if exists { am.get_changes_meta(&[]).len() * 64 } else { 0 };
                 self.slot = Some(Slot {
                     saved_heads: am.get_heads(),
                     doc: am,
@@ -679,8 +579,6 @@ impl<P: Policy> DocEngine<P> {
                     exists,
                     bytes,
                     log: Default::default(),
-                    away: false,
-                    known,
                 });
                 self.dirty = true;
             }
@@ -772,8 +670,6 @@ impl<P: Policy> DocEngine<P> {
             self.out.push(Output::Applied { ack, result: Err(format!("not stored: {why}")) });
         }
         self.pending.clear();
-        // A work still out is answered for a replica no longer here.
-        self.in_work = None;
         self.waiting.clear();
         self.waiting_bytes = 0;
         self.relay_log.clear();
@@ -809,12 +705,12 @@ impl<P: Policy> DocEngine<P> {
     /// Applies what is pending, persists, or advertises: one step per call.
     fn process(&mut self) {
         let max_doc = self.config.limits.max_document_bytes;
+        let compact_after = self.config.compact_after;
         let doc_id = self.id.clone();
         let Some(slot) = self.slot.as_mut() else { return };
-        if slot.persisting.is_some() || slot.away {
+        if slot.persisting.is_some() {
             return;
         }
-        let before = slot.doc.get_heads();
         if !self.remote.is_empty() {
             // Durable already (another node committed them): when nothing of
             // ours is waiting to be stored, the document's new heads are
@@ -849,7 +745,6 @@ impl<P: Policy> DocEngine<P> {
                 (None, _) => {}
             }
         }
-        slot.note_applied(&before);
         let mut refused: Vec<(ConnId, String)> = Vec::new();
         if !self.pending.is_empty() {
             let pending = std::mem::take(&mut self.pending);
@@ -862,9 +757,7 @@ impl<P: Policy> DocEngine<P> {
             let mut resync: Vec<ConnId> = Vec::new();
             for (conn, mut msg) in pending {
                 let size: usize = msg.changes.iter().map(<[u8]>::len).sum();
-                let doc = &slot.doc;
-                let lookup = |h: &ChangeHash| doc.get_change_meta_by_hash(h).map(|m| m.max_op);
-                let read = if size > 0 { read_changes(&lookup, &self.unapplied, &msg.changes) } else { Ok(Some(Read::default())) };
+                let read = if size > 0 { read_changes(&slot.doc, &self.unapplied, &msg.changes) } else { Ok(Some(Read::default())) };
                 // Changes relayed already were held to the limit then.
                 let relayed_only = matches!(&read, Ok(Some(r)) if r.fresh.is_empty() && !r.unchecked);
                 if size > 0 && !relayed_only && slot.bytes + batch.len() + size > max_doc {
@@ -945,7 +838,6 @@ impl<P: Policy> DocEngine<P> {
                             bytes.extend_from_slice(c);
                         }
                         let _ = slot.doc.load_incremental(&bytes);
-                        slot.note_applied(&before);
                         slot.bytes += size;
                         if slot.doc.get_missing_deps(&[]).len() > waiting {
                             // Changes left waiting for a dependency were not
@@ -977,100 +869,51 @@ impl<P: Policy> DocEngine<P> {
                 self.forget_poisoned(conn, why);
                 return;
             }
-            if batch.is_empty() {
-                self.after_apply(accepted, refused, resync, true);
-            } else {
-                // The apply goes out as work; the round goes on when it is done.
-                let replica = std::mem::replace(&mut slot.doc, Automerge::new());
-                slot.away = true;
-                self.epoch += 1;
-                let batch_len = batch.len();
-                self.in_work = Some(InWork { epoch: self.epoch, accepted, refused, resync, batch_len });
-                self.out.push(Output::Work(Box::new(Work { doc: doc_id, epoch: self.epoch, replica, batch })));
+            let batch_ok = batch.is_empty() || slot.doc.load_incremental(&batch).is_ok();
+            slot.bytes += batch.len();
+            if !batch.is_empty() && !self.unapplied.is_empty() {
+                let doc = &slot.doc;
+                self.unapplied.retain(|h, _| doc.get_change_meta_by_hash(h).is_none());
             }
-        } else {
-            self.after_apply(Vec::new(), refused, Vec::new(), true);
-        }
-    }
-
-    /// The answer to a [`Work`]: the replica is back, and the round goes on.
-    fn work_done(&mut self, done: WorkDone) {
-        let Some(in_work) = self.in_work.take_if(|w| w.epoch == done.epoch) else {
-            // For a replica dropped since (a reset, a deletion): nothing to do.
-            return;
-        };
-        let Some(slot) = self.slot.as_mut().filter(|s| s.away) else { return };
-        let Some(replica) = done.replica else {
-            // Automerge panicked on the batch: this document alone is dropped.
-            self.count_error("panic");
-            self.drop_panicked();
-            return;
-        };
-        slot.doc = replica;
-        slot.away = false;
-        slot.known.extend(done.new);
-        slot.bytes += in_work.batch_len;
-        if !self.unapplied.is_empty() {
-            let known = &slot.known;
-            self.unapplied.retain(|h, _| !known.contains_key(h));
-        }
-        // What arrived meanwhile is applied next.
-        self.dirty = true;
-        self.after_apply(in_work.accepted, in_work.refused, in_work.resync, done.applied);
-    }
-
-    /// The rest of a round once its batch is in the replica (`batch_ok`
-    /// whether it applied): each sender's sync state, the waiting changes,
-    /// then a persist of what is new, or a sync round if nothing is.
-    fn after_apply(
-        &mut self,
-        accepted: Vec<(ConnId, sync::Message)>,
-        mut refused: Vec<(ConnId, String)>,
-        resync: Vec<ConnId>,
-        batch_ok: bool,
-    ) {
-        let compact_after = self.config.compact_after;
-        let doc_id = self.id.clone();
-        let Some(slot) = self.slot.as_mut() else { return };
-        let before = slot.doc.get_heads();
-        for (conn, msg) in accepted {
-            // Automerge counts our heads as sent when a peer's message, with
-            // no changes, names heads equal to ours. But the peer may have
-            // merged them itself (its own change and another's, crossing
-            // ours on the wire) and never been told that we hold them: it
-            // would wait for that forever ("Enregistrement…"). Our heads
-            // count as sent only once we sent them.
-            let keep_sent = |state: &mut sync::State, sent: Vec<ChangeHash>| {
-                if state.last_sent_heads != sent && !state.last_sent_heads.is_empty() {
-                    state.last_sent_heads = sent;
-                }
-            };
-            match self.peers.get_mut(&conn) {
-                // Every change of the round is in the document already.
-                Some(peer) if batch_ok => {
-                    let sent = peer.state.last_sent_heads.clone();
-                    crate::round::receive_applied(&slot.doc, &mut peer.state, msg);
-                    keep_sent(&mut peer.state, sent);
-                }
-                Some(peer) => {
-                    let sent = peer.state.last_sent_heads.clone();
-                    if let Err(e) = slot.doc.receive_sync_message(&mut peer.state, msg) {
-                        refused.push((conn, format!("invalid sync message for {doc_id}: {e}")));
+            for (conn, msg) in accepted {
+                // Automerge counts our heads as sent when a peer's message, with
+                // no changes, names heads equal to ours. But the peer may have
+                // merged them itself (its own change and another's, crossing
+                // ours on the wire) and never been told that we hold them: it
+                // would wait for that forever ("Enregistrement…"). Our heads
+                // count as sent only once we sent them.
+                let keep_sent = |state: &mut sync::State, sent: Vec<ChangeHash>| {
+                    if state.last_sent_heads != sent && !state.last_sent_heads.is_empty() {
+                        state.last_sent_heads = sent;
                     }
-                    keep_sent(&mut peer.state, sent);
+                };
+                match self.peers.get_mut(&conn) {
+                    // Every change of the round is in the document already.
+                    Some(peer) if batch_ok => {
+                        let sent = peer.state.last_sent_heads.clone();
+                        crate::round::receive_applied(&slot.doc, &mut peer.state, msg);
+                        keep_sent(&mut peer.state, sent);
+                    }
+                    Some(peer) => {
+                        let sent = peer.state.last_sent_heads.clone();
+                        if let Err(e) = slot.doc.receive_sync_message(&mut peer.state, msg) {
+                            refused.push((conn, format!("invalid sync message for {doc_id}: {e}")));
+                        }
+                        keep_sent(&mut peer.state, sent);
+                    }
+                    None if !batch_ok => {
+                        // The sender is gone; apply what it sent on its own.
+                        let mut state = sync::State::new();
+                        let _ = slot.doc.receive_sync_message(&mut state, msg);
+                    }
+                    None => {}
                 }
-                None if !batch_ok => {
-                    // The sender is gone; apply what it sent on its own.
-                    let mut state = sync::State::new();
-                    let _ = slot.doc.receive_sync_message(&mut state, msg);
-                }
-                None => {}
             }
-        }
-        for conn in resync {
-            if let Some(peer) = self.peers.get_mut(&conn) {
-                peer.state.needs_reset = true;
-                *self.stats.errors.entry("waiting_full").or_default() += 1;
+            for conn in resync {
+                if let Some(peer) = self.peers.get_mut(&conn) {
+                    peer.state.needs_reset = true;
+                    *self.stats.errors.entry("waiting_full").or_default() += 1;
+                }
             }
         }
         if !self.waiting.is_empty() {
@@ -1088,7 +931,6 @@ impl<P: Policy> DocEngine<P> {
                 ));
             }
         }
-        slot.note_applied(&before);
         let heads = slot.doc.get_heads();
         if heads != slot.saved_heads && !heads.is_empty() {
             // A snapshot writes (and first builds) the whole document: on a
@@ -1252,9 +1094,8 @@ impl Read {
     }
 }
 
-/// Reads the changes in `chunks` against the replica (`replica` gives the
-/// last op of a change it holds) and the changes relayed but not applied yet
-/// (`unapplied`, with their last op); `None` when a chunk
+/// Reads the changes in `chunks` against `doc` and the changes relayed but
+/// not applied yet (`unapplied`, with their last op); `None` when a chunk
 /// cannot be read on its own. Each chunk of the list may hold several storage
 /// chunks one after the other (as `save_after` writes them): each is read
 /// alone, so a change is checked even when it must wait for a dependency that
@@ -1263,13 +1104,9 @@ impl Read {
 /// it index out of bounds as it reads them; some changes are taken with a
 /// hash their ops do not encode to, and the document's next save panics):
 /// applied, it would drop the document for every peer.
-fn read_changes(
-    replica: &dyn Fn(&ChangeHash) -> Option<u64>,
-    unapplied: &HashMap<ChangeHash, u64>,
-    chunks: &sync::ChunkList,
-) -> Result<Option<Read>, String> {
+fn read_changes(doc: &Automerge, unapplied: &HashMap<ChangeHash, u64>, chunks: &sync::ChunkList) -> Result<Option<Read>, String> {
     let mut out = Read::default();
-    let in_doc = |h: &ChangeHash| replica(h).is_some();
+    let in_doc = |h: &ChangeHash| doc.get_change_meta_by_hash(h).is_some();
     // Each new single change's place in the op order: (start op, deps).
     let mut placed: Vec<(u64, Vec<ChangeHash>)> = Vec::new();
     let mut max_ops: HashMap<ChangeHash, u64> = HashMap::new();
@@ -1324,7 +1161,7 @@ fn read_changes(
     // unchecked here.
     for (start, deps) in &placed {
         let max_of = |dep: &ChangeHash| {
-            replica(dep).or_else(|| unapplied.get(dep).copied()).or_else(|| max_ops.get(dep).copied())
+            doc.get_change_meta_by_hash(dep).map(|m| m.max_op).or_else(|| unapplied.get(dep).copied()).or_else(|| max_ops.get(dep).copied())
         };
         match deps.iter().map(max_of).collect::<Option<Vec<u64>>>() {
             Some(before) if *start != before.iter().copied().max().unwrap_or(0) + 1 => {

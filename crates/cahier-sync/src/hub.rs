@@ -153,11 +153,6 @@ pub enum Input {
         heads: Vec<ChangeHash>,
         result: Result<(), String>,
     },
-    /// The answer to [`Output::Work`]: what [`crate::doc::Work::run`] returned.
-    WorkDone {
-        doc: DocId,
-        done: crate::doc::WorkDone,
-    },
     /// The document was deleted: its peers are told and dropped, and it leaves
     /// memory (the policy refuses it from now on).
     Deleted {
@@ -224,10 +219,6 @@ pub enum Output {
     Load {
         doc: DocId,
     },
-    /// The replica's heavy work (applying a batch): run it
-    /// ([`crate::doc::Work::run`]), anywhere and whenever, and answer with
-    /// [`Input::WorkDone`]. The document's other inputs go on meanwhile.
-    Work(Box<crate::doc::Work>),
     /// Store these bytes durably, then answer with [`Input::Persisted`].
     Persist {
         doc: DocId,
@@ -311,8 +302,6 @@ pub struct Hub<P: Policy> {
     router: Router<P>,
     docs: HashMap<DocId, DocEngine<P>>,
     dirty: BTreeSet<DocId>,
-    /// Runs each [`Output::Work`] at once instead of handing it out.
-    inline_work: bool,
     out: Vec<Output>,
     stats: Stats,
     now: u64,
@@ -328,7 +317,6 @@ impl<P: Policy> Hub<P> {
             policy,
             docs: HashMap::new(),
             dirty: BTreeSet::new(),
-            inline_work: true,
             out: Vec::new(),
             stats: Stats::default(),
             now: 0,
@@ -368,13 +356,6 @@ impl<P: Policy> Hub<P> {
     /// Every connection, to close them all at shutdown.
     pub fn connections(&self) -> Vec<ConnId> {
         self.router.connections()
-    }
-
-    /// Hands each [`Output::Work`] out for the caller to run and answer
-    /// ([`Input::WorkDone`]), late or out of order, as the server's blocking
-    /// threads do. By default the hub runs it at once, within [`Hub::flush`].
-    pub fn hand_out_work(&mut self) {
-        self.inline_work = false;
     }
 
     /// Takes one input. Outputs accumulate until [`Hub::flush`].
@@ -435,19 +416,12 @@ impl<P: Policy> Hub<P> {
             let Some(engine) = self.docs.get_mut(&doc) else { continue };
             let outs = engine.flush();
             for o in outs {
-                match o {
-                    Output::Close { conn, .. } => {
-                        // The socket closes: the router forgets it, its other
-                        // documents drop it.
-                        self.router.drop_conn(conn);
-                        self.out.push(o);
-                    }
-                    Output::Work(work) if self.inline_work => {
-                        let done = work.run();
-                        self.route_to(doc.clone(), DocInput::WorkDone(done));
-                    }
-                    o => self.out.push(o),
+                if let Output::Close { conn, .. } = &o {
+                    // The socket closes: the router forgets it, its other
+                    // documents drop it.
+                    self.router.drop_conn(*conn);
                 }
+                self.out.push(o);
             }
             self.pump();
         }

@@ -132,7 +132,6 @@ impl<P: Policy> Router<P> {
             Input::Disconnected { conn } => self.drop_conn(conn),
             Input::Loaded { doc, result } => self.routes.push((doc, DocInput::Loaded { result })),
             Input::Persisted { doc, heads, result } => self.routes.push((doc, DocInput::Persisted { heads, result })),
-            Input::WorkDone { doc, done } => self.routes.push((doc, DocInput::WorkDone(done))),
             Input::Deleted { doc } => self.routes.push((doc, DocInput::Deleted)),
             Input::Apply { doc, changes, ack } => self.routes.push((doc, DocInput::Apply { changes, ack })),
             Input::Stored { doc, changes } => self.routes.push((doc, DocInput::Stored { changes })),

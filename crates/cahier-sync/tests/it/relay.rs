@@ -1,8 +1,7 @@
 //! Relay before apply, through the engine: a writer's change reaches the other
 //! editors while the store has not made it durable, only the acknowledgement
 //! (the server's heads) waits for the store, nothing is sent twice, and a peer
-//! that has not answered gets what arrived meanwhile in one message. The
-//! replica's apply runs as work handed out: the relay goes on while it is out.
+//! that has not answered gets what arrived meanwhile in one message.
 
 use std::collections::VecDeque;
 
@@ -11,7 +10,6 @@ use automerge::transaction::Transactable;
 use automerge::{Automerge, ChangeHash, ReadDoc};
 use cahier_doc::{DocId, DocView, Editor};
 use cahier_sync::wire::Message;
-use cahier_sync::doc::Work;
 use cahier_sync::{AllowAll, Config, Hub, Input, Output};
 
 struct Client {
@@ -33,28 +31,12 @@ struct Meeting {
     clients: Vec<Client>,
     /// Persists asked for and not answered.
     store: VecDeque<(DocId, Vec<ChangeHash>)>,
-    /// Persisted bytes, in order.
-    stored: Vec<Vec<u8>>,
-    /// The replica's work handed out and not answered (when the hub hands it out).
-    works: VecDeque<Box<Work>>,
 }
 
 impl Meeting {
     fn new() -> Meeting {
-        Meeting::start(false)
-    }
-
-    /// A meeting whose replica's work waits until the test answers it.
-    fn holding_work() -> Meeting {
-        Meeting::start(true)
-    }
-
-    fn start(hold_work: bool) -> Meeting {
         let doc_id = DocId::from_random([7; 16]);
         let mut hub = Hub::new(Config::new("server", "storage-1"), AllowAll);
-        if hold_work {
-            hub.hand_out_work();
-        }
         let base = cahier_doc::new_document(&DocView::new_page("Séance"), &Editor::new("alice"), 0).expect("doc");
         let mut clients = Vec::new();
         for (conn, who) in [(1, "alice"), (2, "bob")] {
@@ -66,7 +48,7 @@ impl Meeting {
             let doc = if conn == 1 { base.clone() } else { cahier_doc::empty() };
             clients.push(Client { doc, state: sync::State::new(), inbox: VecDeque::new(), received: Vec::new(), sent: Vec::new() });
         }
-        let mut m = Meeting { hub, doc_id, clients, store: VecDeque::new(), stored: Vec::new(), works: VecDeque::new() };
+        let mut m = Meeting { hub, doc_id, clients, store: VecDeque::new() };
         m.take();
         m.settle();
         m
@@ -116,11 +98,7 @@ impl Meeting {
                     self.clients[conn as usize - 1].inbox.push_back(msg);
                 }
             }
-            Output::Persist { doc, heads, bytes, .. } => {
-                self.stored.push(bytes);
-                self.store.push_back((doc, heads));
-            }
-            Output::Work(work) => self.works.push_back(work),
+            Output::Persist { doc, heads, .. } => self.store.push_back((doc, heads)),
             _ => {}
         }
     }
@@ -143,15 +121,6 @@ impl Meeting {
         true
     }
 
-    /// The oldest work handed out is done.
-    fn work_one(&mut self) -> bool {
-        let Some(work) = self.works.pop_front() else { return false };
-        let doc = work.doc().clone();
-        self.hub.handle(0, Input::WorkDone { doc, done: work.run() });
-        self.take();
-        true
-    }
-
     /// Everything delivered and stored until nobody has anything to say.
     fn settle(&mut self) {
         self.send(0);
@@ -161,7 +130,6 @@ impl Meeting {
             for i in 0..self.clients.len() {
                 progressed |= self.deliver(i);
             }
-            progressed |= self.work_one();
             progressed |= self.store_one();
             if !progressed {
                 return;
@@ -265,74 +233,4 @@ fn an_editor_that_has_not_answered_gets_what_arrived_meanwhile_in_one_message() 
     while m.store_one() || m.deliver(0) || m.deliver(1) {}
     assert_eq!(m.clients[0].doc.get_heads(), m.clients[1].doc.get_heads());
     assert_eq!(m.hub.saved_heads(&m.doc_id), Some(m.clients[0].doc.get_heads().as_slice()));
-}
-
-#[test]
-fn a_writers_change_is_relayed_while_the_replica_is_still_applying_an_earlier_batch() {
-    let mut m = Meeting::holding_work();
-    let a = m.type_text(0, "a");
-    assert_eq!(m.works.len(), 1, "the apply of alice's change is out");
-    assert!(m.store.is_empty(), "nothing is stored before it is applied");
-    assert!(m.deliver(1), "bob was relayed alice's change while it was being applied");
-    assert!(m.text(1).ends_with('a'), "{:?}", m.text(1));
-    while m.work_one() || m.store_one() || m.deliver(0) || m.deliver(1) {}
-    assert_eq!(m.hub.saved_heads(&m.doc_id), Some(vec![a].as_slice()));
-    // Alice types again; before bob reads it, he types too, on top of `a`
-    // alone: his change depends on one the replica holds, not on one
-    // being applied.
-    let b = m.type_text(0, "b");
-    assert_eq!(m.works.len(), 1, "the apply of `b` is out");
-    let c = m.type_text(1, "c");
-    assert_eq!(m.works.len(), 1, "one apply at a time: `c` waits for the replica");
-    let to_alice = m.clients[0].inbox.back().expect("a message to alice");
-    assert!(carries(to_alice, &c), "bob's change reached alice while the replica was away");
-    assert!(!m.clients[0].inbox.iter().any(|r| r.heads.contains(&b) || r.heads.contains(&c)), "nothing acknowledged before it is stored");
-    while m.work_one() || m.store_one() || m.deliver(0) || m.deliver(1) {}
-    let heads = m.clients[0].doc.get_heads();
-    assert_eq!(heads, m.clients[1].doc.get_heads());
-    assert_eq!(m.hub.saved_heads(&m.doc_id), Some(heads.as_slice()));
-    assert_eq!(m.text(0), m.text(1));
-    assert!(m.text(0).contains('b') && m.text(0).contains('c'), "{:?}", m.text(0));
-}
-
-#[test]
-fn a_change_whose_writer_left_while_it_was_being_applied_is_stored_and_acknowledged_to_the_others() {
-    let mut m = Meeting::holding_work();
-    let hash = m.type_text(0, "adieu");
-    assert_eq!(m.works.len(), 1, "the apply is out");
-    m.hub.handle(0, Input::Disconnected { conn: 1 });
-    m.take();
-    while m.work_one() || m.store_one() || m.deliver(1) {}
-    assert_eq!(m.hub.saved_heads(&m.doc_id), Some(vec![hash].as_slice()), "alice's change was stored");
-    assert!(m.text(1).ends_with("adieu"), "{:?}", m.text(1));
-    assert!(m.clients[1].received.iter().any(|r| r.heads == vec![hash]), "bob is told the server holds it");
-}
-
-#[test]
-fn a_work_answered_for_a_replica_dropped_since_changes_nothing() {
-    let mut m = Meeting::holding_work();
-    let gone = m.type_text(0, "perdu");
-    let stale = m.works.pop_front().expect("the apply is out");
-    // The document is deleted while its apply is out, then created again by
-    // another writer, whose own apply goes out.
-    m.hub.handle(0, Input::Deleted { doc: m.doc_id.clone() });
-    m.take();
-    m.hub.handle(0, Input::Connected { conn: 3 });
-    let join = Message::Join { sender_id: "carol".into(), supported_versions: None, metadata: None };
-    m.hub.handle(0, Input::Received { conn: 3, bytes: join.encode() });
-    let carol = cahier_doc::new_document(&DocView::new_page("Nouvelle"), &Editor::new("carol"), 0).expect("doc");
-    m.clients.push(Client { doc: carol, state: sync::State::new(), inbox: VecDeque::new(), received: Vec::new(), sent: Vec::new() });
-    m.take();
-    m.send(2);
-    while m.deliver(2) {}
-    assert_eq!(m.works.len(), 1, "carol's apply is out");
-    // The deleted replica's answer comes last of all: it is ignored.
-    m.hub.handle(0, Input::WorkDone { doc: m.doc_id.clone(), done: stale.run() });
-    m.take();
-    while m.work_one() || m.store_one() || m.deliver(2) {}
-    let heads = m.clients[2].doc.get_heads();
-    assert_eq!(m.hub.saved_heads(&m.doc_id), Some(heads.as_slice()), "carol's document is stored");
-    assert!(m.clients[2].doc.get_change_by_hash(&gone).is_none(), "the deleted document's change came back");
-    let stored = cahier_doc::load(&m.stored.concat()[..]).ok();
-    assert!(stored.is_some_and(|d| d.get_change_by_hash(&gone).is_none()), "the deleted document's change was stored again");
 }

@@ -109,11 +109,9 @@ impl World {
                 unavailable: 0,
             })
             .collect();
-        let mut hub = Hub::new(config, AllowAll);
-        hub.hand_out_work();
         World {
             rng,
-            hub,
+            hub: Hub::new(config, AllowAll),
             store: Store::default(),
             clients,
             up: HashMap::new(),
@@ -172,12 +170,6 @@ impl World {
                         Ok(())
                     };
                     self.store_work.push(Input::Persisted { doc, heads, result });
-                }
-                Output::Work(work) => {
-                    // The replica's work, answered late and in any order
-                    // with the store's, as blocking threads answer it.
-                    let doc = work.doc().clone();
-                    self.store_work.push(Input::WorkDone { doc, done: work.run() });
                 }
                 Output::Applied { .. } => {}
                 Output::Unload { .. } => {}
