@@ -7,9 +7,13 @@
 //! of the change that set its text (the server's binding of actors to people,
 //! as for the credits), so nobody can sign a comment for someone else.
 //!
-//! Reading is bounded ([`MAX_COMMENTS`], [`MAX_COMMENT_TEXT`],
-//! [`MAX_CURSOR`]): a malformed comment is skipped with a [`Problem`], and the
-//! rest of the document reads as before. Nothing that renders for readers
+//! Each comment carries its thread: `replies`, a list to which each reply is
+//! appended (two people replying at once both keep theirs), named the same
+//! way as the comment, by whoever wrote its text.
+//!
+//! Reading is bounded ([`MAX_COMMENTS`], [`MAX_REPLIES`], [`MAX_COMMENT_TEXT`],
+//! [`MAX_CURSOR`]): a malformed comment or reply is skipped with a
+//! [`Problem`], and the rest of the document reads as before. Nothing that renders for readers
 //! (the wiki, `.md` files, exports, the feed, search, the history's diffs)
 //! reads this field: [`DocView`](crate::DocView) does not hold it.
 
@@ -24,8 +28,10 @@ pub const MAX_COMMENTS: usize = 1000;
 pub const MAX_COMMENT_TEXT: usize = 4000;
 /// The longest cursor string (`COUNTER@ACTOR` in hex; actors are at most 32 bytes).
 pub const MAX_CURSOR: usize = 100;
-/// The longest comment id (the editor's are 16 hex digits).
+/// The longest comment or reply id (the editor's are 16 hex digits).
 pub const MAX_COMMENT_ID: usize = 64;
+/// The most replies a comment's reading keeps; the rest are reported.
+pub const MAX_REPLIES: usize = 200;
 
 /// One comment as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +46,29 @@ pub struct Comment {
     /// Milliseconds since the Unix epoch, as the writer's clock said.
     pub created_ms: Option<i64>,
     pub resolved: bool,
+    /// The thread under the comment, oldest first (in the list's order).
+    pub replies: Vec<Reply>,
+}
+
+/// One reply in a comment's thread, as stored: no name either.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// Random, unique in its thread (the editor's are 16 hex digits).
+    pub id: String,
+    /// At most [`MAX_COMMENT_TEXT`] UTF-16 code units, as a comment.
+    pub text: String,
+    /// Milliseconds since the Unix epoch, as the writer's clock said.
+    pub created_ms: Option<i64>,
+}
+
+/// Who wrote a comment, who resolved it, who wrote each of its replies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentWriters {
+    pub id: String,
+    pub author: Option<Writer>,
+    pub resolved_by: Option<Writer>,
+    /// `(reply id, writer)`, in the thread's order.
+    pub replies: Vec<(String, Option<Writer>)>,
 }
 
 /// The comments at `heads` (now, if `None`), in id order, and what was wrong
@@ -68,18 +97,21 @@ pub fn comments(doc: &Automerge, heads: Option<&[ChangeHash]>) -> (Vec<Comment>,
             continue;
         };
         match comment(doc, heads, &obj, id) {
-            Ok(c) => out.push(c),
+            Ok(mut c) => {
+                c.replies = replies(doc, heads, &obj, &path, &mut problem);
+                out.push(c);
+            }
             Err((field, why)) => problem(format!("{path}/{field}"), &format!("{why}, comment skipped")),
         }
     }
     (out, problems)
 }
 
-/// Who wrote each comment's text and who resolved it, as the credits name
-/// people (`names`: the server's binding of actors, see
+/// Who wrote each comment's text, who resolved it and who wrote each reply,
+/// as the credits name people (`names`: the server's binding of actors, see
 /// [`contributors_named`](crate::contributors_named)). In the order of
-/// [`comments`]; a comment whose change is not known names nobody.
-pub fn comment_writers(doc: &Automerge, names: &dyn Fn(&str) -> Option<String>) -> Vec<(String, Option<Writer>, Option<Writer>)> {
+/// [`comments`]; a comment or reply whose change is not known names nobody.
+pub fn comment_writers(doc: &Automerge, names: &dyn Fn(&str) -> Option<String>) -> Vec<CommentWriters> {
     let (list, _) = comments(doc, None);
     let Some(Some((Value::Object(ObjType::Map), map))) = doc.get(&ROOT, key::COMMENTS).ok() else { return Vec::new() };
     let writer = |obj: &ObjId, field: &str| {
@@ -92,8 +124,22 @@ pub fn comment_writers(doc: &Automerge, names: &dyn Fn(&str) -> Option<String>) 
         .map(|c| {
             let obj = doc.get(&map, c.id.as_str()).ok().flatten().map(|(_, o)| o);
             let author = obj.as_ref().and_then(|o| writer(o, key::TEXT));
-            let resolver = if c.resolved { obj.as_ref().and_then(|o| writer(o, key::RESOLVED)) } else { None };
-            (c.id, author, resolver)
+            let resolved_by = if c.resolved { obj.as_ref().and_then(|o| writer(o, key::RESOLVED)) } else { None };
+            // Each reply's object, by its id (the reading kept the first of an id).
+            let mut objects = std::collections::HashMap::new();
+            if let Some(Some((Value::Object(ObjType::List), thread))) = obj.as_ref().map(|o| doc.get(o, key::REPLIES).ok().flatten()) {
+                for i in 0..doc.length(&thread).min(MAX_REPLIES) {
+                    let Some((Value::Object(ObjType::Map), r)) = doc.get(&thread, i).ok().flatten() else { continue };
+                    if let Ok(Some(id)) = string(doc, None, &r, key::ID, MAX_COMMENT_ID) {
+                        objects.entry(id).or_insert(r);
+                    }
+                }
+            }
+            let replies = c.replies.into_iter().map(|r| {
+                let w = objects.get(&r.id).and_then(|o| writer(o, key::TEXT));
+                (r.id, w)
+            });
+            CommentWriters { id: c.id, author, resolved_by, replies: replies.collect() }
         })
         .collect()
 }
@@ -159,6 +205,52 @@ pub fn add(
             tx.put(&c, key::TEXT, text)?;
             tx.put(&c, key::CREATED_AT, ScalarValue::Timestamp(now_ms))?;
             tx.put(&c, key::RESOLVED, false)?;
+            // The thread's list exists from the start: two first replies
+            // made at once then land in one list, not in two rival ones.
+            tx.put_object(&c, key::REPLIES, ObjType::List)?;
+            Ok::<_, automerge::AutomergeError>(())
+        },
+    )
+    .map_err(|f| f.error)?;
+    Ok(id)
+}
+
+/// Appends a reply to the comment `comment` in one commit by `editor`, under
+/// the id `id` (16 hex digits from bytes the caller brings). What the
+/// editor's reply form does, for tests and tools.
+pub fn reply(doc: &mut Automerge, editor: &crate::Editor, now_ms: i64, comment: &str, id: [u8; 8], text: &str) -> Result<String, AddError> {
+    if text.encode_utf16().count() > MAX_COMMENT_TEXT {
+        return Err(AddError::TooLong);
+    }
+    let Some(Some((Value::Object(ObjType::Map), map))) = doc.get(&ROOT, key::COMMENTS).ok() else { return Err(AddError::NoComment) };
+    let Some(Some((Value::Object(ObjType::Map), c))) = doc.get(&map, comment).ok() else { return Err(AddError::NoComment) };
+    let thread = match doc.get(&c, key::REPLIES)? {
+        Some((Value::Object(ObjType::List), thread)) => Some(thread),
+        Some(_) => return Err(AddError::NoComment),
+        None => None,
+    };
+    if thread.as_ref().is_some_and(|t| doc.length(t) >= MAX_REPLIES) {
+        return Err(AddError::TooManyReplies);
+    }
+    let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let author = editor.author();
+    if doc.get_author() != Some(&author) {
+        doc.set_author(Some(author));
+    }
+    let options = automerge::transaction::CommitOptions::default().with_message("reply").with_time(now_ms.div_euclid(1000));
+    doc.transact_with(
+        |_| options,
+        |tx| {
+            use automerge::transaction::Transactable;
+            let thread = match &thread {
+                Some(t) => t.clone(),
+                None => tx.put_object(&c, key::REPLIES, ObjType::List)?,
+            };
+            let end = tx.length(&thread);
+            let r = tx.insert_object(&thread, end, ObjType::Map)?;
+            tx.put(&r, key::ID, id.as_str())?;
+            tx.put(&r, key::TEXT, text)?;
+            tx.put(&r, key::CREATED_AT, ScalarValue::Timestamp(now_ms))?;
             Ok::<_, automerge::AutomergeError>(())
         },
     )
@@ -172,8 +264,12 @@ pub enum AddError {
     NoNotes,
     #[error("a comment needs a passage of the notes")]
     Range,
-    #[error("a comment is at most {MAX_COMMENT_TEXT} characters")]
+    #[error("a comment or reply is at most {MAX_COMMENT_TEXT} characters")]
     TooLong,
+    #[error("no such comment to reply to")]
+    NoComment,
+    #[error("a comment has at most {MAX_REPLIES} replies")]
+    TooManyReplies,
     #[error(transparent)]
     Automerge(#[from] automerge::AutomergeError),
 }
@@ -194,15 +290,7 @@ fn comment(doc: &Automerge, heads: Option<&[ChangeHash]>, obj: &ObjId, id: Strin
         }
     }
     let text = string(doc, heads, obj, key::TEXT, MAX_COMMENT_TEXT)?.ok_or((key::TEXT, "missing"))?;
-    let created_ms = match get(doc, heads, obj, key::CREATED_AT) {
-        None => None,
-        Some((Value::Scalar(s), _)) => match s.as_ref() {
-            ScalarValue::Timestamp(t) | ScalarValue::Int(t) => Some(*t),
-            ScalarValue::Null => None,
-            _ => return Err((key::CREATED_AT, "expected a date")),
-        },
-        Some(_) => return Err((key::CREATED_AT, "expected a date")),
-    };
+    let created_ms = created(doc, heads, obj)?;
     let resolved = match get(doc, heads, obj, key::RESOLVED) {
         None => false,
         Some((Value::Scalar(s), _)) => match s.as_ref() {
@@ -211,7 +299,60 @@ fn comment(doc: &Automerge, heads: Option<&[ChangeHash]>, obj: &ObjId, id: Strin
         },
         Some(_) => return Err((key::RESOLVED, "not true or false")),
     };
-    Ok(Comment { id, start, end, text, created_ms, resolved })
+    Ok(Comment { id, start, end, text, created_ms, resolved, replies: Vec::new() })
+}
+
+/// A comment's thread: the good replies, in order; the others reported.
+fn replies(doc: &Automerge, heads: Option<&[ChangeHash]>, obj: &ObjId, path: &str, problem: &mut impl FnMut(String, &str)) -> Vec<Reply> {
+    let mut out: Vec<Reply> = Vec::new();
+    let thread = match get(doc, heads, obj, key::REPLIES) {
+        None => return out,
+        Some((Value::Object(ObjType::List), thread)) => thread,
+        Some(_) => {
+            problem(format!("{path}/{}", key::REPLIES), "expected a list of replies; none read");
+            return out;
+        }
+    };
+    let len = match heads {
+        None => doc.length(&thread),
+        Some(h) => doc.length_at(&thread, h),
+    };
+    for i in 0..len {
+        let at = format!("{path}/{}/{i}", key::REPLIES);
+        if out.len() == MAX_REPLIES {
+            problem(format!("{path}/{}", key::REPLIES), &format!("more than {MAX_REPLIES} replies; the rest are ignored"));
+            break;
+        }
+        let Some((Value::Object(ObjType::Map), r)) = get(doc, heads, &thread, i) else {
+            problem(at, "not a reply (a map), skipped");
+            continue;
+        };
+        let read = || -> Result<Reply, Refusal> {
+            let id = string(doc, heads, &r, key::ID, MAX_COMMENT_ID)?.filter(|id| !id.is_empty()).ok_or((key::ID, "missing"))?;
+            let text = string(doc, heads, &r, key::TEXT, MAX_COMMENT_TEXT)?.ok_or((key::TEXT, "missing"))?;
+            Ok(Reply { id, text, created_ms: created(doc, heads, &r)? })
+        };
+        match read() {
+            Ok(reply) if out.iter().any(|o| o.id == reply.id) => {
+                problem(format!("{at}/{}", key::ID), "the id of an earlier reply, reply skipped")
+            }
+            Ok(reply) => out.push(reply),
+            Err((field, why)) => problem(format!("{at}/{field}"), &format!("{why}, reply skipped")),
+        }
+    }
+    out
+}
+
+fn created(doc: &Automerge, heads: Option<&[ChangeHash]>, obj: &ObjId) -> Result<Option<i64>, Refusal> {
+    match get(doc, heads, obj, key::CREATED_AT) {
+        None => Ok(None),
+        Some((Value::Scalar(s), _)) => match s.as_ref() {
+            ScalarValue::Timestamp(t) | ScalarValue::Int(t) => Ok(Some(*t)),
+            ScalarValue::Null => Ok(None),
+            _ => Err((key::CREATED_AT, "expected a date")),
+        },
+        Some(_) => Err((key::CREATED_AT, "expected a date")),
+    }
 }
 
 fn comments_obj(doc: &Automerge, heads: Option<&[ChangeHash]>, problem: &mut impl FnMut(String, &str)) -> Option<ObjId> {

@@ -43,6 +43,9 @@ pub mod key {
     pub const START: &str = "start";
     pub const END: &str = "end";
     pub const RESOLVED: &str = "resolved";
+    pub const REPLIES: &str = "replies";
+    // inside a reply (with `text` and `createdAt`)
+    pub const ID: &str = "id";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -202,8 +202,8 @@ fn person_salt() -> &'static str {
     })
 }
 
-/// `GET /api/documents/ID/comments`: who wrote each comment on the notes and
-/// who resolved it, for the editor's comment list, from the same binding of
+/// `GET /api/documents/ID/comments`: who wrote each comment on the notes, who
+/// resolved it and who wrote each of its replies, for the editor's comment list, from the same binding of
 /// actors to people as the colours (a comment stores no name: nobody can
 /// sign one for someone else). Only ids and people: the comments themselves
 /// reach the editor with the document.
@@ -219,6 +219,14 @@ struct CommentOut {
     author: Option<Person>,
     #[serde(skip_serializing_if = "Option::is_none")]
     resolved_by: Option<Person>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    replies: Vec<ReplyOut>,
+}
+
+#[derive(Serialize)]
+struct ReplyOut {
+    id: String,
+    author: Option<Person>,
 }
 
 /// Readable by the same people as the authorship colours.
@@ -235,10 +243,11 @@ fn comment_people(store: &Store, id: &DocId) -> cahier_app::Result<Option<Commen
     let names = Names::load(store, &doc)?;
     let comments = cahier_doc::comments::comment_writers(&doc, &|actor| names.bound(actor))
         .into_iter()
-        .map(|(id, author, resolver)| CommentOut {
-            id,
-            author: author.map(|w| names.person(&w)),
-            resolved_by: resolver.map(|w| names.person(&w)),
+        .map(|c| CommentOut {
+            id: c.id,
+            author: c.author.map(|w| names.person(&w)),
+            resolved_by: c.resolved_by.map(|w| names.person(&w)),
+            replies: c.replies.into_iter().map(|(id, w)| ReplyOut { id, author: w.map(|w| names.person(&w)) }).collect(),
         })
         .collect();
     Ok(Some(CommentPeople { heads: doc.get_heads().iter().map(|h| h.to_string()).collect(), comments }))

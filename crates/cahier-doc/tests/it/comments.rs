@@ -70,7 +70,8 @@ fn a_comment_follows_its_passage_through_concurrent_edits_and_stays_when_it_is_d
     assert_eq!(list[0].text, "Quelle couleur ?");
     // Who wrote it: the change that set its text (here an unbound actor's author field).
     let writers = comments::comment_writers(&camille, &|_| None);
-    assert_eq!(writers, vec![(id, Some(Writer::Author("camille".into())), None)]);
+    let expected = comments::CommentWriters { id, author: Some(Writer::Author("camille".into())), resolved_by: None, replies: vec![] };
+    assert_eq!(writers, vec![expected]);
 }
 
 #[test]
@@ -85,7 +86,7 @@ fn whoever_writes_a_comments_text_is_its_author_not_who_made_it() {
     tx.put(&c, "text", "Pas d'accord").expect("put");
     tx.commit();
     let writers = comments::comment_writers(&other, &|_| None);
-    assert_eq!(writers[0].1, Some(Writer::Author("zed".into())), "the name goes with the words");
+    assert_eq!(writers[0].author, Some(Writer::Author("zed".into())), "the name goes with the words");
 }
 
 #[test]
@@ -157,4 +158,87 @@ fn at_most_so_many_comments_are_read() {
     assert_eq!(list.len(), MAX_COMMENTS);
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].message.contains("more than 1000 comments"));
+}
+
+#[test]
+fn two_people_replying_at_once_both_keep_their_reply_each_under_their_name() {
+    let mut camille = create(&page("Salle", NOTES), "camille", T0);
+    let id = comments::add(&mut camille, &Editor::new("camille"), T0, [4; 8], 0..4, "Quelle couleur ?").expect("comment");
+    let mut lea = replica(&camille);
+    let mut noe = replica(&camille);
+    comments::reply(&mut lea, &Editor::new("léa"), T0 + 1000, &id, [5; 8], "Bleu").expect("reply");
+    comments::reply(&mut noe, &Editor::new("noé"), T0 + 1000, &id, [6; 8], "Vert").expect("reply");
+    camille.merge(&mut lea).expect("merge");
+    camille.merge(&mut noe).expect("merge");
+    let (list, problems) = comments::comments(&camille, None);
+    assert_eq!(problems, vec![]);
+    let mut texts: Vec<&str> = list[0].replies.iter().map(|r| r.text.as_str()).collect();
+    texts.sort_unstable();
+    assert_eq!(texts, ["Bleu", "Vert"], "both replies kept");
+    assert_eq!(list[0].replies[0].created_ms, Some(T0 + 1000));
+    let writers = comments::comment_writers(&camille, &|_| None);
+    let mut named: Vec<(String, Option<Writer>)> = writers[0].replies.clone();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        named,
+        vec![
+            ("0505050505050505".into(), Some(Writer::Author("léa".into()))),
+            ("0606060606060606".into(), Some(Writer::Author("noé".into())))
+        ]
+    );
+    assert!(matches!(comments::reply(&mut camille, &Editor::new("x"), T0, "nope", [7; 8], "?"), Err(comments::AddError::NoComment)));
+    let long = "x".repeat(MAX_COMMENT_TEXT + 1);
+    assert!(matches!(comments::reply(&mut camille, &Editor::new("x"), T0, &id, [7; 8], &long), Err(comments::AddError::TooLong)));
+}
+
+#[test]
+fn malformed_replies_are_skipped_with_problems_and_the_comment_reads() {
+    let mut doc = create(&page("Salle", NOTES), "camille", T0);
+    let id = comments::add(&mut doc, &Editor::new("camille"), T0, [8; 8], 0..4, "Bien").expect("comment");
+    let first = comments::reply(&mut doc, &Editor::new("léa"), T0, &id, [9; 8], "Oui").expect("reply");
+    let mut tx = doc.transaction();
+    let map = tx.get(&ROOT, "comments").expect("get").expect("comments").1;
+    let c = tx.get(&map, id.as_str()).expect("get").expect("comment").1;
+    let thread = tx.get(&c, "replies").expect("get").expect("replies").1;
+    tx.insert(&thread, 1, 3).expect("insert");
+    let dup = tx.insert_object(&thread, 2, ObjType::Map).expect("insert");
+    tx.put(&dup, "id", first.as_str()).expect("put");
+    tx.put(&dup, "text", "encore").expect("put");
+    let no_text = tx.insert_object(&thread, 3, ObjType::Map).expect("insert");
+    tx.put(&no_text, "id", "aa").expect("put");
+    let long = tx.insert_object(&thread, 4, ObjType::Map).expect("insert");
+    tx.put(&long, "id", "bb").expect("put");
+    tx.put(&long, "text", "x".repeat(MAX_COMMENT_TEXT + 1).as_str()).expect("put");
+    tx.commit();
+    let (list, problems) = comments::comments(&doc, None);
+    let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    expect_test::expect![[r#"
+        [
+            "comments/0808080808080808/replies/1: not a reply (a map), skipped",
+            "comments/0808080808080808/replies/2/id: the id of an earlier reply, reply skipped",
+            "comments/0808080808080808/replies/3/text: missing, reply skipped",
+            "comments/0808080808080808/replies/4/text: too long, reply skipped",
+        ]
+    "#]]
+    .assert_debug_eq(&problems);
+    assert_eq!(list[0].replies.iter().map(|r| r.text.as_str()).collect::<Vec<_>>(), ["Oui"], "the good reply reads");
+
+    // A thread full: more replies are refused, and a longer list is read bounded.
+    let mut tx = doc.transaction();
+    for i in 0..comments::MAX_REPLIES {
+        let r = tx.insert_object(thread_of(&tx, &id), 0, ObjType::Map).expect("insert");
+        tx.put(&r, "id", format!("{i:016x}").as_str()).expect("put");
+        tx.put(&r, "text", "plus").expect("put");
+    }
+    tx.commit();
+    let (list, problems) = comments::comments(&doc, None);
+    assert_eq!(list[0].replies.len(), comments::MAX_REPLIES);
+    assert!(problems.iter().any(|p| p.message.contains("more than 200 replies")), "{problems:?}");
+    assert!(matches!(comments::reply(&mut doc, &Editor::new("x"), T0, &id, [1; 8], "?"), Err(comments::AddError::TooManyReplies)));
+}
+
+fn thread_of(doc: &impl ReadDoc, id: &str) -> automerge::ObjId {
+    let map = doc.get(&ROOT, "comments").expect("get").expect("comments").1;
+    let c = doc.get(&map, id).expect("get").expect("comment").1;
+    doc.get(&c, "replies").expect("get").expect("replies").1
 }

@@ -287,5 +287,5 @@ async fn a_comment_follows_its_passage_between_two_people_and_is_resolved_in_chr
     assert_eq!(cahier_doc::comments::passage(&doc, None, c), Some(None), "its passage is gone");
     let names = cahier_app::auth_store::actor_identities(&store).expect("bindings");
     let writers = cahier_doc::comments::comment_writers(&doc, &|actor| names.get(actor).cloned());
-    assert_eq!(writers[0].1, Some(cahier_doc::Writer::Bound("account:camille".into())), "written by Camille's account");
+    assert_eq!(writers[0].author, Some(cahier_doc::Writer::Bound("account:camille".into())), "written by Camille's account");
 }

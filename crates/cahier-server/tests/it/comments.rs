@@ -50,15 +50,26 @@ fn unpack(bytes: &[u8], zip: bool) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// Appends a reply to the comment `cid` as `who` (a fresh actor), and
+/// stores it; returns the actor (hex).
+fn reply(store: &Store, id: &DocId, who: &str, cid: &str, text: &str, seed: u8, at_ms: i64) -> String {
+    let mut loaded = store.load(id).expect("load").expect("stored");
+    cahier_doc::comments::reply(&mut loaded.doc, &Editor::new(who), at_ms, cid, [seed; 8], text).expect("reply");
+    let actor = loaded.doc.get_actor().to_hex_string();
+    store.save(&mut loaded).expect("store the reply");
+    actor
+}
+
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn comments_on_a_published_page_reach_no_reader_and_no_export() {
+async fn comments_and_their_replies_on_a_published_page_reach_no_reader_and_no_export() {
     // Words found nowhere else, so that any leak shows.
     const SECRET: &str = "Zanzibarcommentaire";
-    const REPLY: &str = "Quokkaresolu";
+    const SECOND: &str = "Quokkaresolu";
+    const REPLY: &str = "Ornithorynquereponse";
     let dir = tempfile::tempdir().expect("tempdir");
     let store = crate::open_store(dir.path());
     let mut view = DocView::new_page("Potager");
@@ -69,11 +80,13 @@ async fn comments_on_a_published_page_reach_no_reader_and_no_export() {
     // A second session, then the page is published with both comments in its version.
     view.body.push_str("On récolte en août.\n");
     store.upsert(&view, &Editor::new("noé"), 400_000).expect("edit");
-    comment(&store, &id, "noé", "en août", REPLY, 2, 401_000);
+    comment(&store, &id, "noé", "en août", SECOND, 2, 401_000);
+    reply(&store, &id, "léa", &cid, &format!("{REPLY} : Cornichonrond"), 3, 401_500);
     publication::publish(&store, &id, "camille", 402_000).expect("publish");
     let (comments, problems) = cahier_doc::comments::comments(&store.load(&id).expect("load").expect("page").doc, None);
     assert_eq!((comments.len(), problems), (2, vec![]), "the comments are in the published document");
-    assert_eq!(comments.iter().find(|c| c.id == cid).map(|c| c.text.contains(SECRET)), Some(true));
+    let first = comments.iter().find(|c| c.id == cid).expect("the first comment");
+    assert!(first.text.contains(SECRET) && first.replies[0].text.contains(REPLY), "with its reply: {first:?}");
     let maintainer = token_in(&store, "camille", Role::Maintainer);
     let folder = cahier_app::transfer::export_all(&store, &mut |_| {}).expect("export");
     drop(store);
@@ -104,12 +117,12 @@ async fn comments_on_a_published_page_reach_no_reader_and_no_export() {
     for path in &paths {
         let r = get(&server, path, &[]).await;
         assert!(r.status == 200, "{path}: {}", r.status);
-        for word in [SECRET, REPLY, "lesquelles"] {
+        for word in [SECRET, SECOND, REPLY, "lesquelles", "Cornichonrond"] {
             assert!(!contains(&r.body, word), "{path} shows a comment ({word})");
         }
     }
     assert!(get(&server, "/search?q=tomates", &[]).await.text().contains("/wiki/potager"), "search finds the page");
-    for word in [SECRET, REPLY, "lesquelles"] {
+    for word in [SECRET, SECOND, REPLY, "lesquelles", "Cornichonrond"] {
         // (The results page repeats the query, not the comment.)
         assert!(
             get(&server, &format!("/search?q={word}"), &[]).await.text().contains("Aucun résultat"),
@@ -128,7 +141,7 @@ async fn comments_on_a_published_page_reach_no_reader_and_no_export() {
         members.extend(unpacked);
     }
     for (name, bytes) in &members {
-        for word in [SECRET, REPLY, "lesquelles"] {
+        for word in [SECRET, SECOND, REPLY, "lesquelles", "Cornichonrond"] {
             assert!(!contains(bytes, word), "the export's {name} holds a comment ({word})");
         }
     }
@@ -150,6 +163,10 @@ async fn a_comments_author_is_whoever_wrote_its_text_as_the_server_bound_them() 
         // An unbound actor's comment is named by its author field.
         let (second, _) = comment(&store, &doc, "léa", "la salle", "Non", 4, 3_000);
         assert!(first < second);
+        // A reply is named the same way: by whoever's actor wrote it.
+        let noe_actor = reply(&store, &doc, "Camille Martin", &first, "Peut-être", 5, 4_000);
+        let binding = auth_store::ActorBinding { identity: "account:noe".into(), name: "Noé".into(), at_ms: 1 };
+        auth_store::bind_actors(&store, &[(noe_actor, binding)]).expect("bind");
         let editor = token_in(&store, "eli", Role::Editor);
         (doc, editor)
     };
@@ -162,6 +179,10 @@ async fn a_comments_author_is_whoever_wrote_its_text_as_the_server_bound_them() 
     let names: Vec<&str> =
         body["comments"].as_array().expect("comments").iter().map(|c| c["author"]["name"].as_str().expect("a name")).collect();
     assert_eq!(names, ["Camille Martin", "léa"]);
-    assert!(!r.text().contains("Oui") && !r.text().contains("Non"), "names only, not the comments: {}", r.text());
+    let replies = &body["comments"][0]["replies"];
+    assert_eq!(replies[0]["author"]["name"].as_str(), Some("Noé"), "the reply's writer, not the name it claims: {replies}");
+    assert_eq!(replies[0]["id"].as_str(), Some("0505050505050505"));
+    let text = r.text();
+    assert!(!["Oui", "Non", "Peut-être"].iter().any(|w| text.contains(w)), "names only, not the comments: {text}");
     server.stop().await;
 }
