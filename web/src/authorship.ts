@@ -12,10 +12,11 @@
 
 import * as A from "@automerge/automerge"
 import type { DocHandle } from "@automerge/automerge-repo"
-import { type Extension, StateEffect, StateField } from "@codemirror/state"
-import { Decoration, type DecorationSet, EditorView } from "@codemirror/view"
+import { type Extension, type Range, StateEffect } from "@codemirror/state"
+import { Decoration, type EditorView } from "@codemirror/view"
 import { mapPos, textEdits } from "./binding"
 import { personLabel } from "./common"
+import { decorationField } from "./decorations"
 import { t } from "./i18n"
 
 /** Tints in style.css (`.cm-author-0` …), each dark text's background. */
@@ -26,25 +27,15 @@ type Mark = { from: number; to: number; slot: number; key: string; name: string 
 
 const setMarks = StateEffect.define<Mark[] | null>()
 
-const field = StateField.define<DecorationSet>({
-  create: () => Decoration.none,
-  update(value, tr) {
-    let v = value.map(tr.changes)
-    for (const e of tr.effects) {
-      if (!e.is(setMarks)) continue
-      const len = tr.state.doc.length
-      const ranges = []
-      for (const m of e.value ?? []) {
-        const from = Math.max(0, Math.min(m.from, len))
-        const to = Math.max(0, Math.min(m.to, len))
-        if (from >= to) continue
-        ranges.push(Decoration.mark({ class: `cm-author cm-author-${m.slot}`, attributes: { "data-author": m.key, title: m.name } }).range(from, to))
-      }
-      v = Decoration.set(ranges, true)
-    }
-    return v
-  },
-  provide: (f) => EditorView.decorations.from(f),
+const field = decorationField(setMarks, (marks, len) => {
+  const ranges: Range<Decoration>[] = []
+  for (const m of marks ?? []) {
+    const from = Math.max(0, Math.min(m.from, len))
+    const to = Math.max(0, Math.min(m.to, len))
+    if (from >= to) continue
+    ranges.push(Decoration.mark({ class: `cm-author cm-author-${m.slot}`, attributes: { "data-author": m.key, title: m.name } }).range(from, to))
+  }
+  return ranges
 })
 
 /** One palette slot per person, the same for every viewer of the same people:

@@ -14,9 +14,10 @@
 
 import * as A from "@automerge/automerge"
 import type { DocHandle } from "@automerge/automerge-repo"
-import { type Extension, StateEffect, StateField } from "@codemirror/state"
-import { Decoration, type DecorationSet, EditorView, keymap } from "@codemirror/view"
+import { type Extension, StateEffect } from "@codemirror/state"
+import { Decoration, EditorView, keymap } from "@codemirror/view"
 import { type CahierDoc, h, personLabel } from "./common"
+import { decorationField } from "./decorations"
 import { lang, t } from "./i18n"
 
 /** The server's bounds (cahier-doc's comments.rs). */
@@ -30,22 +31,11 @@ type Shown = { id: string; from: number; to: number; text: string; createdAt?: D
 
 const setHighlights = StateEffect.define<{ from: number; to: number; id: string; active: boolean }[]>()
 
-const highlights = StateField.define<DecorationSet>({
-  create: () => Decoration.none,
-  update(value, tr) {
-    let v = value.map(tr.changes)
-    for (const e of tr.effects) {
-      if (!e.is(setHighlights)) continue
-      const len = tr.state.doc.length
-      const ranges = e.value
-        .filter((r) => r.from < r.to && r.to <= len)
-        .map((r) => Decoration.mark({ class: r.active ? "cm-comment cm-comment-active" : "cm-comment", attributes: { "data-comment": r.id } }).range(r.from, r.to))
-      v = Decoration.set(ranges, true)
-    }
-    return v
-  },
-  provide: (f) => EditorView.decorations.from(f),
-})
+const highlights = decorationField(setHighlights, (value, len) =>
+  value
+    .filter((r) => r.from < r.to && r.to <= len)
+    .map((r) => Decoration.mark({ class: r.active ? "cm-comment cm-comment-active" : "cm-comment", attributes: { "data-comment": r.id } }).range(r.from, r.to)),
+)
 
 /** Where a comment's passage is in `doc`'s notes: `from..to`, or null when
  * every character of it was deleted; undefined when its cursors name text

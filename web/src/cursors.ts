@@ -3,8 +3,9 @@
 // Our own caret is CodeMirror's: ours are never drawn as someone else's, even
 // when our own presence comes back to us (the server relays it through others).
 
-import { StateEffect, StateField, type Extension } from "@codemirror/state"
-import { Decoration, type DecorationSet, EditorView, WidgetType } from "@codemirror/view"
+import { type Extension, type Range, StateEffect } from "@codemirror/state"
+import { Decoration, WidgetType } from "@codemirror/view"
+import { decorationField } from "./decorations"
 
 /** `peer`: the tab's peer id; `who`: the person (the same in each of their tabs). */
 /** A peer's colour as the server lets it through (`#hex` or `hsl(H S% L%)`),
@@ -51,30 +52,19 @@ class Caret extends WidgetType {
 
 /** `self`: this tab and this person, whose cursors are not drawn. */
 export function remoteCursors(self: { peer: string; who: string }): Extension {
-  const field = StateField.define<DecorationSet>({
-    create: () => Decoration.none,
-    update(value, tr) {
-      let v = value.map(tr.changes)
-      for (const e of tr.effects) {
-        if (!e.is(setRemoteCursors)) continue
-        const len = tr.state.doc.length
-        const ranges = []
-        for (const c of e.value) {
-          if (c.peer === self.peer || c.who === self.who) continue
-          const anchor = Math.min(Math.max(c.anchor, 0), len)
-          const head = Math.min(Math.max(c.head, 0), len)
-          const from = Math.min(anchor, head)
-          const to = Math.max(anchor, head)
-          if (from < to) {
-            ranges.push(Decoration.mark({ attributes: { style: `background-color: ${tint(c.color)}` }, class: "cm-remote-selection" }).range(from, to))
-          }
-          ranges.push(Decoration.widget({ widget: new Caret(c.name, plainColor(c.color)), side: 1 }).range(head))
-        }
-        v = Decoration.set(ranges, true)
+  return decorationField(setRemoteCursors, (cursors, len) => {
+    const ranges: Range<Decoration>[] = []
+    for (const c of cursors) {
+      if (c.peer === self.peer || c.who === self.who) continue
+      const anchor = Math.min(Math.max(c.anchor, 0), len)
+      const head = Math.min(Math.max(c.head, 0), len)
+      const from = Math.min(anchor, head)
+      const to = Math.max(anchor, head)
+      if (from < to) {
+        ranges.push(Decoration.mark({ attributes: { style: `background-color: ${tint(c.color)}` }, class: "cm-remote-selection" }).range(from, to))
       }
-      return v
-    },
-    provide: (f) => EditorView.decorations.from(f),
+      ranges.push(Decoration.widget({ widget: new Caret(c.name, plainColor(c.color)), side: 1 }).range(head))
+    }
+    return ranges
   })
-  return [field]
 }
