@@ -2,12 +2,16 @@
 // passage, "Commenter" (the toolbar's button, or Ctrl+Alt+M), type; the
 // passage is highlighted and the comment listed beside the notes (below them
 // on a phone) with who wrote it, when, the passage, and "Résoudre"/"Rouvrir".
+// Under each comment its thread: "Répondre" opens a reply form (Ctrl+Enter
+// sends, Escape cancels and gives the focus back to "Répondre"); a resolved
+// comment folds to one line, its thread a click away. Those who may only read
+// see the comments and their threads, and no button that would change them.
 //
 // Each comment lives in the document (`comments`, docs/schema.md) and is
 // anchored by two Automerge cursors: one on the passage's first character,
 // one on its last. They follow the passage through everyone's edits; when
 // every character of it is gone the comment stays, "passage supprimé". A
-// comment stores no name: the server says who wrote it (GET
+// comment or reply stores no name: the server says who wrote it (GET
 // /api/documents/ID/comments) from the change that set its text, with the
 // same binding of actors to people as the authorship colours. Comments are
 // never published: nothing that renders for readers reads them.
@@ -23,11 +27,14 @@ import { lang, t } from "./i18n"
 /** The server's bounds (cahier-doc's comments.rs). */
 const MAX_COMMENTS = 1000
 const MAX_TEXT = 4000
+const MAX_REPLIES = 200
 const PATH = ["body"]
 
 type Person = { key: string; name: string; guest?: boolean }
-type People = { comments: { id: string; author: Person | null; resolved_by?: Person }[] }
-type Shown = { id: string; from: number; to: number; text: string; createdAt?: Date; resolved: boolean }
+type People = { comments: { id: string; author: Person | null; resolved_by?: Person; replies?: { id: string; author: Person | null }[] }[] }
+type Who = { author: Person | null; resolvedBy?: Person; replies: Map<string, Person | null> }
+type ShownReply = { id: string; text: string; createdAt?: Date }
+type Shown = { id: string; from: number; to: number; text: string; createdAt?: Date; resolved: boolean; replies: ShownReply[] }
 
 const setHighlights = StateEffect.define<{ from: number; to: number; id: string; active: boolean }[]>()
 
@@ -66,6 +73,13 @@ function str(v: unknown): string {
   return v instanceof A.ImmutableString ? v.val : typeof v === "string" ? v : ""
 }
 
+/** `v` as JSON, maps as their entries: to tell whether something changed. */
+function plain(v: unknown): string {
+  return JSON.stringify(v, (_, x: unknown) => (x instanceof Map ? [...x] : x))
+}
+
+let formCounter = 0
+
 function short(s: string): string {
   const one = s.replace(/\s+/g, " ").trim()
   return one.length > 80 ? `${one.slice(0, 79)}…` : one
@@ -77,7 +91,11 @@ function short(s: string): string {
 export function commentsPanel(handle: DocHandle<CahierDoc>, docId: string, readOnly: boolean, signal: AbortSignal) {
   let view: EditorView | undefined
   let active: string | undefined
-  const people = new Map<string, { author: Person | null; resolvedBy?: Person }>()
+  const people = new Map<string, Who>()
+  /** The resolved comments whose thread is unfolded. */
+  const unfolded = new Set<string>()
+  /** The comment whose reply form is open, and that form (kept through redraws, with what is typed in it). */
+  let replying: { id: string; form: HTMLFormElement; input: HTMLTextAreaElement } | undefined
   const when = new Intl.DateTimeFormat(lang === "fr" ? "fr-FR" : "en-GB", { dateStyle: "medium", timeStyle: "short" })
 
   const list = h("ul", { id: "comment-list", class: "comment-list" })
@@ -152,7 +170,9 @@ export function commentsPanel(handle: DocHandle<CahierDoc>, docId: string, readO
       const at = pending
       handle.change((d) => {
         if (!d.comments) d.comments = {}
-        d.comments[id] = { start: new A.ImmutableString(at.start), end: new A.ImmutableString(at.end), text: new A.ImmutableString(text), createdAt: new Date(), resolved: false } as never
+        // The thread's list comes with the comment: two first replies made
+        // at once then go into one list, not into two rival ones.
+        d.comments[id] = { start: new A.ImmutableString(at.start), end: new A.ImmutableString(at.end), text: new A.ImmutableString(text), createdAt: new Date(), resolved: false, replies: [] } as never
       })
       active = id
       // Back to the notes, where the passage is now highlighted.
@@ -179,6 +199,65 @@ export function commentsPanel(handle: DocHandle<CahierDoc>, docId: string, readO
     })
   }
 
+  function replyForm(id: string) {
+    const n = ++formCounter
+    const input = h("textarea", { id: `reply-text-${n}`, class: "comment-reply-text", maxlength: String(MAX_TEXT), rows: "2", "data-focus": "reply-text" })
+    const send = h("button", { type: "submit", class: "comment-reply-send", "data-focus": "reply-send" }, t.commentReplySend)
+    const no = h("button", { type: "button", class: "comment-reply-cancel", "data-focus": "reply-cancel" }, t.commentCancel)
+    const form = h("form", { class: "comment-reply-form", id: `reply-form-${n}` }, h("label", { for: input.id }, t.commentReplyLabel), input, h("p", { class: "comment-form-actions" }, send, " ", no))
+    form.addEventListener("submit", (e) => {
+      e.preventDefault()
+      const text = input.value.trim().slice(0, MAX_TEXT)
+      if (!text) return
+      let full = false
+      const rid = newId()
+      handle.change((d) => {
+        const c = d.comments?.[id]
+        if (!c) return
+        if (!c.replies) c.replies = []
+        if (c.replies.length >= MAX_REPLIES) {
+          full = true
+          return
+        }
+        c.replies.push({ id: new A.ImmutableString(rid), text: new A.ImmutableString(text), createdAt: new Date() } as never)
+      })
+      if (full) {
+        note.textContent = t.commentRepliesTooMany
+        return
+      }
+      closeReply()
+      note.textContent = t.commentReplySent
+    })
+    no.addEventListener("click", () => closeReply())
+    form.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") {
+        e.preventDefault()
+        closeReply()
+      } else if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+        e.preventDefault()
+        form.requestSubmit()
+      }
+    })
+    return { id, form, input }
+  }
+
+  function openReply(id: string) {
+    if (readOnly) return
+    const r = replying?.id === id ? replying : replyForm(id)
+    replying = r
+    note.textContent = ""
+    draw()
+    r.input.focus()
+  }
+
+  /** Closes the reply form; the focus goes back to its comment's "Répondre". */
+  function closeReply() {
+    const id = replying?.id
+    replying = undefined
+    draw()
+    if (id) list.querySelector<HTMLElement>(`li[data-comment="${CSS.escape(id)}"] .comment-reply-open`)?.focus()
+  }
+
   function goTo(c: Shown) {
     if (!view || c.from >= c.to) return
     active = c.id
@@ -196,7 +275,13 @@ export function commentsPanel(handle: DocHandle<CahierDoc>, docId: string, readO
       if (!c || typeof c !== "object") continue
       const p = passage(d, str(c.start), str(c.end))
       if (p === undefined) continue
-      out.push({ id, from: p?.from ?? -1, to: p?.to ?? -1, text: str(c.text), createdAt: c.createdAt instanceof Date ? c.createdAt : undefined, resolved: c.resolved === true, detached: p === null })
+      const replies: ShownReply[] = []
+      for (const r of Array.isArray(c.replies) ? c.replies.slice(0, MAX_REPLIES) : []) {
+        const rid = r && typeof r === "object" ? str(r.id) : ""
+        if (!rid || replies.some((x) => x.id === rid)) continue
+        replies.push({ id: rid, text: str(r.text).slice(0, MAX_TEXT), createdAt: r.createdAt instanceof Date ? r.createdAt : undefined })
+      }
+      out.push({ id, from: p?.from ?? -1, to: p?.to ?? -1, text: str(c.text), createdAt: c.createdAt instanceof Date ? c.createdAt : undefined, resolved: c.resolved === true, detached: p === null, replies })
     }
     out.sort((a, b) => Number(a.detached) - Number(b.detached) || a.from - b.from || a.id.localeCompare(b.id))
     return out
@@ -223,51 +308,103 @@ export function commentsPanel(handle: DocHandle<CahierDoc>, docId: string, readO
       view.dispatch({ effects: setHighlights.of(shown.filter((c) => !c.resolved && !c.detached).map((c) => ({ from: c.from, to: c.to, id: c.id, active: c.id === active }))) })
     }
     // A comment reopened: whoever resolves it next is asked anew.
-    for (const c of shown) if (!c.resolved) people.get(c.id)?.resolvedBy && delete people.get(c.id)!.resolvedBy
-    // Who wrote a comment (or resolved it) that the last answer did not name.
-    if (shown.some((c) => !people.get(c.id)?.author || (c.resolved && !people.get(c.id)?.resolvedBy))) schedule()
+    for (const c of shown) {
+      const who = people.get(c.id)
+      if (!c.resolved && who?.resolvedBy) delete who.resolvedBy
+      if (!c.resolved) unfolded.delete(c.id)
+    }
+    // A reply form whose comment is gone, or now resolved, closes.
+    if (replying && !shown.some((c) => c.id === replying?.id && !c.resolved)) replying = undefined
+    // Who wrote a comment, a reply (or resolved one) that the last answer did not name.
+    const unnamed = (c: Shown) => {
+      const who = people.get(c.id)
+      return !who?.author || (c.resolved && !who.resolvedBy) || c.replies.some((r) => !who.replies.get(r.id))
+    }
+    if (shown.some(unnamed)) schedule()
     // The list again only when something in it changed.
-    const key = JSON.stringify([active, shown.map((c) => [c.id, c.resolved, c.detached, text.slice(c.from, c.to), c.text, people.get(c.id)])])
+    const key = plain([active, replying?.id, [...unfolded], shown.map((c) => [c.id, c.resolved, c.detached, text.slice(c.from, c.to), c.text, c.replies, people.get(c.id)])])
     if (key === drawn) return
     drawn = key
     const focused = document.activeElement
-    const focusKey = focused instanceof HTMLElement ? `${focused.closest("li")?.dataset.comment}/${focused.className}` : ""
+    const focusedIn = focused instanceof HTMLElement && list.contains(focused) ? { id: focused.closest<HTMLElement>("li.comment")?.dataset.comment, what: focused.dataset.focus } : undefined
+    const caret = focused === replying?.input ? [replying.input.selectionStart, replying.input.selectionEnd] : undefined
     list.replaceChildren()
-    for (const c of shown) {
-      const who = people.get(c.id)
-      const author = who?.author ? personLabel(who.author.name, who.author.guest === true) : "…"
-      const li = h("li", { class: "comment", "data-comment": c.id, "data-state": c.detached ? "detached" : c.resolved ? "resolved" : "open" })
-      if (c.id === active) li.classList.add("active")
-      const meta = h("p", { class: "comment-meta" }, h("strong", { class: "comment-author" }, author))
-      if (c.createdAt) meta.append(" · ", h("time", { datetime: c.createdAt.toISOString() }, when.format(c.createdAt)))
-      li.append(meta)
-      if (c.detached) li.append(h("p", { class: "comment-detached" }, t.commentDetached))
-      else {
-        const passageText = short(text.slice(c.from, c.to))
-        const go = h("button", { type: "button", class: "comment-goto", "aria-label": t.commentGoTo(passageText) }, h("q", {}, passageText))
-        go.addEventListener("click", () => goTo(c))
-        li.append(go)
-      }
-      li.append(h("p", { class: "comment-text" }, c.text))
-      const foot = h("p", { class: "comment-foot" })
-      if (c.resolved) foot.append(h("span", { class: "comment-resolved" }, t.commentResolvedBy(who?.resolvedBy ? personLabel(who.resolvedBy.name, who.resolvedBy.guest === true) : "…")))
-      if (!readOnly) {
-        const b = h("button", { type: "button", class: c.resolved ? "comment-reopen" : "comment-resolve" }, c.resolved ? t.commentReopen : t.commentResolve)
-        b.addEventListener("click", () => setResolved(c.id, !c.resolved))
-        if (foot.childNodes.length) foot.append(" ")
-        foot.append(b)
-      }
-      if (foot.childNodes.length) li.append(foot)
-      list.append(li)
-    }
+    for (const c of shown) list.append(item(c, text))
     empty.hidden = shown.length > 0
-    // Redrawing keeps the focus where it was (a button of the same comment).
-    if (focusKey && focused && !focused.isConnected) {
-      const [id, cls] = focusKey.split("/")
-      const li = list.querySelector<HTMLElement>(`li[data-comment="${CSS.escape(id ?? "")}"]`)
-      const again = cls?.startsWith("comment-re") ? li?.querySelector<HTMLElement>(".comment-resolve, .comment-reopen") : li?.querySelector<HTMLElement>(".comment-goto")
+    // Redrawing keeps the focus where it was (the same control of the same comment).
+    if (focusedIn?.id && !focused?.isConnected) {
+      const li = list.querySelector<HTMLElement>(`li[data-comment="${CSS.escape(focusedIn.id)}"]`)
+      const again = focusedIn.what ? li?.querySelector<HTMLElement>(`[data-focus="${focusedIn.what}"]`) : undefined
       ;(again ?? li?.querySelector<HTMLElement>("button"))?.focus()
+      if (caret && document.activeElement === replying?.input) replying.input.setSelectionRange(caret[0], caret[1])
     }
+  }
+
+  function person(p: Person | null | undefined): string {
+    return p ? personLabel(p.name, p.guest === true) : "…"
+  }
+
+  function meta(author: string, at: Date | undefined) {
+    const m = h("p", { class: "comment-meta" }, h("strong", { class: "comment-author" }, author))
+    if (at) m.append(" · ", h("time", { datetime: at.toISOString() }, when.format(at)))
+    return m
+  }
+
+  /** One comment of the list: who and when, its passage, its text, its
+   * thread and the reply form, then what may be done with it. */
+  function item(c: Shown & { detached: boolean }, text: string): HTMLElement {
+    const who = people.get(c.id)
+    const li = h("li", { class: "comment", "data-comment": c.id, "data-state": c.detached ? "detached" : c.resolved ? "resolved" : "open" })
+    if (c.id === active) li.classList.add("active")
+    li.append(meta(person(who?.author), c.createdAt))
+    // A resolved comment folds to one line; its thread is a click away.
+    const folded = c.resolved && !unfolded.has(c.id)
+    if (c.detached) li.append(h("p", { class: "comment-detached" }, t.commentDetached))
+    else if (!folded) {
+      const passageText = short(text.slice(c.from, c.to))
+      const go = h("button", { type: "button", class: "comment-goto", "data-focus": "goto", "aria-label": t.commentGoTo(passageText) }, h("q", {}, passageText))
+      go.addEventListener("click", () => goTo(c))
+      li.append(go)
+    }
+    if (!folded) {
+      li.append(h("p", { class: "comment-text" }, c.text))
+      if (c.replies.length) {
+        const thread = h("ol", { class: "comment-replies", "aria-label": t.commentReplies(c.replies.length) })
+        for (const r of c.replies) {
+          thread.append(h("li", { class: "comment-reply", "data-reply": r.id }, meta(person(who?.replies.get(r.id)), r.createdAt), h("p", { class: "comment-text" }, r.text)))
+        }
+        li.append(thread)
+      }
+      if (replying?.id === c.id) li.append(replying.form)
+    }
+    const foot = h("p", { class: "comment-foot" })
+    const add = (b: HTMLElement) => {
+      if (foot.childNodes.length) foot.append(" ")
+      foot.append(b)
+    }
+    if (c.resolved) {
+      add(h("span", { class: "comment-resolved" }, t.commentResolvedBy(person(who?.resolvedBy))))
+      const toggle = h("button", { type: "button", class: "comment-thread-toggle", "data-focus": "toggle", "aria-expanded": String(!folded) }, folded ? t.commentShowThread(c.replies.length) : t.commentHideThread)
+      toggle.addEventListener("click", () => {
+        if (folded) unfolded.add(c.id)
+        else unfolded.delete(c.id)
+        draw()
+      })
+      add(toggle)
+    }
+    if (!readOnly) {
+      // "Répondre" makes way for its form, and comes back when it closes.
+      if (!c.resolved && replying?.id !== c.id) {
+        const r = h("button", { type: "button", class: "comment-reply-open", "data-focus": "reply" }, t.commentReply)
+        r.addEventListener("click", () => openReply(c.id))
+        add(r)
+      }
+      const b = h("button", { type: "button", class: c.resolved ? "comment-reopen" : "comment-resolve", "data-focus": "resolve" }, c.resolved ? t.commentReopen : t.commentResolve)
+      b.addEventListener("click", () => setResolved(c.id, !c.resolved))
+      add(b)
+    }
+    if (foot.childNodes.length) li.append(foot)
+    return li
   }
 
   // Who wrote what, from the server; asked again (a little later each time)
@@ -298,9 +435,13 @@ export function commentsPanel(handle: DocHandle<CahierDoc>, docId: string, readO
         if (typeof c?.id !== "string") continue
         const author = c.author && typeof c.author.name === "string" ? c.author : null
         const resolvedBy = c.resolved_by && typeof c.resolved_by.name === "string" ? c.resolved_by : undefined
+        const replies = new Map<string, Person | null>()
+        for (const r of Array.isArray(c.replies) ? c.replies : []) {
+          if (typeof r?.id === "string") replies.set(r.id, r.author && typeof r.author.name === "string" ? r.author : null)
+        }
         const before = people.get(c.id)
-        if (before?.author?.name !== author?.name || before?.resolvedBy?.name !== resolvedBy?.name) learned = true
-        people.set(c.id, { author, resolvedBy })
+        if (plain(before ?? null) !== plain({ author, resolvedBy, replies })) learned = true
+        people.set(c.id, { author, resolvedBy, replies })
       }
       if (learned) tries = 0
     } catch {

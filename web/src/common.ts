@@ -7,7 +7,17 @@ import { lang, setLang, t } from "./i18n"
 
 export type Action = { text: string; owner: string; due: string; done: boolean }
 /** A comment on the notes (comments.ts): plain strings, not collaborative text. */
-export type StoredComment = { start: ImmutableString | string; end: ImmutableString | string; text: ImmutableString | string; createdAt?: Date; resolved?: boolean }
+export type StoredComment = {
+  start: ImmutableString | string
+  end: ImmutableString | string
+  text: ImmutableString | string
+  createdAt?: Date
+  resolved?: boolean
+  /** The thread under the comment, appended to. */
+  replies?: StoredReply[]
+}
+/** A reply in a comment's thread: a random id, a plain string, a date. */
+export type StoredReply = { id: ImmutableString | string; text: ImmutableString | string; createdAt?: Date }
 export type CahierDoc = {
   kind: "page" | "minutes"
   schemaVersion: number

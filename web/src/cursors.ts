@@ -14,6 +14,29 @@ export function plainColor(c: string): string {
   return /^(#[0-9a-f]{3,4}|#[0-9a-f]{6}|#[0-9a-f]{8}|hsl\(\d{1,3} \d{1,3}% \d{1,3}%\))$/i.test(c) ? c : "#767676"
 }
 
+/** Black or white, whichever reads on `c` (a colour `plainColor` let
+ * through): a light hue under white letters would fail WCAG's 4.5:1. */
+export function textOn(c: string): string {
+  let rgb: number[]
+  const hsl = /^hsl\((\d+) (\d+)% (\d+)%\)$/.exec(c)
+  if (hsl) {
+    const [hue, sat, light] = [Number(hsl[1]) % 360, Math.min(Number(hsl[2]), 100) / 100, Math.min(Number(hsl[3]), 100) / 100]
+    const a = sat * Math.min(light, 1 - light)
+    const f = (n: number) => {
+      const k = (n + hue / 30) % 12
+      return light - a * Math.max(-1, Math.min(k - 3, 9 - k, 1))
+    }
+    rgb = [f(0), f(8), f(4)]
+  } else {
+    let hex = c.slice(1)
+    if (hex.length <= 4) hex = [...hex].map((x) => x + x).join("")
+    rgb = [0, 2, 4].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255)
+  }
+  const lin = rgb.map((v) => (v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4))
+  const lum = 0.2126 * (lin[0] ?? 0) + 0.7152 * (lin[1] ?? 0) + 0.0722 * (lin[2] ?? 0)
+  return 1.05 / (lum + 0.05) >= 4.5 ? "#fff" : "#000"
+}
+
 /** The same colour, see-through, for a selection's background. */
 function tint(c: string): string {
   const plain = plainColor(c)
@@ -41,6 +64,7 @@ class Caret extends WidgetType {
     const label = document.createElement("span")
     label.className = "cm-remote-name"
     label.style.background = this.color
+    label.style.color = textOn(this.color)
     label.textContent = this.name
     el.appendChild(label)
     return el

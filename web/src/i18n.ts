@@ -174,6 +174,14 @@ const fr = {
   commentGoTo: (quote: string) => `Aller au passage « ${quote} »`,
   commentsPrivate: "Visibles des participants seulement, jamais publiés.",
   commentsTooMany: "Trop de commentaires dans ce document.",
+  commentReply: "Répondre",
+  commentReplyLabel: "Votre réponse",
+  commentReplySend: "Envoyer la réponse",
+  commentReplySent: "Réponse envoyée.",
+  commentReplies: (n: number) => (n === 1 ? "1 réponse" : `${n} réponses`),
+  commentShowThread: (n: number) => (n === 0 ? "Afficher le commentaire" : `Afficher le fil (${n === 1 ? "1 réponse" : `${n} réponses`})`),
+  commentHideThread: "Replier le fil",
+  commentRepliesTooMany: "Trop de réponses à ce commentaire.",
 }
 
 const en: typeof fr = {
@@ -345,6 +353,14 @@ const en: typeof fr = {
   commentGoTo: (quote: string) => `Go to the passage “${quote}”`,
   commentsPrivate: "Seen by participants only, never published.",
   commentsTooMany: "Too many comments in this document.",
+  commentReply: "Reply",
+  commentReplyLabel: "Your reply",
+  commentReplySend: "Send the reply",
+  commentReplySent: "Reply sent.",
+  commentReplies: (n: number) => (n === 1 ? "1 reply" : `${n} replies`),
+  commentShowThread: (n: number) => (n === 0 ? "Show the comment" : `Show the thread (${n === 1 ? "1 reply" : `${n} replies`})`),
+  commentHideThread: "Fold the thread",
+  commentRepliesTooMany: "Too many replies to this comment.",
 }
 
 export type Strings = typeof fr

@@ -2,25 +2,42 @@
 // Camille (a wide screen) selects a passage by keyboard and comments it with
 // Ctrl+Alt+M; Léa (a 390 px phone) sees the comment live, under Camille's
 // name, below the notes; she types before the passage and inside it, and
-// Camille's highlight still covers the passage, grown by Léa's word; a click
-// on the comment puts Camille's selection on it; Léa resolves it, Camille
-// sees it resolved by Léa; Léa deletes the passage, the comment stays,
-// "passage supprimé". Run by the server's Rust test `browser::comments…`,
-// which made the minutes and checks what the server stored.
+// Camille's highlight still covers the passage, grown by Léa's word; Léa
+// replies by keyboard (Escape cancels a first try, Ctrl+Enter sends), Camille
+// sees the reply under Léa's name with a French date; axe-core finds nothing
+// serious with the comment and a reply form open; Yasmine, with a view-only
+// invite, sees the comment and its reply and nothing to change them with; a
+// click on the comment puts Camille's selection on it; Léa resolves it, the
+// thread folds, Camille sees it resolved by Léa; Léa deletes the passage, the
+// comment stays, "passage supprimé". Run by the server's Rust test
+// `browser::a_comment…`, which made the minutes and the invite, and checks
+// what the server stored.
 //
-//   node tests/comments.mjs BASE_URL SCREENSHOT_DIR DOC_ID
+//   node tests/comments.mjs BASE_URL SCREENSHOT_DIR DOC_ID VIEW_INVITE_PATH
 //
-// Prints one JSON line: the comment's id and the notes as they ended.
+// Prints one JSON line: the comment's id, the reply and the notes as they ended.
 
 import { WAIT, check, launch, logIn, waitState } from "./harness.mjs"
-import { mkdirSync } from "node:fs"
+import { mkdirSync, readFileSync } from "node:fs"
 
-const [base, shots, docId] = process.argv.slice(2)
+const [base, shots, docId, viewInvite] = process.argv.slice(2)
+const axeSource = readFileSync(new URL("../../tests/js/node_modules/axe-core/axe.min.js", import.meta.url), "utf8")
 mkdirSync(shots, { recursive: true })
 const browser = await launch()
 const errors = []
 const PASSAGE = "repeindre la salle"
 const COMMENT = "Quelle couleur exactement ?"
+const REPLY = "Un bleu clair, comme le couloir."
+const FRENCH_DATE = /\d{1,2} (janv\.|févr\.|mars|avr\.|mai|juin|juil\.|août|sept\.|oct\.|nov\.|déc\.) \d{4}/
+
+/** axe-core's serious and critical violations on `page` as it is now. */
+async function axe(page, where) {
+  await page.evaluate(axeSource)
+  const result = await page.evaluate(() => axe.run(document, { resultTypes: ["violations"] }))
+  return result.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${where}: ${v.id} (${v.impact}) ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`)
+}
 
 /** The text the comment highlights in the notes (what a person sees marked),
  * without the other people's carets drawn inside it. */
@@ -98,6 +115,82 @@ try {
   check(onA === grown, `Camille's highlight follows the passage: ${JSON.stringify(onA)}`)
   check((await b.page.evaluate(highlighted)) === grown, "and Léa's")
 
+  // Léa replies, by keyboard: "Répondre" opens the form on its field; Escape
+  // cancels (nothing sent, the focus back on "Répondre"); then Tab goes
+  // field, send, cancel, and Ctrl+Enter sends.
+  const active = (p) => p.evaluate(() => document.activeElement?.className ?? "")
+  await b.page.focus("#comment-list .comment-reply-open")
+  await b.page.keyboard.press("Enter")
+  await b.page.waitForSelector("#comment-list .comment-reply-form", { timeout: WAIT })
+  check((await active(b.page)) === "comment-reply-text", `the reply's field has the focus: ${await active(b.page)}`)
+  await b.page.keyboard.type("Je ne sais pas")
+  await b.page.keyboard.press("Escape")
+  await b.page.waitForSelector("#comment-list .comment-reply-form", { state: "detached", timeout: WAIT })
+  check((await active(b.page)) === "comment-reply-open", `Escape gives the focus back to Répondre: ${await active(b.page)}`)
+  await b.page.keyboard.press("Enter")
+  await b.page.waitForSelector("#comment-list .comment-reply-form", { timeout: WAIT })
+  check((await b.page.inputValue("#comment-list .comment-reply-text")) === "", "a cancelled reply is not kept")
+  await b.page.keyboard.type(REPLY)
+  const order = []
+  for (let i = 0; i < 3; i++) {
+    await b.page.keyboard.press("Tab")
+    order.push(await active(b.page))
+  }
+  check(order.join() === "comment-reply-send,comment-reply-cancel,comment-resolve", `Tab goes send, cancel, Résoudre: ${order}`)
+  await b.page.keyboard.press("Shift+Tab")
+  await b.page.keyboard.press("Shift+Tab")
+  await b.page.keyboard.press("Shift+Tab")
+  check((await active(b.page)) === "comment-reply-text", "and back to the field")
+  await b.page.keyboard.press("Control+Enter")
+  await b.page.waitForSelector("#comment-list .comment-reply-form", { state: "detached", timeout: WAIT })
+  check((await active(b.page)) === "comment-reply-open", "sent, the focus is back on Répondre")
+  check((await b.page.textContent("#comments-note")) === "Réponse envoyée.", "the panel says it was sent")
+  for (const p of [a.page, b.page]) {
+    await p.waitForFunction((s) => document.querySelector("#comment-list .comment-reply .comment-text")?.textContent === s, REPLY, { timeout: WAIT })
+    await p.waitForFunction(() => document.querySelector("#comment-list .comment-reply .comment-author")?.textContent === "lea", null, { timeout: WAIT })
+    const date = (await p.textContent("#comment-list .comment-reply time")) ?? ""
+    check(FRENCH_DATE.test(date), `the reply's date is French: ${JSON.stringify(date)}`)
+  }
+  check((await a.page.$$("#comment-list .comment-reply")).length === 1, "one reply: the cancelled one was never sent")
+
+  // A comment with its reply form open, on both screens: nothing serious for axe.
+  await a.page.click("#comment-list .comment-reply-open")
+  await a.page.waitForSelector("#comment-list .comment-reply-form", { timeout: WAIT })
+  await b.page.focus("#comment-list .comment-reply-open")
+  await b.page.keyboard.press("Enter")
+  await b.page.waitForSelector("#comment-list .comment-reply-form", { timeout: WAIT })
+  const violations = [...(await axe(a.page, "wide")), ...(await axe(b.page, "390 px"))]
+  check(violations.length === 0, `axe-core finds no serious or critical violation:\n${violations.join("\n")}`)
+  await a.page.screenshot({ path: `${shots}/comments-reply-form-wide.png`, fullPage: true })
+  await b.page.locator("#comments").screenshot({ path: `${shots}/comments-reply-form-phone.png` })
+  await a.page.click("#comment-list .comment-reply-cancel")
+  await b.page.click("#comment-list .comment-reply-cancel")
+  await a.page.waitForSelector("#comment-list .comment-reply-form", { state: "detached", timeout: WAIT })
+
+  // Yasmine, with a view-only invite, reads the comment and its reply, and
+  // has nothing to comment, reply, resolve with.
+  const vc = await browser.newContext({ locale: "fr-FR", viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true })
+  const viewer = await vc.newPage()
+  viewer.on("pageerror", (e) => errors.push(`yasmine: ${e.message}`))
+  await viewer.goto(`${base}${viewInvite}`)
+  await viewer.fill("#name", "Yasmine")
+  await Promise.all([viewer.waitForURL(`${base}/edit/${docId}`), viewer.press("#name", "Enter")])
+  await viewer.waitForFunction((s) => document.querySelector("#comment-list .comment-text")?.textContent === s, COMMENT, { timeout: WAIT })
+  await viewer.waitForFunction((s) => document.querySelector("#comment-list .comment-reply .comment-text")?.textContent === s, REPLY, { timeout: WAIT })
+  await viewer.waitForFunction(() => document.querySelector("#comment-list .comment-reply .comment-author")?.textContent === "lea", null, { timeout: WAIT })
+  check((await viewer.getAttribute(".cm-content", "contenteditable")) === "false", "a view link cannot type")
+  for (const sel of ["#comment-button", "#comment-list .comment-resolve", "#comment-list .comment-reopen", "#comment-list .comment-reply-open", ".comment-reply-form"]) {
+    check((await viewer.$(sel)) === null, `a view-only participant has no ${sel}`)
+  }
+  const buttons = await viewer.$$eval("#comments button", (bs) => bs.map((x) => x.textContent))
+  check(!buttons.some((x) => /Commenter|Résoudre|Répondre|Rouvrir/.test(x ?? "")), `no button to change a comment: ${buttons}`)
+  // Nor the keyboard shortcut.
+  await viewer.click(".cm-content")
+  await viewer.keyboard.press("Control+A")
+  await viewer.keyboard.press("Control+Alt+m")
+  check(await viewer.isHidden("#comment-form"), "Ctrl+Alt+M opens no comment form")
+  await viewer.locator("#comments").screenshot({ path: `${shots}/comments-view-only-phone.png` })
+
   // A click on the comment selects its passage in Camille's notes.
   await a.page.click("#comment-list .comment-goto")
   await a.page
@@ -105,7 +198,8 @@ try {
     .catch(async () => check(false, `the click selects the passage: ${JSON.stringify(await a.page.evaluate(() => getSelection()?.toString()))}`))
   await a.page.screenshot({ path: `${shots}/comments-wide.png`, fullPage: true })
 
-  // Léa resolves it (by keyboard); Camille sees it resolved, by Léa.
+  // Léa resolves it (by keyboard); Camille sees it resolved, by Léa, its
+  // thread folded to one line, unfolded on demand; Yasmine still has no button.
   await b.page.focus("#comment-list .comment-resolve")
   await b.page.keyboard.press("Enter")
   await b.page.waitForSelector('#comment-list li[data-state="resolved"] .comment-reopen', { timeout: WAIT })
@@ -114,7 +208,18 @@ try {
   await a.page.waitForFunction(() => document.querySelector("#comment-list .comment-resolved")?.textContent === "Résolu par lea", null, { timeout: WAIT })
   check((await a.page.textContent("#comment-list .comment-reopen")) === "Rouvrir", "Camille may reopen it")
   check((await a.page.evaluate(highlighted)) === "", "a resolved comment no longer highlights its passage")
+  for (const p of [a.page, b.page]) {
+    check((await p.$("#comment-list .comment-text")) === null && (await p.$("#comment-list .comment-reply")) === null, "a resolved thread folds")
+    check((await p.textContent("#comment-list .comment-thread-toggle")) === "Afficher le fil (1 réponse)", "and says what it holds")
+  }
   await b.page.screenshot({ path: `${shots}/comments-phone-resolved.png`, fullPage: true })
+  await a.page.click("#comment-list .comment-thread-toggle")
+  await a.page.waitForSelector('#comment-list .comment-thread-toggle[aria-expanded="true"]', { timeout: WAIT })
+  check((await a.page.textContent("#comment-list .comment-reply .comment-text")) === REPLY, "unfolded, the thread shows again")
+  check((await a.page.textContent("#comment-list .comment-thread-toggle")) === "Replier le fil", "and may fold again")
+  await viewer.waitForSelector('#comment-list li[data-state="resolved"] .comment-thread-toggle', { timeout: WAIT })
+  check((await viewer.$("#comment-list .comment-reopen")) === null, "a view-only participant cannot reopen it")
+  await vc.close()
 
   // Camille reopens it; Léa deletes the whole passage: the comment stays, detached.
   await a.page.click("#comment-list .comment-reopen")
@@ -134,7 +239,7 @@ try {
   await waitState(b.page, "saved")
   const id = await a.page.getAttribute("#comment-list li", "data-comment")
   check(errors.length === 0, `no script errors: ${errors.join("; ")}`)
-  console.log(JSON.stringify({ ok: true, id, comment: COMMENT, notes: await a.page.evaluate(notes) }))
+  console.log(JSON.stringify({ ok: true, id, comment: COMMENT, reply: REPLY, notes: await a.page.evaluate(notes) }))
 } catch (e) {
   console.error(`comments test failed: ${e.stack ?? e}`)
   for (const ctx of browser.contexts()) {

@@ -250,28 +250,34 @@ async fn a_maintainer_and_a_reader_walk_through_the_wiki_in_chromium() {
 /// Comments in real Chromium (`web/tests/comments.mjs`): Camille (wide
 /// screen) comments a passage; Léa (390 px) sees it live under Camille's
 /// name, types before and inside the passage, and Camille's highlight
-/// follows it; Léa resolves it, Camille sees it resolved by Léa; the deleted
-/// passage leaves the comment, "passage supprimé". Here: the store holds the
-/// comment as the schema says, written by Camille's account.
+/// follows it; Léa replies by keyboard and Camille sees the reply under her
+/// name; axe-core finds nothing serious with a reply form open; a view-only
+/// invite sees the comments and no button to change them; Léa resolves it,
+/// the thread folds, Camille sees it resolved by Léa; the deleted passage
+/// leaves the comment, "passage supprimé". Here: the store holds the comment
+/// and its reply as the schema says, written by Camille's and Léa's accounts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_comment_follows_its_passage_between_two_people_and_is_resolved_in_chromium() {
+async fn a_comment_follows_its_passage_gets_a_reply_and_is_resolved_between_people_in_chromium() {
     let web = web_dir();
     let tmp = tempfile::tempdir().expect("tmp");
     let data = tmp.path().join("data");
-    let id = {
+    let (id, view_invite) = {
         let store = crate::open_store(&data);
         crate::token_in(&store, "camille", Role::Maintainer);
         crate::token_in(&store, "lea", Role::Editor);
         let mut view = cahier_doc::DocView::new_minutes("Conseil de l’école");
         view.body = "Nous avons décidé de repeindre la salle en bleu.\n\nProchaine réunion en mars.\n".to_owned();
-        store.upsert(&view, &cahier_doc::Editor::new("test"), 1).expect("minutes").0.id
+        let id = store.upsert(&view, &cahier_doc::Editor::new("test"), 1).expect("minutes").0.id;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let (_, secret) = cahier_app::auth_store::create_invite(&store, &id, false, "camille", None, [5; 8], [5; 32], now).expect("invite");
+        (id, format!("/join/{secret}"))
     };
     let config = ServerConfig { web_dir: web.join("dist"), ..ServerConfig::default() };
     let server = TestServer::start(&data, config).await;
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/screenshots/comments");
+    let base = format!("http://{}", server.addr);
     let result =
-        run_node(&web.join("tests/comments.mjs"), &[format!("http://{}", server.addr).as_ref(), shots.as_ref(), id.as_str().as_ref()], 240)
-            .await;
+        run_node(&web.join("tests/comments.mjs"), &[base.as_ref(), shots.as_ref(), id.as_str().as_ref(), view_invite.as_ref()], 240).await;
     server.stop().await;
 
     let store = crate::open_store(&data);
@@ -284,8 +290,12 @@ async fn a_comment_follows_its_passage_between_two_people_and_is_resolved_in_chr
     assert_eq!(Some(c.id.as_str()), result["id"].as_str());
     assert_eq!(c.text, "Quelle couleur exactement ?");
     assert!(!c.resolved, "reopened last");
+    let [r] = &c.replies[..] else { panic!("one reply stored (the cancelled one never was): {:?}", c.replies) };
+    assert_eq!(Some(r.text.as_str()), result["reply"].as_str());
+    assert!(r.created_ms.is_some(), "the reply says when");
     assert_eq!(cahier_doc::comments::passage(&doc, None, c), Some(None), "its passage is gone");
     let names = cahier_app::auth_store::actor_identities(&store).expect("bindings");
     let writers = cahier_doc::comments::comment_writers(&doc, &|actor| names.get(actor).cloned());
     assert_eq!(writers[0].author, Some(cahier_doc::Writer::Bound("account:camille".into())), "written by Camille's account");
+    assert_eq!(writers[0].replies, [(r.id.clone(), Some(cahier_doc::Writer::Bound("account:lea".into())))], "replied by Léa's account");
 }
