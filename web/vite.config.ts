@@ -45,5 +45,7 @@ export default defineConfig({
     chunkSizeWarningLimit: 4096,
     sourcemap: true,
   },
+  // The stylesheet shared with the wiki lives in crates/cahier-wiki.
+  server: { fs: { allow: [".."] } },
   plugins: [serviceWorker()],
 })

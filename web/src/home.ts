@@ -15,8 +15,6 @@ export function homeView(ctx: Ctx): View {
   const { signal } = abort
   const { session } = ctx
   document.title = `${t.home} · Cahier`
-  const skip = document.getElementById("skip")
-  if (skip) skip.textContent = t.skip
   let entries: Entry[] = []
   // Until the list arrives, and when it cannot be had, the page says so.
   const listState = h("p", { id: "list-state", role: "status" }, t.connecting)
@@ -128,6 +126,17 @@ export function homeView(ctx: Ctx): View {
     h("section", { "aria-labelledby": "h-minutes" }, h("h2", { id: "h-minutes" }, t.minutes), minutesList),
     h("section", { "aria-labelledby": "h-pages" }, h("h2", { id: "h-pages" }, t.pages), pagesList),
   )
+  // Maintainers' pages, on the server (no JavaScript needed there).
+  if (session.may_publish) {
+    main.append(
+      h(
+        "section",
+        { "aria-labelledby": "h-maintain" },
+        h("h2", { id: "h-maintain" }, t.maintain),
+        h("ul", { class: "docs" }, h("li", {}, h("a", { href: "/files", id: "files-link" }, t.files)), h("li", {}, h("a", { href: "/audit" }, t.auditLog))),
+      ),
+    )
+  }
   const element = h("div", { class: "view" }, header(ctx, signal), main)
   return { element, dispose: () => abort.abort() }
 }

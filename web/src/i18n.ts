@@ -1,5 +1,6 @@
 // The editor's strings, French first, English second. The language follows the
-// browser unless the person chose one (kept in localStorage).
+// browser unless the person chose one: the choice is the wiki's cookie
+// (cahier_lang), so that the wiki and the editor speak the same language.
 
 export type Lang = "fr" | "en"
 
@@ -56,6 +57,9 @@ const fr = {
   reviewDraft: "Relire et publier dans le wiki",
   reviewDraftMinutes: "Voir dans le wiki (pour en faire une page)",
   wiki: "Wiki",
+  maintain: "Maintenance",
+  files: "Fichiers",
+  auditLog: "Journal d’audit",
   history: "Historique",
   present: "Présents",
   you: "vous",
@@ -237,6 +241,9 @@ const en: typeof fr = {
   reviewDraft: "Review and publish in the wiki",
   reviewDraftMinutes: "See in the wiki (to make it a page)",
   wiki: "Wiki",
+  maintain: "Maintenance",
+  files: "Files",
+  auditLog: "Audit log",
   history: "History",
   present: "Here now",
   you: "you",
@@ -365,9 +372,18 @@ const en: typeof fr = {
 
 export type Strings = typeof fr
 
+const COOKIE = "cahier_lang"
+
+/** The language chosen on the wiki or in the editor, from its cookie (or a
+ * choice this device made before the cookie existed). */
+function chosen(): string | null {
+  const cookie = document.cookie.split(";").map((c) => c.trim()).find((c) => c.startsWith(`${COOKIE}=`))
+  return cookie ? cookie.slice(COOKIE.length + 1) : localStorage.getItem("cahier.lang")
+}
+
 function initial(): Lang {
-  const chosen = localStorage.getItem("cahier.lang")
-  if (chosen === "fr" || chosen === "en") return chosen
+  const choice = chosen()
+  if (choice === "fr" || choice === "en") return choice
   for (const l of navigator.languages ?? [navigator.language]) {
     const code = l.toLowerCase()
     if (code.startsWith("fr")) return "fr"
@@ -383,6 +399,8 @@ export function setLang(l: Lang) {
   lang = l
   t = l === "fr" ? fr : en
   localStorage.setItem("cahier.lang", l)
+  // As the wiki keeps it: the whole site, a year.
+  document.cookie = `${COOKIE}=${l}; Path=/; Max-Age=31536000; SameSite=Lax`
   document.documentElement.lang = l
 }
 

@@ -18,6 +18,8 @@ import { flushOnLeave } from "./device"
 import { editorView } from "./editor"
 import { homeView } from "./home"
 import { t } from "./i18n"
+// Cahier's one stylesheet (the wiki's too), then the editor's own parts.
+import "../../crates/cahier-wiki/src/cahier.css"
 import "./style.css"
 
 const app = document.getElementById("app") as HTMLElement
@@ -114,6 +116,10 @@ async function route() {
   const ctx: Ctx = { session, repo, navigate, redraw: () => void route() }
   // The view left stops first: its presence says goodbye, its editor goes.
   current?.dispose()
+  // The skip link is in index.html, in French: every view says it in the
+  // language chosen.
+  const skip = document.getElementById("skip")
+  if (skip) skip.textContent = t.skip
   current = viewFor(ctx)
   app.replaceChildren(current.element)
 }

@@ -3,7 +3,8 @@
 // have unpublished changes, republished in one click, its history read
 // (sessions, the published marker, a session's words); an anonymous reader
 // on a 390 px phone reading the page and its history; the page deleted
-// (asked first, undo offered) and brought back. Run by the server's Rust test
+// (asked first, undo offered) and brought back; the page's photo in the
+// maintainers' list of files, deleted by keyboard after the question. Run by the server's Rust test
 // `browser::a_maintainer_and_a_reader_walk_through_the_wiki_in_chromium`,
 // which made the page and the template and checks what the server stored.
 //
@@ -138,6 +139,33 @@ try {
   await shot(page, "12-undone")
   check((await status()) === 200, "readers see it again")
   await phone.close()
+
+  // 6. The files, by keyboard alone: the page's photo listed with the page
+  // that shows it, deleted after the question says it is still used.
+  await page.goto(`${base}/files`)
+  const row = page.locator("table.files tbody tr").first()
+  check((await row.textContent()).includes("Le jardin"), `the photo is used by the page: ${await row.textContent()}`)
+  check((await row.textContent()).includes("JPEG"), "its type")
+  await shot(page, "13-files")
+  const tabTo = async (selector) => {
+    for (let i = 0; i < 60; i++) {
+      await page.keyboard.press("Tab")
+      if (await page.evaluate((s) => document.activeElement?.matches(s), selector)) return
+    }
+    throw new Error(`Tab never reaches ${selector}`)
+  }
+  await tabTo("table.files a.danger")
+  await Promise.all([page.waitForURL(/\/files\/[0-9a-f]{64}\.jpg\/delete$/, { timeout: WAIT }), page.keyboard.press("Enter")])
+  await sees(page, "Supprimer ce fichier ?", "main")
+  await sees(page, "encore utilisé", "#still-used")
+  await sees(page, "Le jardin", "#still-used")
+  await shot(page, "14-file-delete-asked")
+  await tabTo("main button.danger")
+  await Promise.all([page.waitForURL(/\/files\?deleted=/, { timeout: WAIT }), page.keyboard.press("Enter")])
+  await sees(page, "est supprimé", "main [role=status]")
+  check((await page.locator("table.files").count()) === 0, "no file left")
+  await sees(page, "Aucun fichier.", "main")
+  await shot(page, "15-file-deleted")
   check(errors.length === 0, `no page errors: ${errors.join("; ")}`)
 } finally {
   await browser.close()

@@ -210,6 +210,51 @@ pub fn list(store: &Store) -> Result<Vec<FileMeta>> {
         .collect()
 }
 
+/// The documents (not deleted) whose current text shows or links the stored
+/// file `hash` (or one of its smaller copies), as the document list knows them.
+pub fn used_by(store: &Store, hash: &str) -> Result<Vec<cahier_store::IndexEntry>> {
+    Ok(uses(store)?.remove(hash).unwrap_or_default())
+}
+
+/// For every stored file named in a document's current text, the documents
+/// (not deleted) that name it: each document is read once.
+pub fn uses(store: &Store) -> Result<HashMap<String, Vec<cahier_store::IndexEntry>>> {
+    let deleted = crate::publication::deleted_ids(store)?;
+    let mut out: HashMap<String, Vec<cahier_store::IndexEntry>> = HashMap::new();
+    for entry in store.list()? {
+        let Ok(id) = DocId::parse(&entry.id) else { continue };
+        if deleted.contains(&id) {
+            continue;
+        }
+        let Some((doc, _)) = store.load_record(&id)? else { continue };
+        let body = cahier_doc::read(&doc, None).0.body;
+        let named: BTreeSet<&str> = body.match_indices("/files/").filter_map(|(at, _)| named_hash(&body[at + "/files/".len()..])).collect();
+        for hash in named {
+            out.entry(hash.to_owned()).or_default().push(entry.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The hash a file's address starts with (`HASH.…`), if it is one.
+fn named_hash(rest: &str) -> Option<&str> {
+    let hash = rest.get(..64)?;
+    (hash.bytes().all(|b| b.is_ascii_hexdigit()) && rest[64..].starts_with('.')).then_some(hash)
+}
+
+/// Deletes the stored file `hash`: its bytes, its smaller copies and its
+/// description, in one batch with the audit entry naming it. Pages that still
+/// name it show a missing picture or link. `Ok(None)` when no such file.
+pub fn delete(store: &Store, hash: &str, by: &str, now_ms: i64) -> Result<Option<FileMeta>> {
+    let Some(meta) = meta(store, hash)? else { return Ok(None) };
+    let mut writes = vec![(format!("{META}{hash}"), None), (format!("{DATA}{hash}"), None)];
+    writes.extend(meta.variants.iter().map(|w| (format!("{DATA}{hash}.w{w}"), None)));
+    let event = crate::auth_store::AuditEvent { at_ms: now_ms, who: by.to_owned(), action: "file deleted".into(), target: meta.path() };
+    writes.push(crate::auth_store::audit_write(store, &event)?);
+    store.put_records(writes)?;
+    Ok(Some(meta))
+}
+
 /// The bytes of a file, or of its smaller copy of `width` (the file itself when
 /// it is no wider).
 pub fn data(store: &Store, hash: &str, width: Option<u32>) -> Result<Option<Vec<u8>>> {

@@ -48,6 +48,17 @@ impl FileKind {
     }
 
     /// The `Content-Type` it is served with.
+    /// Its name for people: "JPEG", "PDF"…
+    pub fn label(self) -> &'static str {
+        match self {
+            FileKind::Jpeg => "JPEG",
+            FileKind::Png => "PNG",
+            FileKind::Webp => "WebP",
+            FileKind::Gif => "GIF",
+            FileKind::Pdf => "PDF",
+        }
+    }
+
     pub fn mime(self) -> &'static str {
         match self {
             FileKind::Jpeg => "image/jpeg",

@@ -91,6 +91,8 @@ pub enum Act<'a> {
     /// Manage accounts and roles, read the audit log.
     ManageAccounts,
     ReadAudit,
+    /// List the stored files and delete them.
+    ManageFiles,
 }
 
 /// The policy table. See `docs/security.md`.

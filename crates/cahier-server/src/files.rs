@@ -5,19 +5,22 @@
 //! file only those who may read a document it was uploaded into, and everyone
 //! else the same 404 as for nothing. Files are served with the type sniffed at
 //! upload, never as HTML, `nosniff`, a sandboxing CSP, and cached for good
-//! (their address is their hash).
+//! (their address is their hash). Maintainers list them at `/files` and
+//! delete them, asked first (`/files/NAME/delete`).
 
-use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
 use cahier_app::files::{FileMeta, FileName, UploadError};
 use cahier_app::media::{FileKind, MediaError};
 use cahier_auth::{Act, Principal, allowed};
 use cahier_doc::DocId;
 
+use cahier_wiki::html;
+
 use crate::http::AppState;
-use crate::web_auth::viewer;
+use crate::web_auth::{html_page, viewer};
 
 fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(serde_json::json!({ "code": code, "error": message }))).into_response()
@@ -162,4 +165,127 @@ pub async fn serve(State(state): State<AppState>, Path(name): Path<String>, head
         h.insert(header::CONTENT_DISPOSITION, d);
     }
     resp
+}
+
+#[derive(serde::Deserialize)]
+pub struct ListQuery {
+    lang: Option<String>,
+    /// The file just deleted, said at the top of the list.
+    deleted: Option<String>,
+}
+
+/// `GET /files`: the maintainers' list of stored files, newest first, with
+/// the pages that use each (their current text, or their published version).
+pub async fn list_page(State(state): State<AppState>, Query(q): Query<ListQuery>, headers: HeaderMap) -> Response {
+    let v = viewer(&state, &headers, q.lang.as_deref()).await;
+    if !allowed(&v.principal, &Act::ManageFiles) {
+        return crate::handler::refused(&state, &v, "/files");
+    }
+    let wiki = state.wiki.clone();
+    let rows = crate::handler::blocking(&state.store, move |store| {
+        let mut uses = cahier_app::files::uses(store)?;
+        let mut metas = cahier_app::files::list(store)?;
+        metas.sort_by(|a, b| b.at_ms.cmp(&a.at_ms).then_with(|| a.hash.cmp(&b.hash)));
+        Ok(metas.into_iter().map(|m| file_row(&wiki, uses.remove(&m.hash).unwrap_or_default(), m)).collect::<Vec<_>>())
+    })
+    .await;
+    let deleted = q.deleted.filter(|n| FileName::parse(n).is_some_and(|f| f.width.is_none()));
+    match rows {
+        Ok(rows) => html_page(StatusCode::OK, html::files(&v.ctx(&state, "/files"), &rows, deleted.as_deref())),
+        Err(e) => crate::handler::server_error(e),
+    }
+}
+
+/// A file as the list shows it: `live` are the documents whose current text
+/// names it; the published pages that show it are added.
+fn file_row(wiki: &crate::wiki::Wiki, live: Vec<cahier_store::IndexEntry>, meta: FileMeta) -> html::FileRow {
+    let mut used_by: Vec<(String, String)> = live.into_iter().map(|e| (e.slug, e.title)).collect();
+    if let Ok(w) = wiki.read() {
+        for (slug, title) in w.catalog.pages_showing_file(&meta.hash) {
+            if !used_by.iter().any(|(s, _)| *s == slug) {
+                used_by.push((slug, title));
+            }
+        }
+    }
+    let kind = meta.kind();
+    html::FileRow {
+        name: meta.name(),
+        kind: kind.map_or_else(|| meta.ext.to_uppercase(), |k| k.label().to_owned()),
+        size_px: (kind != Some(FileKind::Pdf) && meta.width > 0).then_some((meta.width, meta.height)),
+        bytes: meta.size,
+        at_ms: meta.at_ms,
+        by: meta.by,
+        used_by,
+    }
+}
+
+/// The stored file at `/files/NAME` (not a smaller copy), as the list shows it.
+async fn find_row(state: &AppState, name: &str) -> cahier_app::Result<Option<html::FileRow>> {
+    let Some(file) = FileName::parse(name).filter(|f| f.width.is_none()) else { return Ok(None) };
+    let wiki = state.wiki.clone();
+    crate::handler::blocking(&state.store, move |store| {
+        let Some(meta) = cahier_app::files::meta(store, &file.hash)? else { return Ok(None) };
+        if meta.kind() != Some(file.kind) {
+            return Ok(None);
+        }
+        let live = cahier_app::files::used_by(store, &file.hash)?;
+        Ok(Some(file_row(&wiki, live, meta)))
+    })
+    .await
+}
+
+/// `GET /files/NAME/delete`: asks before deleting, saying which pages still use it.
+pub async fn delete_page(State(state): State<AppState>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+    let path = format!("/files/{name}/delete");
+    let v = viewer(&state, &headers, None).await;
+    if !allowed(&v.principal, &Act::ManageFiles) {
+        return crate::handler::refused(&state, &v, &path);
+    }
+    match find_row(&state, &name).await {
+        Ok(Some(row)) => html_page(StatusCode::OK, html::file_delete_confirmation(&v.ctx(&state, &path), &row)),
+        Ok(None) => crate::handler::not_found(&state, &v),
+        Err(e) => crate::handler::server_error(e),
+    }
+}
+
+/// `POST /files/NAME/delete`: deletes the file once the maintainer confirmed
+/// (`confirm=yes`, with the session's CSRF token), then lists the files again,
+/// saying so. The deletion is in the audit log.
+pub async fn delete(State(state): State<AppState>, Path(name): Path<String>, headers: HeaderMap, Form(form): Form<DeleteForm>) -> Response {
+    let path = format!("/files/{name}/delete");
+    let v = viewer(&state, &headers, None).await;
+    if !allowed(&v.principal, &Act::ManageFiles) {
+        return crate::handler::refused(&state, &v, &path);
+    }
+    if !v.csrf_ok(form.csrf.as_deref()) {
+        return crate::handler::forbidden(&state, &v, &path);
+    }
+    let row = match find_row(&state, &name).await {
+        Ok(Some(row)) => row,
+        Ok(None) => return crate::handler::not_found(&state, &v),
+        Err(e) => return crate::handler::server_error(e),
+    };
+    if form.confirm.as_deref() != Some("yes") {
+        return html_page(StatusCode::OK, html::file_delete_confirmation(&v.ctx(&state, &path), &row));
+    }
+    let by = v.name().unwrap_or("?").to_owned();
+    let hash = row.name.split_once('.').map_or(row.name.as_str(), |(h, _)| h).to_owned();
+    match crate::handler::blocking(&state.store, move |store| cahier_app::files::delete(store, &hash, &by, crate::now_ms())).await {
+        Ok(_) => {
+            if let Ok(mut w) = state.wiki.write() {
+                w.catalog.forget_image(&row.name);
+            }
+            Redirect::to(&format!("/files?deleted={}", row.name)).into_response()
+        }
+        Err(e) => crate::handler::server_error(e),
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct DeleteForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    /// `yes` once the maintainer confirmed; without it, the question is asked.
+    #[serde(default)]
+    confirm: Option<String>,
 }

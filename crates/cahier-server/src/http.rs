@@ -77,8 +77,12 @@ pub fn app(state: AppState) -> Router {
         .route("/tags/{tag}", get(wiki::tag))
         .route("/recent", get(wiki::recent))
         .route("/audit", get(wiki::audit))
+        .route("/files", get(crate::files::list_page))
+        .route("/files/{name}/delete", get(crate::files::delete_page).post(crate::files::delete))
         .route("/feed.atom", get(wiki::feed))
         .route("/search", get(wiki::search))
+        .route("/assets/cahier.css", get(wiki::css))
+        // Its former address, for pages a browser kept from before.
         .route("/assets/wiki.css", get(wiki::css))
         .route("/favicon.svg", get(wiki::favicon))
         .route("/favicon.ico", get(wiki::no_favicon_ico))

@@ -288,7 +288,9 @@ pub async fn login_page(State(state): State<AppState>, Query(q): Query<LoginQuer
 }
 
 fn login_form(state: &AppState, v: &Viewer, csrf: &str, name: &str, error: Option<&str>, next: &str, status: StatusCode) -> Response {
-    let body = html::login(&v.ctx(state, "/login"), csrf, name, error, safe_next(next));
+    let next = safe_next(next);
+    let here = format!("/login?next={}", html::url_segment(next));
+    let body = html::login(&v.ctx(state, &here), csrf, name, error, next);
     let mut resp = html_page(status, body);
     let c = format!("{}={csrf}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600{}", form_cookie(state), secure(state));
     if let Ok(c) = HeaderValue::from_str(&c) {

@@ -804,7 +804,8 @@ pub async fn search(State(state): State<AppState>, Query(q): Query<PageQuery>, h
         Ok(h) => h,
         Err(e) => return server_error(e),
     };
-    html_page(StatusCode::OK, html::search(&v.ctx(&state, "/search"), &query, &hits))
+    let here = format!("/search?q={}", html::url_segment(&query));
+    html_page(StatusCode::OK, html::search(&v.ctx(&state, &here), &query, &hits))
 }
 
 pub async fn css() -> Response {

@@ -79,6 +79,18 @@ impl Catalog {
         if self.images.insert(name.to_owned(), (width, height)) == Some((width, height)) {
             return;
         }
+        self.render_pages_showing(name);
+    }
+
+    /// A stored picture deleted (`name` is `HASH.EXT`): the pages that showed
+    /// it are rendered again, without its smaller copies.
+    pub fn forget_image(&mut self, name: &str) {
+        if self.images.remove(name).is_some() {
+            self.render_pages_showing(name);
+        }
+    }
+
+    fn render_pages_showing(&mut self, name: &str) {
         let showing: Vec<String> = self.pages.values().filter(|p| p.body.contains(name)).map(|p| p.slug.clone()).collect();
         for s in &showing {
             let (body, kind) = (self.pages[s].body.clone(), self.pages[s].kind);
@@ -97,6 +109,13 @@ impl Catalog {
     pub fn shows_file(&self, hash: &str) -> bool {
         let needle = format!("{}{hash}.", crate::render::FILES_PREFIX);
         self.pages.values().any(|p| p.body.contains(&needle))
+    }
+
+    /// The published pages that show or link to the stored file `HASH`:
+    /// (slug, title).
+    pub fn pages_showing_file(&self, hash: &str) -> Vec<(String, String)> {
+        let needle = format!("{}{hash}.", crate::render::FILES_PREFIX);
+        self.pages.values().filter(|p| p.body.contains(&needle)).map(|p| (p.slug.clone(), p.title.clone())).collect()
     }
 
     pub fn get(&self, slug: &str) -> Option<&Published> {

@@ -21,7 +21,7 @@ pub struct Ctx<'a> {
     pub lang: Lang,
     /// The public URL Cahier is served at, without a trailing slash.
     pub base_url: &'a str,
-    /// The path of this page, for the language switch.
+    /// The path of this page, with the query it needs, for the language switch.
     pub path: &'a str,
     /// Shown in the header when someone is logged in.
     pub user: Option<&'a str>,
@@ -49,7 +49,9 @@ pub struct PubEvent {
 
 pub fn layout(ctx: &Ctx<'_>, title: &str, main: &str) -> String {
     let t = ctx.t();
-    let switch = format!("{}?lang={}", ctx.path, t.other_lang);
+    // The same page in the other language, its query kept (a search, where to go after logging in).
+    let sep = if ctx.path.contains('?') { '&' } else { '?' };
+    let switch = format!("{}{sep}lang={}", ctx.path, t.other_lang);
     let user = match (ctx.user, ctx.csrf) {
         (Some(u), Some(csrf)) => format!(
             "<form class=\"user\" method=\"post\" action=\"/logout\"><span>{}</span> \
@@ -64,7 +66,7 @@ pub fn layout(ctx: &Ctx<'_>, title: &str, main: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-<title>{title} · Cahier</title>\n<link rel=\"stylesheet\" href=\"/assets/wiki.css\">\n\
+<title>{title} · Cahier</title>\n<link rel=\"stylesheet\" href=\"/assets/cahier.css\">\n\
 <link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\">\n\
 <link rel=\"alternate\" type=\"application/atom+xml\" title=\"{feed}\" href=\"/feed.atom\">\n</head>\n<body>\n\
 <a class=\"skip\" href=\"#main\">{skip}</a>\n\
@@ -730,8 +732,9 @@ pub fn atom(base_url: &str, events: &[PubEvent]) -> String {
     s
 }
 
-/// The reader's style sheet.
-pub const CSS: &str = include_str!("wiki.css");
+/// Cahier's one stylesheet, served at `/assets/cahier.css`: the reader's pages
+/// link it, and the editor's build imports it before its own parts.
+pub const CSS: &str = include_str!("cahier.css");
 
 /// Cahier's icon, served at `/favicon.svg` and linked from every page.
 pub const FAVICON_SVG: &str = include_str!("favicon.svg");
@@ -908,6 +911,131 @@ pub fn audit(ctx: &Ctx<'_>, rows: &[(i64, String, String, String)]) -> String {
     layout(ctx, t.audit, &m)
 }
 
+/// A stored file as the maintainers' list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRow {
+    /// `HASH.EXT`, its address under `/files/`.
+    pub name: String,
+    /// "JPEG", "PDF"…
+    pub kind: String,
+    /// Pixels, for a picture.
+    pub size_px: Option<(u32, u32)>,
+    pub bytes: u64,
+    pub at_ms: i64,
+    pub by: String,
+    /// The pages and minutes that name it: (slug, title).
+    pub used_by: Vec<(String, String)>,
+}
+
+impl FileRow {
+    /// The name people read: the start of the hash and the extension.
+    fn short_name(&self) -> String {
+        let (hash, ext) = self.name.split_once('.').unwrap_or((&self.name, ""));
+        format!("{}….{ext}", hash.get(..12).unwrap_or(hash))
+    }
+}
+
+/// A size in bytes as a reader of `lang` writes it: "12,5 ko", "12.5 kB".
+pub fn byte_size(lang: Lang, bytes: u64) -> String {
+    let (value, unit) = match bytes {
+        b if b < 1000 => return format!("{b}\u{a0}{}", if lang == Lang::Fr { "o" } else { "B" }),
+        b if b < 1_000_000 => (b as f64 / 1e3, if lang == Lang::Fr { "ko" } else { "kB" }),
+        b => (b as f64 / 1e6, if lang == Lang::Fr { "Mo" } else { "MB" }),
+    };
+    let n = format!("{value:.1}");
+    let n = if lang == Lang::Fr { n.replace('.', ",") } else { n };
+    format!("{n}\u{a0}{unit}")
+}
+
+fn used_by_links(ctx: &Ctx<'_>, used_by: &[(String, String)]) -> String {
+    if used_by.is_empty() {
+        return format!("<span class=\"meta\">{}</span>", ctx.t().file_unused);
+    }
+    used_by
+        .iter()
+        .map(|(slug, title)| format!("<a href=\"/wiki/{}\">{}</a>", escape(&url_segment(slug)), escape(title)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `/files`: every stored file, newest first, each with the pages that use
+/// it and a link that asks before deleting it; `deleted` names the file just
+/// deleted.
+pub fn files(ctx: &Ctx<'_>, rows: &[FileRow], deleted: Option<&str>) -> String {
+    let t = ctx.t();
+    let mut m = format!("<h1>{}</h1>\n<p class=\"help\">{}</p>\n", t.files, t.files_intro);
+    if let Some(name) = deleted {
+        let _ = writeln!(m, "<p class=\"notice\" role=\"status\"><code>{}</code> {}</p>", escape(name), t.file_deleted);
+    }
+    if rows.is_empty() {
+        let _ = writeln!(m, "<p>{}</p>", t.no_files);
+        return layout(ctx, t.files, &m);
+    }
+    let _ = writeln!(
+        m,
+        "<table class=\"list files\">\n<thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
+<th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\"><span class=\"visually-hidden\">{}</span></th></tr></thead>\n<tbody>",
+        t.file, t.file_type, t.file_size, t.file_added, t.file_used_by, t.delete
+    );
+    for r in rows {
+        let kind = match r.size_px {
+            Some((w, h)) => format!("{} {w}\u{a0}×\u{a0}{h}", escape(&r.kind)),
+            None => escape(&r.kind),
+        };
+        let _ = writeln!(
+            m,
+            "<tr><th scope=\"row\"><a href=\"/files/{name}\"><code>{short}</code></a></th>\
+<td data-label=\"{type_}\">{kind}</td><td class=\"num\" data-label=\"{size}\">{bytes}</td>\
+<td data-label=\"{added}\">{at} · {by}</td><td data-label=\"{used}\">{used_by}</td>\
+<td><a class=\"danger\" href=\"/files/{name}/delete\" aria-label=\"{delete} {short}\">{delete}</a></td></tr>",
+            name = escape(&r.name),
+            short = escape(&r.short_name()),
+            type_ = t.file_type,
+            size = t.file_size,
+            bytes = byte_size(ctx.lang, r.bytes),
+            added = t.file_added,
+            at = time_el(ctx, r.at_ms),
+            by = escape(&r.by),
+            used = t.file_used_by,
+            used_by = used_by_links(ctx, &r.used_by),
+            delete = t.delete,
+        );
+    }
+    m.push_str("</tbody>\n</table>\n");
+    layout(ctx, t.files, &m)
+}
+
+/// Asks a maintainer to confirm deleting a stored file, saying which pages
+/// still use it.
+pub fn file_delete_confirmation(ctx: &Ctx<'_>, row: &FileRow) -> String {
+    let t = ctx.t();
+    let used = if row.used_by.is_empty() {
+        String::new()
+    } else {
+        format!("<p class=\"notice\" id=\"still-used\">{} {}</p>\n", t.file_still_used, used_by_links(ctx, &row.used_by))
+    };
+    let preview = if row.size_px.is_some() {
+        format!("<p><img class=\"file-preview\" src=\"/files/{}\" alt=\"\"></p>\n", escape(&row.name))
+    } else {
+        String::new()
+    };
+    let m = format!(
+        "<h1>{question}</h1>\n<p><a href=\"/files/{name}\"><code>{short}</code></a> · {kind} · {bytes}</p>\n{preview}{used}<p>{explain}</p>\n\
+<form method=\"post\" action=\"/files/{name}/delete\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"confirm\" value=\"yes\">\
+<button type=\"submit\" class=\"danger\">{confirm}</button> <a href=\"/files\">{cancel}</a></form>\n",
+        question = t.file_delete_question,
+        name = escape(&row.name),
+        short = escape(&row.short_name()),
+        kind = escape(&row.kind),
+        bytes = byte_size(ctx.lang, row.bytes),
+        explain = t.file_delete_explain,
+        csrf = escape(ctx.csrf.unwrap_or("")),
+        confirm = t.delete_confirm,
+        cancel = t.cancel,
+    );
+    layout(ctx, t.file_delete_question, &m)
+}
+
 /// An audit action (stored in English, as a stable key) as the reader reads it.
 pub fn action_label(lang: Lang, action: &str) -> String {
     let fr = match action {
@@ -930,6 +1058,7 @@ pub fn action_label(lang: Lang, action: &str) -> String {
         "template marked" => "page marquée comme modèle",
         "template unmarked" => "page retirée des modèles",
         "page made from a template" => "page créée à partir d’un modèle",
+        "file deleted" => "fichier supprimé",
         other => other,
     };
     match lang {

@@ -30,9 +30,10 @@ fn every_cell_of_the_policy_table() {
         ("import", Act::Import),
         ("accounts", Act::ManageAccounts),
         ("audit", Act::ReadAudit),
+        ("files", Act::ManageFiles),
     ];
     // Rows: anonymous, viewer, participant, editor, maintainer (as in docs/security.md).
-    let expected: [(&str, [u8; 5]); 17] = [
+    let expected: [(&str, [u8; 5]); 18] = [
         ("read published", [1, 1, 1, 1, 1]),
         ("read doc", [0, 1, 1, 1, 1]),
         ("read other doc", [0, 0, 0, 1, 1]),
@@ -50,6 +51,7 @@ fn every_cell_of_the_policy_table() {
         ("import", [0, 0, 0, 0, 1]),
         ("accounts", [0, 0, 0, 0, 1]),
         ("audit", [0, 0, 0, 0, 1]),
+        ("files", [0, 0, 0, 0, 1]),
     ];
     for ((name, act), (ename, row)) in acts.iter().zip(expected.iter()) {
         assert_eq!(name, ename);

@@ -1,7 +1,10 @@
 //! Accessibility checked by a real tool: axe-core in Debian's Chromium
-//! (`tests/js/a11y.mjs`) on every reader page and the editor's pages, at
-//! desktop and phone widths, against a real server holding the sample wiki.
-//! Any serious or critical violation fails the test, listed.
+//! (`tests/js/a11y.mjs`) on every reader page, the maintainers' pages (a
+//! deleted page's notice, the audit log, the files), the first
+//! maintainer's setup page and the editor's pages (the "Nouvelle page"
+//! choice open too), at desktop and phone widths, in French and in English,
+//! against a real server holding the sample wiki. Any serious or critical
+//! violation fails the test, listed.
 
 use std::path::{Path, PathBuf};
 
@@ -27,18 +30,26 @@ async fn axe_finds_no_serious_or_critical_violation_on_any_page_at_desktop_and_p
         let store = crate::open_store(&data);
         let mut minutes = None;
         let mut page = None;
+        let mut deleted = None;
         for f in cahier_app::archive::read_markdown_files(&root.join("sample")).expect("the sample wiki") {
             let imported = cahier_app::transfer::import_file(&store, &f, 10_000, &cahier_app::Direct(&store)).expect("import the sample");
             match imported.slug.as_str() {
                 "webinaire-ecoles-ouvertes-2026-11-20" => minutes = Some(imported.id),
                 "guide-du-webinaire" => page = Some(imported.id),
+                "ecoles-ouvertes" => deleted = Some(imported.id),
                 _ => {}
             }
         }
         crate::token_in(&store, "camille", Role::Maintainer);
-        // The guide, published: a page long enough for a table of contents.
+        // The guide, published: a page long enough for a table of contents;
+        // a template too, so that "Nouvelle page" offers a choice.
         let page = page.expect("the sample draft page");
         cahier_app::publication::publish(&store, &page, "camille", 20_000).expect("publish the guide");
+        cahier_app::templates::set_template(&store, &page, true, "camille", 20_000).expect("a template");
+        // A deleted page, for its notice; a photo, for the list of files.
+        cahier_app::publication::delete(&store, &deleted.expect("the sample page"), "camille", 20_000).expect("delete");
+        let photo = crate::files::photo_with_gps(300, 200);
+        cahier_app::files::upload(&store, &page, &photo, "camille", 20_000, &Default::default()).expect("a photo");
         let minutes = minutes.expect("the sample minutes");
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
         let (_, secret) =
@@ -60,18 +71,34 @@ async fn axe_finds_no_serious_or_critical_violation_on_any_page_at_desktop_and_p
             "/login",
             format!("/join/{join}"),
         ],
+        "maintainer": ["/wiki/ecoles-ouvertes/deleted", "/audit", "/files", "/wiki/guide-du-webinaire/history"],
         "editor": ["/edit", format!("/edit/{minutes}"), format!("/edit/{page}")],
         "name": "camille",
         "password": "un mot de passe long",
     });
+    let mut pages = pages;
     let config = ServerConfig { web_dir: web.join("dist"), ..ServerConfig::default() };
-    let server = TestServer::start(&data, config).await;
+    let server = TestServer::start(&data, config.clone()).await;
+    // The setup page exists only while there is no maintainer: on a second server.
+    let fresh = crate::open_store(&tmp.path().join("fresh"));
+    let first = TestServer::start_on(fresh.clone(), config).await;
+    // Once it answers, the server has made its own link: this one replaces it.
+    assert_eq!(crate::wiki::get(&first, "/healthz", &[]).await.status, 200);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let secret = tokio::task::spawn_blocking(move || cahier_app::auth_store::create_setup_secret(&fresh, [9; 32], now))
+        .await
+        .expect("task")
+        .expect("a setup link");
+    pages["setup"] = format!("http://{}/setup/{secret}", first.addr).into();
     let (addr, shots) = (format!("http://{}", server.addr), root.join("tests/screenshots/a11y"));
     let result =
-        crate::browser::run_node(&root.join("tests/js/a11y.mjs"), &[addr.as_ref(), shots.as_ref(), pages.to_string().as_ref()], 240).await;
+        crate::browser::run_node(&root.join("tests/js/a11y.mjs"), &[addr.as_ref(), shots.as_ref(), pages.to_string().as_ref()], 480).await;
     server.stop().await;
-    let expected = 2 * (pages["reader"].as_array().map_or(0, Vec::len) + pages["editor"].as_array().map_or(0, Vec::len));
-    assert_eq!(result["checked"].as_u64(), Some(expected as u64), "every page checked at both widths");
+    first.stop().await;
+    let count = |key: &str| pages[key].as_array().map_or(0, Vec::len);
+    // Each page, the setup page and the open "Nouvelle page" choice, in two languages at two widths.
+    let expected = 2 * 2 * (count("reader") + count("maintainer") + count("editor") + 2);
+    assert_eq!(result["checked"].as_u64(), Some(expected as u64), "every page checked at both widths in both languages");
     let violations = result["violations"].as_array().expect("violations");
     assert!(
         violations.is_empty(),

@@ -190,7 +190,7 @@ async fn a_photo_added_in_the_editor_is_stored_without_its_position_and_an_svg_i
 /// screenshots in `tests/screenshots/wiki`): a template chosen under
 /// "Nouvelle page", a published page edited and republished in one click,
 /// its history, the same page and history on a 390 px phone, a deletion
-/// asked first and undone.
+/// asked first and undone; the page's photo deleted from the list of files.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_maintainer_and_a_reader_walk_through_the_wiki_in_chromium() {
     let web = web_dir();
@@ -200,8 +200,11 @@ async fn a_maintainer_and_a_reader_walk_through_the_wiki_in_chromium() {
         let store = crate::open_store(&data);
         crate::token_in(&store, "camille", Role::Maintainer);
         let mut p = cahier_doc::DocView::new_page("Le jardin");
-        p.body = "Les tomates poussent contre le mur du préau.\n".into();
         let page = store.upsert(&p, &cahier_doc::Editor::new("léa"), 1).expect("page").0.id;
+        let limits = cahier_app::files::FileLimits::default();
+        let photo = cahier_app::files::upload(&store, &page, &photo_with_gps(600, 400), "léa", 1, &limits).expect("a photo");
+        p.body = format!("Les tomates poussent contre le mur du préau.\n\n![Le mur]({})\n", photo.path());
+        store.upsert(&p, &cahier_doc::Editor::new("léa"), 1).expect("page");
         cahier_app::publication::publish(&store, &page, "camille", 2).expect("publish");
         let mut t = cahier_doc::DocView::new_page("Fiche d’atelier");
         t.body = "## Objectif\n\n## Matériel\n".into();
@@ -239,10 +242,13 @@ async fn a_maintainer_and_a_reader_walk_through_the_wiki_in_chromium() {
     assert!(shown.body.contains("Les enfants arrosent le potager le mardi."), "{:?}", shown.body);
     assert!(!cahier_app::publication::is_deleted(&store, &page).expect("read"));
     let actions: Vec<String> = cahier_app::auth_store::audit_log(&store).expect("audit").into_iter().map(|e| e.action).collect();
-    for done in ["template marked", "page made from a template", "published", "deleted", "undeleted"] {
+    assert!(cahier_app::files::list(&store).expect("files").is_empty(), "the photo is deleted");
+    for done in ["template marked", "page made from a template", "published", "deleted", "undeleted", "file deleted"] {
         assert!(actions.iter().any(|a| a == done), "{done} in {actions:?}");
     }
-    for shot in ["02-new-page-choices", "04-unpublished-changes", "06-history", "08-reader-page-390", "11-deleted-undo-offered"] {
+    for shot in
+        ["02-new-page-choices", "04-unpublished-changes", "06-history", "08-reader-page-390", "11-deleted-undo-offered", "15-file-deleted"]
+    {
         assert!(shots.join(format!("{shot}.png")).exists(), "{shot}.png");
     }
 }
@@ -298,4 +304,50 @@ async fn a_comment_follows_its_passage_gets_a_reply_and_is_resolved_between_peop
     let writers = cahier_doc::comments::comment_writers(&doc, &|actor| names.get(actor).cloned());
     assert_eq!(writers[0].author, Some(cahier_doc::Writer::Bound("account:camille".into())), "written by Camille's account");
     assert_eq!(writers[0].replies, [(r.id.clone(), Some(cahier_doc::Writer::Bound("account:lea".into())))], "replied by Léa's account");
+}
+
+/// The interface in English in real Chromium (`web/tests/english.mjs`,
+/// screenshots in `tests/screenshots/english`): a browser asking for French,
+/// English chosen once on the login page, then the editor's lists and
+/// editors and every wiki page a maintainer opens speak English, dates
+/// included; French chosen in the editor is the wiki's language too. The
+/// content is in English, so any French the script finds is the interface's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_interface_speaks_english_once_chosen_in_chromium() {
+    let web = web_dir();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let (page, minutes) = {
+        let store = crate::open_store(&data);
+        crate::token_in(&store, "camille", Role::Maintainer);
+        let editor = cahier_doc::Editor::new("lea");
+        let page = store.upsert(&cahier_doc::DocView::new_page("Garden"), &editor, 1_000).expect("page").0.id;
+        let limits = cahier_app::files::FileLimits::default();
+        let photo = cahier_app::files::upload(&store, &page, &photo_with_gps(600, 400), "lea", 2_000, &limits).expect("a photo");
+        let mut p = cahier_doc::DocView::new_page("Garden");
+        p.body = format!("Tomatoes grow against the wall.\n\n![The wall]({})\n\n- [ ] Water them\n", photo.path());
+        p.tags = vec!["garden".into()];
+        store.upsert(&p, &editor, 3_000).expect("write");
+        cahier_app::publication::publish(&store, &page, "camille", 4_000).expect("publish");
+        let mut m = cahier_doc::DocView::new_minutes("Thursday meeting");
+        m.body = "We talked about the garden.\n".into();
+        if let Some(f) = m.minutes.as_mut() {
+            f.participants = vec!["Noah".into(), "Zoe".into()];
+            f.agenda = vec!["Welcome".into()];
+            f.decisions = vec!["Water on Tuesdays".into()];
+        }
+        let minutes = store.upsert(&m, &editor, 5_000).expect("minutes").0.id;
+        (page, minutes)
+    };
+    let config = ServerConfig { web_dir: web.join("dist"), ..ServerConfig::default() };
+    let server = TestServer::start(&data, config).await;
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/screenshots/english");
+    let result = run_node(
+        &web.join("tests/english.mjs"),
+        &[format!("http://{}", server.addr).as_ref(), shots.as_ref(), "garden".as_ref(), page.as_str().as_ref(), minutes.as_str().as_ref()],
+        240,
+    )
+    .await;
+    server.stop().await;
+    assert_eq!(result["pages"].as_u64(), Some(17), "every screen read: {result}");
 }

@@ -175,3 +175,90 @@ async fn what_is_not_a_picture_or_a_pdf_is_refused_and_the_limits_hold() {
     assert_eq!(json(&r)["code"], "full");
     server.stop().await;
 }
+
+/// The maintainers' list of files over HTTP: each file with its type, size,
+/// date and the pages that use it; readers get the 404 of nothing, editors a
+/// 403. Deleting asks first (saying which pages still use the file), needs
+/// the session's CSRF token, is in the audit log, and the file is gone: its
+/// address answers 404 and the page that showed it offers no smaller copies.
+#[tokio::test]
+async fn maintainers_list_the_files_and_delete_one_after_being_asked() {
+    const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = crate::open_store(dir.path());
+    let id = store.upsert(&DocView::new_page("Classe dehors"), &Editor::new("léa"), 1_000).expect("page").0.id;
+    let limits = FileLimits::default();
+    let photo = cahier_app::files::upload(&store, &id, &photo_with_gps(1200, 800), "léa", 2_000, &limits).expect("the photo");
+    let plan = store.upsert(&DocView::new_page("Plans"), &Editor::new("léa"), 1_000).expect("draft").0.id;
+    let pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+    let unused = cahier_app::files::upload(&store, &plan, pdf, "noé", 3_000, &limits).expect("the PDF");
+    let mut view = DocView::new_page("Classe dehors");
+    view.body = format!("La cour :\n\n![La cour]({})\n", photo.path());
+    store.upsert(&view, &Editor::new("léa"), 4_000).expect("write");
+    publication::publish(&store, &id, "camille", 5_000).expect("publish");
+    token_in(&store, "camille", Role::Maintainer);
+    let editor = token_in(&store, "eli", Role::Editor);
+    drop(store);
+    let server = TestServer::start(dir.path(), ServerConfig::default()).await;
+    let (photo_name, short) = (photo.name(), format!("{}….jpg", &photo.hash[..12]));
+    let ask = format!("/files/{photo_name}/delete");
+
+    // Not for readers (nothing there) nor editors (refused).
+    assert_eq!(get(&server, "/files", &[]).await.status, 404);
+    let bearer = format!("Bearer {editor}");
+    assert_eq!(get(&server, "/files", &[("Authorization", &bearer)]).await.status, 403);
+    assert_eq!(get(&server, &ask, &[("Authorization", &bearer)]).await.status, 403);
+    assert_eq!(request(&server, "POST", &ask, &[("Authorization", &bearer), FORM], "csrf=&confirm=yes").await.status, 403);
+
+    // The list: newest first, each file's type, size, date, uploader and pages.
+    let (_, session) = crate::http_auth::login(&server, "camille", None).await;
+    let cookie = session.expect("logged in");
+    let list = get(&server, "/files", &[("Cookie", &cookie)]).await;
+    assert_eq!(list.status, 200);
+    let list = list.text();
+    let (pdf_at, photo_at) = (list.find(&format!("{}….pdf", &unused.hash[..12])), list.find(&short));
+    assert!(pdf_at.is_some() && photo_at.is_some() && pdf_at < photo_at, "both listed, newest first: {list}");
+    for part in [
+        "<td data-label=\"Type\">JPEG 800\u{a0}×\u{a0}1200</td>",
+        "<td data-label=\"Type\">PDF</td>",
+        "<a href=\"/wiki/classe-dehors\">Classe dehors</a>",
+        "aucune page",
+        " · léa</td>",
+        "\u{a0}ko</td>",
+    ] {
+        assert!(list.contains(part), "{part} in {list}");
+    }
+    assert!(list.contains(&format!("<a class=\"danger\" href=\"{ask}\" aria-label=\"Supprimer {short}\">")), "{list}");
+
+    // Asked first, saying that a page still shows it.
+    let question = get(&server, &ask, &[("Cookie", &cookie)]).await.text();
+    assert!(question.contains("Supprimer ce fichier ?") && question.contains("encore utilisé"), "{question}");
+    assert!(question.contains("<a href=\"/wiki/classe-dehors\">Classe dehors</a>"), "{question}");
+    let csrf = crate::http_auth::field(&question, "csrf");
+    // Without the session's token, or unconfirmed, nothing is deleted.
+    assert_eq!(request(&server, "POST", &ask, &[("Cookie", &cookie), FORM], "confirm=yes").await.status, 403);
+    let wrong = format!("csrf={}&confirm=yes", "0".repeat(64));
+    assert_eq!(request(&server, "POST", &ask, &[("Cookie", &cookie), FORM], &wrong).await.status, 403);
+    let unconfirmed = request(&server, "POST", &ask, &[("Cookie", &cookie), FORM], &format!("csrf={csrf}")).await;
+    assert!(unconfirmed.status == 200 && unconfirmed.text().contains("Supprimer ce fichier ?"), "{}", unconfirmed.text());
+    let html = get(&server, "/wiki/classe-dehors", &[]).await.text();
+    assert!(html.contains("srcset="), "{html}");
+    assert_eq!(get(&server, &photo.path(), &[]).await.status, 200);
+
+    // Confirmed: gone, said, audited.
+    let r = request(&server, "POST", &ask, &[("Cookie", &cookie), FORM], &format!("csrf={csrf}&confirm=yes")).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let back = r.header("location").expect("back to the list").to_owned();
+    assert_eq!(back, format!("/files?deleted={photo_name}"));
+    let list = get(&server, &back, &[("Cookie", &cookie)]).await.text();
+    assert!(list.contains(&format!("<code>{photo_name}</code> est supprimé.")), "{list}");
+    assert!(!list.contains(&short), "no longer listed: {list}");
+    assert_eq!(get(&server, &photo.path(), &[("Cookie", &cookie)]).await.status, 404);
+    assert_eq!(get(&server, &photo.path().replace(".jpg", ".w480.jpg"), &[]).await.status, 404);
+    let html = get(&server, "/wiki/classe-dehors", &[]).await.text();
+    assert!(html.contains(&format!("<img src=\"{}\"", photo.path())) && !html.contains("srcset="), "no copies offered: {html}");
+    let audit = get(&server, "/audit", &[("Cookie", &cookie)]).await.text();
+    assert!(audit.contains("<td>fichier supprimé</td>") && audit.contains(&photo.path()), "{audit}");
+    assert_eq!(get(&server, &ask, &[("Cookie", &cookie)]).await.status, 404, "nothing left to delete");
+    server.stop().await;
+}
