@@ -181,7 +181,7 @@ pub fn restore(file: &Path, to: &Store) -> Result<Restored, BackupError> {
                     Some(b'i') => ChunkKind::Incremental,
                     _ => return Err(invalid("a chunk of unknown kind")),
                 };
-                batch.push(StoreWrite::Append { doc: d, key: to.backend().next_key()?, kind, bytes: bytes[1..].to_vec() });
+                batch.push(StoreWrite::Append { doc: d, kind, bytes: bytes[1..].to_vec() });
                 done.chunks += 1;
             }
             b'H' | b'X' => {
@@ -257,7 +257,7 @@ fn commit_entries(to: &Store, entries: &mut Vec<IndexEntry>) -> Result<(), Stora
         }
         batch.push(StoreWrite::Index(entry));
     }
-    if batch.is_empty() { Ok(()) } else { to.backend().commit(batch) }
+    if batch.is_empty() { Ok(()) } else { to.backend().commit(batch).map(drop) }
 }
 
 /// Whether the store holds nothing: no chunk, index entry, address or record.

@@ -81,7 +81,7 @@ impl<S: Storage> Storage for FaultyStorage<S> {
     fn next_key(&self) -> Result<u64, StorageError> {
         self.inner.next_key()
     }
-    fn commit(&self, batch: Batch) -> Result<(), StorageError> {
+    fn commit(&self, batch: Batch) -> Result<Vec<u64>, StorageError> {
         self.check()?;
         if self.documents_failing.load(Ordering::SeqCst) {
             return Err(StorageError::Io("No space left on device (os error 28)".into()));
@@ -112,6 +112,12 @@ impl<S: Storage> Storage for FaultyStorage<S> {
     }
     fn load_chunk(&self, doc: &DocId, key: u64) -> Result<Option<Chunk>, StorageError> {
         self.inner.load_chunk(doc, key)
+    }
+    fn load_since(&self, doc: &DocId, after: u64) -> Result<Vec<Chunk>, StorageError> {
+        self.inner.load_since(doc, after)
+    }
+    fn last_keys(&self, docs: &[DocId]) -> Result<Vec<(DocId, u64)>, StorageError> {
+        self.inner.last_keys(docs)
     }
     fn check_alive(&self) -> Result<(), StorageError> {
         self.inner.check_alive()

@@ -45,7 +45,9 @@ use cahier_doc::DocId;
 /// key order: the snapshot (if any) first, then the incremental changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chunk {
-    /// Increasing within a document; chunks written later have larger keys.
+    /// Increasing within a document; chunks committed later have larger keys
+    /// (PostgreSQL: the document's own sequence, so that a reader who has
+    /// every chunk up to a key has every chunk committed before it).
     pub key: u64,
     pub kind: ChunkKind,
     pub bytes: Vec<u8>,
@@ -74,8 +76,9 @@ pub struct IndexEntry {
 /// One write in a [`Batch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Write {
-    /// Adds a chunk; `key` comes from [`Storage::next_key`].
-    Append { doc: DocId, key: u64, kind: ChunkKind, bytes: Vec<u8> },
+    /// Adds a chunk, under a key the backend gives it as it commits
+    /// ([`Storage::commit`] says which).
+    Append { doc: DocId, kind: ChunkKind, bytes: Vec<u8> },
     /// Removes chunks (after a snapshot that covers them was appended in the same batch).
     Remove { doc: DocId, keys: Vec<u64> },
     /// Sets the document's index entry.
@@ -91,10 +94,15 @@ pub type Batch = Vec<Write>;
 pub trait Storage: Send + Sync {
     /// The document's chunks in key order, or `None` if the store has no such document.
     fn load(&self, doc: &DocId) -> Result<Option<Vec<Chunk>>, StorageError>;
-    /// A chunk key larger than every key handed out before, even across restarts.
+    /// A number larger than every one handed out before, even across
+    /// restarts (records use it to keep their order).
     fn next_key(&self) -> Result<u64, StorageError>;
-    /// Applies the batch atomically and returns once it is durable.
-    fn commit(&self, batch: Batch) -> Result<(), StorageError>;
+    /// Applies the batch atomically and returns once it is durable, with the
+    /// key of each [`Write::Append`], in the batch's order. A backend that
+    /// several processes share (PostgreSQL) stores an appended chunk once:
+    /// the same bytes appended again to the same document are not stored
+    /// twice, and their key is the one they were stored under.
+    fn commit(&self, batch: Batch) -> Result<Vec<u64>, StorageError>;
     /// Every document's index entry.
     fn list(&self) -> Result<Vec<IndexEntry>, StorageError>;
     /// One document's index entry.
@@ -118,6 +126,24 @@ pub trait Storage: Send + Sync {
     /// compaction removed it).
     fn load_chunk(&self, doc: &DocId, key: u64) -> Result<Option<Chunk>, StorageError> {
         Ok(self.load(doc)?.and_then(|chunks| chunks.into_iter().find(|c| c.key == key)))
+    }
+    /// The document's chunks whose key is larger than `after`, in key order:
+    /// how a node that holds every chunk up to `after` catches up. A chunk a
+    /// compaction removed is covered by the snapshot that replaced it, whose
+    /// key is larger than every key it covers.
+    fn load_since(&self, doc: &DocId, after: u64) -> Result<Vec<Chunk>, StorageError> {
+        Ok(self.load(doc)?.unwrap_or_default().into_iter().filter(|c| c.key > after).collect())
+    }
+    /// The largest chunk key of each of `docs` that is stored (documents
+    /// without chunks are left out), to find which of them moved.
+    fn last_keys(&self, docs: &[DocId]) -> Result<Vec<(DocId, u64)>, StorageError> {
+        let mut out = Vec::with_capacity(docs.len());
+        for doc in docs {
+            if let Some(last) = self.load(doc)?.and_then(|chunks| chunks.iter().map(|c| c.key).max()) {
+                out.push((doc.clone(), last));
+            }
+        }
+        Ok(out)
     }
     /// Chunks that other processes sharing this store append, as they commit
     /// them, for a server to relay to its peers; `None` when nobody else can

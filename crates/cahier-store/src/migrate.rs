@@ -58,8 +58,7 @@ pub fn migrate(from: &Store, to: &Store, progress: &mut dyn FnMut(Step<'_>)) -> 
         let Some(source) = from.load(&id)? else { continue };
         let mut batch = Vec::with_capacity(chunks.len() + 2);
         for chunk in &chunks {
-            let key = to.backend().next_key()?;
-            batch.push(Write::Append { doc: id.clone(), key, kind: chunk.kind, bytes: chunk.bytes.clone() });
+            batch.push(Write::Append { doc: id.clone(), kind: chunk.kind, bytes: chunk.bytes.clone() });
         }
         if !entry.slug.is_empty() {
             batch.push(Write::Slug { slug: entry.slug.clone(), owner: Some(id.clone()) });

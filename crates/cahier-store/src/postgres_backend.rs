@@ -2,8 +2,17 @@
 //! nodes on one database or that already trust a PostgreSQL cluster.
 //!
 //! Everything lives in the schema `cahier` (see [`MIGRATIONS`]):
-//! - `chunks (doc_id, key)` → the chunk kind and bytes; keys come from the
-//!   sequence `chunk_keys`, so they grow across restarts and across nodes;
+//! - `changes (doc_id, seq)` → one row per stored chunk (a batch of changes
+//!   or a snapshot): its kind, bytes and their SHA-256 `hash`, unique per
+//!   document, so that a batch sent again is not stored again (its key is the
+//!   one it was stored under). `seq` is the document's own count, taken from
+//!   its row in `doc_seqs (doc_id)` in the writing transaction
+//!   (`append_change`, which locks that row until the commit): the writers of
+//!   one document take turns, so its seq order is its commit order, and a
+//!   node that has every row up to `seq` and reads the rows past it misses
+//!   nothing committed. A compaction's snapshot comes after every row it
+//!   replaces, so it is among the rows past any of them;
+//! - `chunk_keys`, a sequence: [`Storage::next_key`], for records' order;
 //! - `documents (doc_id)` → the index entry, as JSON text (JSON escapes control
 //!   characters, so a title holding U+0000, which PostgreSQL text refuses,
 //!   is stored as written);
@@ -23,18 +32,19 @@
 //!
 //! Several nodes on one database learn of each other's writes through
 //! `LISTEN`/`NOTIFY` on the channel [`CHANNEL`]. Once a batch that appends
-//! chunks has committed, its `(document, key)` pairs go to this backend's
+//! chunks has committed, the `(document, seq)` pairs of the rows it added go to this backend's
 //! notifier thread, which sends them from a connection of its own, in a
 //! transaction of their own (`synchronous_commit = off`: a hint need not be
 //! durable), coalescing whatever is waiting into one statement. Not inside
 //! the write transaction: a transaction that notifies takes a lock shared by
 //! the whole cluster at commit, and a write transaction holding it while it
 //! waits for its flush would serialize every node's commits. Each payload is
-//! `NODE:DOC:KEY`, `NODE` being a random name of this backend, so that
+//! `NODE:DOC:SEQ`, `NODE` being a random name of this backend, so that
 //! [`Storage::watch`]'s listener (one more thread and connection, opened when a
 //! server asks) skips its own. Notifications are hints: one sent while the
 //! listener was disconnected is lost, and a node dying between its commit and
-//! its notification sends none.
+//! its notification sends none: a node catches up by `seq`
+//! ([`Storage::last_keys`], [`Storage::load_since`]).
 //!
 //! Ephemeral messages (presence) cross nodes the same way, never stored: a
 //! server hands one to [`Storage::broadcast`], which queues it for the
@@ -79,6 +89,9 @@ pub const CHANNEL: &str = "cahier_changes";
 /// The channel on which nodes pass on their peers' ephemeral messages.
 pub const PRESENCE_CHANNEL: &str = "cahier_presence";
 
+/// The `application_name` of the connection that listens.
+const LISTENER_NAME: &str = "cahier-listen";
+
 /// PostgreSQL refuses a notification payload of 8000 bytes or more.
 const MAX_PAYLOAD: usize = 7999;
 
@@ -106,6 +119,46 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE cahier.documents (doc_id text PRIMARY KEY, entry text NOT NULL);
      CREATE TABLE cahier.slugs (slug text PRIMARY KEY, doc_id text NOT NULL);
      CREATE TABLE cahier.records (key bytea PRIMARY KEY, value bytea NOT NULL);",
+    // 2: chunks numbered per document, in commit order, each stored once.
+    // The chunks of version 1 are numbered in their key order, a chunk stored
+    // twice (a batch sent again) once.
+    "CREATE TABLE cahier.changes (
+         doc_id text NOT NULL,
+         seq bigint NOT NULL CHECK (seq > 0),
+         kind text NOT NULL CHECK (kind IN ('snapshot', 'incremental')),
+         bytes bytea NOT NULL,
+         hash bytea NOT NULL GENERATED ALWAYS AS (sha256(bytes)) STORED,
+         PRIMARY KEY (doc_id, seq),
+         UNIQUE (doc_id, hash)
+     );
+     CREATE TABLE cahier.doc_seqs (doc_id text PRIMARY KEY, seq bigint NOT NULL);
+     INSERT INTO cahier.changes (doc_id, seq, kind, bytes)
+         SELECT doc_id, row_number() OVER (PARTITION BY doc_id ORDER BY key), kind, bytes
+         FROM (SELECT DISTINCT ON (doc_id, sha256(bytes)) doc_id, key, kind, bytes
+               FROM cahier.chunks ORDER BY doc_id, sha256(bytes), key) AS first_copies;
+     INSERT INTO cahier.doc_seqs (doc_id, seq) SELECT doc_id, max(seq) FROM cahier.changes GROUP BY doc_id;
+     DROP TABLE cahier.chunks;
+     -- Stores a chunk once, numbered after the document's last: the lock on
+     -- the document's counter row is held until the commit, so the next
+     -- writer of the document reads what this one stored, and numbers after it.
+     CREATE FUNCTION cahier.append_change(p_doc text, p_kind text, p_bytes bytea, OUT stored_seq bigint, OUT added boolean)
+     LANGUAGE plpgsql AS $$
+     DECLARE
+         last_seq bigint;
+     BEGIN
+         INSERT INTO cahier.doc_seqs (doc_id, seq) VALUES (p_doc, 0) ON CONFLICT (doc_id) DO NOTHING;
+         SELECT d.seq INTO last_seq FROM cahier.doc_seqs d WHERE d.doc_id = p_doc FOR UPDATE;
+         SELECT c.seq INTO stored_seq FROM cahier.changes c WHERE c.doc_id = p_doc AND c.hash = sha256(p_bytes);
+         IF FOUND THEN
+             added := false;
+             RETURN;
+         END IF;
+         stored_seq := last_seq + 1;
+         UPDATE cahier.doc_seqs d SET seq = stored_seq WHERE d.doc_id = p_doc;
+         INSERT INTO cahier.changes (doc_id, seq, kind, bytes) VALUES (p_doc, stored_seq, p_kind, p_bytes);
+         added := true;
+     END
+     $$;",
 ];
 
 pub struct PostgresStorage {
@@ -159,7 +212,7 @@ impl PostgresStorage {
         // The first connection, made here, migrates: a wrong address, password
         // or database is said at start, not at the first write.
         let mut client = session(&config).map_err(|e| open_err(describe(&e)))?;
-        let storage_id = migrate(&mut client).map_err(|e| open_err(e.to_string()))?;
+        let storage_id = migrate(&mut client, MIGRATIONS.len()).map_err(|e| open_err(e.to_string()))?;
         let first = prepare(client).map_err(|e| open_err(describe(&e)))?;
 
         let (jobs, rx) = mpsc::channel::<Job>();
@@ -200,6 +253,17 @@ impl PostgresStorage {
                 .map_err(|e| open_err(format!("cannot start the notifier thread: {e}")))?;
         }
         Ok(PostgresStorage { jobs, storage_id: Mutex::new(storage_id), config, node, notify: Mutex::new(notify), pending_ephemeral })
+    }
+
+    /// For tests of the migrations: brings the database `url` names to the
+    /// schema `version` (at most this build's), as a Cahier of that version
+    /// would have made it.
+    #[doc(hidden)]
+    pub fn create_schema_version(url: &str, version: usize) -> Result<(), StorageError> {
+        let open_err = |cause: String| StorageError::Open { path: redact(url), cause };
+        let config = postgres::Config::from_str(url).map_err(|e| open_err(e.to_string()))?;
+        let mut client = session(&config).map_err(|e| open_err(describe(&e)))?;
+        migrate(&mut client, version.min(MIGRATIONS.len())).map(drop).map_err(open_err)
     }
 
     /// Runs `f` on a worker's connection and waits for its answer. When `f`
@@ -304,6 +368,9 @@ fn read_ephemeral(json: &str) -> Option<crate::Ephemeral> {
 /// dropped.
 fn listener(config: &postgres::Config, node: &str, out: &mpsc::Sender<crate::Watched>) {
     let own = format!("{node}:");
+    // Named apart, so that an operator tells it from the others in `pg_stat_activity`.
+    let mut config = config.clone();
+    config.application_name(LISTENER_NAME);
     loop {
         let mut client = match config
             .connect(NoTls)
@@ -386,6 +453,8 @@ struct Conn {
 struct Statements {
     load: Statement,
     load_chunk: Statement,
+    load_since: Statement,
+    last_keys: Statement,
     next_key: Statement,
     append: Statement,
     remove: Statement,
@@ -454,11 +523,13 @@ fn session(config: &postgres::Config) -> Result<Client, postgres::Error> {
 
 fn prepare(mut client: Client) -> Result<Conn, postgres::Error> {
     let st = Statements {
-        load: client.prepare("SELECT key, kind, bytes FROM cahier.chunks WHERE doc_id = $1 ORDER BY key")?,
-        load_chunk: client.prepare("SELECT kind, bytes FROM cahier.chunks WHERE doc_id = $1 AND key = $2")?,
+        load: client.prepare("SELECT seq, kind, bytes FROM cahier.changes WHERE doc_id = $1 ORDER BY seq")?,
+        load_chunk: client.prepare("SELECT seq, kind, bytes FROM cahier.changes WHERE doc_id = $1 AND seq = $2")?,
+        load_since: client.prepare("SELECT seq, kind, bytes FROM cahier.changes WHERE doc_id = $1 AND seq > $2 ORDER BY seq")?,
+        last_keys: client.prepare("SELECT doc_id, seq FROM cahier.doc_seqs WHERE doc_id = ANY($1) AND seq > 0")?,
         next_key: client.prepare("SELECT nextval('cahier.chunk_keys')")?,
-        append: client.prepare("INSERT INTO cahier.chunks (doc_id, key, kind, bytes) VALUES ($1, $2, $3, $4)")?,
-        remove: client.prepare("DELETE FROM cahier.chunks WHERE doc_id = $1 AND key = ANY($2)")?,
+        append: client.prepare("SELECT stored_seq, added FROM cahier.append_change($1, $2, $3)")?,
+        remove: client.prepare("DELETE FROM cahier.changes WHERE doc_id = $1 AND seq = ANY($2)")?,
         index: client.prepare(
             "INSERT INTO cahier.documents (doc_id, entry) VALUES ($1, $2) ON CONFLICT (doc_id) DO UPDATE SET entry = EXCLUDED.entry",
         )?,
@@ -478,9 +549,10 @@ fn prepare(mut client: Client) -> Result<Conn, postgres::Error> {
     Ok(Conn { client, st })
 }
 
-/// Brings the schema to this build's version, in one transaction under an
-/// advisory lock, and returns the storage id (made when the schema is).
-fn migrate(client: &mut Client) -> Result<String, String> {
+/// Brings the schema to version `upto` (this build's, but for tests), in one
+/// transaction under an advisory lock, and returns the storage id (made when
+/// the schema is).
+fn migrate(client: &mut Client, upto: usize) -> Result<String, String> {
     let mut tx = client.transaction().map_err(|e| describe(&e))?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).map_err(|e| describe(&e))?;
     let row = tx
@@ -508,7 +580,7 @@ fn migrate(client: &mut Client) -> Result<String, String> {
     if applied > known {
         return Err(format!("the database has Cahier's schema version {applied}; this Cahier knows up to version {known}"));
     }
-    for (n, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+    for (n, sql) in MIGRATIONS.iter().enumerate().take(upto).skip(applied as usize) {
         let version = n as i32 + 1;
         tx.batch_execute(sql).map_err(|e| format!("migration {version}: {}", describe(&e)))?;
         tx.execute("INSERT INTO cahier.migrations (version) VALUES ($1)", &[&version]).map_err(|e| describe(&e))?;
@@ -585,21 +657,53 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-/// Applies one batch inside a transaction.
-fn apply(tx: &mut postgres::Transaction<'_>, st: &Statements, batch: &Batch) -> Result<(), StorageError> {
+/// What a batch did: the key of each of its appended chunks, in its order,
+/// and the `(document, seq)` of those that were not stored before.
+struct Applied {
+    keys: Vec<u64>,
+    added: Vec<(DocId, u64)>,
+}
+
+/// Applies one batch inside a transaction. The appended chunks go first, in
+/// the order of their documents' ids: each locks its document's counter row
+/// until the commit, and two nodes taking the same rows in different orders
+/// would deadlock.
+fn apply(tx: &mut postgres::Transaction<'_>, st: &Statements, batch: &Batch) -> Result<Applied, StorageError> {
+    let mut appends: Vec<(usize, &DocId, &ChunkKind, &Vec<u8>)> = batch
+        .iter()
+        .enumerate()
+        .filter_map(|(n, w)| match w {
+            Write::Append { doc, kind, bytes } => Some((n, doc, kind, bytes)),
+            _ => None,
+        })
+        .collect();
+    appends.sort_by(|a, b| a.1.as_str().cmp(b.1.as_str()).then(a.0.cmp(&b.0)));
+    let mut keys: Vec<(usize, DocId, u64)> = Vec::with_capacity(appends.len());
+    let mut added = Vec::new();
+    for (n, doc, kind, bytes) in appends {
+        let kind = match kind {
+            ChunkKind::Snapshot => "snapshot",
+            ChunkKind::Incremental => "incremental",
+        };
+        let row = tx.query_one(&st.append, &[&doc.as_str(), &kind, bytes]).map_err(pg)?;
+        let (seq, fresh): (i64, bool) = (row.get(0), row.get(1));
+        let seq = u64::try_from(seq).map_err(|_| corrupt(format!("counter of {doc}"), "negative seq"))?;
+        if fresh {
+            added.push((doc.clone(), seq));
+        }
+        keys.push((n, doc.clone(), seq));
+    }
     for write in batch {
         match write {
-            Write::Append { doc, key, kind, bytes } => {
-                let key = i64::try_from(*key).map_err(|_| StorageError::Io(format!("chunk key {key} is out of PostgreSQL's range")))?;
-                let kind = match kind {
-                    ChunkKind::Snapshot => "snapshot",
-                    ChunkKind::Incremental => "incremental",
-                };
-                tx.execute(&st.append, &[&doc.as_str(), &key, &kind, bytes]).map_err(pg)?;
-            }
-            Write::Remove { doc, keys } => {
-                let keys: Vec<i64> = keys.iter().filter_map(|k| i64::try_from(*k).ok()).collect();
-                tx.execute(&st.remove, &[&doc.as_str(), &keys]).map_err(pg)?;
+            Write::Append { .. } => {}
+            Write::Remove { doc, keys: removed } => {
+                // Never the row a chunk of this batch turned out to be already.
+                let removed: Vec<i64> = removed
+                    .iter()
+                    .filter(|k| !keys.iter().any(|(_, d, key)| d == doc && key == *k))
+                    .filter_map(|k| i64::try_from(*k).ok())
+                    .collect();
+                tx.execute(&st.remove, &[&doc.as_str(), &removed]).map_err(pg)?;
             }
             Write::Index(entry) => {
                 let json = serde_json::to_string(entry).map_err(|e| StorageError::Io(e.to_string()))?;
@@ -613,24 +717,42 @@ fn apply(tx: &mut postgres::Transaction<'_>, st: &Statements, batch: &Batch) -> 
             }
         }
     }
-    Ok(())
+    keys.sort_by_key(|(n, _, _)| *n);
+    Ok(Applied { keys: keys.into_iter().map(|(_, _, key)| key).collect(), added })
+}
+
+/// A chunk as a row holds it.
+fn chunk(doc: &str, seq: i64, kind: &str, bytes: Vec<u8>) -> Result<Chunk, StorageError> {
+    let kind = match kind {
+        "snapshot" => ChunkKind::Snapshot,
+        "incremental" => ChunkKind::Incremental,
+        other => return Err(corrupt(format!("chunk of {doc}"), format!("unknown chunk kind {other:?}"))),
+    };
+    let key = u64::try_from(seq).map_err(|_| corrupt(format!("chunk of {doc}"), "negative seq"))?;
+    Ok(Chunk { key, kind, bytes })
+}
+
+/// The chunks `rows` (seq, kind, bytes) hold.
+fn chunks(doc: &DocId, rows: Vec<postgres::Row>) -> Result<Vec<Chunk>, StorageError> {
+    rows.into_iter().map(|row| chunk(doc.as_str(), row.get(0), row.get(1), row.get(2))).collect()
 }
 
 /// Runs `writes` in one transaction and commits it. Only a failure to begin
 /// on a lost connection may be retried: after that, the outcome of a
 /// transaction cut short is the server's to say, so it is reported.
-fn transaction(
+fn transaction<T>(
     conn: &mut Conn,
-    writes: impl FnOnce(&mut postgres::Transaction<'_>, &Statements) -> Result<(), StorageError>,
-) -> Result<(), Attempt> {
+    writes: impl FnOnce(&mut postgres::Transaction<'_>, &Statements) -> Result<T, StorageError>,
+) -> Result<T, Attempt> {
     let Conn { client, st } = conn;
     let mut tx = match client.transaction() {
         Ok(tx) => tx,
         Err(e) if lost(&e) => return Err(Attempt::Retry(e)),
         Err(e) => return Err(Attempt::Fail(pg(e))),
     };
-    writes(&mut tx, &*st).map_err(Attempt::Fail)?;
-    tx.commit().map_err(|e| Attempt::Fail(pg(e)))
+    let done = writes(&mut tx, &*st).map_err(Attempt::Fail)?;
+    tx.commit().map_err(|e| Attempt::Fail(pg(e)))?;
+    Ok(done)
 }
 
 impl Storage for PostgresStorage {
@@ -638,18 +760,31 @@ impl Storage for PostgresStorage {
         let id = doc.clone();
         self.call(move |conn| {
             let rows = conn.client.query(&conn.st.load, &[&id.as_str()]).map_err(|e| read(conn, e))?;
-            let mut chunks = Vec::with_capacity(rows.len());
-            for row in rows {
-                let key: i64 = row.get(0);
-                let kind = match row.get::<_, &str>(1) {
-                    "snapshot" => ChunkKind::Snapshot,
-                    "incremental" => ChunkKind::Incremental,
-                    other => return Err(Attempt::Fail(corrupt(format!("chunk of {id}"), format!("unknown chunk kind {other:?}")))),
-                };
-                let key = u64::try_from(key).map_err(|_| Attempt::Fail(corrupt(format!("chunk of {id}"), "negative key")))?;
-                chunks.push(Chunk { key, kind, bytes: row.get(2) });
-            }
+            let chunks = chunks(&id, rows).map_err(Attempt::Fail)?;
             Ok(if chunks.is_empty() { None } else { Some(chunks) })
+        })
+    }
+
+    fn load_since(&self, doc: &DocId, after: u64) -> Result<Vec<Chunk>, StorageError> {
+        let id = doc.clone();
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        self.call(move |conn| {
+            let rows = conn.client.query(&conn.st.load_since, &[&id.as_str(), &after]).map_err(|e| read(conn, e))?;
+            chunks(&id, rows).map_err(Attempt::Fail)
+        })
+    }
+
+    fn last_keys(&self, docs: &[DocId]) -> Result<Vec<(DocId, u64)>, StorageError> {
+        let ids: Vec<String> = docs.iter().map(|d| d.to_string()).collect();
+        self.call(move |conn| {
+            let rows = conn.client.query(&conn.st.last_keys, &[&ids]).map_err(|e| read(conn, e))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                let (doc, seq): (&str, i64) = (row.get(0), row.get(1));
+                let doc = DocId::parse(doc).map_err(|e| Attempt::Fail(corrupt(format!("counter of {doc}"), e)))?;
+                out.push((doc, u64::try_from(seq).unwrap_or(0)));
+            }
+            Ok(out)
         })
     }
 
@@ -660,7 +795,7 @@ impl Storage for PostgresStorage {
         })
     }
 
-    fn commit(&self, batch: Batch) -> Result<(), StorageError> {
+    fn commit(&self, batch: Batch) -> Result<Vec<u64>, StorageError> {
         if let Some(bad) = batch.iter().find_map(|w| match w {
             Write::Slug { slug, .. } if slug.contains('\0') => Some(slug),
             _ => None,
@@ -668,16 +803,13 @@ impl Storage for PostgresStorage {
             return Err(StorageError::Io(format!("slug {bad:?} holds a NUL character")));
         }
         let batch = Arc::new(batch);
-        let hints = batch.clone();
-        self.call(move |conn| transaction(conn, |tx, st| apply(tx, st, &batch)))?;
+        let Applied { keys, added } = self.call(move |conn| transaction(conn, |tx, st| apply(tx, st, &batch)))?;
         // Committed: tell the other nodes (a hint; the notifier sends it).
         let notify = self.notify.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        for write in hints.iter() {
-            if let Write::Append { doc, key, .. } = write {
-                let _ = notify.send(Hint::Appended(doc.clone(), *key));
-            }
+        for (doc, seq) in added {
+            let _ = notify.send(Hint::Appended(doc, seq));
         }
-        Ok(())
+        Ok(keys)
     }
 
     fn load_chunk(&self, doc: &DocId, key: u64) -> Result<Option<Chunk>, StorageError> {
@@ -685,13 +817,7 @@ impl Storage for PostgresStorage {
         let Ok(key) = i64::try_from(key) else { return Ok(None) };
         self.call(move |conn| {
             let row = conn.client.query_opt(&conn.st.load_chunk, &[&id.as_str(), &key]).map_err(|e| read(conn, e))?;
-            let Some(row) = row else { return Ok(None) };
-            let kind = match row.get::<_, &str>(0) {
-                "snapshot" => ChunkKind::Snapshot,
-                "incremental" => ChunkKind::Incremental,
-                other => return Err(Attempt::Fail(corrupt(format!("chunk of {id}"), format!("unknown chunk kind {other:?}")))),
-            };
-            Ok(Some(Chunk { key: key as u64, kind, bytes: row.get(1) }))
+            row.map(|row| chunk(id.as_str(), row.get(0), row.get(1), row.get(2))).transpose().map_err(Attempt::Fail)
         })
     }
 
@@ -785,13 +911,9 @@ impl Storage for PostgresStorage {
             let mut items = Vec::new();
             let id = tx.query_one("SELECT value FROM cahier.meta WHERE key = 'storage-id'", &[]).map_err(fail)?;
             items.push(Item::StorageId(id.get(0)));
-            for row in tx.query("SELECT doc_id, key, kind, bytes FROM cahier.chunks ORDER BY doc_id, key", &[]).map_err(fail)? {
-                let (doc, key, kind): (String, i64, &str) = (row.get(0), row.get(1), row.get(2));
-                let chunk = match (u64::try_from(key), kind) {
-                    (Ok(key), "snapshot") => Ok(Chunk { key, kind: ChunkKind::Snapshot, bytes: row.get(3) }),
-                    (Ok(key), "incremental") => Ok(Chunk { key, kind: ChunkKind::Incremental, bytes: row.get(3) }),
-                    _ => Err(format!("chunk {key} has an unknown kind {kind:?} or a negative key")),
-                };
+            for row in tx.query("SELECT doc_id, seq, kind, bytes FROM cahier.changes ORDER BY doc_id, seq", &[]).map_err(fail)? {
+                let doc: String = row.get(0);
+                let chunk = chunk(&doc, row.get(1), row.get(2), row.get(3)).map_err(|e| e.to_string());
                 items.push(Item::Chunk { doc, chunk });
             }
             for row in tx.query("SELECT doc_id, entry FROM cahier.documents ORDER BY doc_id", &[]).map_err(fail)? {

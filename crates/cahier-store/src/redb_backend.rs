@@ -376,18 +376,23 @@ impl Storage for RedbStorage {
         Ok(next)
     }
 
-    fn commit(&self, batch: Batch) -> Result<(), StorageError> {
+    fn commit(&self, batch: Batch) -> Result<Vec<u64>, StorageError> {
         let mut entries = Vec::new();
+        let mut keys = Vec::new();
         for write in &batch {
-            if let Write::Index(entry) = write {
-                entries.push(serde_json::to_vec(entry).map_err(|e| StorageError::Io(e.to_string()))?);
+            match write {
+                Write::Index(entry) => entries.push(serde_json::to_vec(entry).map_err(|e| StorageError::Io(e.to_string()))?),
+                Write::Append { .. } => keys.push(self.next_key()?),
+                _ => {}
             }
         }
         let mut entries = entries.into_iter();
+        let mut appended = keys.clone().into_iter();
         self.write(|t| {
             for write in batch {
                 match write {
-                    Write::Append { doc, key, kind, bytes } => {
+                    Write::Append { doc, kind, bytes } => {
+                        let key = appended.next().unwrap_or_default();
                         t.insert(chunk_key(&doc, key).as_slice(), encode_chunk(kind, &bytes).as_slice())?;
                     }
                     Write::Remove { doc, keys } => {
@@ -408,7 +413,8 @@ impl Storage for RedbStorage {
                 }
             }
             Ok(())
-        })
+        })?;
+        Ok(keys)
     }
 
     fn list(&self) -> Result<Vec<IndexEntry>, StorageError> {

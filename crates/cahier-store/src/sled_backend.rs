@@ -147,12 +147,15 @@ impl Storage for SledStorage {
         self.db.generate_id().map_err(io)
     }
 
-    fn commit(&self, batch: Batch) -> Result<(), StorageError> {
+    fn commit(&self, batch: Batch) -> Result<Vec<u64>, StorageError> {
         let mut b = sled::Batch::default();
+        let mut keys = Vec::new();
         for write in batch {
             match write {
-                Write::Append { doc, key, kind, bytes } => {
+                Write::Append { doc, kind, bytes } => {
+                    let key = self.next_key()?;
                     b.insert(chunk_key(&doc, key), encode_chunk(kind, &bytes));
+                    keys.push(key);
                 }
                 Write::Remove { doc, keys } => {
                     for key in keys {
@@ -173,7 +176,7 @@ impl Storage for SledStorage {
         }
         self.db.apply_batch(b).map_err(io)?;
         self.db.flush().map_err(io)?;
-        Ok(())
+        Ok(keys)
     }
 
     fn list(&self) -> Result<Vec<IndexEntry>, StorageError> {

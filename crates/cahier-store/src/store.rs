@@ -35,6 +35,12 @@ impl DocRecord {
     pub fn chunks(&self) -> usize {
         self.chunk_keys.len()
     }
+
+    /// The largest key of the chunks it was loaded from or saved in since
+    /// (`0`: none).
+    pub fn last_key(&self) -> u64 {
+        self.chunk_keys.iter().copied().max().unwrap_or(0)
+    }
 }
 
 /// One document's share of a group commit ([`Store::persist`]).
@@ -209,13 +215,12 @@ impl Store {
     /// (group commit). On error nothing was stored and no record changed.
     pub fn persist(&self, items: Vec<PersistItem<'_>>) -> Result<(), StorageError> {
         let mut batch: Batch = Vec::new();
-        let mut updates = Vec::new();
+        let mut slugs = Vec::new();
         // Addresses claimed by earlier items of this batch, not yet committed.
         let mut claimed: HashMap<String, DocId> = HashMap::new();
         for item in &items {
-            let key = self.backend.next_key()?;
             let kind = if item.snapshot { ChunkKind::Snapshot } else { ChunkKind::Incremental };
-            batch.push(Write::Append { doc: item.id.clone(), key, kind, bytes: item.bytes.clone() });
+            batch.push(Write::Append { doc: item.id.clone(), kind, bytes: item.bytes.clone() });
             if item.snapshot && !item.record.chunk_keys.is_empty() {
                 batch.push(Write::Remove { doc: item.id.clone(), keys: item.record.chunk_keys.clone() });
             }
@@ -223,13 +228,17 @@ impl Store {
             let slug = self.claim_address(item.id, item.record.indexed_slug.as_deref(), &entry, &mut claimed, &mut batch)?;
             entry.slug = slug.clone().unwrap_or_default();
             batch.push(Write::Index(entry));
-            updates.push((key, slug));
+            slugs.push(slug);
         }
-        self.backend.commit(batch)?;
-        for (item, (key, slug)) in items.into_iter().zip(updates) {
+        let keys = self.backend.commit(batch)?;
+        if keys.len() != items.len() {
+            return Err(StorageError::Io(format!("the store gave {} keys for {} chunks", keys.len(), items.len())));
+        }
+        for ((item, key), slug) in items.into_iter().zip(keys).zip(slugs) {
             if item.snapshot {
                 item.record.chunk_keys = vec![key];
-            } else {
+            } else if !item.record.chunk_keys.contains(&key) {
+                // (A resend is stored under the key it was stored under before.)
                 item.record.chunk_keys.push(key);
             }
             item.record.indexed_slug = slug;

@@ -216,7 +216,7 @@ impl cahier_store::Storage for SlowAudit {
     fn next_key(&self) -> Result<u64, cahier_store::StorageError> {
         self.inner.next_key()
     }
-    fn commit(&self, batch: cahier_store::Batch) -> Result<(), cahier_store::StorageError> {
+    fn commit(&self, batch: cahier_store::Batch) -> Result<Vec<u64>, cahier_store::StorageError> {
         self.inner.commit(batch)
     }
     fn list(&self) -> Result<Vec<cahier_store::IndexEntry>, cahier_store::StorageError> {

@@ -237,8 +237,7 @@ fn a_corrupt_chunk_is_an_error_not_an_empty_document(backend: Backend) {
     let mut bad = good.clone();
     let mid = bad.len() / 2;
     bad[mid] ^= 0x55;
-    let key = store.backend().next_key().expect("key");
-    store.backend().commit(vec![Write::Append { doc: loaded.id.clone(), key, kind: ChunkKind::Incremental, bytes: bad }]).expect("commit");
+    store.backend().commit(vec![Write::Append { doc: loaded.id.clone(), kind: ChunkKind::Incremental, bytes: bad }]).expect("commit");
     match store.load(&loaded.id) {
         Err(StorageError::Corrupt { what, .. }) => assert!(what.contains(loaded.id.as_str())),
         Err(e) => panic!("unexpected error {e}"),
@@ -411,10 +410,10 @@ fn migrations_are_applied_once_and_a_newer_schema_is_refused() {
         .collect();
     let ids: Vec<String> = opened.into_iter().map(|t| t.join().expect("thread").expect("open").expect("id")).collect();
     assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
-    assert_eq!(cluster.sql(db, "SELECT string_agg(version::text, ',' ORDER BY version) FROM cahier.migrations"), "1");
+    assert_eq!(cluster.sql(db, "SELECT string_agg(version::text, ',' ORDER BY version) FROM cahier.migrations"), "1,2");
     cluster.sql(db, "INSERT INTO cahier.migrations (version) VALUES (99)");
     let msg = Store::open(&url).err().expect("refused").to_string();
-    assert!(msg.contains("schema version 99; this Cahier knows up to version 1"), "{msg}");
+    assert!(msg.contains("schema version 99; this Cahier knows up to version 2"), "{msg}");
 }
 
 /// PostgreSQL restarts or an administrator ends the sessions: the next calls
@@ -492,9 +491,180 @@ fn the_watch_says_when_it_listens_again_after_its_connection_was_lost() {
         }
         other => panic!("expected the other node's chunk, got {other:?}"),
     }
-    let listening = "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%'";
+    let listening = "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'cahier-listen'";
     assert_ne!(cluster.sql(db, &format!("{listening} AND datname = '{db}'")), "0", "the watch's connection was there");
     assert_eq!(next(), Watched::Missed, "listening again after the connection was lost");
+}
+
+/// A batch of changes sent again (a node that could not tell whether its
+/// commit went through sends it again; another node may hold the same) is
+/// stored once: the same key, not one row nor one byte more, the document's
+/// count unchanged.
+#[test]
+fn a_batch_of_changes_sent_again_is_stored_once_under_its_first_key() {
+    let cluster = cahier_testpg::cluster();
+    let url = cluster.database();
+    let db = cahier_testpg::database_name(&url);
+    let store = Store::open(&url).expect("open");
+    let (mut loaded, _) = store.upsert(&page("Guide", "a"), &Editor::new("x"), T0).expect("doc");
+    append(&mut loaded, "b", T0 + 1);
+    let batch = loaded.doc.save_after(loaded.saved_heads());
+    let write = || vec![Write::Append { doc: loaded.id.clone(), kind: ChunkKind::Incremental, bytes: batch.clone() }];
+    let first = store.backend().commit(write()).expect("stored");
+    let rows = || cluster.sql(db, "SELECT count(*) || ' rows, ' || sum(length(bytes)) || ' bytes' FROM cahier.changes");
+    let counters = || cluster.sql(db, "SELECT string_agg(doc_id || '=' || seq, ',') FROM cahier.doc_seqs");
+    let (stored, counted) = (rows(), counters());
+    let again = store.backend().commit(write()).expect("sent again");
+    let other = Store::open(&url).expect("another node");
+    let from_other = other.backend().commit(write()).expect("sent by another node");
+    assert_eq!((&again, &from_other), (&first, &first), "the key it was stored under");
+    assert_eq!(rows(), stored, "nothing stored twice");
+    assert_eq!(counters(), counted, "nothing numbered twice");
+    let back = other.load(&loaded.id).expect("load").expect("there");
+    assert_eq!(cahier_doc::read(&back.doc, None).0.body, "ab");
+    assert_eq!(back.doc.get_changes(&[]).len(), loaded.doc.get_changes(&[]).len());
+}
+
+/// Three nodes write one document at once. Its chunks are numbered 1, 2, 3…
+/// in the order they commit, so a node that follows the document by key
+/// (reading the chunks past the last it holds, as nodes do when they catch
+/// up) never passes over one that commits after it read: it ends with
+/// exactly what is stored.
+#[test]
+fn a_node_following_a_document_by_key_misses_nothing_concurrent_writers_commit() {
+    let url = cahier_testpg::cluster().database();
+    let first = Store::open(&url).expect("open");
+    let (loaded, _) = first.upsert(&page("Partagé", ""), &Editor::new("x"), T0).expect("doc");
+    let id = loaded.id.clone();
+    let writers: Vec<_> = ["a", "b", "c"]
+        .into_iter()
+        .map(|who| {
+            let (url, id) = (url.clone(), id.clone());
+            std::thread::spawn(move || {
+                // No compaction: each chunk holds only its own change, so one
+                // passed over is missed for good.
+                let store = Store::open(&url).expect("open").with_compact_after(1000);
+                let mut mine = store.load(&id).expect("load").expect("there");
+                for i in 0..30 {
+                    append(&mut mine, &format!("{who}{i} "), T0 + i);
+                    store.save(&mut mine).expect("save");
+                }
+            })
+        })
+        .collect();
+    let reader = Store::open(&url).expect("the following node");
+    let mut followed = cahier_doc::empty();
+    let mut last = 0;
+    loop {
+        let done = writers.iter().all(|w| w.is_finished());
+        for chunk in reader.backend().load_since(&id, last).expect("read") {
+            assert!(chunk.key > last, "{} after {last}", chunk.key);
+            followed.load_incremental(&chunk.bytes).expect("load");
+            last = chunk.key;
+        }
+        if done {
+            break;
+        }
+        std::thread::yield_now();
+    }
+    for w in writers {
+        w.join().expect("writer");
+    }
+    let stored = reader.load(&id).expect("load").expect("there");
+    let keys: Vec<u64> = reader.backend().load(&id).expect("load").expect("there").iter().map(|c| c.key).collect();
+    assert_eq!(keys, (1..=91).collect::<Vec<u64>>(), "numbered in commit order, without gaps");
+    assert_eq!(followed.get_changes(&[]).len(), stored.doc.get_changes(&[]).len(), "every change committed was followed");
+    let mut heads = (followed.get_heads(), stored.doc.get_heads());
+    heads.0.sort();
+    heads.1.sort();
+    assert_eq!(heads.0, heads.1);
+}
+
+/// A node compacts a document while another node stores a change to it that
+/// the first has not read: the snapshot removes only the chunks it covers
+/// (those its node loaded or wrote), so the other node's change stays.
+#[test]
+fn a_compaction_on_one_node_keeps_the_change_another_node_stored_meanwhile() {
+    let url = cahier_testpg::cluster().database();
+    let a = Store::open(&url).expect("a").with_compact_after(3);
+    let b = Store::open(&url).expect("b");
+    let (mut on_a, _) = a.upsert(&page("Partagé", "a"), &Editor::new("x"), T0).expect("doc");
+    let mut on_b = b.load(&on_a.id).expect("load").expect("there");
+    append(&mut on_b, "B", T0 + 1);
+    b.save(&mut on_b).expect("b stores its change");
+    for (n, text) in ["1", "2", "3", "4"].iter().enumerate() {
+        append(&mut on_a, text, T0 + 2 + n as i64);
+        a.save(&mut on_a).expect("a stores, then compacts");
+    }
+    let chunks = a.backend().load(&on_a.id).expect("load").expect("there");
+    assert!(chunks.iter().any(|c| c.kind == ChunkKind::Snapshot) && chunks.len() < 5, "a compacted: {chunks:?}");
+    let back = Store::open(&url).expect("open").load(&on_a.id).expect("load").expect("there");
+    let body = cahier_doc::read(&back.doc, None).0.body;
+    assert!(body.contains('B') && body.contains("1234"), "{body:?}");
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A database a Cahier of schema version 1 wrote (chunk keys from one
+/// sequence for every document, interleaved; one batch stored twice, sent
+/// again) is upgraded at open: each document's chunks numbered 1, 2, … in
+/// their old order, the copy sent again stored once, every document loading
+/// with its whole history, and new chunks numbered after.
+#[test]
+fn a_database_of_schema_version_1_is_upgraded_with_every_document_and_its_history() {
+    let cluster = cahier_testpg::cluster();
+    let url = cluster.database();
+    let db = cahier_testpg::database_name(&url);
+    PostgresStorage::create_schema_version(&url, 1).expect("schema version 1");
+    let editor = Editor::new("x");
+    let mut docs = Vec::new();
+    for title in ["Écoles", "Cantine"] {
+        let mut doc = cahier_doc::new_document(&page(title, "a"), &editor, T0).expect("doc");
+        let mut chunks = vec![("snapshot", doc.save())];
+        for text in ["b", "c"] {
+            let heads = doc.get_heads();
+            let (mut view, _) = cahier_doc::read(&doc, None);
+            view.body.push_str(text);
+            cahier_doc::apply_view(&mut doc, &view, &editor, T0 + 1, "edit").expect("edit");
+            chunks.push(("incremental", doc.save_after(&heads)));
+        }
+        let mut id = [0u8; 16];
+        id[0] = docs.len() as u8 + 1;
+        docs.push((cahier_doc::DocId::from_random(id), doc, chunks));
+    }
+    let insert = |n: usize, chunk: usize| {
+        let (id, _, chunks) = &docs[n];
+        let (kind, bytes) = &chunks[chunk];
+        cluster.sql(
+            db,
+            &format!(
+                "INSERT INTO cahier.chunks (doc_id, key, kind, bytes) VALUES ('{id}', nextval('cahier.chunk_keys'), '{kind}', '\\x{}')",
+                hex(bytes)
+            ),
+        );
+    };
+    for (n, chunk) in [(0, 0), (1, 0), (0, 1), (1, 1), (0, 1), (1, 2), (0, 2)] {
+        insert(n, chunk);
+    }
+
+    let store = Store::open(&url).expect("upgraded");
+    assert_eq!(cluster.sql(db, "SELECT string_agg(version::text, ',' ORDER BY version) FROM cahier.migrations"), "1,2");
+    for (id, doc, chunks) in &docs {
+        let stored = store.backend().load(id).expect("load").expect("there");
+        let got: Vec<(u64, Vec<u8>)> = stored.into_iter().map(|c| (c.key, c.bytes)).collect();
+        let want: Vec<(u64, Vec<u8>)> = chunks.iter().enumerate().map(|(n, (_, b))| (n as u64 + 1, b.clone())).collect();
+        assert_eq!(got, want, "numbered in their old order, once each");
+        let loaded = store.load(id).expect("load").expect("there");
+        assert_eq!(cahier_doc::read(&loaded.doc, None).0.body, "abc");
+        assert_eq!(loaded.doc.get_heads(), doc.get_heads());
+    }
+    let mut loaded = store.load(&docs[0].0).expect("load").expect("there");
+    append(&mut loaded, "d", T0 + 5);
+    store.save(&mut loaded).expect("save");
+    let keys: Vec<u64> = store.backend().load(&docs[0].0).expect("load").expect("there").iter().map(|c| c.key).collect();
+    assert_eq!(keys, [1, 2, 3, 4]);
 }
 
 /// `migrate` copies a sled store into a new redb one: every document with its

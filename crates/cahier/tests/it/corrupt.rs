@@ -122,10 +122,9 @@ fn damaged_documents_are_named_and_refused(backend: &str) {
     let mut bytes = snapshot.bytes.clone();
     let at = bytes.len() / 2;
     bytes[at] ^= 0x10;
-    let key = b.next_key().expect("key");
     b.commit(vec![
         Write::Remove { doc: flipped.clone(), keys: vec![snapshot.key] },
-        Write::Append { doc: flipped.clone(), key, kind: ChunkKind::Snapshot, bytes },
+        Write::Append { doc: flipped.clone(), kind: ChunkKind::Snapshot, bytes },
     ])
     .expect("flip");
     let first = chunks(&unsnapshotted);
@@ -134,12 +133,10 @@ fn damaged_documents_are_named_and_refused(backend: &str) {
     b.commit(vec![Write::Remove { doc: emptied.clone(), keys: chunks(&emptied).iter().map(|c| c.key).collect() }]).expect("empty");
     let mut rng = Rng::new(17);
     let garbage: Vec<u8> = (0..300).map(|_| rng.next_u64() as u8).collect();
-    let key = b.next_key().expect("key");
-    b.commit(vec![Write::Append { doc: garbled.clone(), key, kind: ChunkKind::Incremental, bytes: garbage }]).expect("garble");
+    b.commit(vec![Write::Append { doc: garbled.clone(), kind: ChunkKind::Incremental, bytes: garbage }]).expect("garble");
     let unindexed = DocId::from_random([7; 16]);
-    let key = b.next_key().expect("key");
     let lone = cahier_doc::new_document(&cahier_doc::DocView::new_page("Seule"), &cahier_doc::Editor::new("x"), 1).expect("doc").save();
-    b.commit(vec![Write::Append { doc: unindexed.clone(), key, kind: ChunkKind::Snapshot, bytes: lone }]).expect("unindexed");
+    b.commit(vec![Write::Append { doc: unindexed.clone(), kind: ChunkKind::Snapshot, bytes: lone }]).expect("unindexed");
     drop(store);
 
     let out = cahier(&["check", "--data", s(&data)]);
