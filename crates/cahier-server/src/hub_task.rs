@@ -46,8 +46,6 @@ pub enum HubEvent {
         doc: DocId,
         seen: u64,
     },
-    /// The documents in memory now (for reading them again from the store).
-    Loaded(tokio::sync::oneshot::Sender<Vec<DocId>>),
 }
 
 /// Where the engine's answers to acknowledged applies go.
@@ -250,9 +248,6 @@ impl RouterTask {
                     self.docs.remove(&doc);
                     let _ = self.shared.storage.send(StorageRequest::Unload(doc));
                 }
-            }
-            HubEvent::Loaded(reply) => {
-                let _ = reply.send(self.docs.keys().cloned().collect());
             }
         }
     }

@@ -68,6 +68,9 @@ pub struct ServerConfig {
     pub metrics_token: Option<String>,
     /// What uploads may store (images and attachments).
     pub files: cahier_app::files::FileLimits,
+    /// When nodes share the store: how often each open document is compared
+    /// with it, in case announcements of other nodes' changes were missed.
+    pub catch_up_every: Duration,
 }
 
 impl Default for ServerConfig {
@@ -88,6 +91,7 @@ impl Default for ServerConfig {
             web_dir: std::path::PathBuf::from("web/dist"),
             metrics_token: None,
             files: cahier_app::files::FileLimits::default(),
+            catch_up_every: Duration::from_secs(10),
         }
     }
 }
@@ -127,9 +131,10 @@ pub async fn run(
     let watched = store.watch();
     sync_config.forward_ephemeral = watched.is_some();
     let nodes = watched.is_some().then(|| store.clone());
+    let storage_weak = storage.downgrade();
     let (hub, hub_handle) = hub_task::spawn(sync_config, config.clone(), storage, metrics.clone(), hub_stop.clone(), policy, nodes);
     if let Some(watched) = watched {
-        relay_stored(store.clone(), watched, hub.tx.clone()).context("starting the relay of other nodes' changes")?;
+        relay_stored(watched, hub.tx.clone(), storage_weak, config.catch_up_every).context("starting the relay of other nodes' changes")?;
     }
     let addr: SocketAddr = listener.local_addr()?;
     let base_url = config.public_origin.clone().unwrap_or_else(|| format!("http://{addr}")).trim_end_matches('/').to_owned();
@@ -227,61 +232,48 @@ pub async fn run(
     Ok(())
 }
 
-/// Hands the engine each chunk another node sharing the store committed: it
-/// applies them to the document if it is loaded here, and syncs its peers;
-/// and each ephemeral message another node's peer sent, which it relays to
-/// the peers here.
-/// On a thread of its own, as reading the store blocks; it ends when the
-/// engine has.
+/// Passes on what the store's watch reports: each chunk another node sharing
+/// the store committed, to the storage thread, which reads what the open
+/// documents lack of it; a catch-up when the watch listens again (it may have
+/// missed some) and every `every`; each ephemeral message another node's
+/// peer sent, to the engine, which relays it to the peers here.
+/// On a thread of its own, as the watch blocks. It ends when the storage
+/// thread has (it holds no sender that would keep it going).
 fn relay_stored(
-    store: cahier_store::Store,
     watched: std::sync::mpsc::Receiver<cahier_store::Watched>,
     hub: tokio::sync::mpsc::Sender<hub_task::HubEvent>,
+    storage: tokio::sync::mpsc::WeakUnboundedSender<storage::StorageRequest>,
+    every: Duration,
 ) -> std::io::Result<()> {
+    use std::sync::mpsc::RecvTimeoutError;
+    let ask = move |request: storage::StorageRequest| storage.upgrade().is_some_and(|tx| tx.send(request).is_ok());
     std::thread::Builder::new().name("cahier-relay".into()).spawn(move || {
-        for event in watched {
-            let event = match event {
-                cahier_store::Watched::Ephemeral(e) => {
+        let mut next_catch_up = std::time::Instant::now() + every;
+        loop {
+            let wait = next_catch_up.saturating_duration_since(std::time::Instant::now());
+            let asked = match watched.recv_timeout(wait) {
+                Ok(cahier_store::Watched::Ephemeral(e)) => {
                     // Presence is dropped, not waited for, when the engine is
                     // this busy: the next one says the same.
                     let message = cahier_sync::Ephemeral { sender_id: e.sender_id, session_id: e.session_id, count: e.count, data: e.data };
                     let _ = hub.try_send(hub_task::HubEvent::Input(cahier_sync::Input::Ephemeral { doc: e.doc, message }));
-                    continue;
+                    true
                 }
-                other => other,
+                Ok(cahier_store::Watched::Appended(cahier_store::Appended { doc, key })) => {
+                    ask(storage::StorageRequest::Moved { doc, key })
+                }
+                Ok(cahier_store::Watched::Missed) => ask(storage::StorageRequest::CatchUp),
+                Err(RecvTimeoutError::Timeout) => true,
+                Err(RecvTimeoutError::Disconnected) => return,
             };
-            let cahier_store::Watched::Appended(cahier_store::Appended { doc, key }) = event else {
-                // Announcements were missed: every document in memory is read
-                // again, and the engine applies what it lacks (a change it
-                // holds already is no change).
-                let (reply, loaded) = tokio::sync::oneshot::channel();
-                if hub.blocking_send(hub_task::HubEvent::Loaded(reply)).is_err() {
+            if !asked {
+                return;
+            }
+            if std::time::Instant::now() >= next_catch_up {
+                if !ask(storage::StorageRequest::CatchUp) {
                     return;
                 }
-                for doc in loaded.blocking_recv().unwrap_or_default() {
-                    match store.load_chunks(&doc) {
-                        Ok(Some(changes)) => {
-                            if hub.blocking_send(hub_task::HubEvent::Input(cahier_sync::Input::Stored { doc, changes })).is_err() {
-                                return;
-                            }
-                        }
-                        Ok(None) => {}
-                        Err(e) => tracing::warn!(%doc, error = %e, "cannot read again a document other nodes may have changed"),
-                    }
-                }
-                continue;
-            };
-            match store.load_chunk(&doc, key) {
-                Ok(Some(chunk)) => {
-                    let event = hub_task::HubEvent::Input(cahier_sync::Input::Stored { doc, changes: chunk.bytes });
-                    if hub.blocking_send(event).is_err() {
-                        return;
-                    }
-                }
-                // A compaction removed it since: the snapshot that replaced it
-                // was announced too.
-                Ok(None) => {}
-                Err(e) => tracing::warn!(%doc, key, error = %e, "cannot read a chunk another node stored"),
+                next_catch_up = std::time::Instant::now() + every;
             }
         }
     })?;

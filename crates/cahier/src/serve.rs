@@ -79,6 +79,11 @@ pub struct ServeArgs {
     /// included), in MiB.
     #[arg(long, env = "CAHIER_MAX_FILES_TOTAL_MIB", default_value_t = 2048)]
     max_files_total_mib: u64,
+    /// On a database several nodes share: seconds between two comparisons of
+    /// each open document with the database, in case announcements of other
+    /// nodes' changes were missed.
+    #[arg(long, env = "CAHIER_CATCH_UP_SECS", default_value_t = 10)]
+    catch_up_secs: u64,
     /// Threads that run the server's tasks (sockets, the router, the
     /// documents); the default is one per core.
     #[arg(long, env = "CAHIER_WORKER_THREADS")]
@@ -101,6 +106,7 @@ impl ServeArgs {
             ("--max-file-mib", self.max_file_mib),
             ("--max-files", self.max_files as u64),
             ("--max-files-total-mib", self.max_files_total_mib),
+            ("--catch-up-secs", self.catch_up_secs),
         ] {
             if v == 0 {
                 bail!("{name} must be at least 1");
@@ -127,6 +133,7 @@ impl ServeArgs {
                 max_files: self.max_files,
                 max_total_bytes: self.max_files_total_mib.saturating_mul(1 << 20),
             },
+            catch_up_every: Duration::from_secs(self.catch_up_secs),
             ..ServerConfig::default()
         };
         config.limits.max_message_bytes = self.max_message_bytes;

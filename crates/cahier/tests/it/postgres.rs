@@ -28,9 +28,15 @@ struct Node {
 
 impl Node {
     fn start(data: &str) -> Node {
+        Node::start_with(data, &[])
+    }
+
+    /// A node started with more flags.
+    fn start_with(data: &str, flags: &[&str]) -> Node {
         let log = tempfile::NamedTempFile::new().expect("log file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_cahier"))
             .args(["serve", "--data", data, "--listen", "127.0.0.1:0"])
+            .args(flags)
             .env_remove("CAHIER_DATA")
             .stdout(Stdio::piped())
             .stderr(log.reopen().expect("log"))
@@ -360,6 +366,261 @@ fn a_change_on_one_node_reaches_the_other_nodes_client_live() {
         eprintln!("B to A: {:?}", sent.elapsed());
         assert_eq!(body(&on_x), "Ordre du jour. Point 1 : la cantine. Point 2 : la kermesse.");
     });
+}
+
+/// Stores `changes` to the document `id` as another node would, but
+/// without announcing them: only catching up by key can find them.
+fn store_unannounced(url: &str, id: &str, changes: &[u8]) {
+    let hex: String = changes.iter().map(|b| format!("{b:02x}")).collect();
+    let db = cahier_testpg::database_name(url);
+    cahier_testpg::cluster().sql(db, &format!("SELECT cahier.append_change('{id}', 'incremental', '\\x{hex}')"));
+}
+
+/// Opens `id` on `node` as a new client, synced until it holds `heads`.
+async fn follower(
+    node: &Node,
+    token: &str,
+    name: &str,
+    id: &str,
+    heads: &[ChangeHash],
+) -> (Client, automerge::Automerge, automerge::sync::State) {
+    let mut c = Client::joined(node, token, name).await;
+    let mut doc = cahier_doc::empty();
+    let mut state = automerge::sync::State::new();
+    let data = doc.generate_sync_message(&mut state).expect("first message").encode();
+    c.send(Message::Request { sender_id: c.name.clone(), target_id: "s".into(), document_id: id.to_owned(), data }).await;
+    c.sync_until(node, id, &mut doc, &mut state, |d, _| holds(d, heads)).await;
+    (c, doc, state)
+}
+
+/// A node's connection listening for the others' announcements is cut
+/// (`pg_terminate_backend`) after a change was stored that was never
+/// announced: when it listens again, the node reads, by key, what its open
+/// documents lack, and its client gets the change (the slow timer is set
+/// to an hour, so it is not what finds it).
+#[test]
+fn a_node_whose_listener_was_cut_catches_up_by_key_when_it_listens_again() {
+    let (url, token) = database_with_editor();
+    let cluster = cahier_testpg::cluster();
+    let db = cahier_testpg::database_name(&url).to_owned();
+    let node = Node::start_with(&url, &["--catch-up-secs", "3600"]);
+    let (id, mut doc) = minutes("Ordre du jour.");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let mut x = Client::joined(&node, &token, "x").await;
+        x.push(&node, &mut doc, &id).await;
+        let (mut y, mut on_y, mut state) = follower(&node, &token, "y", &id, &doc.get_heads()).await;
+        let mut elsewhere = doc.fork();
+        type_at_end(&mut elsewhere, " Point 1 : écrit ailleurs.");
+        store_unannounced(&url, &id, &elsewhere.save_after(&doc.get_heads()));
+        let cut = format!(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{db}' AND application_name = 'cahier-listen'"
+        );
+        assert_eq!(cluster.sql(&db, &cut), "1", "the node's listener was there");
+        let heads = elsewhere.get_heads();
+        y.sync_until(&node, &id, &mut on_y, &mut state, |d, _| holds(d, &heads)).await;
+        assert_eq!(body(&on_y), "Ordre du jour. Point 1 : écrit ailleurs.");
+    });
+}
+
+/// A change stored and never announced (its node died between its commit and
+/// its announcement) reaches the clients of the other nodes all the same: each
+/// node compares its open documents with the database on a slow timer.
+#[test]
+fn a_change_never_announced_reaches_the_clients_on_the_slow_timer() {
+    let (url, token) = database_with_editor();
+    let node = Node::start_with(&url, &["--catch-up-secs", "1"]);
+    let (id, mut doc) = minutes("Ordre du jour.");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let mut x = Client::joined(&node, &token, "x").await;
+        x.push(&node, &mut doc, &id).await;
+        let (mut y, mut on_y, mut state) = follower(&node, &token, "y", &id, &doc.get_heads()).await;
+        let mut elsewhere = doc.fork();
+        type_at_end(&mut elsewhere, " Point 1 : jamais annoncé.");
+        store_unannounced(&url, &id, &elsewhere.save_after(&doc.get_heads()));
+        let heads = elsewhere.get_heads();
+        y.sync_until(&node, &id, &mut on_y, &mut state, |d, _| holds(d, &heads)).await;
+        assert_eq!(body(&on_y), "Ordre du jour. Point 1 : jamais annoncé.");
+    });
+}
+
+/// A load balancer in front of the nodes, as small as can be: each TCP
+/// connection it accepts goes to the node it points at then (the test points
+/// it elsewhere once a node is dead). Stops accepting when dropped.
+struct Balancer {
+    addr: std::net::SocketAddr,
+    target: std::sync::Arc<std::sync::Mutex<String>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Balancer {
+    fn to(node: &Node) -> Balancer {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let target = std::sync::Arc::new(std::sync::Mutex::new(node.addr.clone()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (to, stopped) = (target.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(client) = client else { continue };
+                let node = to.lock().expect("target").clone();
+                let Ok(server) = std::net::TcpStream::connect(&node) else { continue };
+                for (mut from, mut into) in [
+                    (client.try_clone().expect("clone"), server.try_clone().expect("clone")),
+                    (server.try_clone().expect("clone"), client.try_clone().expect("clone")),
+                ] {
+                    // Either side ending ends both, as a dead node's connections do.
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut into);
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                        let _ = into.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Balancer { addr, target, stop }
+    }
+
+    fn point_to(&self, node: &Node) {
+        *self.target.lock().expect("target") = node.addr.clone();
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(self.addr);
+    }
+}
+
+/// The real JS automerge-repo client (`tests/js/nodes.mjs`) on one document,
+/// told what to do line by line; killed when dropped.
+struct Js {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: tempfile::NamedTempFile,
+    tag: String,
+}
+
+impl Js {
+    fn open(addr: &str, token: &str, id: &str, tag: &str) -> Js {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/js");
+        assert!(
+            dir.join("node_modules/@automerge/automerge-repo-network-websocket").exists(),
+            "the JS test packages are missing: run the README's test command (scripts/test), which installs them in tests/js"
+        );
+        let stderr = tempfile::NamedTempFile::new().expect("stderr file");
+        let mut child = Command::new("node")
+            .arg(dir.join("nodes.mjs"))
+            .args([&format!("ws://{addr}/sync?token={token}"), &format!("automerge:{id}"), tag])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr.reopen().expect("stderr"))
+            .spawn()
+            .expect("run node");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut js = Js { child, stdin, lines, stderr, tag: tag.to_owned() };
+        js.expect("ready", serde_json::Value::Bool(true));
+        js
+    }
+
+    /// Waits for the line `{key: value}`.
+    fn expect(&mut self, key: &str, value: serde_json::Value) {
+        let line = match self.lines.recv_timeout(WAIT + Duration::from_secs(15)) {
+            Ok(line) => line,
+            Err(_) => panic!(
+                "the JS client {} printed no {key} line:\n{}",
+                self.tag,
+                std::fs::read_to_string(self.stderr.path()).unwrap_or_default()
+            ),
+        };
+        let got: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("the JS client printed {line:?}"));
+        assert_eq!(got, serde_json::json!({ key: value }), "the JS client {}", self.tag);
+    }
+
+    fn tell(&mut self, command: serde_json::Value) {
+        writeln!(self.stdin, "{command}").expect("tell the JS client");
+    }
+
+    /// Types `text` at the end of the body; returns once the server said it stores it.
+    fn write(&mut self, text: &str) {
+        self.tell(serde_json::json!({ "write": text }));
+        self.expect("acked", text.into());
+    }
+
+    /// Returns once this client's copy holds `text`.
+    fn sees(&mut self, text: &str) {
+        self.tell(serde_json::json!({ "see": text }));
+        self.expect("seen", text.into());
+    }
+}
+
+impl Drop for Js {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The real JS automerge-repo client on node A (through a load balancer) and
+/// another on node B, on one document: each sees the other's typing, live.
+/// Then A is killed (SIGKILL) and the balancer sends its client to B: its
+/// WebSocket reconnects by itself, it goes on typing, and both see it all,
+/// nothing acknowledged lost.
+#[test]
+fn js_clients_on_two_nodes_converge_live_and_one_carries_on_when_its_node_is_killed() {
+    let (url, token) = database_with_editor();
+    let (a, b) = (Node::start(&url), Node::start(&url));
+    let (id, mut doc) = minutes("Ordre du jour.");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let mut c = Client::joined(&a, &token, "rust").await;
+        c.push(&a, &mut doc, &id).await;
+    });
+    let balancer = Balancer::to(&a);
+    let mut x = Js::open(&balancer.addr.to_string(), &token, &id, "x-sur-a");
+    let mut y = Js::open(&b.addr, &token, &id, "y-sur-b");
+    x.write(" X1 sur A.");
+    y.sees(" X1 sur A.");
+    y.write(" Y1 sur B.");
+    x.sees(" Y1 sur B.");
+
+    a.kill();
+    balancer.point_to(&b);
+    x.write(" X2 après la panne.");
+    y.sees(" X2 après la panne.");
+    y.write(" Y2 sur B.");
+    x.sees(" Y2 sur B.");
+
+    // Everything acknowledged is stored: a new client of B gets it all.
+    let stored = rt.block_on(async {
+        let mut c = Client::joined(&b, &token, "rust-again").await;
+        let mut state = automerge::sync::State::new();
+        let mut copy = cahier_doc::empty();
+        let data = copy.generate_sync_message(&mut state).expect("first message").encode();
+        c.send(Message::Request { sender_id: c.name.clone(), target_id: "s".into(), document_id: id.clone(), data }).await;
+        c.sync_until(&b, &id, &mut copy, &mut state, |d, _| body(d).contains("Y2")).await;
+        body(&copy)
+    });
+    for text in [" X1 sur A.", " Y1 sur B.", " X2 après la panne.", " Y2 sur B."] {
+        assert!(stored.contains(text), "{text:?} in {stored:?}");
+    }
 }
 
 /// `GET path` on a node: the status and the body.
