@@ -12,7 +12,27 @@ use cahier_sync::{Access, ConnId, Policy};
 /// is touched, with what it takes to close that connection when the rights it
 /// was opened with are taken back.
 #[derive(Clone, Default)]
-pub struct Principals(Arc<Mutex<HashMap<ConnId, (Principal, Closer)>>>);
+pub struct Principals(Arc<Mutex<HashMap<ConnId, Open>>>);
+
+/// One open connection: who it is, what it proved that with, how to close it.
+struct Open {
+    who: Principal,
+    credential: Option<Credential>,
+    closer: Closer,
+}
+
+/// What a connection proved who it is with at the upgrade, kept so that the
+/// server can ask again while the socket stays open.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum Credential {
+    /// An API token's secret.
+    Token(String),
+    /// A session cookie's secret (an account's login or a guest's join).
+    Session(String),
+}
+
+/// The close frame's reason when a connection's credential stops working.
+pub const ACCESS_ENDED: &str = "access ended (token revoked, session over or invite gone): log in or open the link again";
 
 /// The way to a connection's socket task: its outbound queue, and, should
 /// that queue be full, the token that ends it at once.
@@ -22,8 +42,8 @@ pub struct Closer {
 }
 
 impl Principals {
-    pub fn insert(&self, conn: ConnId, who: Principal, closer: Closer) {
-        lock(&self.0).insert(conn, (who, closer));
+    pub fn insert(&self, conn: ConnId, who: Principal, credential: Option<Credential>, closer: Closer) {
+        lock(&self.0).insert(conn, Open { who, credential, closer });
     }
 
     pub fn remove(&self, conn: ConnId) {
@@ -31,23 +51,73 @@ impl Principals {
     }
 
     fn get(&self, conn: ConnId) -> Principal {
-        lock(&self.0).get(&conn).map_or(Principal::Anonymous, |(who, _)| who.clone())
+        lock(&self.0).get(&conn).map_or(Principal::Anonymous, |o| o.who.clone())
     }
 
     /// Closes the sockets of guests who joined through `invite`, with a close
     /// frame giving `reason`. Returns how many there were.
     pub fn close_invite(&self, invite: &str, reason: &str) -> usize {
+        self.close_where(|o| matches!(&o.who, Principal::Guest { invite: i, .. } if i == invite), reason)
+    }
+
+    /// Closes the sockets opened with the session `secret` (its holder logged
+    /// out). Returns how many there were.
+    pub fn close_session(&self, secret: &str, reason: &str) -> usize {
+        self.close_where(|o| matches!(&o.credential, Some(Credential::Session(s)) if s == secret), reason)
+    }
+
+    fn close_where(&self, which: impl Fn(&Open) -> bool, reason: &str) -> usize {
         let map = lock(&self.0);
         let mut n = 0;
-        for (who, closer) in map.values() {
-            if matches!(who, Principal::Guest { invite: i, .. } if i == invite) {
-                n += 1;
-                if closer.out.try_send(crate::hub_task::Outbound::Close(reason.to_owned())).is_err() {
-                    closer.kill.cancel();
-                }
-            }
+        for open in map.values().filter(|o| which(o)) {
+            n += 1;
+            open.closer.close(reason);
         }
         n
+    }
+
+    /// Asks the store again who every open connection is, as the upgrade did:
+    /// one whose token was revoked, whose session ended or expired, whose
+    /// invite was revoked or whose account is gone is closed; one whose rights
+    /// changed (a role taken back, an invite made view-only) keeps its socket
+    /// and the engine asks its new rights from the next message on. This
+    /// catches what was changed where this server cannot see it: by the
+    /// command line on a shared store, or on another node. Reads the store:
+    /// call it on a blocking thread. Returns how many were closed.
+    pub fn recheck(&self, store: &cahier_store::Store, now_ms: i64) -> Result<usize, cahier_app::Error> {
+        let credentials: std::collections::HashSet<Credential> = lock(&self.0).values().filter_map(|o| o.credential.clone()).collect();
+        // The store is read without the lock: the engine asks it on every message.
+        let mut now = HashMap::with_capacity(credentials.len());
+        for c in credentials {
+            let who = match &c {
+                Credential::Token(secret) => crate::auth_store::token_principal(store, secret)?,
+                Credential::Session(secret) => crate::auth_store::session(store, secret, now_ms)?.map(|(p, _)| p),
+            };
+            now.insert(c, who.unwrap_or(Principal::Anonymous));
+        }
+        let mut map = lock(&self.0);
+        let mut closed = 0;
+        for open in map.values_mut() {
+            // Connections opened since the reading above are as new as it.
+            let Some(who) = open.credential.as_ref().and_then(|c| now.get(c)) else { continue };
+            if who.identity().is_none() || who.identity() != open.who.identity() {
+                closed += 1;
+                open.closer.close(ACCESS_ENDED);
+            } else if *who != open.who {
+                open.who = who.clone();
+            }
+        }
+        Ok(closed)
+    }
+}
+
+impl Closer {
+    /// Sends a close frame giving `reason`, or, should the socket's queue be
+    /// full, ends it at once.
+    pub fn close(&self, reason: &str) {
+        if self.out.try_send(crate::hub_task::Outbound::Close(reason.to_owned())).is_err() {
+            self.kill.cancel();
+        }
     }
 }
 

@@ -158,13 +158,19 @@ async fn sync(
     {
         return (StatusCode::FORBIDDEN, "this origin may not open a sync connection").into_response();
     }
-    // Authenticated before any document is touched: a token, else the session cookie.
-    let principal = match sync_token(&query, &headers) {
-        None => crate::web_auth::viewer(&state, &headers, None).await.principal,
+    // Authenticated before any document is touched: a token, else the session
+    // cookie. What it came with is kept, to be asked again while it is open.
+    let (principal, credential) = match sync_token(&query, &headers) {
+        None => {
+            let session = crate::web_auth::cookie(&headers, crate::web_auth::session_cookie(&state))
+                .map(|s| crate::access::Credential::Session(s.to_owned()));
+            (crate::web_auth::viewer(&state, &headers, None).await.principal, session)
+        }
         Some(token) => {
             let store = state.store.clone();
+            let secret = token.clone();
             match tokio::task::spawn_blocking(move || crate::auth_store::token_principal(&store, &token)).await {
-                Ok(Ok(Some(p))) => p,
+                Ok(Ok(Some(p))) => (p, Some(crate::access::Credential::Token(secret))),
                 Ok(Ok(None)) => return (StatusCode::UNAUTHORIZED, "unknown or revoked token").into_response(),
                 Ok(Err(e)) => {
                     tracing::error!(cause = %e, "cannot check a token");
@@ -200,7 +206,7 @@ async fn sync(
         .max_write_buffer_size(64 * 1024 * 1024)
         .on_failed_upgrade(|e| tracing::info!(cause = %e, "websocket upgrade failed"))
         .on_upgrade(move |socket| async move {
-            crate::ws::handle_socket(socket, state.hub, state.config, state.shutdown, principal, state.principals).await;
+            crate::ws::handle_socket(socket, state.hub, state.config, state.shutdown, principal, credential, state.principals).await;
             drop(slot);
             drop(permit);
         })

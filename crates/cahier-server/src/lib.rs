@@ -55,6 +55,10 @@ pub struct ServerConfig {
     pub max_outbound_queue: usize,
     /// How long shutdown may take to flush before giving up.
     pub shutdown_grace: Duration,
+    /// How often every open sync socket's token or session is checked again
+    /// (a revocation made by the command line or on another node ends the
+    /// socket within this long; a logout or an invite revoked here, at once).
+    pub access_recheck: Duration,
     pub compact_after: usize,
     /// The origin browsers load Cahier from (`https://cahier.example.org`). A
     /// WebSocket upgrade whose `Origin` header names another origin is refused.
@@ -85,6 +89,7 @@ impl Default for ServerConfig {
             time_zone: jiff::tz::TimeZone::system(),
             max_outbound_queue: 4096,
             shutdown_grace: Duration::from_secs(10),
+            access_recheck: Duration::from_secs(30),
             compact_after: cahier_store::DEFAULT_COMPACT_AFTER,
             public_origin: None,
             trusted_proxies: Vec::new(),
@@ -214,11 +219,32 @@ pub async fn run(
             }
         })
     };
+    let recheck = {
+        let (store, principals, stop, every) = (state.store.clone(), state.principals.clone(), shutdown.clone(), config.access_recheck);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(every);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = every.tick() => {}
+                    _ = stop.cancelled() => return,
+                }
+                let principals = principals.clone();
+                match handler::blocking(&store, move |store| principals.recheck(store, now_ms())).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(sockets = n, "sync sockets closed: their access ended"),
+                    // Nothing is closed on a store error: rights stay as they were.
+                    Err(e) => tracing::warn!(cause = %e, "cannot check the open sockets' access again"),
+                }
+            }
+        })
+    };
     let app = http::app(state);
     tracing::info!(%addr, "cahier is listening");
     http::serve(listener, app, &config, &metrics, shutdown.clone()).await;
     watchdog.abort();
     purge.abort();
+    recheck.abort();
     let failed = engine_failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
     if let Some(why) = failed {
         // The engine cannot be asked to flush; what it acknowledged is stored.

@@ -23,7 +23,7 @@ use crate::http::AppState;
 /// no `Domain`: a neighbour on the same site (another service on a
 /// sub-domain, or a man in the middle on plain HTTP) cannot plant a session of
 /// its own choosing, and a plain `cahier_session` is then not read at all.
-fn session_cookie(state: &AppState) -> &'static str {
+pub(crate) fn session_cookie(state: &AppState) -> &'static str {
     if https(state) { "__Host-cahier_session" } else { "cahier_session" }
 }
 
@@ -380,7 +380,11 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form
     }
     if let Some(secret) = cookie(&headers, session_cookie(&state)) {
         let secret = secret.to_owned();
-        let _ = blocking(&state.store, move |store| crate::auth_store::logout(store, &secret)).await;
+        let ended = secret.clone();
+        if blocking(&state.store, move |store| crate::auth_store::logout(store, &secret)).await.is_ok() {
+            // The editor's open sockets end with the session, at once.
+            state.principals.close_session(&ended, crate::access::ACCESS_ENDED);
+        }
     }
     let mut resp = Redirect::to("/wiki").into_response();
     let c = format!("{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}", session_cookie(&state), secure(&state));

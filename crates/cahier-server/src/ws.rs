@@ -18,12 +18,13 @@ pub async fn handle_socket(
     config: Arc<ServerConfig>,
     shutdown: CancellationToken,
     principal: cahier_auth::Principal,
+    credential: Option<crate::access::Credential>,
     principals: crate::access::Principals,
 ) {
     let conn = hub.next_conn();
     let (tx, mut rx) = mpsc::channel(config.max_outbound_queue);
     let kill = CancellationToken::new();
-    principals.insert(conn, principal, crate::access::Closer { out: tx.clone(), kill: kill.clone() });
+    principals.insert(conn, principal, credential, crate::access::Closer { out: tx.clone(), kill: kill.clone() });
     if hub.tx.send(HubEvent::Connect { conn, tx, kill: kill.clone() }).await.is_err() {
         principals.remove(conn);
         return;

@@ -39,7 +39,7 @@ pub(crate) fn field(html: &str, name: &str) -> String {
     html[start..start + html[start..].find('"').expect("end")].to_owned()
 }
 
-async fn csrf_of(server: &TestServer, cookie: &str, page: &str) -> String {
+pub(crate) async fn csrf_of(server: &TestServer, cookie: &str, page: &str) -> String {
     field(&get(server, page, &[("Cookie", cookie)]).await.text(), "csrf")
 }
 

@@ -436,6 +436,82 @@ async fn the_sync_socket_authenticates_before_anything_and_hides_what_it_refuses
     server.stop().await;
 }
 
+/// Waits for the server to close `client`'s socket, skipping the sync
+/// messages still on their way; returns the close frame's reason.
+async fn closed_by_server(client: &mut Client) -> String {
+    loop {
+        match client.recv().await {
+            Got::Closed(why) => return why,
+            Got::Msg(_) => continue,
+        }
+    }
+}
+
+/// Rights taken back where this server cannot see it (the command line on a
+/// shared store, another node) end the open sockets they opened at the next
+/// check; a logout here ends its sockets at once. Whoever kept their rights
+/// goes on writing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_socket_ends_when_its_token_is_revoked_or_its_holder_logs_out() {
+    use cahier_app::auth_store;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let store = crate::open_store(tmp.path());
+    let camille_token = crate::token_in(&store, "camille", cahier_auth::Role::Editor);
+    let leo_token = crate::token_in(&store, "leo", cahier_auth::Role::Editor);
+    // Checked again every 200 ms here (30 s by default).
+    let config = ServerConfig { access_recheck: Duration::from_millis(200), ..ServerConfig::default() };
+    let server = TestServer::start_on(store.clone(), config).await;
+    let mut leo = Client::connect_url(&server.ws_url_with(&leo_token), "leo").await;
+    leo.join().await;
+    let mut camille = Client::connect_url(&server.ws_url_with(&camille_token), "camille").await;
+    camille.join().await;
+    let id = DocId::from_random(rand_bytes()).to_string();
+    let mut doc = cahier_doc::new_document(&cahier_doc::DocView::new_minutes("Conseil"), &cahier_doc::Editor::new("leo"), 0).expect("doc");
+    leo.sync_all(&mut doc, &id).await;
+    let mut hers = doc.clone();
+    camille.sync_all(&mut hers, &id).await;
+
+    // Camille's token is revoked in the store, as `cahier token revoke` does
+    // beside a server sharing a PostgreSQL store: her open socket ends, saying why.
+    let tokens = auth_store::tokens(&store).expect("tokens");
+    let id_of_hers = &tokens.iter().find(|t| t.account == "camille").expect("her token").id;
+    auth_store::revoke_token(&store, id_of_hers, "console", 1).expect("revoke");
+    let why = closed_by_server(&mut camille).await;
+    assert!(why.contains("access ended"), "{why:?}");
+    let err = tokio_tungstenite::connect_async(server.ws_url_with(&camille_token)).await.expect_err("refused");
+    assert!(err.to_string().contains("401"), "{err}");
+
+    // Léo's socket stays, and his next words are stored.
+    doc.transact::<_, _, automerge::AutomergeError>(|tx| {
+        use automerge::transaction::Transactable;
+        tx.put(automerge::ROOT, "note", "Léo : d'accord.")?;
+        Ok(())
+    })
+    .expect("change");
+    leo.sync_all(&mut doc, &id).await;
+    server.stop().await;
+
+    // Léo also has the editor open in a browser: logging out there ends that
+    // socket at once (the next check is an hour away), and not his token's.
+    let config = ServerConfig { access_recheck: Duration::from_secs(3600), ..ServerConfig::default() };
+    let server = TestServer::start_on(store.clone(), config).await;
+    let (_, session) = crate::http_auth::login(&server, "leo", None).await;
+    let session = session.expect("a session cookie");
+    let mut browser = Client::connect_with_cookie(&server, &session, "leo-browser").await;
+    browser.join().await;
+    assert!(browser.can_open(&id).await, "the session opens the minutes");
+    let mut script = Client::connect_url(&server.ws_url_with(&leo_token), "leo-script").await;
+    script.join().await;
+    let csrf = crate::http_auth::csrf_of(&server, &session, "/wiki").await;
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+    let r = crate::wiki::request(&server, "POST", "/logout", &[form, ("Cookie", &session)], &format!("csrf={csrf}")).await;
+    assert_eq!(r.status, 303);
+    let why = closed_by_server(&mut browser).await;
+    assert!(why.contains("access ended"), "{why:?}");
+    assert!(script.can_open(&id).await, "the token's socket is not the session's");
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_actor_belongs_to_the_first_account_that_writes_with_it() {
     let tmp = tempfile::tempdir().expect("tmp");
