@@ -436,15 +436,19 @@ async fn the_sync_socket_authenticates_before_anything_and_hides_what_it_refuses
     server.stop().await;
 }
 
-/// Waits for the server to close `client`'s socket, skipping the sync
-/// messages still on their way; returns the close frame's reason.
+/// Waits (30 s at most: pings alone keep a socket open) for the server to
+/// close `client`'s socket, skipping the sync messages still on their way;
+/// returns the close frame's reason.
 async fn closed_by_server(client: &mut Client) -> String {
-    loop {
-        match client.recv().await {
-            Got::Closed(why) => return why,
-            Got::Msg(_) => continue,
+    let closed = async {
+        loop {
+            match client.recv().await {
+                Got::Closed(why) => return why,
+                Got::Msg(_) => continue,
+            }
         }
-    }
+    };
+    tokio::time::timeout(WAIT, closed).await.expect("the server closes the socket within 30 s")
 }
 
 /// Rights taken back where this server cannot see it (the command line on a
