@@ -8,34 +8,9 @@
 import { Repo, Presence, generateAutomergeUrl } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 import * as A from "@automerge/automerge"
+import { sameHeads, timeout, when } from "./wait.mjs"
 
 const [mode, url, docUrl] = process.argv.slice(2)
-
-function timeout(promise, ms, what) {
-  let timer
-  const fail = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)
-  })
-  return Promise.race([promise, fail]).finally(() => clearTimeout(timer))
-}
-
-// Resolves when `check()` is true, re-checking on every event of `emitter`.
-function when(emitters, event, check, ms, what) {
-  return timeout(
-    new Promise((resolve) => {
-      const test = () => {
-        if (check()) {
-          for (const e of emitters) e.off(event, test)
-          resolve()
-        }
-      }
-      for (const e of emitters) e.on(event, test)
-      test()
-    }),
-    ms,
-    what,
-  )
-}
 
 function repo(peerId) {
   return new Repo({
@@ -46,13 +21,11 @@ function repo(peerId) {
 }
 
 async function serverStorageId(r) {
-  await when([r.networkSubsystem], "peer", () => Object.keys(r.peerMetadataByPeerId).length > 0, 5000, "handshake")
+  await when([r.networkSubsystem], ["peer"], () => Object.keys(r.peerMetadataByPeerId).length > 0, 5000, "handshake")
   const meta = Object.values(r.peerMetadataByPeerId)[0]
   if (!meta.storageId || meta.isEphemeral) throw new Error(`server should be a storing peer: ${JSON.stringify(meta)}`)
   return meta.storageId
 }
-
-const sameHeads = (a, b) => JSON.stringify([...a].sort()) === JSON.stringify([...b].sort())
 
 if (mode === "write") {
   const alice = repo("alice")
@@ -62,7 +35,7 @@ if (mode === "write") {
   // Alice creates a document; the server says when it has stored it.
   const ha = alice.create({ text: "Bonjour à tous 😀" })
   alice.subscribeToRemotes([storageId])
-  await when([ha], "remote-heads", () => {
+  await when([ha], ["remote-heads"], () => {
     const h = ha.getRemoteHeads(storageId)
     return h !== undefined && sameHeads(h, ha.heads())
   }, 5000, "the server reporting it stored alice's document")
@@ -74,7 +47,7 @@ if (mode === "write") {
   // Concurrent edits converge.
   ha.change((d) => A.splice(d, ["text"], 0, 0, "Alice : "))
   hb.change((d) => A.splice(d, ["text"], d.text.length, 0, " (Bob)"))
-  await when([ha, hb], "change", () => ha.doc().text === hb.doc().text && ha.doc().text.includes("Alice") && ha.doc().text.includes("Bob"), 5000, "concurrent edits converging")
+  await when([ha, hb], ["change"], () => ha.doc().text === hb.doc().text && ha.doc().text.includes("Alice") && ha.doc().text.includes("Bob"), 5000, "concurrent edits converging")
 
   // Presence is relayed from Alice to Bob.
   const pa = new Presence({ handle: ha })
@@ -88,9 +61,9 @@ if (mode === "write") {
   })
   pb.start({ initialState: { user: "bob", cursor: null } })
   pa.start({ initialState: { user: "alice", cursor: null } })
-  await when([pb], "snapshot", () => sawAlice, 5000, "bob seeing alice's presence")
+  await when([pb], ["snapshot"], () => sawAlice, 5000, "bob seeing alice's presence")
   pa.broadcast("cursor", { anchor: 3, head: 5 })
-  await when([pb], "update", () => cursor !== null && cursor.anchor === 3, 5000, "bob seeing alice's cursor")
+  await when([pb], ["update"], () => cursor !== null && cursor.anchor === 3, 5000, "bob seeing alice's cursor")
   pa.stop()
   pb.stop()
 
@@ -107,7 +80,7 @@ if (mode === "write") {
   const unavailableMs = Date.now() - started
 
   // Everything Alice sees is stored on the server.
-  await when([ha], "remote-heads", () => {
+  await when([ha], ["remote-heads"], () => {
     const h = ha.getRemoteHeads(storageId)
     return h !== undefined && sameHeads(h, ha.heads())
   }, 5000, "the server storing the final version")

@@ -11,37 +11,10 @@
 import { Repo, decodeHeads } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 import * as A from "@automerge/automerge"
+import { sameHeads, timeout, when } from "./wait.mjs"
 
 const [url, docUrl, tag, burstArg] = process.argv.slice(2)
 const burst = Number(burstArg)
-
-function timeout(promise, ms, what) {
-  let timer
-  const fail = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)
-  })
-  return Promise.race([promise, fail]).finally(() => clearTimeout(timer))
-}
-
-// Resolves when `check()` is true, re-checking on every `event` of `emitters`.
-function when(emitters, events, check, ms, what) {
-  return timeout(
-    new Promise((resolve) => {
-      const test = () => {
-        if (check()) {
-          for (const e of emitters) for (const ev of events) e.off(ev, test)
-          resolve()
-        }
-      }
-      for (const e of emitters) for (const ev of events) e.on(ev, test)
-      test()
-    }),
-    ms,
-    what,
-  )
-}
-
-const sameHeads = (a, b) => JSON.stringify([...a].sort()) === JSON.stringify([...b].sort())
 
 // Whether the version at the server's stored heads holds `item`: false while
 // those heads name changes this client has not received yet.
