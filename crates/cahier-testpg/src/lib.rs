@@ -1,6 +1,8 @@
 //! A real PostgreSQL cluster for tests: [`cluster`] starts one per test process
 //! (initdb in a temporary folder, a free port on 127.0.0.1, its socket in that
-//! folder) and [`Cluster::database`] gives each test a fresh database.
+//! folder) and [`Cluster::database`] gives each test a fresh database. A test
+//! that stops and starts PostgreSQL ([`Cluster::stop`], [`Cluster::start`])
+//! takes a cluster of its own ([`own`]), so the others' go on undisturbed.
 //!
 //! Nothing is mocked and nothing is skipped: when PostgreSQL's programs are
 //! missing, the test fails and says how to install them (`./scripts/test`
@@ -9,9 +11,9 @@
 //!
 //! initdb refuses to run as root (CI does), so as root the cluster runs as
 //! the `postgres` system user. The cluster is stopped, and its folder
-//! removed, when the test process exits, however it exits: a small shell
-//! keeps it, reading the test process's end of a pipe, and shuts it down
-//! when that pipe closes.
+//! removed, when the test process exits, however it exits (or when an
+//! [`own`] cluster is dropped): a small shell keeps it, reading the test
+//! process's end of a pipe, and shuts it down when that pipe closes.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -28,6 +30,8 @@ pub struct Cluster {
     /// The folder holding the data directory, the socket and the log.
     pub dir: PathBuf,
     bin: PathBuf,
+    /// Whether its programs run as the `postgres` user (we are root).
+    root: bool,
     /// The keeper shell; its stdin is our end of the pipe (never written).
     keeper: std::sync::Mutex<Child>,
 }
@@ -36,6 +40,20 @@ pub struct Cluster {
 pub fn cluster() -> &'static Cluster {
     static CLUSTER: OnceLock<Cluster> = OnceLock::new();
     CLUSTER.get_or_init(start)
+}
+
+/// A cluster of this caller's own, for a test that stops and starts it;
+/// stopped and removed when dropped.
+pub fn own() -> Cluster {
+    start()
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let keeper = self.keeper.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        drop(keeper.stdin.take());
+        let _ = keeper.wait();
+    }
 }
 
 impl Cluster {
@@ -66,6 +84,29 @@ impl Cluster {
             .expect("run psql");
         assert!(out.status.success(), "psql {sql:?} failed: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Stops PostgreSQL (`pg_ctl stop -m MODE`: `fast` or `immediate`, which
+    /// is a crash: recovery replays the log at the next start) and returns
+    /// once it no longer runs.
+    pub fn stop(&self, mode: &str) {
+        let out = as_owner(self.root, path_str(&self.bin.join("pg_ctl")))
+            .args(["-D", path_str(&self.dir.join("data")), "-m", mode, "-w", "-s", "stop"])
+            .output()
+            .expect("run pg_ctl stop");
+        assert!(out.status.success(), "pg_ctl stop failed: {}{}", String::from_utf8_lossy(&out.stderr), self.log());
+    }
+
+    /// Starts PostgreSQL again on the same folder and port; returns once it
+    /// accepts connections.
+    pub fn start(&self) {
+        let out = as_owner(self.root, path_str(&self.bin.join("pg_ctl")))
+            .args(["-D", path_str(&self.dir.join("data")), "-l", path_str(&self.dir.join("log")), "-w", "-s", "-t", "60"])
+            .args(["-o", &server_options(self.port, &self.dir), "start"])
+            .stdout(Stdio::null())
+            .output()
+            .expect("run pg_ctl start");
+        assert!(out.status.success(), "pg_ctl start failed: {}{}", String::from_utf8_lossy(&out.stderr), self.log());
     }
 
     /// The server's log so far, for failure messages.
@@ -159,23 +200,23 @@ fn start() -> Cluster {
 
     let port = free_port();
     // The keeper: starts the server, waits for its stdin to close (our
-    // process ended), then stops the server and removes the folder.
+    // process ended, or the cluster was dropped), then stops the server
+    // (whichever runs on the folder: a test may have restarted it) and
+    // removes the folder.
     let script = r#"
-        "$1/postgres" -D "$2/data" -p "$3" -h 127.0.0.1 -k "$2" -c max_connections=200 >"$2/log" 2>&1 &
-        pid=$!
+        "$1/pg_ctl" -D "$2/data" -l "$2/log" -s -w -t 60 -o "$3" start >/dev/null || exit 1
         cat >/dev/null
-        kill -INT "$pid"
-        wait "$pid"
+        "$1/pg_ctl" -D "$2/data" -m fast -s -w stop
         rm -rf "$2"
     "#;
     let keeper = as_owner(root, "sh")
-        .args(["-c", script, "keeper", path_str(&bin), path_str(&dir), &port.to_string()])
+        .args(["-c", script, "keeper", path_str(&bin), path_str(&dir), &server_options(port, &dir)])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start the cluster's keeper");
-    let mut cluster = Cluster { port, dir, bin, keeper: std::sync::Mutex::new(keeper) };
+    let mut cluster = Cluster { port, dir, bin, root, keeper: std::sync::Mutex::new(keeper) };
     wait_ready(&mut cluster);
     cluster
 }
@@ -200,6 +241,11 @@ fn wait_ready(cluster: &mut Cluster) {
         assert!(Instant::now() < deadline, "the test cluster did not accept connections within {START_TIMEOUT:?}:\n{}", log());
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The server's options: its port, on loopback, its socket in `dir`.
+fn server_options(port: u16, dir: &Path) -> String {
+    format!("-p {port} -h 127.0.0.1 -k {} -c max_connections=200", path_str(dir))
 }
 
 fn path_str(p: &Path) -> &str {

@@ -2,10 +2,12 @@
 //! cluster (`cahier-testpg`): a document written over a real sync WebSocket
 //! survives SIGKILL and a restart, two nodes on one database serve what
 //! the other stored, a change made on one node reaches, live, a client of
-//! the same document on the other, and so does presence, never stored.
+//! the same document on the other, and so does presence, never stored;
+//! PostgreSQL restarted under writers loses nothing they were told is stored.
 
 use std::io::{BufRead, BufReader, Write as _};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use automerge::sync::SyncDoc;
@@ -244,7 +246,12 @@ impl Client {
 
 /// A fresh database with an editor account; returns its URL and a token.
 fn database_with_editor() -> (String, String) {
-    let url = cahier_testpg::cluster().database();
+    editor_on(cahier_testpg::cluster())
+}
+
+/// A fresh database of `cluster` with an editor account; its URL and a token.
+fn editor_on(cluster: &cahier_testpg::Cluster) -> (String, String) {
+    let url = cluster.database();
     let mut add = Command::new(env!("CARGO_BIN_EXE_cahier"))
         .args(["user", "add", "camille", "--role", "editor", "--data", &url])
         .env_remove("CAHIER_DATA")
@@ -814,4 +821,286 @@ fn migrate_moves_a_folder_into_postgresql_and_back_with_every_documents_heads() 
     let (status, page) = http_get(&node.addr, "/wiki/classe-dehors");
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Classe dehors"), "{page}");
+}
+
+/// When a change was made or acknowledged, in the restart test.
+const BEFORE: u8 = 0;
+const DOWN: u8 = 1;
+const AFTER: u8 = 2;
+
+/// What one writer of the restart test lived through.
+#[derive(Default)]
+struct Written {
+    /// Every head a node advertised to this writer: each says it and all it
+    /// depends on are stored.
+    advertised: std::collections::HashSet<ChangeHash>,
+    /// This writer's acknowledged changes, by the phase they were made in.
+    acked: [usize; 3],
+    /// What the writer was told while PostgreSQL was down: errors, closed
+    /// or refused connections.
+    told_while_down: Vec<String>,
+    /// Changes made while PostgreSQL was down and acknowledged before it was
+    /// started again: acknowledged without being stored.
+    false_acks: Vec<ChangeHash>,
+}
+
+/// The restart test's writers and the test itself, in step.
+struct Restart {
+    phase: std::sync::atomic::AtomicU8,
+    stop: std::sync::atomic::AtomicBool,
+    writers: std::sync::Mutex<Vec<Written>>,
+    changed: std::sync::Condvar,
+}
+
+impl Restart {
+    fn update(&self, n: usize, f: impl FnOnce(&mut Written, u8)) {
+        let phase = self.phase.load(std::sync::atomic::Ordering::SeqCst);
+        f(&mut self.writers.lock().expect("writers")[n], phase);
+        self.changed.notify_all();
+    }
+
+    fn told(&self, n: usize, what: String) {
+        self.update(n, |w, phase| {
+            if phase == DOWN {
+                w.told_while_down.push(what);
+            }
+        });
+    }
+
+    /// Waits until every writer is `done`; fails, saying `what`, after [`WAIT`].
+    fn wait_all(&self, what: &str, done: impl Fn(&Written) -> bool) {
+        let writers = self.writers.lock().expect("writers");
+        let (writers, timeout) = self.changed.wait_timeout_while(writers, WAIT, |w| !w.iter().all(&done)).expect("writers");
+        if timeout.timed_out() {
+            let acked: Vec<[usize; 3]> = writers.iter().map(|w| w.acked).collect();
+            let told: Vec<Option<&String>> = writers.iter().map(|w| w.told_while_down.first()).collect();
+            panic!("not every writer {what} within {WAIT:?}: acknowledged {acked:?}, first told while down {told:?}");
+        }
+    }
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Connects to `/sync` and joins; what went wrong otherwise.
+async fn join(addr: &str, token: &str, name: &str) -> Result<Socket, String> {
+    let url = format!("ws://{addr}/sync?token={token}");
+    let (mut ws, _) = match tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url)).await {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(e)) => return Err(format!("connection refused: {e}")),
+        Err(_) => return Err("no connection".into()),
+    };
+    let hello = Message::Join { sender_id: name.to_owned(), supported_versions: Some(vec!["1".into()]), metadata: None };
+    ws.send(Frame::Binary(hello.encode().into())).await.map_err(|e| e.to_string())?;
+    loop {
+        match tokio::time::timeout(WAIT, ws.next()).await {
+            Ok(Some(Ok(Frame::Binary(b)))) => match Message::decode(&b) {
+                Ok(Message::Peer { .. }) => return Ok(ws),
+                other => return Err(format!("not joined: {other:?}")),
+            },
+            Ok(Some(Ok(Frame::Close(f)))) => return Err(format!("closed: {f:?}")),
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(e))) => return Err(e.to_string()),
+            Ok(None) => return Err("socket ended".into()),
+            Err(_) => return Err("not joined".into()),
+        }
+    }
+}
+
+/// Writer `n`: types into `id` on the node at `addr` every 50 ms, whatever
+/// happens, syncing whenever it is connected and reconnecting (with a fresh
+/// sync state) whenever the node closes, refuses or fails the document, until
+/// told to stop. Returns its copy.
+async fn keep_writing(
+    addr: String,
+    token: String,
+    id: String,
+    mut doc: automerge::Automerge,
+    n: usize,
+    shared: Arc<Restart>,
+) -> automerge::Automerge {
+    use std::sync::atomic::Ordering::SeqCst;
+    let name = format!("writer-{n}");
+    // This writer's changes not acknowledged yet, with the phase each was made in.
+    let mut unacked: Vec<(ChangeHash, u8)> = Vec::new();
+    let mut typed = 0;
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    let mut type_one = |doc: &mut automerge::Automerge, unacked: &mut Vec<(ChangeHash, u8)>| {
+        typed += 1;
+        type_at_end(doc, &format!(" {n}.{typed}"));
+        let hash = doc.get_last_local_change().expect("just made").hash();
+        unacked.push((hash, shared.phase.load(SeqCst)));
+    };
+    let mut conn: Option<(Socket, automerge::sync::State)> = None;
+    while !shared.stop.load(SeqCst) {
+        let Some((ws, state)) = conn.as_mut() else {
+            match join(&addr, &token, &name).await {
+                Ok(ws) => {
+                    let mut state = automerge::sync::State::new();
+                    let first = doc.generate_sync_message(&mut state).expect("a first message");
+                    let msg =
+                        Message::Sync { sender_id: name.clone(), target_id: "s".into(), document_id: id.clone(), data: first.encode() };
+                    let mut ws = ws;
+                    if ws.send(Frame::Binary(msg.encode().into())).await.is_ok() {
+                        conn = Some((ws, state));
+                    }
+                }
+                Err(why) => {
+                    shared.told(n, why);
+                    // Typing on meanwhile, and trying again at the next keystroke.
+                    tick.tick().await;
+                    type_one(&mut doc, &mut unacked);
+                }
+            }
+            continue;
+        };
+        let mut lost = None;
+        tokio::select! {
+            _ = tick.tick() => {
+                type_one(&mut doc, &mut unacked);
+                if let Some(m) = doc.generate_sync_message(state) {
+                    let msg = Message::Sync { sender_id: name.clone(), target_id: "s".into(), document_id: id.clone(), data: m.encode() };
+                    if let Err(e) = ws.send(Frame::Binary(msg.encode().into())).await {
+                        lost = Some(e.to_string());
+                    }
+                }
+            }
+            frame = ws.next() => match frame {
+                Some(Ok(Frame::Binary(b))) => match Message::decode(&b) {
+                    Ok(Message::Sync { data, .. }) => {
+                        let m = automerge::sync::Message::decode(&data).expect("decode");
+                        doc.receive_sync_message(state, m).expect("apply");
+                        let heads = state.their_heads.clone().unwrap_or_default();
+                        let now = shared.phase.load(SeqCst);
+                        let mut acked = Vec::new();
+                        if holds(&doc, &heads) {
+                            let uncovered: std::collections::HashSet<ChangeHash> =
+                                doc.get_changes_meta(&heads).iter().map(|c| c.hash).collect();
+                            unacked.retain(|&(h, made)| {
+                                let covered = !uncovered.contains(&h);
+                                if covered {
+                                    acked.push((h, made));
+                                }
+                                !covered
+                            });
+                        }
+                        shared.update(n, |w, _| {
+                            w.advertised.extend(heads.iter().copied());
+                            for (h, made) in acked {
+                                w.acked[made as usize] += 1;
+                                if made == DOWN && now == DOWN {
+                                    w.false_acks.push(h);
+                                }
+                            }
+                        });
+                        if let Some(m) = doc.generate_sync_message(state) {
+                            let msg = Message::Sync { sender_id: name.clone(), target_id: "s".into(), document_id: id.clone(), data: m.encode() };
+                            if let Err(e) = ws.send(Frame::Binary(msg.encode().into())).await {
+                                lost = Some(e.to_string());
+                            }
+                        }
+                    }
+                    Ok(Message::Error { message }) => lost = Some(message),
+                    Ok(Message::DocUnavailable { .. }) => lost = Some("document unavailable".into()),
+                    Ok(_) => {}
+                    Err(e) => panic!("undecodable message: {e}"),
+                },
+                Some(Ok(Frame::Close(f))) => lost = Some(format!("closed: {f:?}")),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => lost = Some(e.to_string()),
+                None => lost = Some("socket ended".into()),
+            },
+        }
+        if let Some(why) = lost {
+            shared.told(n, why);
+            conn = None;
+        }
+    }
+    doc
+}
+
+/// `GET /healthz` on `node` until it answers `status`; fails after [`WAIT`].
+fn healthz_becomes(node: &Node, status: u16) -> String {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (got, body) = http_get(&node.addr, "/healthz");
+        if got == status {
+            return body;
+        }
+        assert!(std::time::Instant::now() < deadline, "/healthz still {got} {body:?}, not {status}, after {WAIT:?}\n{}", node.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// PostgreSQL crashes (`pg_ctl stop -m immediate`) and is started again on
+/// the same folder and port while two writers, one on node A and one on
+/// node B, type into one meeting. While it is down, writers are told their
+/// changes were not stored, no change made then is acknowledged, and both
+/// nodes' `/healthz` answer 503; once it is back, `/healthz` answers 200
+/// and writing resumes by itself, without restarting Cahier. Every head
+/// the nodes advertised, before, during and after, is in the database.
+#[test]
+fn postgresql_restarted_under_writers_loses_nothing_acknowledged_and_writing_resumes() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let cluster = cahier_testpg::own();
+    let (url, token) = editor_on(&cluster);
+    let (a, b) = (Node::start_with(&url, &["--catch-up-secs", "1"]), Node::start_with(&url, &["--catch-up-secs", "1"]));
+    let (id, mut doc) = minutes("Ordre du jour.");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let mut c = Client::joined(&a, &token, "first").await;
+        c.push(&a, &mut doc, &id).await;
+    });
+    let shared = Arc::new(Restart {
+        phase: BEFORE.into(),
+        stop: false.into(),
+        writers: std::sync::Mutex::new(vec![Written::default(), Written::default()]),
+        changed: std::sync::Condvar::new(),
+    });
+    let writers: Vec<_> = [&a, &b]
+        .iter()
+        .enumerate()
+        .map(|(n, node)| rt.spawn(keep_writing(node.addr.clone(), token.clone(), id.clone(), doc.fork(), n, shared.clone())))
+        .collect();
+    shared.wait_all("had 5 changes acknowledged", |w| w.acked[BEFORE as usize] >= 5);
+
+    cluster.stop("immediate");
+    shared.phase.store(DOWN, SeqCst);
+    // Each is told: its changes were not stored, its socket closed, its
+    // connections refused (the node cannot check its token).
+    shared.wait_all("was told of trouble", |w| !w.told_while_down.is_empty() || !w.false_acks.is_empty());
+    for (n, w) in shared.writers.lock().expect("writers").iter().enumerate() {
+        assert_eq!(w.false_acks, Vec::<ChangeHash>::new(), "writer {n}: changes made while PostgreSQL was down were acknowledged");
+    }
+    for node in [&a, &b] {
+        assert_eq!(healthz_becomes(node, 503), "the store does not answer");
+    }
+    shared.phase.store(AFTER, SeqCst);
+    cluster.start();
+    for node in [&a, &b] {
+        assert_eq!(healthz_becomes(node, 200), "ok");
+    }
+    shared.wait_all("had 5 new changes acknowledged after the restart", |w| w.acked[AFTER as usize] >= 5);
+    shared.stop.store(true, SeqCst);
+    let copies: Vec<automerge::Automerge> = writers.into_iter().map(|w| rt.block_on(w).expect("writer")).collect();
+
+    let stored = cahier_store::Store::open(&url).expect("open the database");
+    let stored = stored.load(&DocId::parse(&id).expect("id")).expect("load").expect("stored").doc;
+    let writers = shared.writers.lock().expect("writers");
+    for (n, w) in writers.iter().enumerate() {
+        assert_eq!(
+            w.false_acks,
+            Vec::<ChangeHash>::new(),
+            "writer {n}: changes made while PostgreSQL was down were acknowledged before it was back"
+        );
+        let lost: Vec<&ChangeHash> = w.advertised.iter().filter(|h| stored.get_change_by_hash(h).is_none()).collect();
+        assert_eq!(lost, Vec::<&ChangeHash>::new(), "writer {n}: advertised as stored, not in the database");
+        eprintln!(
+            "writer {n}: {:?} acknowledged (before, made while down, after), told while down first {:?} and {} times in all, {} changes in its copy",
+            w.acked,
+            w.told_while_down.first(),
+            w.told_while_down.len(),
+            copies[n].get_changes_meta(&[]).len()
+        );
+    }
+    drop((a, b));
 }
