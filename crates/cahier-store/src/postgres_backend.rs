@@ -474,6 +474,9 @@ struct Statements {
 enum Attempt {
     /// Nothing took effect and the connection is unusable: try a new one.
     Retry(postgres::Error),
+    /// The connection was lost during a transaction that may be run again:
+    /// run it once more on a new connection, however new the lost one was.
+    Again(StorageError),
     Fail(StorageError),
 }
 
@@ -494,6 +497,13 @@ impl Worker {
                     self.conn = None;
                     if fresh || retried {
                         return Err(pg(e));
+                    }
+                    retried = true;
+                }
+                Err(Attempt::Again(e)) => {
+                    self.conn = None;
+                    if retried {
+                        return Err(e);
                     }
                     retried = true;
                 }
@@ -737,9 +747,11 @@ fn chunks(doc: &DocId, rows: Vec<postgres::Row>) -> Result<Vec<Chunk>, StorageEr
     rows.into_iter().map(|row| chunk(doc.as_str(), row.get(0), row.get(1), row.get(2))).collect()
 }
 
-/// Runs `writes` in one transaction and commits it. Only a failure to begin
-/// on a lost connection may be retried: after that, the outcome of a
-/// transaction cut short is the server's to say, so it is reported.
+/// Runs `writes` in one transaction and commits it. A failure to begin on a
+/// lost connection may be retried; so may a transaction whose connection was
+/// lost before its commit answered (`Attempt::Again`): it either rolled back
+/// or committed, and running it again is harmless either way (a chunk is
+/// stored once, by its hash; the other writes put or remove by key).
 fn transaction<T>(
     conn: &mut Conn,
     writes: impl FnOnce(&mut postgres::Transaction<'_>, &Statements) -> Result<T, StorageError>,
@@ -750,9 +762,12 @@ fn transaction<T>(
         Err(e) if lost(&e) => return Err(Attempt::Retry(e)),
         Err(e) => return Err(Attempt::Fail(pg(e))),
     };
-    let done = writes(&mut tx, &*st).map_err(Attempt::Fail)?;
-    tx.commit().map_err(|e| Attempt::Fail(pg(e)))?;
-    Ok(done)
+    let done = writes(&mut tx, &*st).and_then(|done| tx.commit().map(|()| done).map_err(pg));
+    match done {
+        Ok(done) => Ok(done),
+        Err(e) if client.is_closed() => Err(Attempt::Again(e)),
+        Err(e) => Err(Attempt::Fail(e)),
+    }
 }
 
 impl Storage for PostgresStorage {

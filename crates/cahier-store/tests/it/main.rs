@@ -448,6 +448,37 @@ fn lost_connections_are_errors_then_reopened() {
     assert_eq!(cahier_doc::read(&again.doc, None).0.body, "abc");
 }
 
+/// A commit whose connection is lost midway (the server ends the session
+/// inside the transaction, which rolls back) is run once more on a new
+/// connection: the caller is told it is stored, and it is, once.
+#[test]
+fn a_commit_whose_connection_is_lost_midway_is_run_again_on_a_new_one() {
+    let cluster = cahier_testpg::cluster();
+    let url = cluster.database();
+    let db = cahier_testpg::database_name(&url);
+    let store = Store::open(&url).expect("open");
+    let (mut loaded, _) = store.upsert(&page("Guide", "a"), &Editor::new("x"), T0).expect("doc");
+    // The next chunk stored ends its own session, once.
+    cluster.sql(
+        db,
+        "CREATE SEQUENCE public.cuts;
+         CREATE FUNCTION public.cut() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF nextval('public.cuts') = 1 THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF;
+             RETURN NEW;
+         END $$;
+         CREATE TRIGGER cut BEFORE INSERT ON cahier.changes FOR EACH ROW EXECUTE FUNCTION public.cut()",
+    );
+    let rows = cluster.sql(db, "SELECT count(*) FROM cahier.changes");
+    append(&mut loaded, "b", T0 + 1);
+    assert!(store.save(&mut loaded).expect("stored on a new connection"));
+    assert_eq!(cluster.sql(db, "SELECT last_value FROM public.cuts"), "2", "cut once, then run again");
+    let rows: i64 = rows.parse().expect("a count");
+    assert_eq!(cluster.sql(db, "SELECT count(*) FROM cahier.changes"), (rows + 1).to_string(), "stored once");
+    let again = Store::open(&url).expect("open").load(&loaded.id).expect("load").expect("there");
+    assert_eq!(cahier_doc::read(&again.doc, None).0.body, "ab");
+}
+
 /// Two stores (two nodes) on one database: what one stores, the other loads;
 /// chunk keys grow across both.
 #[test]
