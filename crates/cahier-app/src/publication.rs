@@ -202,7 +202,7 @@ pub fn published_page_from(store: &Store, id: &DocId, doc: &automerge::Automerge
         published_ms: p.at_ms,
         published_by: p.by.clone(),
         contributors,
-        rendered: cahier_wiki::Rendered { html: String::new(), links: Vec::new(), toc: Vec::new() },
+        rendered: cahier_wiki::Rendered::default(),
     }))
 }
 /// Deleting keeps the document (nothing is lost) but takes it out of reach:

@@ -309,10 +309,11 @@ pub async fn render(State(state): State<AppState>, headers: HeaderMap, Json(req)
         return (StatusCode::SERVICE_UNAVAILABLE, "too many previews at once; try again").into_response();
     };
     let slugs = state.wiki.read().map(|w| w.catalog.slugs()).unwrap_or_default();
+    let lang = v.lang;
     let rendered = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let kind = if req.kind.as_deref() == Some("minutes") { cahier_doc::Kind::Minutes } else { cahier_doc::Kind::Page };
-        cahier_wiki::render_as(&req.markdown, kind, &|s: &str| slugs.contains(s)).html
+        cahier_wiki::render_as(&req.markdown, kind, &|s: &str| slugs.contains(s)).html(lang).into_owned()
     })
     .await;
     match rendered {

@@ -274,7 +274,7 @@ async fn draft_or_missing(state: &AppState, v: &Viewer, slug: &str, path: &str) 
     let Ok(Some((doc, names, promoted))) = found else { return not_found(state, v, path) };
     let (view, _) = cahier_doc::read(&doc, None);
     let ctx = v.ctx(state, path);
-    let mut rendered = render_with_catalog(state, &view.body, view.kind);
+    let mut rendered = render_with_catalog(state, &view.body, view.kind, v.lang);
     if let Some(m) = &view.minutes {
         // Every structured part of the minutes, around their notes.
         let (head, tail) = html::minutes_parts(&ctx, m);
@@ -306,10 +306,10 @@ async fn draft_or_missing(state: &AppState, v: &Viewer, slug: &str, path: &str) 
     html_page(StatusCode::OK, body)
 }
 
-fn render_with_catalog(state: &AppState, body: &str, kind: cahier_doc::Kind) -> String {
+fn render_with_catalog(state: &AppState, body: &str, kind: cahier_doc::Kind, lang: cahier_wiki::Lang) -> String {
     // Rendered outside the lock: publishing must never wait on a preview.
     let slugs = state.wiki.read().map(|w| w.catalog.slugs()).unwrap_or_default();
-    cahier_wiki::render_as(body, kind, &|s: &str| slugs.contains(s)).html
+    cahier_wiki::render_as(body, kind, &|s: &str| slugs.contains(s)).html(lang).into_owned()
 }
 
 use cahier_app::restore::parse_version;
@@ -512,7 +512,7 @@ fn history_page(
     if let Some(version) = q.version.as_deref() {
         let Some(heads) = parse_version(version).filter(|h| visible(h)) else { return HistoryPage::Missing };
         let (view, _) = history::view_at(doc, &heads);
-        let html = cahier_wiki::render_as(&view.body, view.kind, &|s: &str| slugs.contains(s)).html;
+        let html = cahier_wiki::render_as(&view.body, view.kind, &|s: &str| slugs.contains(s)).html(lang).into_owned();
         let session = history::session_naming(&sessions, &heads);
         return HistoryPage::Version { title: view.title, version: version.to_owned(), session, html };
     }

@@ -166,7 +166,7 @@ pub fn page(ctx: &Ctx<'_>, p: &Published, backlinks: &[&Published], can_see_hist
     m.push_str("</p>\n");
     m.push_str(&toc(ctx, &p.rendered.toc));
     m.push_str("<div class=\"body\">\n");
-    m.push_str(&p.rendered.html);
+    m.push_str(&p.rendered.html(ctx.lang));
     m.push_str("</div>\n</article>\n");
     let _ = write!(m, "<section class=\"backlinks\" aria-labelledby=\"backlinks-h\">\n<h2 id=\"backlinks-h\">{}</h2>\n", t.backlinks);
     if backlinks.is_empty() {

@@ -10,6 +10,7 @@
 //!
 //! Pages are also served with a Content-Security-Policy that forbids scripts.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
@@ -17,16 +18,28 @@ use cahier_doc::Kind;
 use comrak::nodes::{AstNode, NodeValue};
 use comrak::{Arena, Options};
 
+use crate::i18n::Lang;
+
 /// What rendering produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rendered {
-    pub html: String,
+    /// Sanitised HTML, the same for every reader; its task-list boxes get
+    /// their label in the reader's language when read ([`Rendered::html`]).
+    pub(crate) html: String,
     /// Slugs this page links to with wiki links, in order, each once.
     pub links: Vec<String>,
     /// The table of contents: the page's headings (levels 1 to 3, outside
     /// quotes and lists) when it has at least [`TOC_MIN_HEADINGS`] of them,
     /// each with the id its heading carries in `html`; empty otherwise.
     pub toc: Vec<Heading>,
+}
+
+impl Rendered {
+    /// The HTML a reader of `lang` gets: task-list boxes are named "à faire" /
+    /// "fait" in French, "to do" / "done" in English.
+    pub fn html(&self, lang: Lang) -> Cow<'_, str> {
+        label_task_boxes(&self.html, lang)
+    }
 }
 
 /// A heading, as the table of contents lists it.
@@ -102,10 +115,10 @@ pub const MAX_NESTING: usize = 32;
 /// `markdown` with every line's container markers beyond [`MAX_NESTING`]
 /// dropped: the deepest quotes and list items are flattened into the one at
 /// the limit, and their text is kept.
-pub fn limit_nesting(markdown: &str) -> std::borrow::Cow<'_, str> {
+pub fn limit_nesting(markdown: &str) -> Cow<'_, str> {
     let over = markdown.lines().any(|line| containers(line).1 > MAX_NESTING);
     if !over {
-        return std::borrow::Cow::Borrowed(markdown);
+        return Cow::Borrowed(markdown);
     }
     let mut out = String::with_capacity(markdown.len());
     for line in markdown.split_inclusive('\n') {
@@ -118,7 +131,7 @@ pub fn limit_nesting(markdown: &str) -> std::borrow::Cow<'_, str> {
             out.push_str(line);
         }
     }
-    std::borrow::Cow::Owned(out)
+    Cow::Owned(out)
 }
 
 /// Where the [`MAX_NESTING`]th container marker of `line` ends, how many
@@ -168,7 +181,7 @@ pub fn render_as(markdown: &str, kind: Kind, pages: &dyn Pages) -> Rendered {
     let mut html = String::new();
     // Writing into a String cannot fail.
     let _ = comrak::format_html(root, &options, &mut html);
-    let html = sized_images(&label_task_boxes(&sanitizer().clean(&html).to_string()), pages);
+    let html = sized_images(&sanitizer().clean(&html).to_string(), pages);
     let mut toc = headings(root);
     // Only entries whose anchor survived the sanitiser, so that every link works.
     toc.retain(|h| html.contains(&format!(" id=\"{}\"", h.id)));
@@ -234,17 +247,24 @@ fn sized_images(html: &str, pages: &dyn Pages) -> String {
     out
 }
 
-/// Task-list checkboxes get a name screen readers announce (the item's text
-/// follows the box; the box itself says whether the task is done).
-fn label_task_boxes(html: &str) -> String {
+/// Task-list checkboxes get a name screen readers announce, in the reader's
+/// language (the item's text follows the box; the box itself says whether
+/// the task is done). Runs on the sanitised HTML, where every box is comrak's.
+fn label_task_boxes(html: &str, lang: Lang) -> Cow<'_, str> {
     if !html.contains("<input type=\"checkbox\"") {
-        return html.to_owned();
+        return Cow::Borrowed(html);
     }
-    html.replace(
-        "<input type=\"checkbox\" checked=\"\" disabled=\"\">",
-        "<input type=\"checkbox\" checked=\"\" disabled=\"\" aria-label=\"fait / done\">",
+    let t = lang.t();
+    Cow::Owned(
+        html.replace(
+            "<input type=\"checkbox\" checked=\"\" disabled=\"\">",
+            &format!("<input type=\"checkbox\" checked=\"\" disabled=\"\" aria-label=\"{}\">", t.task_done),
+        )
+        .replace(
+            "<input type=\"checkbox\" disabled=\"\">",
+            &format!("<input type=\"checkbox\" disabled=\"\" aria-label=\"{}\">", t.task_open),
+        ),
     )
-    .replace("<input type=\"checkbox\" disabled=\"\">", "<input type=\"checkbox\" disabled=\"\" aria-label=\"à faire / to do\">")
 }
 
 /// The plain text of some Markdown, for search and summaries.

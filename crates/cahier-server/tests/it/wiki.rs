@@ -520,3 +520,72 @@ async fn each_session_shows_its_own_words_and_readers_see_the_history_up_to_the_
     assert_eq!(get(&server, "/wiki/cour/history", &[("Authorization", &auth)]).await.status, 200);
     server.stop().await;
 }
+
+/// A page's task list, read in French and in English: each reader's
+/// checkboxes are named in their language, on the first request and on the
+/// next ones (served from the readers' page cache), however the language
+/// was asked for; a maintainer's page, the history's version and the
+/// editor's preview speak the viewer's language too.
+#[tokio::test]
+async fn task_list_boxes_are_named_in_each_readers_language_also_from_the_cache() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = crate::open_store(dir.path());
+    let id = write(&store, &page("Jardin", "- [ ] Arroser les tomates\n- [x] Semer les radis\n"), "léa", 1_000);
+    publication::publish(&store, &id, "camille", 2_000).expect("publish");
+    let maintainer = token_in(&store, "camille", Role::Maintainer);
+    drop(store);
+    let server = TestServer::start(dir.path(), ServerConfig::default()).await;
+
+    const FR: [&str; 2] = [
+        "<input type=\"checkbox\" disabled=\"\" aria-label=\"à faire\"> Arroser",
+        "<input type=\"checkbox\" checked=\"\" disabled=\"\" aria-label=\"fait\"> Semer",
+    ];
+    const EN: [&str; 2] = [
+        "<input type=\"checkbox\" disabled=\"\" aria-label=\"to do\"> Arroser",
+        "<input type=\"checkbox\" checked=\"\" disabled=\"\" aria-label=\"done\"> Semer",
+    ];
+    let says = |what: &str, html: &str, labels: [&str; 2], other: [&str; 2]| {
+        for l in labels {
+            assert!(html.contains(l), "{what}: {l:?} in {html}");
+        }
+        for l in other {
+            assert!(!html.contains(l), "{what}: not {l:?}");
+        }
+    };
+    // Alternating, twice over, so that each language is asked for after the
+    // other one filled the cache.
+    for round in 0..2 {
+        let cases: [(&str, &str, (&str, &str), [&str; 2], [&str; 2]); 5] = [
+            ("French by default", "/wiki/jardin", ("X-None", ""), FR, EN),
+            ("English by ?lang=en", "/wiki/jardin?lang=en", ("X-None", ""), EN, FR),
+            ("French by Accept-Language", "/wiki/jardin", ("Accept-Language", "fr-FR,fr;q=0.9"), FR, EN),
+            ("English by its cookie", "/wiki/jardin", ("Cookie", "cahier_lang=en"), EN, FR),
+            ("English by Accept-Language", "/wiki/jardin", ("Accept-Language", "en-GB,en;q=0.9"), EN, FR),
+        ];
+        for (what, path, header, labels, other) in cases {
+            let r = get(&server, path, &[header]).await;
+            assert_eq!(r.status, 200, "{what}");
+            says(&format!("{what}, round {round}"), &r.text(), labels, other);
+        }
+    }
+    // A maintainer's own (uncached) page, the published version in the
+    // history and the editor's preview.
+    let auth = bearer(&maintainer);
+    let r = get(&server, "/wiki/jardin", &[("Authorization", &auth), ("Cookie", "cahier_lang=en")]).await;
+    says("a maintainer in English", &r.text(), EN, FR);
+    let history = get(&server, "/wiki/jardin/history?lang=en", &[]).await.text();
+    let version = between(&history, "<a href=\"/wiki/jardin/history?version=", "\"");
+    let r = get(&server, &format!("/wiki/jardin/history?version={version}&lang=en"), &[]).await;
+    assert_eq!(r.status, 200, "{history}");
+    says("a version in English", &r.text(), EN, FR);
+    let body = serde_json::json!({ "markdown": "- [ ] Arroser les tomates\n- [x] Semer les radis\n" }).to_string();
+    for (lang, labels, other) in [("fr", FR, EN), ("en", EN, FR)] {
+        let cookie = format!("cahier_lang={lang}");
+        let headers = [("Authorization", auth.as_str()), ("Cookie", cookie.as_str()), ("Content-Type", "application/json")];
+        let r = request(&server, "POST", "/api/render", &headers, &body).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let html = serde_json::from_slice::<serde_json::Value>(&r.body).expect("json")["html"].as_str().expect("html").to_owned();
+        says(&format!("the preview in {lang}"), &html, labels, other);
+    }
+    server.stop().await;
+}

@@ -24,10 +24,10 @@ fn page(n: u8, slug: &str, body: &str, tags: &[&str]) -> Published {
 fn a_missing_link_turns_into_a_link_when_its_page_is_published() {
     let mut c = Catalog::default();
     c.upsert(page(1, "a", "voir [[b]]", &["x"]));
-    assert!(c.get("a").expect("a").rendered.html.contains("class=\"missing\""));
+    assert!(c.get("a").expect("a").rendered.html(cahier_wiki::Lang::Fr).contains("class=\"missing\""));
     c.upsert(page(2, "b", "retour à [[a]]", &["x", "y"]));
     let a = c.get("a").expect("a");
-    assert!(!a.rendered.html.contains("missing"), "{}", a.rendered.html);
+    assert!(!a.rendered.html(cahier_wiki::Lang::Fr).contains("missing"), "{}", a.rendered.html(cahier_wiki::Lang::Fr));
     assert_eq!(c.backlinks("b").iter().map(|p| p.slug.as_str()).collect::<Vec<_>>(), ["a"]);
     assert_eq!(c.backlinks("a").iter().map(|p| p.slug.as_str()).collect::<Vec<_>>(), ["b"]);
     let tags = c.tags();
@@ -35,7 +35,7 @@ fn a_missing_link_turns_into_a_link_when_its_page_is_published() {
     assert_eq!(tags["y"].len(), 1);
     // Unpublishing b: a's link is missing again, and b has no backlinks to give.
     c.remove(&DocId::from_random([2; 16]));
-    assert!(c.get("a").expect("a").rendered.html.contains("class=\"missing\""));
+    assert!(c.get("a").expect("a").rendered.html(cahier_wiki::Lang::Fr).contains("class=\"missing\""));
     assert!(c.get("b").is_none());
 }
 
@@ -56,8 +56,8 @@ fn published_minutes_keep_one_line_per_speaker() {
     minutes.kind = cahier_doc::Kind::Minutes;
     c.upsert(minutes);
     c.upsert(page(8, "guide", "Une ligne\net la suite.", &[]));
-    let html = &c.get("reunion").expect("minutes").rendered.html;
+    let html = c.get("reunion").expect("minutes").rendered.html(cahier_wiki::Lang::Fr);
     assert!(html.contains("Camille&nbsp;: bonjour.<br>\nLéa&nbsp;: salut."), "{html}");
-    let html = &c.get("guide").expect("page").rendered.html;
+    let html = c.get("guide").expect("page").rendered.html(cahier_wiki::Lang::Fr);
     assert!(!html.contains("<br"), "{html}");
 }

@@ -1,6 +1,6 @@
 //! Rendering, as a table of Markdown inputs and the exact HTML readers get.
 
-use cahier_wiki::render;
+use cahier_wiki::{Lang, render};
 
 /// Pages that exist in these cases.
 fn exists(slug: &str) -> bool {
@@ -58,7 +58,7 @@ fn markdown_renders_as_readers_expect() {
         (
             "task list",
             "- [x] fait\n- [ ] à faire",
-            "<ul>\n<li><input type=\"checkbox\" checked=\"\" disabled=\"\" aria-label=\"fait / done\"> fait</li>\n<li><input type=\"checkbox\" disabled=\"\" aria-label=\"à faire / to do\"> à faire</li>\n</ul>\n"
+            "<ul>\n<li><input type=\"checkbox\" checked=\"\" disabled=\"\" aria-label=\"fait\"> fait</li>\n<li><input type=\"checkbox\" disabled=\"\" aria-label=\"à faire\"> à faire</li>\n</ul>\n"
                 .to_owned(),
         ),
         (
@@ -76,7 +76,7 @@ fn markdown_renders_as_readers_expect() {
     ];
     let mut failures = Vec::new();
     for (name, md, expected) in &cases {
-        let got = render(md, &exists).html;
+        let got = render(md, &exists).html(Lang::Fr).into_owned();
         if &got != expected {
             failures.push(format!("{name}\n  input:    {md:?}\n  expected: {expected:?}\n  got:      {got:?}"));
         }
@@ -102,10 +102,11 @@ fn a_long_page_gets_a_table_of_contents_whose_links_reach_its_headings() {
     );
     // Every entry's anchor is a heading's id in the page, once; none takes the
     // id of the page around it.
+    let html = r.html(Lang::Fr);
     for h in &r.toc {
-        assert_eq!(r.html.matches(&format!("<h{} id=\"{}\">", h.level, h.id)).count(), 1, "{} in {}", h.id, r.html);
+        assert_eq!(html.matches(&format!("<h{} id=\"{}\">", h.level, h.id)).count(), 1, "{} in {html}", h.id);
     }
-    assert!(!r.html.contains("id=\"main\""), "{}", r.html);
+    assert!(!html.contains("id=\"main\""), "{html}");
 
     for short in ["Un paragraphe.", "## Un\n\n## Deux\n", "## Un\n\n> ## Deux\n\n- ## Trois\n"] {
         assert!(render(short, &exists).toc.is_empty(), "no table of contents for {short:?}");
@@ -142,7 +143,7 @@ fn hostile_nesting_is_flattened_at_the_limit_and_its_text_kept() {
         ("quotes and list items", format!("{} fin du texte", "> - ".repeat(60_000))),
         ("ordered items", format!("{} fin du texte", "1. ".repeat(60_000))),
     ] {
-        let html = render_within(markdown, 60).html;
+        let html = render_within(markdown, 60).html(Lang::Fr).into_owned();
         let depth = html.matches("<blockquote>").count() + html.matches("<li>").count();
         assert!(depth <= render::MAX_NESTING, "{name}: {depth} levels rendered");
         assert!(html.contains("fin du texte"), "{name}: the text is kept");
@@ -153,10 +154,20 @@ fn hostile_nesting_is_flattened_at_the_limit_and_its_text_kept() {
 }
 
 #[test]
-fn task_boxes_say_whether_the_task_is_done() {
-    let html = render::render("- [ ] réserver la salle\n- [x] envoyer l'invitation\n", &exists).html;
-    assert!(html.contains("aria-label=\"à faire / to do\"") && html.contains("aria-label=\"fait / done\""), "{html}");
-    assert_eq!(html.matches("aria-label").count(), 2, "{html}");
+fn task_boxes_say_whether_the_task_is_done_in_the_readers_language() {
+    let r = render::render("- [ ] réserver la salle\n- [x] envoyer l'invitation\n", &exists);
+    for (lang, open, done) in [(Lang::Fr, "à faire", "fait"), (Lang::En, "to do", "done")] {
+        let html = r.html(lang);
+        assert!(
+            html.contains(&format!("<input type=\"checkbox\" disabled=\"\" aria-label=\"{open}\"> réserver"))
+                && html.contains(&format!("<input type=\"checkbox\" checked=\"\" disabled=\"\" aria-label=\"{done}\"> envoyer")),
+            "{lang:?}: {html}"
+        );
+        assert_eq!(html.matches("aria-label").count(), 2, "{html}");
+    }
+    // A writer's own words cannot pass for a label.
+    let typed = render::render("<input type=\"checkbox\" disabled=\"\"> `<input type=\"checkbox\" disabled=\"\">`", &exists);
+    assert!(!typed.html(Lang::En).contains("aria-label"), "{}", typed.html(Lang::En));
 }
 
 #[test]
@@ -211,7 +222,7 @@ fn generated_hostile_markdown_renders_flat_safe_and_in_bounded_time() {
     let cases: u64 = std::env::var("CAHIER_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(60);
     for seed in 1..=cases {
         let markdown = hostile_markdown(seed);
-        let html = render_within(markdown.clone(), 60).html;
+        let html = render_within(markdown.clone(), 60).html(Lang::Fr).into_owned();
         let depth = html.matches("<blockquote>").count();
         assert!(depth <= render::MAX_NESTING * (markdown.lines().count() + 1), "seed {seed}: {depth} quotes");
         assert!(!html.contains("<div>") && !html.contains("<script"), "seed {seed}: raw HTML came through");
@@ -222,11 +233,11 @@ fn generated_hostile_markdown_renders_flat_safe_and_in_bounded_time() {
 fn minutes_keep_their_line_breaks_as_typed_and_pages_follow_markdown() {
     use cahier_doc::Kind;
     let notes = "Camille : on commence.\nLéa : d’accord.\n\n- Zoé : présente\n  Noé aussi";
-    let minutes = cahier_wiki::render_as(notes, Kind::Minutes, &exists).html;
+    let minutes = cahier_wiki::render_as(notes, Kind::Minutes, &exists).html(Lang::Fr).into_owned();
     assert_eq!(
         minutes, "<p>Camille&nbsp;: on commence.<br>\nLéa&nbsp;: d’accord.</p>\n<ul>\n<li>Zoé&nbsp;: présente<br>\nNoé aussi</li>\n</ul>\n",
         "one line per speaker stays one line in minutes"
     );
-    let page = render(notes, &exists).html;
+    let page = render(notes, &exists).html(Lang::Fr).into_owned();
     assert!(!page.contains("<br"), "a page's single line breaks join its lines, as in Markdown: {page}");
 }

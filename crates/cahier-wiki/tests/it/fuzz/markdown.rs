@@ -33,7 +33,7 @@ pub fn run(data: &[u8]) {
             text
         }
     };
-    let html = render::render(&body, &exists).html;
+    let html = render::render(&body, &exists).html(cahier_wiki::Lang::Fr).into_owned();
     if let Some(what) = dangerous(&html) {
         panic!("{what} in the rendered HTML {html:?}");
     }
