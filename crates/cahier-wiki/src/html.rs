@@ -587,9 +587,11 @@ pub fn diff_text(lang: Lang, view: &DocView) -> String {
         out.push_str(&view.body);
         return out;
     };
+    // "Lieu : salle 3" with French typography's no-break space, "Place: room 3".
+    let colon = if lang == Lang::Fr { "\u{a0}:" } else { ":" };
     let fact = |out: &mut String, label: &str, value: &str| {
         if !value.is_empty() {
-            let _ = writeln!(out, "{label} : {value}");
+            let _ = writeln!(out, "{label}{colon} {value}");
         }
     };
     fact(&mut out, t.m_date, &mf.starts_at.replace('T', " "));

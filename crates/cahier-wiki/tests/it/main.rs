@@ -2,6 +2,7 @@
 
 mod catalog;
 mod fuzz;
+mod html;
 mod render;
 mod search;
 mod xss;
