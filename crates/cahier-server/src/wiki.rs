@@ -783,7 +783,7 @@ pub async fn recent(State(state): State<AppState>, Query(q): Query<PageQuery>, h
         Ok(e) => e,
         Err(e) => return server_error(e),
     };
-    html_page(StatusCode::OK, html::recent(&v.ctx(&state, "/recent"), &events))
+    html_page(StatusCode::OK, html::recent(&v.ctx(&state, "/recent"), &events, crate::now_ms()))
 }
 
 pub async fn feed(State(state): State<AppState>) -> Response {

@@ -123,6 +123,46 @@ pub fn short_version(version: &str) -> String {
     version.chars().filter(char::is_ascii_hexdigit).take(12).collect()
 }
 
+/// How long before `now_ms` the moment `ms` was, as a reader of `lang` says
+/// it, when that says more than a date: within the last week ("il y a
+/// 5 min", "5 min ago"; "à l'instant", "just now" under a minute). `None`
+/// for older moments and for moments ahead of the clock by more than a minute.
+pub fn ago(lang: Lang, now_ms: i64, ms: i64) -> Option<String> {
+    const MINUTE: i64 = 60_000;
+    let elapsed = now_ms.checked_sub(ms)?;
+    let (fr, en) = match elapsed {
+        e if e < -MINUTE => return None,
+        e if e < MINUTE => return Some(if lang == Lang::Fr { "à l’instant" } else { "just now" }.to_owned()),
+        e if e < 60 * MINUTE => {
+            let n = e / MINUTE;
+            (format!("{n}\u{a0}min"), format!("{n} min"))
+        }
+        e if e < 24 * 60 * MINUTE => {
+            let n = e / (60 * MINUTE);
+            (format!("{n}\u{a0}h"), format!("{n} {}", if n == 1 { "hour" } else { "hours" }))
+        }
+        e if e < 7 * 24 * 60 * MINUTE => {
+            let n = e / (24 * 60 * MINUTE);
+            (format!("{n}\u{a0}{}", if n == 1 { "jour" } else { "jours" }), format!("{n} {}", if n == 1 { "day" } else { "days" }))
+        }
+        _ => return None,
+    };
+    Some(if lang == Lang::Fr { format!("il y a {fr}") } else { format!("{en} ago") })
+}
+
+/// A moment for a list of recent events: how long ago, when that helps,
+/// with its date in the tooltip; else its date.
+fn time_ago_el(ctx: &Ctx<'_>, now_ms: i64, ms: i64) -> String {
+    match ago(ctx.lang, now_ms, ms) {
+        Some(ago) => format!(
+            "<time datetime=\"{}\" title=\"{}\">{ago}</time>",
+            cahier_doc::time::format_ms(ms),
+            escape(&date(ctx.lang, ctx.zone, ms))
+        ),
+        None => time_el(ctx, ms),
+    }
+}
+
 fn time_el(ctx: &Ctx<'_>, ms: i64) -> String {
     format!("<time datetime=\"{}\">{}</time>", cahier_doc::time::format_ms(ms), date(ctx.lang, ctx.zone, ms))
 }
@@ -293,7 +333,8 @@ pub fn tag(ctx: &Ctx<'_>, tag: &str, pages: &[&Published]) -> String {
     layout(ctx, tag, &m)
 }
 
-pub fn recent(ctx: &Ctx<'_>, events: &[PubEvent]) -> String {
+/// Recent publications, newest first; `now_ms` for how long ago each was.
+pub fn recent(ctx: &Ctx<'_>, events: &[PubEvent], now_ms: i64) -> String {
     let t = ctx.t();
     let mut m = format!("<h1>{}</h1>\n", t.recent);
     if events.is_empty() {
@@ -304,7 +345,7 @@ pub fn recent(ctx: &Ctx<'_>, events: &[PubEvent]) -> String {
             let what = if e.published { t.published } else { t.unpublished };
             let link =
                 if e.published { format!("<a href=\"/wiki/{}\">{}</a>", escape(&e.slug), escape(&e.title)) } else { escape(&e.title) };
-            let _ = writeln!(m, "<li>{} — {link} {what} {} {}</li>", time_el(ctx, e.at_ms), t.by, escape(&e.by));
+            let _ = writeln!(m, "<li>{} — {link} {what} {} {}</li>", time_ago_el(ctx, now_ms, e.at_ms), t.by, escape(&e.by));
         }
         m.push_str("</ol>\n");
     }

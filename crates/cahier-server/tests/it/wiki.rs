@@ -589,3 +589,40 @@ async fn task_list_boxes_are_named_in_each_readers_language_also_from_the_cache(
     }
     server.stop().await;
 }
+
+/// Recent changes say how long ago a publication was, in the reader's
+/// language, with its date kept for machines and in the tooltip; an old one
+/// keeps its date.
+#[tokio::test]
+async fn recent_changes_say_how_long_ago_in_the_readers_language_and_keep_the_date() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = crate::open_store(dir.path());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    // Five minutes and ten seconds ago: "5 min" for the next fifty seconds.
+    let lately = now - 5 * 60_000 - 10_000;
+    let new = write(&store, &page("Potager", "On sème."), "léa", lately - 1_000);
+    publication::publish(&store, &new, "camille", lately).expect("publish");
+    let old = write(&store, &page("Préau", "Il pleut."), "léa", 1_000);
+    publication::publish(&store, &old, "camille", 2_000).expect("publish");
+    drop(store);
+    let config = ServerConfig::default();
+    let zone = config.time_zone.clone();
+    let server = TestServer::start(dir.path(), config).await;
+
+    for (lang, query, ago) in [(cahier_wiki::Lang::Fr, "", "il y a 5\u{a0}min"), (cahier_wiki::Lang::En, "?lang=en", "5 min ago")] {
+        let r = get(&server, &format!("/recent{query}"), &[]).await;
+        assert_eq!(r.status, 200);
+        let text = r.text();
+        let date = |ms| cahier_wiki::render::escape(&cahier_wiki::html::date(lang, &zone, ms));
+        let expected = format!(
+            "<time datetime=\"{}\" title=\"{}\">{ago}</time> — <a href=\"/wiki/potager\">Potager</a>",
+            cahier_doc::time::format_ms(lately),
+            date(lately)
+        );
+        assert!(text.contains(&expected), "{lang:?}: {expected} in {text}");
+        let dated =
+            format!("<time datetime=\"{}\">{}</time> — <a href=\"/wiki/preau\">Préau</a>", cahier_doc::time::format_ms(2_000), date(2_000));
+        assert!(text.contains(&dated), "{lang:?}: {dated} in {text}");
+    }
+    server.stop().await;
+}
