@@ -163,6 +163,17 @@ fn time_ago_el(ctx: &Ctx<'_>, now_ms: i64, ms: i64) -> String {
     }
 }
 
+/// Quotation marks as each language writes them: « titre », “title”.
+fn quotes(lang: Lang) -> (&'static str, &'static str) {
+    if lang == Lang::Fr { ("« ", " »") } else { ("“", "”") }
+}
+
+/// `text` (already escaped) between the quotation marks of `lang`.
+fn quoted(lang: Lang, text: &str) -> String {
+    let (open, close) = quotes(lang);
+    format!("{open}{text}{close}")
+}
+
 fn time_el(ctx: &Ctx<'_>, ms: i64) -> String {
     format!("<time datetime=\"{}\">{}</time>", cahier_doc::time::format_ms(ms), date(ctx.lang, ctx.zone, ms))
 }
@@ -190,7 +201,7 @@ pub fn url_segment(s: &str) -> String {
 /// The attribution line a reuser copies: title, authors, source URL, licence.
 pub fn attribution_line(page: &Published, base_url: &str, lang: Lang) -> String {
     let authors = if page.contributors.is_empty() { "Cahier".to_owned() } else { page.contributors.join(", ") };
-    let (open, close) = if lang == Lang::Fr { ("« ", " »") } else { ("“", "”") };
+    let (open, close) = quotes(lang);
     format!("{open}{}{close} {} {}, {}/wiki/{}, CC BY 4.0 ({CC_BY_URL})", page.title, lang.t().by, authors, base_url, page.slug)
 }
 
@@ -364,7 +375,7 @@ pub fn search(ctx: &Ctx<'_>, query: &str, hits: &[Hit]) -> String {
         t.search_button
     );
     if !query.trim().is_empty() {
-        let _ = writeln!(m, "<h2>{} « {} »</h2>", t.results_for, escape(query));
+        let _ = writeln!(m, "<h2>{} {}</h2>", t.results_for, quoted(ctx.lang, &escape(query)));
         if hits.is_empty() {
             let _ = writeln!(m, "<p>{}</p>", t.no_results);
         } else {
@@ -838,11 +849,11 @@ pub fn delete_form(ctx: &Ctx<'_>, slug: &str) -> String {
 pub fn delete_confirmation(ctx: &Ctx<'_>, slug: &str, title: &str) -> String {
     let t = ctx.t();
     let m = format!(
-        "<h1>{question}</h1>\n<p><strong>« {title} »</strong> (<code>/wiki/{slug}</code>)</p>\n<p>{explain}</p>\n\
+        "<h1>{question}</h1>\n<p><strong>{title}</strong> (<code>/wiki/{slug}</code>)</p>\n<p>{explain}</p>\n\
 <form method=\"post\" action=\"/wiki/{slug}/delete\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"confirm\" value=\"yes\">\
 <button type=\"submit\" class=\"danger\">{confirm}</button> <a href=\"/wiki/{slug}\">{cancel}</a></form>\n",
         question = t.delete_question,
-        title = escape(title),
+        title = quoted(ctx.lang, &escape(title)),
         slug = escape(slug),
         explain = t.delete_explain,
         csrf = escape(ctx.csrf.unwrap_or("")),
@@ -856,11 +867,11 @@ pub fn delete_confirmation(ctx: &Ctx<'_>, slug: &str, title: &str) -> String {
 pub fn deleted(ctx: &Ctx<'_>, slug: &str, title: &str) -> String {
     let t = ctx.t();
     let m = format!(
-        "<h1>{heading}</h1>\n<p role=\"status\"><strong>« {title} »</strong> {done}</p>\n\
+        "<h1>{heading}</h1>\n<p role=\"status\"><strong>{title}</strong> {done}</p>\n\
 <form method=\"post\" action=\"/wiki/{slug}/undelete\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
 <button type=\"submit\" id=\"undo-delete\">{undo}</button> <a href=\"/edit\">{home}</a></form>\n",
         heading = t.deleted_title,
-        title = escape(title),
+        title = quoted(ctx.lang, &escape(title)),
         done = t.deleted_done,
         slug = escape(slug),
         csrf = escape(ctx.csrf.unwrap_or("")),
@@ -1115,13 +1126,13 @@ pub fn join(ctx: &Ctx<'_>, secret: &str, title: &str, write: bool, csrf: &str, e
     let t = ctx.t();
     let error = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>\n", escape(e))).unwrap_or_default();
     let m = format!(
-        "<h1>{heading}</h1>\n<p>{intro} « {title} » ({mode}).</p>\n{error}<form method=\"post\" action=\"/join/{secret}\">\n\
+        "<h1>{heading}</h1>\n<p>{intro} {title} ({mode}).</p>\n{error}<form method=\"post\" action=\"/join/{secret}\">\n\
 <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n\
 <p><label for=\"name\">{name_label}</label><br><input id=\"name\" name=\"name\" autocomplete=\"nickname\" maxlength=\"64\" required></p>\n\
 <p class=\"help\">{help}</p>\n<p><button type=\"submit\">{button}</button></p>\n</form>\n",
         heading = t.join_title,
         intro = t.join_intro,
-        title = escape(title),
+        title = quoted(ctx.lang, &escape(title)),
         mode = if write { t.join_edit } else { t.join_view },
         secret = escape(secret),
         csrf = escape(csrf),
