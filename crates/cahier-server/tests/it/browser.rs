@@ -1,6 +1,7 @@
 //! The web editor in a real browser: Debian's Chromium, driven by playwright-core
 //! (`web/tests/browser.mjs`; `web/tests/upload.mjs` for images; `web/tests/wiki.mjs`
-//! for the wiki's maintainer and reader), against a real
+//! for the wiki's maintainer and reader; `web/tests/english.mjs` for the
+//! interface in English), against a real
 //! server on loopback. The scripts check what people see; this side checks what
 //! the server stored.
 
@@ -304,4 +305,57 @@ async fn a_comment_follows_its_passage_gets_a_reply_and_is_resolved_between_peop
     let writers = cahier_doc::comments::comment_writers(&doc, &|actor| names.get(actor).cloned());
     assert_eq!(writers[0].author, Some(cahier_doc::Writer::Bound("account:camille".into())), "written by Camille's account");
     assert_eq!(writers[0].replies, [(r.id.clone(), Some(cahier_doc::Writer::Bound("account:lea".into())))], "replied by Léa's account");
+}
+
+/// The interface in English in real Chromium (`web/tests/english.mjs`,
+/// screenshots in `tests/screenshots/english`): a browser asking for French,
+/// English chosen once on the login page, then the editor's home, a page's
+/// editor (its preview's task list named "to do" and "done") and the wiki's
+/// pages a maintainer opens speak English, dates, header and buttons
+/// included; an anonymous reader whose phone asks for English reads the
+/// index, the page, its history, a tag and a search in English, the task
+/// list too; French chosen in the editor is the wiki's language again. The
+/// content is in English, so any French the script finds is the interface's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_interface_speaks_english_once_chosen_in_chromium() {
+    let web = web_dir();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let page = {
+        let store = crate::open_store(&data);
+        crate::token_in(&store, "camille", Role::Maintainer);
+        let editor = cahier_doc::Editor::new("lea");
+        let page = store.upsert(&cahier_doc::DocView::new_page("Garden"), &editor, 1_000).expect("page").0.id;
+        let limits = cahier_app::files::FileLimits::default();
+        let photo = cahier_app::files::upload(&store, &page, &photo_with_gps(600, 400), "lea", 2_000, &limits).expect("a photo");
+        let mut p = cahier_doc::DocView::new_page("Garden");
+        p.body = format!("Tomatoes grow against the wall.\n\n![The wall]({})\n\n- [ ] Water them\n- [x] Sow the radishes\n", photo.path());
+        p.tags = vec!["garden".into()];
+        store.upsert(&p, &editor, 3_000).expect("write");
+        cahier_app::publication::publish(&store, &page, "camille", 4_000).expect("publish");
+        // A change since: the maintainer's page offers to publish it.
+        p.body.push_str("\nThe children water it on Tuesdays.\n");
+        store.upsert(&p, &editor, 6_000).expect("write again");
+        let mut m = cahier_doc::DocView::new_minutes("Thursday meeting");
+        m.body = "We talked about the garden.\n".into();
+        if let Some(f) = m.minutes.as_mut() {
+            f.participants = vec!["Noah".into(), "Zoe".into()];
+            f.agenda = vec!["Welcome".into()];
+            f.decisions = vec!["Water on Tuesdays".into()];
+            f.actions = vec![cahier_doc::Action { text: "Buy a hose".into(), owner: "Noah".into(), ..Default::default() }];
+        }
+        store.upsert(&m, &editor, 5_000).expect("minutes");
+        page
+    };
+    let config = ServerConfig { web_dir: web.join("dist"), ..ServerConfig::default() };
+    let server = TestServer::start(&data, config).await;
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/screenshots/english");
+    let result = run_node(
+        &web.join("tests/english.mjs"),
+        &[format!("http://{}", server.addr).as_ref(), shots.as_ref(), "garden".as_ref(), page.as_str().as_ref()],
+        240,
+    )
+    .await;
+    server.stop().await;
+    assert_eq!(result["pages"].as_u64(), Some(16), "every screen read: {result}");
 }
