@@ -555,7 +555,7 @@ async fn task_list_boxes_are_named_in_each_readers_language_also_from_the_cache(
     // Alternating, twice over, so that each language is asked for after the
     // other one filled the cache.
     for round in 0..2 {
-        let cases: [(&str, &str, (&str, &str), [&str; 2], [&str; 2]); 5] = [
+        let cases = [
             ("French by default", "/wiki/jardin", ("X-None", ""), FR, EN),
             ("English by ?lang=en", "/wiki/jardin?lang=en", ("X-None", ""), EN, FR),
             ("French by Accept-Language", "/wiki/jardin", ("Accept-Language", "fr-FR,fr;q=0.9"), FR, EN),
