@@ -302,6 +302,25 @@ fn ops(preload: &std::path::Path) -> anyhow::Result<()> {
             client.receive_sync_message(&mut cs, m)?;
         }
     }
+    // A busy meeting: one keystroke from each of `k` editors, concurrent
+    // (each on the same heads), applied in one batch as the server applies
+    // what arrives together.
+    println!("-- one batch of concurrent keystrokes");
+    for k in [1usize, 10, 50, 100] {
+        let mut batch = Vec::new();
+        for i in 0..k {
+            // A copy at the server's heads, with an actor of its own.
+            let mut editor = server.fork();
+            let len = editor.length(&text);
+            let mut tx = editor.transaction();
+            tx.splice_text(&text, len.saturating_sub(i % 7), 0, "y")?;
+            tx.commit();
+            batch.extend_from_slice(editor.get_last_local_change().context("no change")?.raw_bytes());
+        }
+        time(&format!("load_incremental({k} changes)"), &mut || {
+            server.load_incremental(&batch).ok();
+        });
+    }
     Ok(())
 }
 
