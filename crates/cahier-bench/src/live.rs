@@ -4,6 +4,8 @@
 //! Editors are [`Thin`] typists (real changes, real sync messages, no local
 //! merge). The first `measure` of them time every change they receive from the
 //! others against the moment it was committed (one clock: one process).
+//! Given several URLs (nodes sharing one store), editor `i` connects to the
+//! `i`-th in turn, so the measuring editors are spread over the nodes too.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -20,14 +22,16 @@ use crate::trace::{self, Patch};
 use crate::{ProcStats, percentile, random_doc_id};
 
 pub struct Args {
-    pub url: String,
+    /// One or more nodes' sync URLs, taken in turn by the editors.
+    pub urls: Vec<String>,
     pub levels: Vec<usize>,
     pub seconds: u64,
     pub rate: f64,
     pub measure: usize,
     pub preload: Option<std::path::PathBuf>,
     pub traces: Vec<std::path::PathBuf>,
-    pub server_pid: Option<u32>,
+    /// The servers' process ids (their CPU and memory are summed).
+    pub server_pids: Vec<u32>,
     pub label: String,
     /// Stop raising the level once p99 passes this (ms).
     pub give_up_ms: f64,
@@ -213,7 +217,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         // levels; a fresh document is made for each level.
         if doc_id.is_none() || args.preload.is_none() {
             let id = random_doc_id().to_string();
-            let mut seed = Peer::connect(&args.url, "bench-seed", doc.clone(), &id).await?;
+            let mut seed = Peer::connect(&args.urls[0], "bench-seed", doc.clone(), &id).await?;
             eprintln!("[live {}] sending the {history}-change document …", args.label);
             seed.push(Duration::from_secs(900)).await?;
             doc_id = Some(id);
@@ -255,7 +259,7 @@ async fn level(
     for i in 0..n {
         let e = Editor {
             index: i,
-            url: args.url.clone(),
+            url: args.urls[i % args.urls.len()].clone(),
             doc_id: doc_id.to_owned(),
             known_heads: heads.to_vec(),
             base: base.to_vec(),
@@ -274,7 +278,7 @@ async fn level(
         drain: Duration::from_secs(20),
     });
     timing_tx.send(Some(timing.clone())).ok();
-    let server = args.server_pid.map(ProcStats::read).transpose()?;
+    let server = ProcStats::sum(&args.server_pids)?;
     let client = ProcStats::read(std::process::id())?;
 
     // Progress, and the server's peak memory, once a second until the measuring editors are done.
@@ -291,9 +295,7 @@ async fn level(
                 next = measuring.remove(0);
             }
             _ = ticker.tick() => {
-                if let Some(pid) = args.server_pid {
-                    rss_peak = rss_peak.max(ProcStats::read(pid).map(|s| s.rss_kib).unwrap_or(0));
-                }
+                rss_peak = rss_peak.max(ProcStats::sum(&args.server_pids).ok().flatten().map_or(0, |s| s.rss_kib));
                 let t = timing.start.elapsed().as_secs().min(args.seconds);
                 eprint!("\r[live {}] {n} editors: {t}/{} s, {} keystrokes sent   ", args.label, args.seconds, shared.total_sent.load(Ordering::SeqCst));
             }
@@ -301,7 +303,7 @@ async fn level(
     }
     eprintln!();
     let typing_secs = (Instant::now().min(timing.start + Duration::from_secs(args.seconds)) - timing.start).as_secs_f64();
-    let server_after = args.server_pid.map(ProcStats::read).transpose()?;
+    let server_after = ProcStats::sum(&args.server_pids)?;
     let client_after = ProcStats::read(std::process::id())?;
     finish_tx.send(true).ok();
     let mut last_hashes = Vec::new();
@@ -329,7 +331,7 @@ async fn level(
     latencies.sort_by(f64::total_cmp);
     // The server must hold every editor's last change (and so all before it).
     let stored = if history < 1000 {
-        let mut check = Peer::connect(&args.url, "bench-check", Automerge::new(), doc_id).await?;
+        let mut check = Peer::connect(&args.urls[args.urls.len() - 1], "bench-check", Automerge::new(), doc_id).await?;
         Some(check.fetch(Some(&last_hashes), Duration::from_secs(120)).await.is_ok())
     } else {
         None
@@ -345,6 +347,7 @@ async fn level(
         "doc": doc_id,
         "history": history,
         "editors": n,
+        "nodes": args.urls.len(),
         "seconds": args.seconds,
         "rate": args.rate,
         "keystrokes": sent,

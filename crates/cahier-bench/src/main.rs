@@ -3,7 +3,9 @@
 //!
 //! `relay`: one editor, one observer, N sequential one-character edits; the time
 //! from the editor's commit to the observer holding the change. Optionally on a
-//! document that already holds a real editing trace's whole history.
+//! document that already holds a real editing trace's whole history, or with
+//! the observer on another server (`--observer-url`: another node sharing the
+//! editor's store).
 
 use std::time::{Duration, Instant};
 
@@ -36,6 +38,10 @@ enum Scenario {
         /// The server's sync URL, e.g. ws://127.0.0.1:8080/sync
         #[arg(long)]
         url: String,
+        /// Where the observer connects (another node of the same store); by
+        /// default where the editor does.
+        #[arg(long)]
+        observer_url: Option<String>,
         #[arg(long, default_value_t = 1000)]
         edits: usize,
         /// A .json.gz editing trace whose whole history the document holds first.
@@ -55,8 +61,10 @@ enum Scenario {
     },
     /// Many editors typing into one document at once: latency seen by the others.
     Live {
-        #[arg(long)]
-        url: String,
+        /// The server's sync URL; given more than once (nodes sharing one
+        /// store), the editors take them in turn.
+        #[arg(long, required = true)]
+        url: Vec<String>,
         /// Numbers of editors, one run each, in order (stops once saturated).
         #[arg(long, value_delimiter = ',', default_value = "10,50,100,200,300,400")]
         editors: Vec<usize>,
@@ -74,9 +82,10 @@ enum Scenario {
         /// Concurrent .json.gz traces replayed by the last editors (one each).
         #[arg(long)]
         trace: Vec<std::path::PathBuf>,
-        /// The server's process id, for its CPU time and memory.
+        /// The server's process id, for its CPU time and memory; given more
+        /// than once, their sums.
         #[arg(long)]
-        server_pid: Option<u32>,
+        server_pid: Vec<u32>,
         #[arg(long, default_value = "server")]
         label: String,
         /// Stop raising the number of editors once p99 passes this many ms.
@@ -174,6 +183,18 @@ struct ProcStats {
 }
 
 impl ProcStats {
+    /// The sum over `pids`; `None` for none.
+    fn sum(pids: &[u32]) -> anyhow::Result<Option<ProcStats>> {
+        let mut total: Option<ProcStats> = None;
+        for &pid in pids {
+            let s = ProcStats::read(pid)?;
+            let t = total.get_or_insert(ProcStats { cpu_ticks: 0, rss_kib: 0 });
+            t.cpu_ticks += s.cpu_ticks;
+            t.rss_kib += s.rss_kib;
+        }
+        Ok(total)
+    }
+
     fn read(pid: u32) -> anyhow::Result<ProcStats> {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("process {pid}"))?;
         // Fields after the command name, which is in parentheses and may hold spaces.
@@ -191,7 +212,7 @@ impl ProcStats {
     }
 }
 
-async fn relay(url: &str, edits: usize, preload: Option<&std::path::Path>, label: &str) -> anyhow::Result<()> {
+async fn relay(url: &str, observer_url: Option<&str>, edits: usize, preload: Option<&std::path::Path>, label: &str) -> anyhow::Result<()> {
     let (doc, text) = match preload {
         Some(p) => trace::replay(p, None)?,
         None => trace::base_doc()?,
@@ -199,7 +220,7 @@ async fn relay(url: &str, edits: usize, preload: Option<&std::path::Path>, label
     let history = doc.get_changes_meta(&[]).len();
     let id = random_doc_id().to_string();
     let mut editor = Peer::connect(url, "bench-editor", doc, &id).await?;
-    let mut observer = Peer::connect(url, "bench-observer", cahier_doc::empty(), &id).await?;
+    let mut observer = Peer::connect(observer_url.unwrap_or(url), "bench-observer", cahier_doc::empty(), &id).await?;
     // The editor pushes the document; the observer fetches it.
     // The editor's document is stored first; then the observer fetches it.
     editor.push(Duration::from_secs(300)).await?;
@@ -231,7 +252,9 @@ async fn relay(url: &str, edits: usize, preload: Option<&std::path::Path>, label
         "label": label,
         "edits": edits,
         "history": history,
+        "observer_elsewhere": observer_url.is_some_and(|o| o != url),
         "p50_ms": percentile(&latencies, 0.5),
+        "p95_ms": percentile(&latencies, 0.95),
         "p99_ms": percentile(&latencies, 0.99),
         "max_ms": latencies.last().copied().unwrap_or(0.0),
     });
@@ -327,7 +350,9 @@ fn ops(preload: &std::path::Path) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().scenario {
-        Scenario::Relay { url, edits, preload, label } => relay(&url, edits, preload.as_deref(), &label).await,
+        Scenario::Relay { url, observer_url, edits, preload, label } => {
+            relay(&url, observer_url.as_deref(), edits, preload.as_deref(), &label).await
+        }
         Scenario::Ops { preload } => ops(&preload),
         Scenario::Ingest { url, trace, batch, typing, rate, server_pid, label } => {
             ingest::run(ingest::Args { url, trace, batch, typing, rate, server_pid, label }).await
@@ -339,8 +364,19 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Push { url, preload, changes } => many::push(&url, &preload, changes).await,
         Scenario::Fetch { url, doc, server_pid, label } => many::fetch(&url, &doc, &label, server_pid).await,
         Scenario::Live { url, editors, seconds, rate, measure, preload, trace, server_pid, label, give_up_ms } => {
-            live::run(live::Args { url, levels: editors, seconds, rate, measure, preload, traces: trace, server_pid, label, give_up_ms })
-                .await
+            live::run(live::Args {
+                urls: url,
+                levels: editors,
+                seconds,
+                rate,
+                measure,
+                preload,
+                traces: trace,
+                server_pids: server_pid,
+                label,
+                give_up_ms,
+            })
+            .await
         }
         Scenario::Search { pages, sample } => search_bench(pages, &sample),
     }
