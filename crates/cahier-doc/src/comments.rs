@@ -9,7 +9,11 @@
 //!
 //! Each comment carries its thread: `replies`, a list to which each reply is
 //! appended (two people replying at once both keep theirs), named the same
-//! way as the comment, by whoever wrote its text.
+//! way as the comment, by whoever wrote its text. A comment made before
+//! threads existed has no list: the first reply makes it, and two first
+//! replies made at once make two rival lists under the same key. Automerge
+//! keeps both as a conflict (nobody ever overwrites the key), and the thread
+//! is read from all of them ([`threads`]), so both replies stay.
 //!
 //! Reading is bounded ([`MAX_COMMENTS`], [`MAX_REPLIES`], [`MAX_COMMENT_TEXT`],
 //! [`MAX_CURSOR`]): a malformed comment or reply is skipped with a
@@ -127,7 +131,7 @@ pub fn comment_writers(doc: &Automerge, names: &dyn Fn(&str) -> Option<String>) 
             let resolved_by = if c.resolved { obj.as_ref().and_then(|o| writer(o, key::RESOLVED)) } else { None };
             // Each reply's object, by its id (the reading kept the first of an id).
             let mut objects = std::collections::HashMap::new();
-            if let Some(Some((Value::Object(ObjType::List), thread))) = obj.as_ref().map(|o| doc.get(o, key::REPLIES).ok().flatten()) {
+            for thread in obj.as_ref().map(|o| threads(doc, None, o)).unwrap_or_default() {
                 for i in 0..doc.length(&thread).min(MAX_REPLIES) {
                     let Some((Value::Object(ObjType::Map), r)) = doc.get(&thread, i).ok().flatten() else { continue };
                     if let Ok(Some(id)) = string(doc, None, &r, key::ID, MAX_COMMENT_ID) {
@@ -224,12 +228,13 @@ pub fn reply(doc: &mut Automerge, editor: &crate::Editor, now_ms: i64, comment: 
     }
     let Some(Some((Value::Object(ObjType::Map), map))) = doc.get(&ROOT, key::COMMENTS).ok() else { return Err(AddError::NoComment) };
     let Some(Some((Value::Object(ObjType::Map), c))) = doc.get(&map, comment).ok() else { return Err(AddError::NoComment) };
+    // Appended to the list `get` gives (the one every peer picks among rivals).
     let thread = match doc.get(&c, key::REPLIES)? {
         Some((Value::Object(ObjType::List), thread)) => Some(thread),
         Some(_) => return Err(AddError::NoComment),
         None => None,
     };
-    if thread.as_ref().is_some_and(|t| doc.length(t) >= MAX_REPLIES) {
+    if threads(doc, None, &c).iter().map(|t| doc.length(t)).sum::<usize>() >= MAX_REPLIES {
         return Err(AddError::TooManyReplies);
     }
     let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
@@ -303,19 +308,50 @@ fn comment(doc: &Automerge, heads: Option<&[ChangeHash]>, obj: &ObjId, id: Strin
 }
 
 /// A comment's thread: the good replies, in order; the others reported.
+/// Rival lists (first replies made at once) are read one after the other,
+/// then the replies ordered by their time: each list keeps its order.
 fn replies(doc: &Automerge, heads: Option<&[ChangeHash]>, obj: &ObjId, path: &str, problem: &mut impl FnMut(String, &str)) -> Vec<Reply> {
     let mut out: Vec<Reply> = Vec::new();
-    let thread = match get(doc, heads, obj, key::REPLIES) {
-        None => return out,
-        Some((Value::Object(ObjType::List), thread)) => thread,
-        Some(_) => {
-            problem(format!("{path}/{}", key::REPLIES), "expected a list of replies; none read");
-            return out;
-        }
+    let values = match heads {
+        None => doc.get_all(obj, key::REPLIES),
+        Some(h) => doc.get_all_at(obj, key::REPLIES, h),
+    }
+    .unwrap_or_default();
+    if values.iter().any(|(v, _)| !matches!(v, Value::Object(ObjType::List))) {
+        problem(format!("{path}/{}", key::REPLIES), "expected a list of replies; none read");
+        return out;
+    }
+    let lists = values.len();
+    for (_, thread) in values {
+        read_thread(doc, heads, &thread, path, problem, &mut out);
+    }
+    if lists > 1 {
+        // Stable: the replies of one list stay in its order when their times tie.
+        out.sort_by_key(|r| r.created_ms.unwrap_or(i64::MAX));
+    }
+    out
+}
+
+/// Every list under a comment's `replies` (more than one after rival first replies).
+fn threads(doc: &Automerge, heads: Option<&[ChangeHash]>, obj: &ObjId) -> Vec<ObjId> {
+    let values = match heads {
+        None => doc.get_all(obj, key::REPLIES),
+        Some(h) => doc.get_all_at(obj, key::REPLIES, h),
     };
+    values.unwrap_or_default().into_iter().filter(|(v, _)| matches!(v, Value::Object(ObjType::List))).map(|(_, o)| o).collect()
+}
+
+fn read_thread(
+    doc: &Automerge,
+    heads: Option<&[ChangeHash]>,
+    thread: &ObjId,
+    path: &str,
+    problem: &mut impl FnMut(String, &str),
+    out: &mut Vec<Reply>,
+) {
     let len = match heads {
-        None => doc.length(&thread),
-        Some(h) => doc.length_at(&thread, h),
+        None => doc.length(thread),
+        Some(h) => doc.length_at(thread, h),
     };
     for i in 0..len {
         let at = format!("{path}/{}/{i}", key::REPLIES);
@@ -323,7 +359,7 @@ fn replies(doc: &Automerge, heads: Option<&[ChangeHash]>, obj: &ObjId, path: &st
             problem(format!("{path}/{}", key::REPLIES), &format!("more than {MAX_REPLIES} replies; the rest are ignored"));
             break;
         }
-        let Some((Value::Object(ObjType::Map), r)) = get(doc, heads, &thread, i) else {
+        let Some((Value::Object(ObjType::Map), r)) = get(doc, heads, thread, i) else {
             problem(at, "not a reply (a map), skipped");
             continue;
         };
@@ -340,7 +376,6 @@ fn replies(doc: &Automerge, heads: Option<&[ChangeHash]>, obj: &ObjId, path: &st
             Err((field, why)) => problem(format!("{at}/{field}"), &format!("{why}, reply skipped")),
         }
     }
-    out
 }
 
 fn created(doc: &Automerge, heads: Option<&[ChangeHash]>, obj: &ObjId) -> Result<Option<i64>, Refusal> {

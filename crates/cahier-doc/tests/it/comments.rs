@@ -242,3 +242,44 @@ fn thread_of(doc: &impl ReadDoc, id: &str) -> automerge::ObjId {
     let c = doc.get(&map, id).expect("get").expect("comment").1;
     doc.get(&c, "replies").expect("get").expect("replies").1
 }
+
+#[test]
+fn two_first_replies_at_once_to_a_comment_from_before_threads_both_stay() {
+    // A comment as the editor wrote them before threads: no `replies` list.
+    let mut camille = create(&page("Salle", NOTES), "camille", T0);
+    let id = comments::add(&mut camille, &Editor::new("camille"), T0, [4; 8], 0..4, "Quelle couleur ?").expect("comment");
+    let mut tx = camille.transaction();
+    let map = tx.get(&ROOT, "comments").expect("get").expect("comments").1;
+    let c = tx.get(&map, id.as_str()).expect("get").expect("comment").1;
+    tx.delete(&c, "replies").expect("delete");
+    tx.commit();
+    let old = camille.save();
+
+    // Léa and Noé each send the first reply on their own replica, at once.
+    let mut lea = automerge::Automerge::load(&old).expect("load");
+    let mut noe = automerge::Automerge::load(&old).expect("load");
+    comments::reply(&mut lea, &Editor::new("léa"), T0 + 1000, &id, [5; 8], "Bleu").expect("reply");
+    comments::reply(&mut noe, &Editor::new("noé"), T0 + 2000, &id, [6; 8], "Vert").expect("reply");
+    lea.merge(&mut noe).expect("merge");
+    let (list, problems) = comments::comments(&lea, None);
+    assert_eq!(problems, vec![]);
+    let texts: Vec<&str> = list[0].replies.iter().map(|r| r.text.as_str()).collect();
+    assert_eq!(texts, ["Bleu", "Vert"], "both first replies kept, oldest first");
+    let named = comments::comment_writers(&lea, &|_| None).remove(0).replies;
+    assert_eq!(
+        named,
+        vec![
+            ("0505050505050505".into(), Some(Writer::Author("léa".into()))),
+            ("0606060606060606".into(), Some(Writer::Author("noé".into())))
+        ]
+    );
+
+    // A later reply joins the thread, on every replica alike.
+    comments::reply(&mut noe, &Editor::new("noé"), T0 + 3000, &id, [7; 8], "Ou jaune").expect("reply");
+    lea.merge(&mut noe).expect("merge");
+    noe.merge(&mut lea).expect("merge");
+    for doc in [&lea, &noe] {
+        let texts: Vec<String> = comments::comments(doc, None).0[0].replies.iter().map(|r| r.text.clone()).collect();
+        assert_eq!(texts, ["Bleu", "Vert", "Ou jaune"]);
+    }
+}
