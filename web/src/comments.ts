@@ -3,7 +3,9 @@
 // passage is highlighted and the comment listed beside the notes (below them
 // on a phone) with who wrote it, when, the passage, and "Résoudre"/"Rouvrir".
 // Under each comment its thread: "Répondre" opens a reply form (Ctrl+Enter
-// sends, Escape cancels and gives the focus back to "Répondre"); a resolved
+// sends, Escape cancels and gives the focus back to "Répondre"); each form
+// keeps its draft, whichever other comment one replies to meanwhile, until it
+// is sent or cancelled (a resolved comment hides it until reopened); a resolved
 // comment folds to one line, its thread a click away. Those who may only read
 // see the comments and their threads, and no button that would change them.
 //
@@ -73,6 +75,18 @@ function str(v: unknown): string {
   return v instanceof A.ImmutableString ? v.val : typeof v === "string" ? v : ""
 }
 
+type Thread = { id?: unknown; text?: unknown; createdAt?: unknown }[]
+
+/** Every list under a comment's `replies`: a comment from before threads
+ * gets its list from its first reply, and two first replies made at once
+ * make rival lists, kept by Automerge as a conflict. The thread is all of
+ * them (cahier-doc's comments.rs reads it the same way). */
+function threads(c: { replies?: unknown }): Thread[] {
+  const rivals = A.getConflicts(c as A.Doc<unknown>, "replies")
+  const lists = rivals ? Object.values(rivals) : [c.replies]
+  return lists.filter((l): l is Thread => Array.isArray(l))
+}
+
 /** `v` as JSON, maps as their entries: to tell whether something changed. */
 function plain(v: unknown): string {
   return JSON.stringify(v, (_, x: unknown) => (x instanceof Map ? [...x] : x))
@@ -94,8 +108,9 @@ export function commentsPanel(handle: DocHandle<CahierDoc>, docId: string, readO
   const people = new Map<string, Who>()
   /** The resolved comments whose thread is unfolded. */
   const unfolded = new Set<string>()
-  /** The comment whose reply form is open, and that form (kept through redraws, with what is typed in it). */
-  let replying: { id: string; form: HTMLFormElement; input: HTMLTextAreaElement } | undefined
+  /** The open reply forms, by comment: each kept through redraws with its
+   * draft until it is sent or cancelled, however many are open. */
+  const drafts = new Map<string, { id: string; form: HTMLFormElement; input: HTMLTextAreaElement }>()
   const when = new Intl.DateTimeFormat(lang === "fr" ? "fr-FR" : "en-GB", { dateStyle: "medium", timeStyle: "short" })
 
   const list = h("ul", { id: "comment-list", class: "comment-list" })
@@ -215,7 +230,7 @@ export function commentsPanel(handle: DocHandle<CahierDoc>, docId: string, readO
         const c = d.comments?.[id]
         if (!c) return
         if (!c.replies) c.replies = []
-        if (c.replies.length >= MAX_REPLIES) {
+        if (threads(c).reduce((n, l) => n + l.length, 0) >= MAX_REPLIES) {
           full = true
           return
         }
@@ -225,14 +240,14 @@ export function commentsPanel(handle: DocHandle<CahierDoc>, docId: string, readO
         note.textContent = t.commentRepliesTooMany
         return
       }
-      closeReply()
+      closeReply(id)
       note.textContent = t.commentReplySent
     })
-    no.addEventListener("click", () => closeReply())
+    no.addEventListener("click", () => closeReply(id))
     form.addEventListener("keydown", (e) => {
       if (e.key === "Escape") {
         e.preventDefault()
-        closeReply()
+        closeReply(id)
       } else if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
         e.preventDefault()
         form.requestSubmit()
@@ -243,19 +258,18 @@ export function commentsPanel(handle: DocHandle<CahierDoc>, docId: string, readO
 
   function openReply(id: string) {
     if (readOnly) return
-    const r = replying?.id === id ? replying : replyForm(id)
-    replying = r
+    const r = drafts.get(id) ?? replyForm(id)
+    drafts.set(id, r)
     note.textContent = ""
     draw()
     r.input.focus()
   }
 
-  /** Closes the reply form; the focus goes back to its comment's "Répondre". */
-  function closeReply() {
-    const id = replying?.id
-    replying = undefined
+  /** Closes a comment's reply form, its draft gone; the focus goes back to its "Répondre". */
+  function closeReply(id: string) {
+    drafts.delete(id)
     draw()
-    if (id) list.querySelector<HTMLElement>(`li[data-comment="${CSS.escape(id)}"] .comment-reply-open`)?.focus()
+    list.querySelector<HTMLElement>(`li[data-comment="${CSS.escape(id)}"] .comment-reply-open`)?.focus()
   }
 
   function goTo(c: Shown) {
@@ -276,11 +290,14 @@ export function commentsPanel(handle: DocHandle<CahierDoc>, docId: string, readO
       const p = passage(d, str(c.start), str(c.end))
       if (p === undefined) continue
       const replies: ShownReply[] = []
-      for (const r of Array.isArray(c.replies) ? c.replies.slice(0, MAX_REPLIES) : []) {
+      const lists = threads(c)
+      for (const r of lists.flat()) {
         const rid = r && typeof r === "object" ? str(r.id) : ""
-        if (!rid || replies.some((x) => x.id === rid)) continue
+        if (!rid || replies.some((x) => x.id === rid) || replies.length >= MAX_REPLIES) continue
         replies.push({ id: rid, text: str(r.text).slice(0, MAX_TEXT), createdAt: r.createdAt instanceof Date ? r.createdAt : undefined })
       }
+      // Rival lists (see `threads`): oldest first, each list in its order when times tie.
+      if (lists.length > 1) replies.sort((a, b) => (a.createdAt?.getTime() ?? Infinity) - (b.createdAt?.getTime() ?? Infinity))
       out.push({ id, from: p?.from ?? -1, to: p?.to ?? -1, text: str(c.text), createdAt: c.createdAt instanceof Date ? c.createdAt : undefined, resolved: c.resolved === true, detached: p === null, replies })
     }
     out.sort((a, b) => Number(a.detached) - Number(b.detached) || a.from - b.from || a.id.localeCompare(b.id))
@@ -313,8 +330,8 @@ export function commentsPanel(handle: DocHandle<CahierDoc>, docId: string, readO
       if (!c.resolved && who?.resolvedBy) delete who.resolvedBy
       if (!c.resolved) unfolded.delete(c.id)
     }
-    // A reply form whose comment is gone, or now resolved, closes.
-    if (replying && !shown.some((c) => c.id === replying?.id && !c.resolved)) replying = undefined
+    // A reply form whose comment is gone closes; a resolved one keeps its draft, hidden.
+    for (const id of drafts.keys()) if (!shown.some((c) => c.id === id)) drafts.delete(id)
     // Who wrote a comment, a reply (or resolved one) that the last answer did not name.
     const unnamed = (c: Shown) => {
       const who = people.get(c.id)
@@ -322,12 +339,13 @@ export function commentsPanel(handle: DocHandle<CahierDoc>, docId: string, readO
     }
     if (shown.some(unnamed)) schedule()
     // The list again only when something in it changed.
-    const key = plain([active, replying?.id, [...unfolded], shown.map((c) => [c.id, c.resolved, c.detached, text.slice(c.from, c.to), c.text, c.replies, people.get(c.id)])])
+    const key = plain([active, [...drafts.keys()], [...unfolded], shown.map((c) => [c.id, c.resolved, c.detached, text.slice(c.from, c.to), c.text, c.replies, people.get(c.id)])])
     if (key === drawn) return
     drawn = key
     const focused = document.activeElement
     const focusedIn = focused instanceof HTMLElement && list.contains(focused) ? { id: focused.closest<HTMLElement>("li.comment")?.dataset.comment, what: focused.dataset.focus } : undefined
-    const caret = focused === replying?.input ? [replying.input.selectionStart, replying.input.selectionEnd] : undefined
+    const typing = [...drafts.values()].find((d) => d.input === focused)
+    const caret = typing ? [typing.input.selectionStart, typing.input.selectionEnd] : undefined
     list.replaceChildren()
     for (const c of shown) list.append(item(c, text))
     empty.hidden = shown.length > 0
@@ -336,7 +354,7 @@ export function commentsPanel(handle: DocHandle<CahierDoc>, docId: string, readO
       const li = list.querySelector<HTMLElement>(`li[data-comment="${CSS.escape(focusedIn.id)}"]`)
       const again = focusedIn.what ? li?.querySelector<HTMLElement>(`[data-focus="${focusedIn.what}"]`) : undefined
       ;(again ?? li?.querySelector<HTMLElement>("button"))?.focus()
-      if (caret && document.activeElement === replying?.input) replying.input.setSelectionRange(caret[0], caret[1])
+      if (caret && typing && document.activeElement === typing.input) typing.input.setSelectionRange(caret[0], caret[1])
     }
   }
 
@@ -375,7 +393,8 @@ export function commentsPanel(handle: DocHandle<CahierDoc>, docId: string, readO
         }
         li.append(thread)
       }
-      if (replying?.id === c.id) li.append(replying.form)
+      const draft = drafts.get(c.id)
+      if (draft && !c.resolved) li.append(draft.form)
     }
     const foot = h("p", { class: "comment-foot" })
     const add = (b: HTMLElement) => {
@@ -394,7 +413,7 @@ export function commentsPanel(handle: DocHandle<CahierDoc>, docId: string, readO
     }
     if (!readOnly) {
       // "Répondre" makes way for its form, and comes back when it closes.
-      if (!c.resolved && replying?.id !== c.id) {
+      if (!c.resolved && !drafts.has(c.id)) {
         const r = h("button", { type: "button", class: "comment-reply-open", "data-focus": "reply" }, t.commentReply)
         r.addEventListener("click", () => openReply(c.id))
         add(r)

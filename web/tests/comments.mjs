@@ -9,18 +9,21 @@
 // invite, sees the comment and its reply and nothing to change them with; a
 // click on the comment puts Camille's selection on it; Léa resolves it, the
 // thread folds, Camille sees it resolved by Léa; Léa deletes the passage, the
-// comment stays, "passage supprimé". Run by the server's Rust test
+// comment stays, "passage supprimé". On older minutes whose comments predate
+// threads, the two first replies Léa and Noé sent at once both show, under
+// their names; Camille's unsent reply to one comment keeps its draft while she
+// replies to another, until she cancels it. Run by the server's Rust test
 // `browser::a_comment…`, which made the minutes and the invite, and checks
 // what the server stored.
 //
-//   node tests/comments.mjs BASE_URL SCREENSHOT_DIR DOC_ID VIEW_INVITE_PATH
+//   node tests/comments.mjs BASE_URL SCREENSHOT_DIR DOC_ID VIEW_INVITE_PATH OLD_DOC_ID
 //
 // Prints one JSON line: the comment's id, the reply and the notes as they ended.
 
 import { WAIT, check, launch, logIn, waitState } from "./harness.mjs"
 import { mkdirSync, readFileSync } from "node:fs"
 
-const [base, shots, docId, viewInvite] = process.argv.slice(2)
+const [base, shots, docId, viewInvite, oldDocId] = process.argv.slice(2)
 const axeSource = readFileSync(new URL("../../tests/js/node_modules/axe-core/axe.min.js", import.meta.url), "utf8")
 mkdirSync(shots, { recursive: true })
 const browser = await launch()
@@ -184,12 +187,13 @@ try {
   }
   const buttons = await viewer.$$eval("#comments button", (bs) => bs.map((x) => x.textContent))
   check(!buttons.some((x) => /Commenter|Résoudre|Répondre|Rouvrir/.test(x ?? "")), `no button to change a comment: ${buttons}`)
+  // Taken before the keyboard check below selects all the notes.
+  await viewer.locator("#comments").screenshot({ path: `${shots}/comments-view-only-phone.png` })
   // Nor the keyboard shortcut.
   await viewer.click(".cm-content")
   await viewer.keyboard.press("Control+A")
   await viewer.keyboard.press("Control+Alt+m")
   check(await viewer.isHidden("#comment-form"), "Ctrl+Alt+M opens no comment form")
-  await viewer.locator("#comments").screenshot({ path: `${shots}/comments-view-only-phone.png` })
 
   // A click on the comment selects its passage in Camille's notes.
   await a.page.click("#comment-list .comment-goto")
@@ -238,8 +242,43 @@ try {
   await waitState(a.page, "saved")
   await waitState(b.page, "saved")
   const id = await a.page.getAttribute("#comment-list li", "data-comment")
+  const ended = await a.page.evaluate(notes)
+
+  // Older minutes: "Quelle salle ?" predates threads, and Léa and Noé sent
+  // its first reply at once; both replies show, each under its writer.
+  const old = await a.page.context().newPage()
+  old.on("pageerror", (e) => errors.push(`camille (old minutes): ${e.message}`))
+  await old.goto(`${base}/edit/${oldDocId}`)
+  const x = '#comment-list li[data-comment="1111111111111111"]'
+  const y = '#comment-list li[data-comment="2222222222222222"]'
+  await old.waitForFunction(
+    (x) => Array.from(document.querySelectorAll(`${x} .comment-reply`), (r) => `${r.querySelector(".comment-author")?.textContent}: ${r.querySelector(".comment-text")?.textContent}`).join(" | ") === "léa: Bleu | noé: Vert",
+    x,
+    { timeout: WAIT },
+  ).catch(async () => check(false, `both first replies show under their names: ${JSON.stringify(await old.textContent(x).catch(() => null))}`))
+
+  // Camille starts a reply to one comment, then replies to the other: the
+  // first draft stays, in its form, until she cancels it.
+  const DRAFT = "Je vérifie avec la mairie"
+  await old.click(`${x} .comment-reply-open`)
+  await old.keyboard.type(DRAFT)
+  await old.click(`${y} .comment-reply-open`)
+  await old.keyboard.type("Au rez-de-chaussée.")
+  check((await old.inputValue(`${x} .comment-reply-text`).catch(() => "(no form)")) === DRAFT, "the first comment keeps its unsent reply while the other gets one")
+  await old.keyboard.press("Control+Enter")
+  await old.waitForFunction((y) => document.querySelector(`${y} .comment-reply .comment-text`)?.textContent === "Au rez-de-chaussée.", y, { timeout: WAIT })
+  check((await old.inputValue(`${x} .comment-reply-text`).catch(() => "(no form)")) === DRAFT, "and still once the other is sent")
+  await old.screenshot({ path: `${shots}/comments-draft-kept.png`, fullPage: true })
+  await old.focus(`${x} .comment-reply-text`)
+  await old.keyboard.press("Escape")
+  await old.waitForSelector(`${x} .comment-reply-form`, { state: "detached", timeout: WAIT })
+  await old.click(`${x} .comment-reply-open`)
+  check((await old.inputValue(`${x} .comment-reply-text`)) === "", "a cancelled draft is gone")
+  await old.keyboard.press("Escape")
+  await waitState(old, "saved")
+
   check(errors.length === 0, `no script errors: ${errors.join("; ")}`)
-  console.log(JSON.stringify({ ok: true, id, comment: COMMENT, reply: REPLY, notes: await a.page.evaluate(notes) }))
+  console.log(JSON.stringify({ ok: true, id, comment: COMMENT, reply: REPLY, notes: ended }))
 } catch (e) {
   console.error(`comments test failed: ${e.stack ?? e}`)
   for (const ctx of browser.contexts()) {

@@ -261,30 +261,34 @@ async fn a_maintainer_and_a_reader_walk_through_the_wiki_in_chromium() {
 /// name; axe-core finds nothing serious with a reply form open; a view-only
 /// invite sees the comments and no button to change them; Léa resolves it,
 /// the thread folds, Camille sees it resolved by Léa; the deleted passage
-/// leaves the comment, "passage supprimé". Here: the store holds the comment
-/// and its reply as the schema says, written by Camille's and Léa's accounts.
+/// leaves the comment, "passage supprimé". On older minutes whose comments
+/// have no thread yet, two first replies sent at once both show under their
+/// writers; a draft reply stays while Camille replies to another comment.
+/// Here: the store holds the comment and its reply as the schema says,
+/// written by Camille's and Léa's accounts, and the older minutes' replies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_comment_follows_its_passage_gets_a_reply_and_is_resolved_between_people_in_chromium() {
     let web = web_dir();
     let tmp = tempfile::tempdir().expect("tmp");
     let data = tmp.path().join("data");
-    let (id, view_invite) = {
+    let (id, view_invite, old_id) = {
         let store = crate::open_store(&data);
         crate::token_in(&store, "camille", Role::Maintainer);
         crate::token_in(&store, "lea", Role::Editor);
+        let old_id = old_minutes_with_rival_first_replies(&store);
         let mut view = cahier_doc::DocView::new_minutes("Conseil de l’école");
         view.body = "Nous avons décidé de repeindre la salle en bleu.\n\nProchaine réunion en mars.\n".to_owned();
         let id = store.upsert(&view, &cahier_doc::Editor::new("test"), 1).expect("minutes").0.id;
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
         let (_, secret) = cahier_app::auth_store::create_invite(&store, &id, false, "camille", None, [5; 8], [5; 32], now).expect("invite");
-        (id, format!("/join/{secret}"))
+        (id, format!("/join/{secret}"), old_id)
     };
     let config = ServerConfig { web_dir: web.join("dist"), ..ServerConfig::default() };
     let server = TestServer::start(&data, config).await;
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/screenshots/comments");
     let base = format!("http://{}", server.addr);
-    let result =
-        run_node(&web.join("tests/comments.mjs"), &[base.as_ref(), shots.as_ref(), id.as_str().as_ref(), view_invite.as_ref()], 240).await;
+    let args = [base.as_ref(), shots.as_ref(), id.as_str().as_ref(), view_invite.as_ref(), old_id.as_str().as_ref()];
+    let result = run_node(&web.join("tests/comments.mjs"), &args, 300).await;
     server.stop().await;
 
     let store = crate::open_store(&data);
@@ -305,6 +309,43 @@ async fn a_comment_follows_its_passage_gets_a_reply_and_is_resolved_between_peop
     let writers = cahier_doc::comments::comment_writers(&doc, &|actor| names.get(actor).cloned());
     assert_eq!(writers[0].author, Some(cahier_doc::Writer::Bound("account:camille".into())), "written by Camille's account");
     assert_eq!(writers[0].replies, [(r.id.clone(), Some(cahier_doc::Writer::Bound("account:lea".into())))], "replied by Léa's account");
+
+    // The older minutes: both rival first replies, and Camille's one reply (not her cancelled draft).
+    let (doc, _) = store.load_record(&old_id).expect("load").expect("stored");
+    let (comments, problems) = cahier_doc::comments::comments(&doc, None);
+    assert!(problems.is_empty(), "{problems:?}");
+    let thread = |i: usize| comments[i].replies.iter().map(|r| r.text.as_str()).collect::<Vec<_>>();
+    assert_eq!(thread(0), ["Bleu", "Vert"]);
+    assert_eq!(thread(1), ["Au rez-de-chaussée."]);
+}
+
+/// Minutes with two comments from before threads (no `replies` list),
+/// `1111…` and `2222…`; the first got its first reply from Léa and from Noé
+/// at once, on two replicas merged since. Returns its id.
+fn old_minutes_with_rival_first_replies(store: &cahier_store::Store) -> cahier_doc::DocId {
+    use automerge::{ROOT, ReadDoc, transaction::Transactable};
+    let mut view = cahier_doc::DocView::new_minutes("Conseil de septembre");
+    view.body = "Quelle salle pour la fête de l’école ?\n".to_owned();
+    let id = store.upsert(&view, &cahier_doc::Editor::new("test"), 1).expect("minutes").0.id;
+    let mut loaded = store.load(&id).expect("load").expect("stored");
+    let doc = &mut loaded.doc;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let camille = cahier_doc::Editor::new("camille");
+    let x = cahier_doc::comments::add(doc, &camille, now, [0x11; 8], 0..13, "Quelle salle ?").expect("comment");
+    let y = cahier_doc::comments::add(doc, &camille, now, [0x22; 8], 18..36, "Où, dans l’école ?").expect("comment");
+    let mut tx = doc.transaction();
+    let map = tx.get(&ROOT, "comments").expect("get").expect("comments").1;
+    for c in [&x, &y] {
+        let c = tx.get(&map, c.as_str()).expect("get").expect("comment").1;
+        tx.delete(&c, "replies").expect("as before threads");
+    }
+    tx.commit();
+    let mut noe = doc.fork();
+    cahier_doc::comments::reply(doc, &cahier_doc::Editor::new("léa"), now + 1000, &x, [0x33; 8], "Bleu").expect("reply");
+    cahier_doc::comments::reply(&mut noe, &cahier_doc::Editor::new("noé"), now + 2000, &x, [0x44; 8], "Vert").expect("reply");
+    doc.merge(&mut noe).expect("merge");
+    store.save(&mut loaded).expect("store");
+    id
 }
 
 /// The interface in English in real Chromium (`web/tests/english.mjs`,
