@@ -139,6 +139,51 @@ try {
   check(before.valuetext === before.when && before.focused === "timeslider-range", `the slider tells screen readers the moment, and kept the focus: ${JSON.stringify(before)}`)
   await shot(camille, "timeslider-before-lea")
 
+  // 2b. Change by change, as in Etherpad: "modification par modification"
+  // (a radio beside the slider, by keyboard) keeps the place, on that moment's
+  // last change; each arrow is then one change, with its writer and time.
+  const change = async (page, i) => {
+    await page.waitForFunction(() => document.querySelector("#timeslider-text")?.dataset.mode === "changes", null, { timeout: WAIT })
+    return moment(page, i)
+  }
+  await camille.keyboard.press("Shift+Tab")
+  check((await camille.evaluate(() => document.activeElement?.id)) === "timeslider-by-moments", "the way of stepping is next to the slider, by moments first")
+  const modes = await camille.$$eval("#timeslider-mode label", (ls) => ls.map((l) => l.textContent))
+  check(modes.join() === "par moments,modification par modification", `the two ways are labelled: ${modes}`)
+  check((await camille.textContent("#timeslider-mode legend")) === "Avancer", "and the group too")
+  await camille.keyboard.press("ArrowRight")
+  check(await camille.isChecked("#timeslider-by-changes"), "the arrow chooses change by change")
+  await camille.keyboard.press("Tab")
+  let ci = Number(await camille.inputValue("#timeslider-range"))
+  let c = await change(camille, ci)
+  check(c.text === CAMILLE && c.authors === "camille", `on the last change of that moment: ${JSON.stringify(c)}`)
+  check(FRENCH_TIME.test(c.when) && / · modification \d+ sur \d+$/.test(c.when) && c.focused === "timeslider-range", `it says when, who, which change: ${c.when}`)
+  const full = `${CAMILLE}\n${LEA}`
+  let steps = 0
+  while (c.text !== full) {
+    check(ci < c.max, `Léa's whole line comes, change by change: ${JSON.stringify(c)}`)
+    await camille.keyboard.press("ArrowRight")
+    ci += 1
+    steps += 1
+    const next = await change(camille, ci)
+    check(next.authors === "lea" && FRENCH_TIME.test(next.when), `each change after Camille's is Léa's, with its time: ${next.when}`)
+    check(full.startsWith(next.text) && next.text.length - c.text.length <= 1, `one change at a time: ${JSON.stringify(c.text)} then ${JSON.stringify(next.text)}`)
+    check(next.legend.some((p) => p.name === "lea"), "in her colour")
+    c = next
+  }
+  check(steps > LEA.length, `one step per keystroke of Léa's line: ${steps}`)
+  await shot(camille, "timeslider-change-by-change")
+  // Back by moments: the slider is on the moment that holds that change, Léa's.
+  await camille.keyboard.press("Shift+Tab")
+  await camille.keyboard.press("ArrowLeft")
+  check(await camille.isChecked("#timeslider-by-moments"), "back to by moments")
+  await camille.keyboard.press("Tab")
+  await camille.waitForFunction(() => document.querySelector("#timeslider-text")?.dataset.mode === "moments", null, { timeout: WAIT })
+  const back = await moment(camille, index)
+  check(back.authors.includes("lea") && back.text.includes(LEA), `by moments again, on Léa's moment: ${JSON.stringify(back)}`)
+  await camille.keyboard.press("ArrowLeft")
+  check((await moment(camille, index - 1)).text === CAMILLE, "and the moment before it is Camille's")
+
   // 3. Copy that moment's text, then restore it, by keyboard.
   await cc.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base })
   await tabTo(camille, "timeslider-copy")

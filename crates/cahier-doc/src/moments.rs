@@ -4,6 +4,9 @@
 //! that a meeting of thousands of keystrokes stays a slider of bounded size.
 //! Each moment ends on the heads of the document once its changes and every
 //! change before them are applied: a version one can show or restore.
+//! [`steps`] gives the same history change by change, a page at a time, for
+//! the timeslider's "change by change" mode; the changes are in the same
+//! order, so the last change of moment `k` is step `sum(changes[..=k]) - 1`.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -98,4 +101,36 @@ pub fn moments(doc: &Automerge, names: &dyn Fn(&str) -> Option<String>, max: usi
         }
     }
     out
+}
+
+/// One change of the history, as a step of the timeslider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// The version once it and every change before it are applied, sorted.
+    pub heads: Vec<ChangeHash>,
+    /// Seconds since the epoch, as its writer's clock said.
+    pub time: i64,
+    pub writer: Writer,
+}
+
+/// How many changes the document holds, and its changes `from..from + count`
+/// (fewer at the end) in the order [`moments`] groups them.
+pub fn steps(doc: &Automerge, names: &dyn Fn(&str) -> Option<String>, from: usize, count: usize) -> (usize, Vec<Step>) {
+    let metas = doc.get_changes_meta(&[]);
+    let mut writers: HashMap<(String, Option<String>), Writer> = HashMap::new();
+    let mut heads: BTreeSet<ChangeHash> = BTreeSet::new();
+    let mut out = Vec::new();
+    for (i, meta) in metas.iter().enumerate().take(from.saturating_add(count)) {
+        for d in &meta.deps {
+            heads.remove(d);
+        }
+        heads.insert(meta.hash);
+        if i < from {
+            continue;
+        }
+        let key = (meta.actor.to_hex_string(), crate::history::author_name(meta));
+        let writer = writers.entry(key).or_insert_with(|| writer_of_meta(meta, names)).clone();
+        out.push(Step { heads: heads.iter().copied().collect(), time: meta.timestamp, writer });
+    }
+    (metas.len(), out)
 }

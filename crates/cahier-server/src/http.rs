@@ -119,6 +119,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/documents/{id}/comments", get(crate::authorship::comments))
         .route("/api/documents/{id}/history", get(crate::timeslider::history))
         .route("/api/documents/{id}/at", get(crate::timeslider::at))
+        .route("/api/documents/{id}/changes", get(crate::timeslider::changes))
         .layer(axum::extract::DefaultBodyLimit::max(2 << 20))
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(axum::middleware::from_fn(api_headers));

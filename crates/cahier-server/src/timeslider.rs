@@ -3,8 +3,11 @@
 //! [`MAX_MOMENTS`], `cahier_doc::moments`: runs of one writer, merged evenly),
 //! each with its version, its times and who wrote in it; `GET
 //! /api/documents/ID/at?heads=H1,H2` gives the notes at one version with who
-//! wrote each part of them (the authorship colours' spans at that version).
-//! Both walk the document on the blocking pool, a few at a time.
+//! wrote each part of them (the authorship colours' spans at that version);
+//! `GET /api/documents/ID/changes?from=N` lists its changes one by one, a page
+//! ([`STEPS_PAGE`]) at a time, each with its version, time and writer, for the
+//! "change by change" mode. All walk the document on the blocking pool, a few
+//! at a time.
 
 use std::collections::HashMap;
 
@@ -21,6 +24,9 @@ use crate::http::AppState;
 
 /// The most moments a history lists: a slider's worth, whatever the meeting's length.
 pub const MAX_MOMENTS: usize = 200;
+
+/// How many changes one answer of `/changes` lists.
+pub const STEPS_PAGE: usize = 100;
 
 /// The most heads a version may name (a version has one head per concurrent branch).
 const MAX_HEADS: usize = 64;
@@ -54,6 +60,64 @@ pub async fn history(State(state): State<AppState>, Path(id): Path<String>, head
         Err(refused) => return refused,
     };
     answer(&state, &id, move |store| moments(store, &doc)).await
+}
+
+#[derive(Serialize)]
+struct Steps {
+    /// How many changes the document holds.
+    total: usize,
+    /// The index of the first change listed.
+    from: usize,
+    /// Everyone who wrote one of the changes listed.
+    people: Vec<Person>,
+    changes: Vec<StepOut>,
+}
+
+#[derive(Serialize)]
+struct StepOut {
+    heads: Vec<String>,
+    /// Seconds since the epoch.
+    time: i64,
+    /// Index into `people`.
+    author: usize,
+}
+
+pub async fn changes(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let doc = match readable(&state, &headers, &id).await {
+        Ok(doc) => doc,
+        Err(refused) => return refused,
+    };
+    let from = match query.get("from").map(|f| f.parse::<usize>()) {
+        None => 0,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => return (StatusCode::BAD_REQUEST, "from=N (a change's index) starts the page").into_response(),
+    };
+    answer(&state, &id, move |store| steps(store, &doc, from)).await
+}
+
+fn steps(store: &Store, id: &DocId, from: usize) -> cahier_app::Result<Option<Steps>> {
+    let Some((doc, _)) = store.load_record(id)? else { return Ok(None) };
+    let names = Names::load(store, &doc)?;
+    let (total, list) = cahier_doc::moments::steps(&doc, &|actor| names.bound(actor), from, STEPS_PAGE);
+    let mut writers: Vec<Writer> = Vec::new();
+    let mut people = Vec::new();
+    let changes = list
+        .into_iter()
+        .map(|s| {
+            let author = writers.iter().position(|x| *x == s.writer).unwrap_or_else(|| {
+                people.push(names.person(&s.writer));
+                writers.push(s.writer);
+                writers.len() - 1
+            });
+            StepOut { heads: hex(&s.heads), time: s.time, author }
+        })
+        .collect();
+    Ok(Some(Steps { total, from, people, changes }))
 }
 
 pub async fn at(
