@@ -232,3 +232,35 @@ fn offline_work_merged_later_is_a_session_of_its_own_and_its_diff_shows_only_its
     named.sort();
     assert_eq!(named, ["Alice", "Bruno"]);
 }
+
+#[test]
+fn the_history_change_by_change_is_the_moments_changes_in_order_each_with_its_writer() {
+    let mut doc = crate::create(&crate::page("Salle", ""), "camille", crate::T0);
+    crate::splice_body(&mut doc, "camille", crate::T0 + 1000, 0, 0, "A");
+    crate::splice_body(&mut doc, "léa", crate::T0 + 2000, 1, 0, "B");
+    crate::splice_body(&mut doc, "léa", crate::T0 + 3000, 2, 0, "C");
+    let moments = cahier_doc::moments::moments(&doc, &|_| None, 200);
+    let (total, steps) = cahier_doc::moments::steps(&doc, &|_| None, 0, 1000);
+    assert_eq!(total, steps.len());
+    assert_eq!(total, moments.iter().map(|m| m.changes).sum::<usize>());
+    // Each moment ends where its last change's step does.
+    let mut end = 0;
+    for m in &moments {
+        end += m.changes;
+        assert_eq!(steps[end - 1].heads, m.heads);
+    }
+    let last: Vec<(String, i64)> =
+        steps[total - 3..].iter().map(|s| (cahier_doc::history::view_at(&doc, &s.heads).0.body, s.time)).collect();
+    assert_eq!(
+        last,
+        [("A".into(), (crate::T0 + 1000) / 1000), ("AB".into(), (crate::T0 + 2000) / 1000), ("ABC".into(), (crate::T0 + 3000) / 1000)]
+    );
+    let writers: Vec<_> = steps[total - 3..].iter().map(|s| s.writer.clone()).collect();
+    assert_eq!(
+        writers,
+        [cahier_doc::Writer::Author("camille".into()), cahier_doc::Writer::Author("léa".into()), cahier_doc::Writer::Author("léa".into())]
+    );
+    // A page further on holds the rest, fewer at the end.
+    let (_, page) = cahier_doc::moments::steps(&doc, &|_| None, total - 2, 100);
+    assert_eq!(page, steps[total - 2..]);
+}
