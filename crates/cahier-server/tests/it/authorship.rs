@@ -172,7 +172,21 @@ async fn the_history_moments_and_past_notes_are_told_to_those_who_may_read_them(
     let n = first.encode_utf16().count() as u64;
     assert_eq!(past["spans"], serde_json::json!([{ "from": 0, "to": n, "person": 0 }]));
 
+    // Change by change: every change counted, each with its writer; the last one is now.
+    let changes: serde_json::Value =
+        serde_json::from_str(&get(&server, &format!("/api/documents/{doc}/changes"), &[("Cookie", &reader)]).await.text()).expect("json");
+    assert_eq!(changes["total"], history["total"]);
+    let list = changes["changes"].as_array().expect("changes");
+    assert_eq!(list.len() as u64, total, "a short history fits one page");
+    let last = list.last().expect("a change");
+    assert_eq!(last["heads"], history["heads"], "the last change is now");
+    let by = &changes["people"][last["author"].as_u64().expect("index") as usize];
+    assert_eq!((by["name"].as_str(), by["guest"].as_bool()), (Some("Léa"), Some(true)), "by Léa, a guest: {changes}");
+    assert_eq!(by["key"], history["people"][1]["key"], "the same key as in the moments");
+    assert_eq!(last["time"].as_i64(), moments[1]["end"].as_i64());
+
     let history_path = |id: &str| format!("/api/documents/{id}/history");
+    let changes_path = |id: &str| format!("/api/documents/{id}/changes?from=0");
     let at_path = |id: &str| format!("/api/documents/{id}/at?heads={}", heads.join(","));
     let zeros = "0".repeat(64);
     let cases: Vec<(&str, String, (&str, &str), u16)> = vec![
@@ -180,6 +194,11 @@ async fn the_history_moments_and_past_notes_are_told_to_those_who_may_read_them(
         ("nobody, a version", at_path(&doc), ("X-None", "1"), 401),
         ("a guest of another document, history", history_path(&doc), ("Cookie", &elsewhere), 404),
         ("a guest of another document, a version", at_path(&doc), ("Cookie", &elsewhere), 404),
+        ("nobody, changes", changes_path(&doc), ("X-None", "1"), 401),
+        ("a guest of another document, changes", changes_path(&doc), ("Cookie", &elsewhere), 404),
+        ("an editor, changes", changes_path(&doc), ("Authorization", &editor), 200),
+        ("an editor, a deleted document's changes", changes_path(&deleted), ("Authorization", &editor), 404),
+        ("changes from no number", format!("/api/documents/{doc}/changes?from=x"), ("Cookie", &reader), 400),
         ("an editor, history", history_path(&doc), ("Authorization", &editor), 200),
         ("an editor, a version", at_path(&doc), ("Authorization", &editor), 200),
         ("an editor, a deleted document's history", history_path(&deleted), ("Authorization", &editor), 404),
@@ -209,5 +228,16 @@ async fn the_history_moments_and_past_notes_are_told_to_those_who_may_read_them(
     assert_eq!(moments.last().map(|m| &m["heads"]), Some(&history["heads"]));
     let total: u64 = moments.iter().map(|m| m["changes"].as_u64().expect("changes")).sum();
     assert!(total >= 250 && history["total"].as_u64() == Some(total), "{total} changes in {}", history["total"]);
+    // Its changes come a page at a time, the last page shorter.
+    let page = |from: u64| {
+        let path = format!("/api/documents/{long}/changes?from={from}");
+        let editor = editor.clone();
+        let server = &server;
+        async move { serde_json::from_str::<serde_json::Value>(&get(server, &path, &[("Authorization", &editor)]).await.text()).expect("json") }
+    };
+    assert_eq!(page(0).await["changes"].as_array().map(Vec::len), Some(100));
+    let tail = page(total - 3).await;
+    assert_eq!((tail["from"].as_u64(), tail["changes"].as_array().map(Vec::len)), (Some(total - 3), Some(3)));
+    assert_eq!(tail["changes"][2]["heads"], history["heads"]);
     server.stop().await;
 }
