@@ -11,6 +11,7 @@
 
 import * as A from "@automerge/automerge"
 import { type DocHandle, type DocumentId, Presence, decodeHeads } from "@automerge/automerge-repo"
+import { EditorSelection } from "@codemirror/state"
 import { markdown } from "@codemirror/lang-markdown"
 import { EditorView } from "@codemirror/view"
 import { basicSetup } from "codemirror"
@@ -20,6 +21,7 @@ import { commentsPanel } from "./comments"
 import { type CahierDoc, type Ctx, type Session, type View, colorFor, formatWhen, h, header, labelled, personLabel, slugify, wide } from "./common"
 import { type RemoteCursor, plainColor, remoteCursors, setRemoteCursors } from "./cursors"
 import { keepOnDevice } from "./device"
+import type { Early, Typed } from "./early"
 import type { Entry } from "./home"
 import { t } from "./i18n"
 import { invitePanel } from "./invites"
@@ -163,12 +165,15 @@ function bindActions(handle: DocHandle<CahierDoc>, readOnly: boolean) {
 /** Up to this many people, "Présents" shows their names until someone folds them. */
 const FEW_PEOPLE = 8
 
-export function editorView(ctx: Ctx, id: DocumentId): View {
+/** `early`: the notes main.ts showed before this chunk arrived; they stay,
+ * editable, until the document is here, and what was typed in them is kept. */
+export function editorView(ctx: Ctx, id: DocumentId, early?: Early): View {
   const abort = new AbortController()
   const cleanups: (() => void)[] = []
-  const status = h("p", { class: "status", id: "status", role: "status", "aria-live": "polite" }, t.connecting)
-  const element = h("div", { class: "view" }, header(ctx, abort.signal, status), h("main", { id: "main" }, h("p", {}, t.connecting)))
-  void fill(ctx, id, element, status, abort.signal, cleanups)
+  const status = early?.status ?? h("p", { class: "status", id: "status", role: "status", "aria-live": "polite" }, t.connecting)
+  const element = early?.element ?? h("div", { class: "view" }, header(ctx, abort.signal, status), h("main", { id: "main" }, h("p", {}, t.connecting)))
+  if (early) cleanups.push(() => early.take())
+  void fill(ctx, id, element, status, abort.signal, cleanups, early)
   return {
     element,
     dispose() {
@@ -184,7 +189,7 @@ export function editorView(ctx: Ctx, id: DocumentId): View {
   }
 }
 
-async function fill(ctx: Ctx, id: DocumentId, element: HTMLElement, status: HTMLElement, signal: AbortSignal, cleanups: (() => void)[]) {
+async function fill(ctx: Ctx, id: DocumentId, element: HTMLElement, status: HTMLElement, signal: AbortSignal, cleanups: (() => void)[], early?: Early) {
   const { session, repo } = ctx
   // "Connexion…" until the document is here: from this device, or from the
   // server once connected. "Not found" only when the server answered so.
@@ -196,6 +201,15 @@ async function fill(ctx: Ctx, id: DocumentId, element: HTMLElement, status: HTML
     return
   }
   const handle: DocHandle<CahierDoc> = found
+  // What was typed in the early notes goes into the document, on the version
+  // they showed (this device's copy may need a moment to reach it).
+  let typed: Typed | undefined
+  if (early) {
+    await hasVersion(handle, early, signal)
+    if (signal.aborted) return
+    typed = early.take()
+    if (typed && !typed.changes.empty && session.write) typed = applyTyped(handle, typed)
+  }
   const doc0 = handle.doc()
   const isMinutes = doc0.kind === "minutes"
   // Just created here: it starts at its title, its details open.
@@ -475,8 +489,16 @@ async function fill(ctx: Ctx, id: DocumentId, element: HTMLElement, status: HTML
   refresh()
   renderPresence()
   schedulePreview()
-  // A new document starts at its title; otherwise at the top of the page.
+  // A new document starts at its title; otherwise at the top of the page
+  // (or where the early notes had the focus).
   if (isNew) title.focus()
+  // The caret stays where it was in the early notes, and so does the focus.
+  if (typed) {
+    const max = view.state.doc.length
+    const clamp = (n: number) => Math.min(n, max)
+    view.dispatch({ selection: EditorSelection.create(typed.selection.ranges.map((r) => EditorSelection.range(clamp(r.anchor), clamp(r.head))), typed.selection.mainIndex) })
+    if (typed.focused && !isNew) view.focus()
+  }
 
   // Saved state: the server's heads (its storage id) against ours.
   function updateStatus() {
@@ -553,6 +575,94 @@ async function fill(ctx: Ctx, id: DocumentId, element: HTMLElement, status: HTML
       }
     }, ms)
   }
+}
+
+/** Resolves once this copy of the document holds the version the early notes
+ * showed (at once for a copy from the server), or after a few seconds. */
+async function hasVersion(handle: DocHandle<CahierDoc>, early: Early, signal: AbortSignal): Promise<void> {
+  const heads = early.heads
+  const holds = () => A.hasHeads(handle.doc(), heads)
+  if (holds()) return
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer)
+      handle.off("change", check)
+      signal.removeEventListener("abort", done)
+      resolve()
+    }
+    const check = () => holds() && done()
+    const timer = setTimeout(done, 5000)
+    handle.on("change", check)
+    signal.addEventListener("abort", done)
+  })
+}
+
+/** Applies what was typed in the early notes to the document, and returns
+ * it with its selection in the merged text. Each change is placed with
+ * Automerge cursors taken in the version the early notes showed: an insertion
+ * goes just after the character it followed, a deletion removes the very
+ * characters deleted (those still there), so edits others made meanwhile stay.
+ * (Automerge's `changeAt` would do this, but the repo's copy of the document
+ * then shows others' concurrent text twice.) */
+function applyTyped(handle: DocHandle<CahierDoc>, typed: Typed): Typed {
+  const d = handle.doc()
+  const path = ["body"]
+  let base: CahierDoc
+  try {
+    base = A.view(d, typed.heads)
+  } catch {
+    // This copy lacks that version (it was never synced since): the text as
+    // typed replaces it; nothing typed is lost, edits it got since may be undone.
+    handle.change((x) => A.updateText(x, path, typed.text))
+    return typed
+  }
+  const cursor = (pos: number) => A.getCursor(base, path, pos)
+  const now = (pos: number) => A.getCursorPosition(d, path, cursor(pos))
+  type Op = { at: number; deletes: number[]; text: string; fromB: number; toB: number; placed: number }
+  const ops: Op[] = []
+  typed.changes.iterChanges((fromA, toA, fromB, toB, inserted) => {
+    const deletes: number[] = []
+    for (let p = fromA; p < toA; p++) {
+      const q = now(p)
+      if (A.getCursor(d, path, q) === cursor(p)) deletes.push(q)
+    }
+    ops.push({ at: fromA === 0 ? 0 : now(fromA - 1) + 1, deletes, text: inserted.toString(), fromB, toB, placed: 0 })
+  })
+  handle.change((x) => {
+    if (typeof x.body !== "string") x.body = ""
+    // In order; `shift` is how far what was applied moved the later positions.
+    let shift = 0
+    for (const op of ops) {
+      for (const q of [...op.deletes].reverse()) A.splice(x, path, q + shift, 1)
+      op.placed = op.at + shift
+      if (op.text) A.splice(x, path, op.placed, 0, op.text)
+      shift += op.text.length - op.deletes.length
+    }
+    x.updatedAt = new Date()
+  })
+  // Carets stay just after the character before them.
+  const merged = handle.doc()
+  const map = (pos: number): number => {
+    if (pos === 0) return 0
+    const c = pos - 1
+    const op = ops.find((o) => o.fromB <= c && c < o.toB)
+    if (op) return op.placed + (c - op.fromB) + 1
+    let b: number | undefined
+    typed.changes.iterGaps((posA, posB, length) => {
+      if (posB <= c && c < posB + length) b = posA + (c - posB)
+    })
+    if (b === undefined) return pos
+    try {
+      return A.getCursorPosition(merged, path, cursor(b)) + 1
+    } catch {
+      return pos
+    }
+  }
+  const selection = EditorSelection.create(
+    typed.selection.ranges.map((r) => EditorSelection.range(map(r.anchor), map(r.head))),
+    typed.selection.mainIndex,
+  )
+  return { ...typed, selection }
 }
 
 /** Says whether the document is a draft or published, with a link to its

@@ -117,6 +117,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/documents/{id}/from-template", post(crate::web::from_template))
         .route("/api/documents/{id}/authorship", get(crate::authorship::authorship))
         .route("/api/documents/{id}/comments", get(crate::authorship::comments))
+        .route("/api/documents/{id}/notes", get(crate::notes::notes))
         .route("/api/documents/{id}/history", get(crate::timeslider::history))
         .route("/api/documents/{id}/at", get(crate::timeslider::at))
         .route("/api/documents/{id}/changes", get(crate::timeslider::changes))

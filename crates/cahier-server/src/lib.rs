@@ -16,6 +16,7 @@ mod handler;
 mod http;
 mod hub_task;
 mod metrics;
+mod notes;
 mod storage;
 mod timeslider;
 mod web;

@@ -241,3 +241,58 @@ async fn the_history_moments_and_past_notes_are_told_to_those_who_may_read_them(
     assert_eq!(tail["changes"][2]["heads"], history["heads"]);
     server.stop().await;
 }
+
+/// `GET /api/documents/ID/notes`, the text the editor shows before Automerge
+/// arrives: the notes and their version to those who may read the document
+/// (a guest invited to read it too), nothing else of it; refused as the
+/// other reads are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_notes_text_is_given_to_those_who_may_read_the_document_and_nothing_else_of_it() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let (doc, other, deleted, editor, links, heads) = {
+        let store = crate::open_store(&data);
+        let mut view = cahier_doc::DocView::new_minutes("Réunion");
+        view.body = "Camille : bonjour.\nLéa : salut.".to_owned();
+        if let Some(m) = view.minutes.as_mut() {
+            m.place = "Salle des maîtres".to_owned();
+        }
+        let (loaded, _) = store.upsert(&view, &cahier_doc::Editor::new("camille"), 1).expect("minutes");
+        let heads: Vec<String> = loaded.doc.get_heads().iter().map(ToString::to_string).collect();
+        let doc = loaded.id;
+        let (other, deleted, editor, read_link, other_link) = who_may_not_read(&store, &doc);
+        (doc.to_string(), other.to_string(), deleted.to_string(), editor, [read_link, other_link].map(|s| format!("/join/{s}")), heads)
+    };
+    let server = TestServer::start(&data, ServerConfig::default()).await;
+    let reader = join_invite(&server, &links[0], "Yasmine").await.expect("read link");
+    let elsewhere = join_invite(&server, &links[1], "Zed").await.expect("other link");
+    let editor = format!("Bearer {editor}");
+    let path = |id: &str| format!("/api/documents/{id}/notes");
+    let cases: [(&str, &str, (&str, &str), u16); 7] = [
+        ("nobody", &doc, ("X-None", "1"), 401),
+        ("a guest invited to read it", &doc, ("Cookie", &reader), 200),
+        ("a guest of another document", &doc, ("Cookie", &elsewhere), 404),
+        ("a guest, their own document", &other, ("Cookie", &elsewhere), 200),
+        ("an editor", &doc, ("Authorization", &editor), 200),
+        ("an editor, a deleted document", &deleted, ("Authorization", &editor), 404),
+        ("an editor, not a document id", "pas-un-id", ("Authorization", &editor), 400),
+    ];
+    let mut wrong = Vec::new();
+    for (who, id, header, expected) in cases {
+        let r = get(&server, &path(id), &[header]).await;
+        if r.status != expected {
+            wrong.push(format!("{who}: {} (expected {expected})", r.status));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+
+    let r = get(&server, &path(&doc), &[("Cookie", &reader)]).await;
+    assert_eq!(r.header("cache-control"), Some("no-store"), "not kept by caches");
+    let body: serde_json::Value = serde_json::from_str(&r.text()).expect("json");
+    assert_eq!(
+        body,
+        serde_json::json!({ "text": "Camille : bonjour.\nLéa : salut.", "heads": heads }),
+        "the notes and their version, nothing else"
+    );
+    server.stop().await;
+}

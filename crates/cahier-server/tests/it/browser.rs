@@ -1,7 +1,8 @@
 //! The web editor in a real browser: Debian's Chromium, driven by playwright-core
 //! (`web/tests/browser.mjs`; `web/tests/upload.mjs` for images; `web/tests/wiki.mjs`
 //! for the wiki's maintainer and reader; `web/tests/english.mjs` for the
-//! interface in English), against a real
+//! interface in English; `web/tests/early.mjs` for typing before Automerge
+//! has loaded), against a real
 //! server on loopback. The scripts check what people see; this side checks what
 //! the server stored.
 
@@ -346,6 +347,44 @@ fn old_minutes_with_rival_first_replies(store: &cahier_store::Store) -> cahier_d
     doc.merge(&mut noe).expect("merge");
     store.save(&mut loaded).expect("store");
     id
+}
+
+/// Typing before Automerge has loaded (`web/tests/early.mjs`): Léo opens an
+/// invite link with the WebAssembly held back, sees the notes editable and
+/// "Chargement de l’éditeur…", types at their end; Camille meanwhile types at
+/// the same place in the full editor; once the WebAssembly arrives both
+/// screens hold both phrases whole. Here: so does the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_before_automerge_loads_is_kept_and_merges_with_others_edits_in_chromium() {
+    let web = web_dir();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let start = "Ordre du jour : la sortie de printemps.";
+    let (id, invite) = {
+        let store = crate::open_store(&data);
+        crate::token_in(&store, "camille", Role::Maintainer);
+        let mut view = cahier_doc::DocView::new_minutes("Conseil de l’école");
+        view.body = start.to_owned();
+        let id = store.upsert(&view, &cahier_doc::Editor::new("test"), 1).expect("minutes").0.id;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let (_, secret) = cahier_app::auth_store::create_invite(&store, &id, true, "camille", None, [6; 8], [6; 32], now).expect("invite");
+        (id, format!("/join/{secret}"))
+    };
+    let config = ServerConfig { web_dir: web.join("dist"), ..ServerConfig::default() };
+    let server = TestServer::start(&data, config).await;
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/screenshots/early");
+    let base = format!("http://{}", server.addr);
+    let result = run_node(&web.join("tests/early.mjs"), &[base.as_ref(), shots.as_ref(), id.as_str().as_ref(), invite.as_ref()], 180).await;
+    server.stop().await;
+
+    let store = crate::open_store(&data);
+    let (doc, _) = store.load_record(&id).expect("load").expect("the minutes are stored");
+    let (view, problems) = cahier_doc::read(&doc, None);
+    assert!(problems.is_empty(), "the browser wrote the schema: {problems:?}");
+    for phrase in [start, " Camille : on part en mai.", " Léo : je réserve le car. Merci."] {
+        assert!(view.body.contains(phrase), "{phrase:?} whole in the stored notes: {:?}", view.body);
+    }
+    assert_eq!(result["leo"].as_str(), Some(view.body.as_str()), "the screens show what is stored");
 }
 
 /// The interface in English in real Chromium (`web/tests/english.mjs`,
