@@ -173,7 +173,7 @@ for (const r of result.rows) {
   L.push(`| ${r.name} | ${col("joinPage")} | ${col("editor")} | ${col("total")} | ${col("again")} | ${median(r.runs.map((x) => x.wire)).toLocaleString("en")} |`)
 }
 L.push("")
-L.push("The issue's target is typeable within 2 s of opening the link on a throttled connection. On Fast 3G a first visit cannot meet it while the page downloads its whole bundle (mostly Automerge's WebAssembly) before it can show the notes: at 1.44 Mbit/s the bytes alone take several seconds. A reload, with the files cached, shows what is left.")
+L.push("The issue's target is typeable within 2 s of opening the link on a throttled connection. The notes show, editable, before Automerge's WebAssembly has arrived (`web/src/early.ts`: the first chunk is CodeMirror without Automerge, the text comes from `GET /api/documents/ID/notes`; the rest loads after, and what was typed meanwhile is merged into the document), so \"bytes on the wire\" counts what came before the notes were typeable. What is left on Fast 3G is mostly latency: joining (the form's POST and its redirect), the page, its first chunk, then the session and the notes, each at least one 562.5 ms round trip, plus the first chunk's bytes at 1.44 Mbit/s. A reload, with the files cached, shows what is left without the bytes.")
 const section = L.join("\n")
 
 const begin = "<!-- editor:begin -->"

@@ -53,8 +53,6 @@ export async function showEarly(app: HTMLElement, id: string, session: Promise<S
     // Offline: the editor opens from this device's copy.
     return undefined
   }
-  // The editor got there first (everything cached).
-  if (app.childElementCount > 0) return undefined
   const status = h("p", { class: "status", id: "status", role: "status", "aria-live": "polite", "data-state": "loading" }, t.loadingEditor)
   const host = h("div", { class: "cm-host", id: "body-editor" })
   const element = h(
