@@ -322,7 +322,8 @@ try {
   // The guest joins while the server is slow to answer: their first
   // connection to /sync closes before the server's "peer" message (automerge-
   // repo stops waiting for it after a second), the next one goes through. The
-  // page says "Connexion…" meanwhile, never "introuvable", and then the notes.
+  // page says the editor is loading meanwhile (over the notes, already
+  // editable), never "introuvable".
   const guestCtx = await browser.newContext({ locale: "fr-FR" })
   let syncSockets = 0
   let reconnected
@@ -352,7 +353,8 @@ try {
   await guest.waitForSelector('.cm-content[contenteditable="true"], main [role="alert"]', { timeout: WAIT })
   const said = await guest.evaluate(() => Array.from(window.__said))
   check(!said.some((text) => /introuvable/i.test(text)), `the guest never saw "introuvable": ${JSON.stringify(said.filter((t) => /introuvable/i.test(t)))}`)
-  check(said.some((text) => text.includes("Connexion…")), `the guest saw "Connexion…" while connecting: ${JSON.stringify(said)}`)
+  // Meanwhile the notes are already there (early.ts), the status saying the editor is on its way.
+  check(said.some((text) => text.includes("Connexion…") || text.includes("Chargement de l’éditeur")), `the guest was told the editor is connecting: ${JSON.stringify(said)}`)
   check(await guest.isVisible('.cm-content[contenteditable="true"]'), "the guest can type in the notes")
   // A document the server does not have: the page says so once the server answered.
   {
@@ -490,6 +492,8 @@ try {
     await Promise.all([phone.waitForURL(url), phone.press("#name", "Enter")])
     await phone.waitForSelector('.cm-content[contenteditable="true"]', { timeout: WAIT })
     await waitNotes(phone, ["Inès vote vendredi."])
+    // The whole editor, past the early notes (its header is the editor's).
+    await phone.waitForSelector("header.bar", { timeout: WAIT })
     const header = await phone.$eval("header.bar", (el) => el.getBoundingClientRect().height)
     check(header <= 56, `the phone's header is one line (${header} px)`)
     const notesTop = await phone.$eval("#body-editor", (el) => el.getBoundingClientRect().top)
