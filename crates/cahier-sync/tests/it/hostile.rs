@@ -145,7 +145,7 @@ impl Meeting {
                 return;
             }
         }
-        panic!("the meeting did not settle");
+        panic!("the meeting did not settle: {:?}", self.hub.stats());
     }
 
     pub(crate) fn type_text(&mut self, conn: ConnId, text: &str) {
