@@ -176,6 +176,13 @@ pub struct DocEngine<P: Policy> {
     /// client sends them again when it syncs again).
     waiting: Vec<(ConnId, Change)>,
     waiting_bytes: usize,
+    /// Changes past that bound, dropped (their sender is told to sync again),
+    /// kept by hash and dependencies only: what they wait for is asked for
+    /// too. Otherwise a dependency hidden by a Bloom filter's false positive
+    /// behind a dropped change is never asked for, and the sender, sending
+    /// the dropped change again each time, is dropped and reset forever.
+    /// Bounded by [`MAX_WAITING`]; a sender's go when it leaves.
+    dropped: Vec<(ConnId, ChangeHash, Vec<ChangeHash>)>,
     /// Some peer has changes waiting, or answered.
     relay_due: bool,
     /// The changes relayed lately, each with its sender, in order; the
@@ -213,6 +220,7 @@ impl<P: Policy> DocEngine<P> {
             unapplied: HashMap::new(),
             waiting: Vec::new(),
             waiting_bytes: 0,
+            dropped: Vec::new(),
             relay_due: false,
             relay_log: Default::default(),
             relay_base: 0,
@@ -383,6 +391,7 @@ impl<P: Policy> DocEngine<P> {
 
     /// Drops the changes `conn` sent that wait for dependencies.
     fn forget_waiting(&mut self, conn: ConnId) {
+        self.dropped.retain(|(c, _, _)| *c != conn);
         if self.waiting.iter().any(|(c, _)| *c == conn) {
             self.waiting.retain(|(c, _)| *c != conn);
             self.waiting_bytes = self.waiting.iter().map(|(_, c)| c.raw_bytes().len()).sum();
@@ -672,6 +681,7 @@ impl<P: Policy> DocEngine<P> {
         self.pending.clear();
         self.waiting.clear();
         self.waiting_bytes = 0;
+        self.dropped.clear();
         self.relay_log.clear();
         self.relay_window.clear();
         self.relay_have = None;
@@ -806,6 +816,12 @@ impl<P: Policy> DocEngine<P> {
                                     // server lacks once what is asked for
                                     // has come.
                                     over = true;
+                                    if self.dropped.len() >= MAX_WAITING {
+                                        self.dropped.remove(0);
+                                    }
+                                    if !self.dropped.iter().any(|(dc, h, _)| *dc == conn && *h == hash) {
+                                        self.dropped.push((conn, hash, c.deps().to_vec()));
+                                    }
                                 } else {
                                     self.waiting_bytes += c.raw_bytes().len();
                                     self.waiting.push((conn, c));
@@ -916,6 +932,12 @@ impl<P: Policy> DocEngine<P> {
                 }
             }
         }
+        if !self.dropped.is_empty() {
+            // Those that came again since and are in the replica now.
+            let gone: Vec<ConnId> = refused.iter().map(|(c, _)| *c).collect();
+            let doc = &slot.doc;
+            self.dropped.retain(|(c, h, _)| !gone.contains(c) && doc.get_change_meta_by_hash(h).is_none());
+        }
         if !self.waiting.is_empty() {
             // What waited for dependencies now in the replica is checked
             // and applied; the refused senders' others go with them.
@@ -979,9 +1001,17 @@ impl<P: Policy> DocEngine<P> {
         let mut round = crate::round::Round::new(&slot.doc, &slot.log, &arena);
         let unknown = !slot.exists && slot.doc.get_heads().is_empty();
         let waiting: HashMap<ChangeHash, &[ChangeHash]> = self.waiting.iter().map(|(_, c)| (c.hash(), c.deps())).collect();
+        let mut waiting = waiting;
         let mut own: HashMap<ConnId, Vec<ChangeHash>> = HashMap::new();
         for (conn, c) in &self.waiting {
             own.entry(*conn).or_default().push(c.hash());
+        }
+        // A dropped change is walked through like a waiting one (its sender
+        // sends it again after the reset, the filter does not hide it), so
+        // that what it waits for is asked for.
+        for (conn, hash, deps) in &self.dropped {
+            waiting.entry(*hash).or_insert(deps.as_slice());
+            own.entry(*conn).or_default().push(*hash);
         }
         for (conn, peer) in self.peers.iter_mut() {
             let peer_id = peer.info.peer_id.clone();
@@ -1004,6 +1034,14 @@ impl<P: Policy> DocEngine<P> {
             if let Some(mut msg) = round.generate(&mut peer.state) {
                 if !waiting.is_empty() {
                     ask_past_waiting(&slot.doc, &waiting, own.get(conn).map_or(&[][..], Vec::as_slice), &mut msg);
+                }
+                for (c, hash, _) in &self.dropped {
+                    // Asked for by name too: a filter's false positive may hide it.
+                    if c == conn && !msg.need.contains(hash) {
+                        msg.need.push(*hash);
+                        // Sent sorted, as automerge encodes them.
+                        msg.need.sort();
+                    }
                 }
                 peer.last_have = msg.have.first().cloned();
                 if !self.relay_window.is_empty() && !msg.have.is_empty() {
