@@ -104,20 +104,9 @@ fn steps(store: &Store, id: &DocId, from: usize) -> cahier_app::Result<Option<St
     let Some((doc, _)) = store.load_record(id)? else { return Ok(None) };
     let names = Names::load(store, &doc)?;
     let (total, list) = cahier_doc::moments::steps(&doc, &|actor| names.bound(actor), from, STEPS_PAGE);
-    let mut writers: Vec<Writer> = Vec::new();
-    let mut people = Vec::new();
-    let changes = list
-        .into_iter()
-        .map(|s| {
-            let author = writers.iter().position(|x| *x == s.writer).unwrap_or_else(|| {
-                people.push(names.person(&s.writer));
-                writers.push(s.writer);
-                writers.len() - 1
-            });
-            StepOut { heads: hex(&s.heads), time: s.time, author }
-        })
-        .collect();
-    Ok(Some(Steps { total, from, people, changes }))
+    let mut people = People::new(&names);
+    let changes = list.into_iter().map(|s| StepOut { heads: hex(&s.heads), time: s.time, author: people.index(&s.writer) }).collect();
+    Ok(Some(Steps { total, from, people: people.people, changes }))
 }
 
 pub async fn at(
@@ -149,25 +138,38 @@ fn moments(store: &Store, id: &DocId) -> cahier_app::Result<Option<History>> {
     let Some((doc, _)) = store.load_record(id)? else { return Ok(None) };
     let names = Names::load(store, &doc)?;
     let moments = cahier_doc::moments::moments(&doc, &|actor| names.bound(actor), MAX_MOMENTS);
-    let mut writers: Vec<Writer> = Vec::new();
-    let mut people = Vec::new();
+    let mut people = People::new(&names);
     let mut out = Vec::with_capacity(moments.len());
     let total = moments.iter().map(|m| m.changes).sum();
     for m in moments {
-        let authors = m
-            .writers
-            .iter()
-            .map(|w| {
-                writers.iter().position(|x| x == w).unwrap_or_else(|| {
-                    writers.push(w.clone());
-                    people.push(names.person(w));
-                    writers.len() - 1
-                })
-            })
-            .collect();
+        let authors = m.writers.iter().map(|w| people.index(w)).collect();
         out.push(MomentOut { heads: hex(&m.heads), start: m.start, end: m.end, changes: m.changes, authors });
     }
-    Ok(Some(History { heads: hex(&doc.get_heads()), total, people, moments: out }))
+    Ok(Some(History { heads: hex(&doc.get_heads()), total, people: people.people, moments: out }))
+}
+
+/// The writers an answer names, each listed once in `people`; moments and
+/// changes point into it by index.
+struct People<'a> {
+    names: &'a Names,
+    writers: Vec<Writer>,
+    people: Vec<Person>,
+}
+
+impl<'a> People<'a> {
+    fn new(names: &'a Names) -> People<'a> {
+        People { names, writers: Vec::new(), people: Vec::new() }
+    }
+
+    /// `writer`'s index in `people`, listing them on first sight.
+    fn index(&mut self, writer: &Writer) -> usize {
+        if let Some(i) = self.writers.iter().position(|x| x == writer) {
+            return i;
+        }
+        self.writers.push(writer.clone());
+        self.people.push(self.names.person(writer));
+        self.writers.len() - 1
+    }
 }
 
 fn hex(heads: &[ChangeHash]) -> Vec<String> {

@@ -10,6 +10,22 @@ use crate::TestServer;
 use crate::sockets::join_invite;
 use crate::wiki::get;
 
+/// Asks for each path with its header; returns, for each answer that is not
+/// the status expected, who asked and what came back.
+async fn wrong_answers<'a>(
+    server: &TestServer,
+    cases: impl IntoIterator<Item = (&'a str, String, (&'a str, &'a str), u16)>,
+) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for (who, path, header, expected) in cases {
+        let r = get(server, &path, &[header]).await;
+        if r.status != expected {
+            wrong.push(format!("{who}: {} (expected {expected})", r.status));
+        }
+    }
+    wrong
+}
+
 /// The people and documents the refusals are checked with, beside `doc`:
 /// another document and a deleted one, a view link to `doc` and an edit link
 /// to the other (as `/join/…` secrets), and an editor's token.
@@ -60,13 +76,7 @@ async fn the_notes_authors_are_told_to_those_who_may_read_them_with_the_credits_
         ("an editor, a deleted document", &deleted, ("Authorization", &editor), 404),
         ("an editor, not a document id", "pas-un-id", ("Authorization", &editor), 400),
     ];
-    let mut wrong = Vec::new();
-    for (who, id, header, expected) in cases {
-        let r = get(&server, &path(id), &[header]).await;
-        if r.status != expected {
-            wrong.push(format!("{who}: {} (expected {expected})", r.status));
-        }
-    }
+    let wrong = wrong_answers(&server, cases.map(|(who, id, header, expected)| (who, path(id), header, expected))).await;
     assert!(wrong.is_empty(), "{wrong:#?}");
     assert_eq!(get(&server, &path(&other), &[("Cookie", &elsewhere)]).await.status, 200, "the guest reads their own");
 
@@ -209,13 +219,7 @@ async fn the_history_moments_and_past_notes_are_told_to_those_who_may_read_them(
         ("no heads", format!("/api/documents/{doc}/at"), ("Cookie", &reader), 400),
         ("too many heads", format!("/api/documents/{doc}/at?heads={}", vec![zeros.as_str(); 65].join(",")), ("Cookie", &reader), 400),
     ];
-    let mut wrong = Vec::new();
-    for (who, path, header, expected) in cases {
-        let r = get(&server, &path, &[header]).await;
-        if r.status != expected {
-            wrong.push(format!("{who}: {} (expected {expected})", r.status));
-        }
-    }
+    let wrong = wrong_answers(&server, cases).await;
     assert!(wrong.is_empty(), "{wrong:#?}");
 
     // However long the meeting, the slider holds a bounded number of moments,
@@ -277,13 +281,7 @@ async fn the_notes_text_is_given_to_those_who_may_read_the_document_and_nothing_
         ("an editor, a deleted document", &deleted, ("Authorization", &editor), 404),
         ("an editor, not a document id", "pas-un-id", ("Authorization", &editor), 400),
     ];
-    let mut wrong = Vec::new();
-    for (who, id, header, expected) in cases {
-        let r = get(&server, &path(id), &[header]).await;
-        if r.status != expected {
-            wrong.push(format!("{who}: {} (expected {expected})", r.status));
-        }
-    }
+    let wrong = wrong_answers(&server, cases.map(|(who, id, header, expected)| (who, path(id), header, expected))).await;
     assert!(wrong.is_empty(), "{wrong:#?}");
 
     let r = get(&server, &path(&doc), &[("Cookie", &reader)]).await;
