@@ -578,20 +578,22 @@ async function fill(ctx: Ctx, id: DocumentId, element: HTMLElement, status: HTML
 }
 
 /** Resolves once this copy of the document holds the version the early notes
- * showed (at once for a copy from the server), or after a few seconds. */
+ * showed (at once for a copy from the server; a copy from this device's
+ * storage gets it when it syncs), or when the view is left. No timeout: what
+ * was typed is applied on that version only, never by replacing the notes
+ * (which would undo what others wrote meanwhile); until then the early notes
+ * stay, editable, and the status says the editor is loading. */
 async function hasVersion(handle: DocHandle<CahierDoc>, early: Early, signal: AbortSignal): Promise<void> {
   const heads = early.heads
   const holds = () => A.hasHeads(handle.doc(), heads)
   if (holds()) return
   await new Promise<void>((resolve) => {
     const done = () => {
-      clearTimeout(timer)
       handle.off("change", check)
       signal.removeEventListener("abort", done)
       resolve()
     }
     const check = () => holds() && done()
-    const timer = setTimeout(done, 5000)
     handle.on("change", check)
     signal.addEventListener("abort", done)
   })
@@ -611,8 +613,9 @@ function applyTyped(handle: DocHandle<CahierDoc>, typed: Typed): Typed {
   try {
     base = A.view(d, typed.heads)
   } catch {
-    // This copy lacks that version (it was never synced since): the text as
-    // typed replaces it; nothing typed is lost, edits it got since may be undone.
+    // This copy lacks that version, which `hasVersion` waited for: not met
+    // in practice. The text as typed replaces the notes, so nothing typed is
+    // lost (edits got since may be undone).
     handle.change((x) => A.updateText(x, path, typed.text))
     return typed
   }
