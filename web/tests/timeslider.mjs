@@ -95,6 +95,9 @@ try {
   const { context: lc, page: lea } = await login("lea")
   await lea.goto(url)
   await waitNotes(lea, CAMILLE)
+  // Léa types in the whole editor, one change per keystroke (what she would
+  // type in the early notes, before Automerge has loaded, goes in as one).
+  await lea.waitForSelector("header.bar", { timeout: WAIT })
   await lea.click(".cm-content")
   await lea.keyboard.press("Control+End")
   await lea.keyboard.press("Enter")
